@@ -1,0 +1,148 @@
+"""The `dlm` command line. Subcommands import their heavy modules lazily so that
+`--threads` can configure XLA before JAX starts."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+class UserError(Exception):
+    """A problem with the user's input: printed as one line, exit status 2."""
+
+
+def _single_thread():
+    """Pin to one core and ask XLA's CPU backend for one thread (call before importing jax)."""
+    if "jax" in sys.modules:
+        raise RuntimeError("--threads 1 must be set before JAX is imported")
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                               " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+
+
+def cmd_model_info(args):
+    import numpy as np
+    import dlm
+    m = dlm.load_face_model()
+    info = dict(
+        num_vertices=m.num_vertices, num_triangles=int(m.faces.shape[0]), num_identity=m.num_identity,
+        num_expression=m.num_expression, joints=list(m.joint_names), joint_parents=list(m.joint_parents),
+        units="centimetres; x subject's left, y up, z out of the face",
+        parts={n: int((np.asarray(m.vertex_part) == i).sum()) for i, n in enumerate(m.part_names)},
+        landmark_sets={k: len(v) for k, v in m.landmarks.items()},
+        expression_names=list(m.expression_names),
+        bbox_cm=np.asarray(m.template).min(0).round(2).tolist() + np.asarray(m.template).max(0).round(2).tolist(),
+    )
+    if args.json:
+        from dlm.io import write_json
+        write_json(args.json, info)
+    if args.quiet:
+        return 0
+    print(f"ICT FaceKit light (dlm compact copy): {info['num_vertices']} vertices, "
+          f"{info['num_triangles']} triangles, units: {info['units']}")
+    print(f"identity modes: {info['num_identity']} (coefficients ~ N(0, 1)); expressions: {info['num_expression']}")
+    print(f"joints: {', '.join(info['joints'])} (parents {info['joint_parents']})")
+    print("parts: " + ", ".join(f"{k} {v}" for k, v in info["parts"].items()))
+    print("landmark sets: " + ", ".join(f"{k} ({v} points)" for k, v in info["landmark_sets"].items()))
+    print("expressions: " + " ".join(info["expression_names"]))
+    return 0
+
+
+def _parse_weights(items, names):
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise UserError(f"--expression {item!r}: expected NAME=WEIGHT, e.g. jawOpen=0.5")
+        name, value = item.split("=", 1)
+        if name not in names:
+            raise UserError(f"--expression: unknown expression {name!r}; run `dlm model info` for the names")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            raise UserError(f"--expression {item!r}: weight {value!r} is not a number") from None
+    return out
+
+
+def cmd_model_sample(args):
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    import dlm
+    from dlm.io import write_obj, write_json
+    if not args.output.lower().endswith(".obj"):
+        raise UserError(f"-o {args.output}: the output must be a .obj file")
+    m = dlm.load_face_model()
+    weights = _parse_weights(args.expression, m.expression_names)
+    identity = args.scale * jax.random.normal(jax.random.key(args.seed), (m.num_identity,))
+    params = dlm.FaceParams.zeros(m).replace(identity=identity, expression=dlm.expression_vector(m, weights))
+    verts = np.asarray(dlm.vertices(m, params))
+    write_obj(args.output, verts, np.asarray(m.faces), np.asarray(m.uvs), np.asarray(m.face_uvs),
+              header=f"dlm model sample --seed {args.seed} --scale {args.scale}\nunits: cm")
+    summary = dict(output=args.output, seed=args.seed, scale=args.scale, expression=weights,
+                   identity=np.asarray(identity).round(6).tolist(), num_vertices=m.num_vertices)
+    if args.json:
+        write_json(args.json, summary)
+    if not args.quiet:
+        print(f"wrote {args.output} ({m.num_vertices} vertices, identity seed {args.seed})")
+    return 0
+
+
+def cmd_bench_model(args):
+    from dlm import bench
+    from dlm.io import write_json
+    res = dict(benchmark="model", results=bench.bench_model(repeats=args.repeats), environment=bench.environment(),
+               threads=args.threads)
+    if args.json:
+        write_json(args.json, res)
+    if not args.quiet:
+        for k, v in res["results"].items():
+            print(f"{k:>22}: median {v['median_ms']:.3f} ms (p10 {v['p10_ms']:.3f}, p90 {v['p90_ms']:.3f}, "
+                  f"n={v['repeats']})")
+    return 0
+
+
+def build_parser():
+    ap = argparse.ArgumentParser(prog="dlm", description="Dense-landmark 3D face reconstruction in JAX.")
+    ap.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    model = sub.add_parser("model", help="the face model").add_subparsers(dest="model_command", required=True)
+    p = model.add_parser("info", help="counts, sizes, units and landmark sets")
+    p.add_argument("--json", help="also write the information to this JSON file")
+    p.set_defaults(func=cmd_model_info)
+    p = model.add_parser("sample", help="write a random head (identity from the prior) as OBJ")
+    p.add_argument("--seed", type=int, default=0, help="PRNG seed of the identity")
+    p.add_argument("--scale", type=float, default=1.0, help="standard deviations of the identity draw")
+    p.add_argument("--expression", nargs="*", metavar="NAME=WEIGHT", help="ARKit expression weights")
+    p.add_argument("-o", "--output", required=True, help="output .obj path")
+    p.add_argument("--json", help="also write a summary JSON here")
+    p.set_defaults(func=cmd_model_sample)
+
+    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench_command", required=True)
+    p = bench.add_parser("model", help="time the posed mesh and landmark-only evaluation")
+    p.add_argument("--repeats", type=int, default=100)
+    p.add_argument("--threads", type=int, choices=[0, 1], default=1,
+                   help="1: pin to one core, one XLA thread (default); 0: leave as is")
+    p.add_argument("--json", help="write the figures to this JSON file")
+    p.set_defaults(func=cmd_bench_model)
+    return ap
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if getattr(args, "threads", 0) == 1:
+        _single_thread()
+    try:
+        return args.func(args)
+    except UserError as e:
+        print(f"dlm: error: {e}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, ValueError) as e:
+        print(f"dlm: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

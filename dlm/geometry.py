@@ -1,0 +1,126 @@
+"""Rotations, linear blend skinning and the pinhole camera, as pure JAX functions.
+
+Conventions (used everywhere in dlm):
+  * Model/world space follows ICT FaceKit: centimetres, x to the subject's left,
+    y up, z out of the face (towards a viewer in front of the face).
+  * Camera space uses the same handedness as OpenGL: x right, y up, and the camera
+    looks along -z.  With an identity world-to-camera transform, a head at
+    translation (0, 0, -d) looks straight into the camera.
+  * Image space: x right, y down, in pixels; the top-left corner of the top-left
+    pixel is (0, 0), so pixel centres are at integer + 0.5.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def axis_angle_to_matrix(rotvec: jax.Array) -> jax.Array:
+    """Rodrigues' formula, differentiable at zero.
+
+    Args:
+      rotvec: (..., 3) float32 axis-angle vectors (radians).
+    Returns:
+      (..., 3, 3) rotation matrices.
+    """
+    theta2 = jnp.sum(rotvec * rotvec, axis=-1, keepdims=True)[..., None]  # (..., 1, 1)
+    small = theta2 < 1e-8
+    safe2 = jnp.where(small, 1.0, theta2)
+    theta = jnp.sqrt(safe2)
+    # sin(t)/t and (1-cos(t))/t^2 with Taylor expansions near zero.
+    a = jnp.where(small, 1.0 - theta2 / 6.0, jnp.sin(theta) / theta)
+    b = jnp.where(small, 0.5 - theta2 / 24.0, (1.0 - jnp.cos(theta)) / safe2)
+    x, y, z = rotvec[..., 0], rotvec[..., 1], rotvec[..., 2]
+    zero = jnp.zeros_like(x)
+    k = jnp.stack([zero, -z, y, z, zero, -x, -y, x, zero], axis=-1).reshape(rotvec.shape[:-1] + (3, 3))
+    eye = jnp.eye(3, dtype=rotvec.dtype)
+    return eye + a * k + b * (k @ k)
+
+
+def matrix_to_axis_angle(rot: jax.Array) -> jax.Array:
+    """Inverse of `axis_angle_to_matrix` for angles in [0, pi). (..., 3, 3) -> (..., 3)."""
+    cos = jnp.clip((jnp.trace(rot, axis1=-2, axis2=-1) - 1.0) / 2.0, -1.0, 1.0)
+    angle = jnp.arccos(cos)
+    w = jnp.stack([rot[..., 2, 1] - rot[..., 1, 2], rot[..., 0, 2] - rot[..., 2, 0],
+                   rot[..., 1, 0] - rot[..., 0, 1]], axis=-1)
+    s = jnp.sin(angle)[..., None]
+    scale = jnp.where(s < 1e-6, 0.5, angle[..., None] / jnp.where(s < 1e-6, 1.0, 2.0 * s))
+    return w * scale
+
+
+def joint_transforms(joint_rotations: jax.Array, joints: jax.Array, parents: tuple,
+                     translation: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """World transforms of a kinematic chain.
+
+    Args:
+      joint_rotations: (K, 3) local axis-angle rotation of each joint.
+      joints: (K, 3) bind-pose joint locations.
+      parents: length-K tuple of parent indices (-1 for the root); parents precede children.
+      translation: (3,) root translation added after rotation.
+    Returns:
+      rot: (K, 3, 3) world rotation of each joint.
+      trans: (K, 3) such that a bind-pose point p skinned rigidly to joint k maps
+        to rot[k] @ p + trans[k].
+    """
+    local = axis_angle_to_matrix(joint_rotations)
+    rots, origins = [], []
+    for k, p in enumerate(parents):
+        if p < 0:
+            rots.append(local[k])
+            origins.append(joints[k] + translation)
+        else:
+            rots.append(rots[p] @ local[k])
+            origins.append(rots[p] @ (joints[k] - joints[p]) + origins[p])
+    rot = jnp.stack(rots)
+    origin = jnp.stack(origins)
+    trans = origin - jnp.einsum("kij,kj->ki", rot, joints)
+    return rot, trans
+
+
+def linear_blend_skinning(verts: jax.Array, joint_rotations: jax.Array, joints: jax.Array,
+                          weights: jax.Array, parents: tuple, translation: jax.Array) -> jax.Array:
+    """L(V, theta, J; W) of the paper: standard linear blend skinning.
+
+    Args:
+      verts: (N, 3) bind-pose vertices.
+      joint_rotations: (K, 3) axis-angle per joint.
+      joints: (K, 3) bind-pose joint locations.
+      weights: (N, K) skinning weights, rows sum to 1.
+      parents: length-K tuple of parent indices.
+      translation: (3,) root translation.
+    Returns:
+      (N, 3) posed vertices.
+    """
+    rot, trans = joint_transforms(joint_rotations, joints, parents, translation)
+    # Blend the K affine transforms per vertex: n = vertex, k = joint.
+    blended_rot = jnp.einsum("nk,kij->nij", weights, rot)
+    blended_trans = weights @ trans
+    return jnp.einsum("nij,nj->ni", blended_rot, verts) + blended_trans
+
+
+def world_to_camera(points: jax.Array, rotation: jax.Array, translation: jax.Array) -> jax.Array:
+    """Rigid transform x_cam = R x + t.
+
+    Args:
+      points: (..., 3) world points.
+      rotation: (3,) axis-angle or (3, 3) matrix.
+      translation: (3,).
+    """
+    rmat = axis_angle_to_matrix(rotation) if rotation.shape == (3,) else rotation
+    return points @ rmat.T + translation
+
+
+def project(points_cam: jax.Array, focal: jax.Array, principal_point: jax.Array) -> jax.Array:
+    """Pinhole projection of camera-space points (camera looks along -z, y up).
+
+    Args:
+      points_cam: (..., 3) points in camera space; visible points have z < 0.
+      focal: scalar focal length in pixels.
+      principal_point: (2,) in pixels (image x right, y down).
+    Returns:
+      (..., 2) pixel coordinates: u = cx + f x / (-z), v = cy - f y / (-z).
+    """
+    depth = -points_cam[..., 2]
+    u = principal_point[0] + focal * points_cam[..., 0] / depth
+    v = principal_point[1] - focal * points_cam[..., 1] / depth
+    return jnp.stack([u, v], axis=-1)

@@ -1,0 +1,80 @@
+"""Pictures for people: a small painter's-algorithm mesh drawer and landmark overlays.
+
+This is for figures and overlays, not for training data (the differentiable
+renderer lives with the synthetic data).  It draws back-to-front with OpenCV.
+"""
+from __future__ import annotations
+
+import numpy as np
+import cv2
+
+
+def draw_mesh(image: np.ndarray, pixels: np.ndarray, depth: np.ndarray, faces: np.ndarray,
+              face_colors: np.ndarray | None = None, normals_z: np.ndarray | None = None,
+              alpha: float = 1.0) -> np.ndarray:
+    """Draw triangles over `image` (H, W, 3) uint8, farthest first.
+
+    Args:
+      pixels: (V, 2) projected vertices (x right, y down, pixels).
+      depth: (V,) distance along the viewing direction (larger is farther).
+      faces: (F, 3) triangles.
+      face_colors: (F, 3) BGR in [0, 255]; grey if None.
+      normals_z: (F,) cosine between face normal and the view direction for
+        Lambert shading and back-face culling; no shading if None.
+    """
+    out = image.copy()
+    canvas = out if alpha >= 1.0 else out.copy()
+    tri_depth = depth[faces].mean(1)
+    order = np.argsort(-tri_depth)
+    if face_colors is None:
+        face_colors = np.full((len(faces), 3), 200.0)
+    shade = np.ones(len(faces)) if normals_z is None else 0.25 + 0.75 * np.clip(normals_z, 0, 1)
+    pts = np.round(pixels[faces] * 16).astype(np.int32)  # 4 bits of sub-pixel precision
+    for f in order:
+        if normals_z is not None and normals_z[f] <= 0:
+            continue
+        color = tuple(float(c) for c in face_colors[f] * shade[f])
+        cv2.fillConvexPoly(canvas, pts[f], color, lineType=cv2.LINE_AA, shift=4)
+    if alpha < 1.0:
+        out = cv2.addWeighted(canvas, alpha, out, 1 - alpha, 0)
+    return out
+
+
+def face_normals_towards_camera(cam_points: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Cosine between each triangle normal and the direction to the camera (camera looks along -z)."""
+    a, b, c = cam_points[faces[:, 0]], cam_points[faces[:, 1]], cam_points[faces[:, 2]]
+    n = np.cross(b - a, c - a)
+    n /= np.linalg.norm(n, axis=1, keepdims=True) + 1e-12
+    centre = (a + b + c) / 3.0
+    to_cam = -centre / (np.linalg.norm(centre, axis=1, keepdims=True) + 1e-12)
+    return (n * to_cam).sum(1)
+
+
+def render_model_view(cam_points: np.ndarray, faces: np.ndarray, focal: float, size: tuple[int, int],
+                      face_colors=None, background=(255, 255, 255)) -> tuple[np.ndarray, np.ndarray]:
+    """Shaded picture of a mesh given in camera space. Returns (image, pixels (V, 2))."""
+    w, h = size
+    depth = -cam_points[:, 2]
+    px = np.stack([w / 2 + focal * cam_points[:, 0] / depth, h / 2 - focal * cam_points[:, 1] / depth], 1)
+    img = np.zeros((h, w, 3), np.uint8)
+    img[:] = background
+    nz = face_normals_towards_camera(cam_points, faces)
+    return draw_mesh(img, px, depth, faces, face_colors, nz), px
+
+
+def sigma_color(sigma: np.ndarray, lo: float | None = None, hi: float | None = None) -> np.ndarray:
+    """Green (certain) to red (uncertain) BGR colours as in the paper's Fig. 5."""
+    s = np.log(np.asarray(sigma, np.float64))
+    lo = s.min() if lo is None else np.log(lo)
+    hi = s.max() if hi is None else np.log(hi)
+    t = np.clip((s - lo) / max(hi - lo, 1e-9), 0, 1)
+    return np.stack([np.zeros_like(t), 255 * (1 - t), 255 * t], 1)
+
+
+def draw_points(image: np.ndarray, pixels: np.ndarray, colors, radius: int = 2) -> np.ndarray:
+    out = image.copy()
+    colors = np.broadcast_to(np.asarray(colors, np.float64), (len(pixels), 3))
+    for p, c in zip(pixels, colors):
+        cv2.circle(out, (int(round(p[0] * 16)), int(round(p[1] * 16))), radius * 16,
+                   tuple(float(x) for x in c), -1, lineType=cv2.LINE_AA, shift=4)
+    return out
