@@ -3,9 +3,30 @@
     import dlm
     model = dlm.load_face_model()
     verts = dlm.vertices(model, dlm.FaceParams.zeros(model))   # (24591, 3) cm
+
+Names are imported lazily so that the command line can configure XLA (threads,
+devices) before JAX starts.
 """
-from dlm.facemodel import (Camera, FaceModel, FaceParams, bind_pose, expression_vector, joint_locations,
-                           landmark_vertices, load_face_model, posed_joints, project_points, vertices)
-from dlm.prior import GaussianMixture, fit_gmm, gmm_log_prob, identity_energy, standard_normal_prior
+import importlib
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "dlm.facemodel": ["Camera", "FaceModel", "FaceParams", "bind_pose", "expression_vector", "joint_locations",
+                      "landmark_vertices", "load_face_model", "posed_joints", "project_points", "vertices"],
+    "dlm.prior": ["GaussianMixture", "fit_gmm", "gmm_log_prob", "identity_energy", "standard_normal_prior"],
+}
+_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name):
+    if name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'dlm' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -37,10 +37,11 @@ class FaceModel:
 
     Attributes:
       template: (V, 3) float32 neutral bind-pose mesh, cm.
-      identity_basis: (I, V, 3) float32 identity modes (coefficients ~ N(0, 1)).
-      expression_basis: (E, V, 3) float32 expression shapes (weights usually in [0, 1]).
+      identity_basis: (V, 3, I) float32 identity modes (coefficients ~ N(0, 1)).
+      expression_basis: (V, 3, E) float32 expression shapes (weights usually in [0, 1]).
+        Vertex-major like smplx's shapedirs, so a landmark's rows are contiguous.
       joint_template: (K, 3) bind-pose joints of the template.
-      joint_identity: (I, K, 3) joint offsets per identity coefficient.
+      joint_identity: (K, 3, I) joint offsets per identity coefficient.
       joint_regressor: (K, V) the linear map from a bind-pose mesh to its joints.
       skinning_weights: (V, K) float32, rows sum to one.
       faces: (F, 3) int32 triangles.
@@ -74,11 +75,11 @@ class FaceModel:
 
     @property
     def num_identity(self) -> int:
-        return int(self.identity_basis.shape[0])
+        return int(self.identity_basis.shape[2])
 
     @property
     def num_expression(self) -> int:
-        return int(self.expression_basis.shape[0])
+        return int(self.expression_basis.shape[2])
 
     @property
     def num_joints(self) -> int:
@@ -152,16 +153,16 @@ def load_face_model(path: str | os.PathLike | None = None,
     if missing:
         raise ValueError(f"face model asset {path} lacks arrays {missing}")
     template = a["template"].astype(np.float32)
-    identity = a["identity_basis"].astype(np.float32)
+    identity = np.ascontiguousarray(a["identity_basis"].astype(np.float32).transpose(1, 2, 0))  # (V, 3, I)
     reg = a["joint_regressor"].astype(np.float32)
     landmarks, regions = _load_landmark_sets(Path(landmarks_path or DEFAULT_LANDMARKS), template.shape[0],
                                              a.get("multipie68"))
     return FaceModel(
         template=jnp.asarray(template),
         identity_basis=jnp.asarray(identity),
-        expression_basis=jnp.asarray(a["expression_basis"].astype(np.float32)),
+        expression_basis=jnp.asarray(np.ascontiguousarray(a["expression_basis"].astype(np.float32).transpose(1, 2, 0))),
         joint_template=jnp.asarray(reg @ template),
-        joint_identity=jnp.asarray(np.einsum("kv,ivc->ikc", reg, identity)),
+        joint_identity=jnp.asarray(np.einsum("kv,vci->kci", reg, identity)),
         joint_regressor=jnp.asarray(reg),
         skinning_weights=jnp.asarray(a["skinning_weights"].astype(np.float32)),
         faces=jnp.asarray(a["faces"].astype(np.int32)),
@@ -198,7 +199,7 @@ def _load_landmark_sets(path: Path, num_vertices: int, multipie68):
 
 def joint_locations(model: FaceModel, identity: jax.Array) -> jax.Array:
     """J(beta): (K, 3) bind-pose joints. identity: (I,)."""
-    return model.joint_template + jnp.einsum("i,ikc->kc", identity, model.joint_identity)
+    return model.joint_template + jnp.einsum("kci,i->kc", model.joint_identity, identity)
 
 
 def bind_pose(model: FaceModel, identity: jax.Array, expression: jax.Array,
@@ -206,9 +207,9 @@ def bind_pose(model: FaceModel, identity: jax.Array, expression: jax.Array,
     """T(beta, psi): (V, 3) bind-pose mesh, or only the rows `vertex_ids` (N,) -> (N, 3)."""
     t, ib, eb = model.template, model.identity_basis, model.expression_basis
     if vertex_ids is not None:
-        t, ib, eb = t[vertex_ids], ib[:, vertex_ids], eb[:, vertex_ids]
-    # i = identity mode, e = expression shape, v = vertex, c = xyz.
-    return t + jnp.einsum("i,ivc->vc", identity, ib) + jnp.einsum("e,evc->vc", expression, eb)
+        t, ib, eb = t[vertex_ids], ib[vertex_ids], eb[vertex_ids]
+    # v = vertex, c = xyz, i = identity mode, e = expression shape.
+    return t + jnp.einsum("vci,i->vc", ib, identity) + jnp.einsum("vce,e->vc", eb, expression)
 
 
 def vertices(model: FaceModel, params: FaceParams, vertex_ids: jax.Array | None = None) -> jax.Array:
@@ -227,6 +228,21 @@ def vertices(model: FaceModel, params: FaceParams, vertex_ids: jax.Array | None 
 def landmark_vertices(model: FaceModel, params: FaceParams, landmark_set: str = "703") -> jax.Array:
     """3D positions (L, 3) of a named landmark set, evaluated on its rows only."""
     return vertices(model, params, model.landmarks[landmark_set])
+
+
+def restrict(model: FaceModel, vertex_ids) -> FaceModel:
+    """A model over only the rows `vertex_ids` (N,): every function of it costs O(N).
+
+    Gathering once outside a solver loop (instead of inside every evaluation, as
+    `vertices(model, p, ids)` does) is what makes landmark-only fitting cheap.
+    The result has no faces; its joints are still those of the full model.
+    """
+    ids = np.asarray(vertex_ids)
+    return model.replace(
+        template=model.template[ids], identity_basis=model.identity_basis[ids],
+        expression_basis=model.expression_basis[ids], skinning_weights=model.skinning_weights[ids],
+        joint_regressor=jnp.zeros((model.num_joints, 0)), faces=jnp.zeros((0, 3), jnp.int32),
+        face_uvs=jnp.zeros((0, 3), jnp.int32), vertex_part=model.vertex_part[ids], landmarks={})
 
 
 def posed_joints(model: FaceModel, params: FaceParams) -> jax.Array:

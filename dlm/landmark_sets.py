@@ -167,7 +167,9 @@ def build(asset_path) -> dict:
 
         lid = even_on_loop(template, eye_left, budget["eyelid"] // 2)
         add(lid + [int(mirror[v]) for v in lid], "eyelid")
-        add([v for v in even_on_loop(template, mouth, budget["lips_inner"]) if v not in verts], "lips_inner")
+        lips = [v for v in even_on_loop(template, mouth, budget["lips_inner"]) if template[v, 0] >= -1e-3]
+        lips = list(dict.fromkeys(lips + [int(mirror[v]) for v in lips]))  # symmetric, no repeats
+        add([v for v in lips if v not in verts], "lips_inner")
         for region, deg in (("iris", LIMBUS_DEG), ("pupil", PUPIL_DEG)):
             ring = eye_points(template, joints[2], *IRIS["left"], deg, budget[region] // 2)
             add(ring + [int(mirror[v]) for v in ring], region)

@@ -1,0 +1,58 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from dlm import cli
+from dlm.io import write_obj
+
+
+def test_model_info_json(tmp_path, capsys):
+    out = tmp_path / "info.json"
+    assert cli.main(["model", "info", "--json", str(out)]) == 0
+    info = json.loads(out.read_text())
+    assert info["num_vertices"] == 24591 and info["landmark_sets"]["703"] == 703
+    assert "24591 vertices" in capsys.readouterr().out
+
+
+def test_model_sample_writes_valid_obj(tmp_path):
+    out = tmp_path / "head.obj"
+    assert cli.main(["--quiet", "model", "sample", "--seed", "3", "--expression", "jawOpen=0.5", "-o", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    v = np.array([l.split()[1:] for l in lines if l.startswith("v ")], float)
+    f = [l.split()[1:] for l in lines if l.startswith("f ")]
+    assert v.shape == (24591, 3) and len(f) == 48836
+    idx = np.array([[int(c.split("/")[0]) for c in face] for face in f])
+    assert idx.min() == 1 and idx.max() == 24591
+    # Same seed, same head; another seed, another head.
+    out2, out3 = tmp_path / "b.obj", tmp_path / "c.obj"
+    cli.main(["--quiet", "model", "sample", "--seed", "3", "--expression", "jawOpen=0.5", "-o", str(out2)])
+    cli.main(["--quiet", "model", "sample", "--seed", "4", "-o", str(out3)])
+    assert out2.read_bytes() == out.read_bytes() and out3.read_bytes() != out.read_bytes()
+
+
+def test_bad_inputs_exit_nonzero_without_output(tmp_path, capsys):
+    out = tmp_path / "x.obj"
+    assert cli.main(["model", "sample", "--expression", "smile=1", "-o", str(out)]) == 2
+    assert "unknown expression 'smile'" in capsys.readouterr().err
+    assert cli.main(["model", "sample", "--expression", "jawOpen=abc", "-o", str(out)]) == 2
+    assert cli.main(["model", "sample", "-o", str(tmp_path / "x.ply")]) == 2
+    assert not any(tmp_path.iterdir())
+
+
+def test_write_obj_is_atomic(tmp_path):
+    path = tmp_path / "m.obj"
+    path.write_text("old\n")
+    bad = np.array([[0, 0, 0], [1, 0, np.nan], [0, 1, 0]], float)
+    try:
+        write_obj(path, bad, np.array([[0, 1, 2]]))
+    except ValueError:
+        pass
+    assert path.read_text() == "old\n" and os.listdir(tmp_path) == ["m.obj"]
+
+
+def test_console_script_help():
+    r = subprocess.run([sys.executable, "-m", "dlm.cli", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "model" in r.stdout
