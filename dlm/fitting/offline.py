@@ -1,0 +1,283 @@
+"""Offline fitting (Section 3.3): all frames and cameras at once with L-BFGS.
+
+This is the only module in dlm that imports jaxopt (unmaintained upstream); swap it
+here if it ever has to go.  jaxopt's L-BFGS gives implicit differentiation of the
+solution with respect to the energy weights and the landmarks for free.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import warnings
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import jaxopt
+
+from dlm import facemodel as fm, geometry, prior
+from dlm.fitting import energy as en
+
+
+@dataclasses.dataclass(frozen=True)
+class FitConfig:
+    """Settings of the offline fitter.
+
+    mode: "monocular" (camera = identity, focal optimised), "calibrated" (cameras fixed),
+      or "uncalibrated" (camera 0 = identity fixes the gauge; others' pose and every focal optimised).
+    """
+    landmark_set: str = "703"
+    weights: en.EnergyWeights = en.EnergyWeights()
+    mode: str = "monocular"
+    rigid_iters: int = 150
+    full_iters: int = 600
+    tol: float = 1e-5
+    yaw_starts_deg: tuple = (-60.0, 0.0, 60.0)
+    initial_focal_factor: float = 2.0  # focal = factor * image size before fitting
+    use_intersect: bool = True
+    optimise_focal: bool = True
+
+
+class FitResult(NamedTuple):
+    vars: en.FitVars
+    params: fm.FaceParams      # batched over frames: identity (F, I), expression (F, E), ...
+    cameras: fm.Camera         # batched over cameras
+    energy: dict               # weighted terms at the solution
+    landmarks_2d: jax.Array    # (F, C, L, 2) fitted projections
+    iterations: int
+
+
+def _to_params(vars: en.FitVars) -> fm.FaceParams:
+    f = vars.expression.shape[0]
+    return fm.FaceParams(jnp.broadcast_to(vars.identity, (f,) + vars.identity.shape), vars.expression,
+                         vars.joint_rotations, vars.translation)
+
+
+def _to_cameras(vars: en.FitVars, rig: en.CameraRig) -> fm.Camera:
+    return fm.Camera(vars.cam_rotation, vars.cam_translation, en.focal_lengths(vars, rig), rig.principal_point)
+
+
+def _masked(vars: en.FitVars, mask: en.FitVars) -> en.FitVars:
+    """Variables whose mask is 0 are constants to the optimiser (zero gradient)."""
+    return jax.tree_util.tree_map(lambda v, m: m * v + (1 - m) * jax.lax.stop_gradient(v), vars, mask)
+
+
+def _mask(vars: en.FitVars, config: FitConfig, stage: str) -> en.FitVars:
+    one = lambda x: jnp.ones_like(x)
+    zero = lambda x: jnp.zeros_like(x)
+    rigid = stage == "rigid"
+    cams_free = config.mode == "uncalibrated"
+    cam_pose_mask = jnp.ones_like(vars.cam_rotation).at[0].set(0.0) if cams_free else zero(vars.cam_rotation)
+    focal_free = config.optimise_focal and config.mode != "calibrated"
+    rot_mask = jnp.zeros_like(vars.joint_rotations).at[:, 0].set(1.0) if rigid else one(vars.joint_rotations)
+    return en.FitVars(
+        identity=zero(vars.identity) if rigid else one(vars.identity),
+        expression=zero(vars.expression) if rigid else one(vars.expression),
+        joint_rotations=rot_mask, translation=one(vars.translation),
+        cam_rotation=cam_pose_mask, cam_translation=cam_pose_mask,
+        log_focal=one(vars.log_focal) if focal_free else zero(vars.log_focal))
+
+
+class Problem(NamedTuple):
+    """Everything the energy needs besides the variables."""
+    lm_model: fm.FaceModel
+    model: fm.FaceModel
+    rig: en.CameraRig
+    gmm: prior.GaussianMixture
+    intersect: en.IntersectionData | None
+
+
+def _energy(u, origin, scale, mask, obs, weights, problem: Problem):
+    """The energy in preconditioned coordinates: vars = origin + scale * u."""
+    vars = jax.tree_util.tree_map(lambda o, s, x: o + s * x, origin, scale, u)
+    v = _masked(vars, mask)
+    return en.total_energy(v, obs, problem.lm_model, problem.rig, weights, problem.gmm,
+                           problem.intersect, problem.model)
+
+
+def _residuals(vars, obs, problem):
+    x = en.project_landmarks(problem.lm_model, vars, problem.rig)
+    return (jnp.sqrt(obs.weight)[..., None] * (x - obs.mu) / obs.sigma[..., None]).ravel()
+
+
+@functools.partial(jax.jit, static_argnames="num_probes")
+def jacobi_scale(vars: en.FitVars, obs, weights, problem: Problem, key, num_probes: int = 16) -> en.FitVars:
+    """1 / sqrt(diagonal of the Gauss-Newton Hessian), estimated with Rademacher probes.
+
+    L-BFGS is scale-sensitive and the variables mix centimetres, radians, pixels and
+    unit-variance coefficients; rescaling each by its curvature makes the problem
+    round enough to converge from a cold start in a few hundred iterations.
+    """
+    r, vjp = jax.vjp(lambda v: _residuals(v, obs, problem), vars)
+    zs = jax.random.rademacher(key, (num_probes, r.shape[0]), dtype=r.dtype)
+    diag = jax.tree_util.tree_map(lambda x: jnp.zeros_like(x), vars)
+    for i in range(num_probes):
+        (g,) = vjp(zs[i])
+        diag = jax.tree_util.tree_map(lambda d, x: d + x * x / num_probes, diag, g)
+    diag = diag._replace(identity=diag.identity + 1.0, expression=diag.expression + 2.0 * weights.expression,
+                         joint_rotations=diag.joint_rotations.at[:, 1:].add(2.0 * weights.joints))
+    return jax.tree_util.tree_map(lambda d: 1.0 / jnp.sqrt(d + 1e-6), diag)
+
+
+def _solve(solver, vars, mask, obs, weights, problem, key):
+    """Run `solver` from `vars` in Jacobi-preconditioned coordinates; returns (vars, iterations)."""
+    scale = jacobi_scale(vars, obs, weights, problem, key)
+    u0 = jax.tree_util.tree_map(jnp.zeros_like, vars)
+    u, state = solver.run(u0, vars, scale, mask, obs, weights, problem)
+    out = jax.tree_util.tree_map(lambda o, s, x: o + s * x, vars, scale, u)
+    return out, int(state.iter_num)
+
+
+def initial_vars(model: fm.FaceModel, obs: en.Observations, rig: en.CameraRig, lm_model: fm.FaceModel,
+                 cameras: fm.Camera | None, config: FitConfig) -> en.FitVars:
+    """Cold start: zero shape, root translation from the landmarks' centroid and spread in camera 0."""
+    F, C, L, _ = obs.mu.shape
+    if cameras is not None:
+        cam_rot, cam_trans = jnp.asarray(cameras.rotation), jnp.asarray(cameras.translation)
+        log_focal = jnp.log(jnp.asarray(cameras.focal) / rig.focal_scale)
+    else:
+        cam_rot, cam_trans = jnp.zeros((C, 3)), jnp.zeros((C, 3))
+        log_focal = jnp.full((C,), jnp.log(config.initial_focal_factor))
+    pts = fm.vertices(lm_model, fm.FaceParams.zeros(model))  # (L, 3) template landmarks
+    w = obs.weight[:, 0]  # camera 0 (F, L)
+    mu = obs.mu[:, 0]
+    wsum = jnp.maximum(w.sum(1, keepdims=True), 1.0)
+    centroid_2d = (w[..., None] * mu).sum(1) / wsum  # (F, 2)
+    spread_2d = jnp.sqrt((w * jnp.sum((mu - centroid_2d[:, None]) ** 2, -1)).sum(1) / wsum[:, 0])
+    c3 = pts.mean(0)
+    spread_3d = jnp.sqrt(jnp.mean(jnp.sum((pts[:, :2] - c3[:2]) ** 2, -1)))
+    focal0 = rig.focal_scale[0] * jnp.exp(log_focal[0])
+    depth = focal0 * spread_3d / jnp.maximum(spread_2d, 1e-3)  # (F,)
+    # Point on the ray through the 2D centroid at that depth, in camera 0 coordinates,
+    # then into the world (camera 0 may be calibrated and not the identity).
+    x = (centroid_2d[:, 0] - rig.principal_point[0, 0]) * depth / focal0
+    y = -(centroid_2d[:, 1] - rig.principal_point[0, 1]) * depth / focal0
+    p_cam = jnp.stack([x, y, -depth], 1)
+    r0 = geometry.axis_angle_to_matrix(cam_rot[0])
+    p_world = (p_cam - cam_trans[0]) @ r0  # R^T (p - t)
+    # Face the camera: the head's +z axis towards camera 0's centre.
+    facing = geometry.matrix_to_axis_angle(r0.T) if cameras is not None else jnp.zeros(3)
+    rots = jnp.zeros((F, model.num_joints, 3)).at[:, 0].set(facing)
+    return en.FitVars(identity=jnp.zeros(model.num_identity), expression=jnp.zeros((F, model.num_expression)),
+                      joint_rotations=rots, translation=p_world - c3,
+                      cam_rotation=cam_rot, cam_translation=cam_trans, log_focal=log_focal)
+
+
+@functools.lru_cache(maxsize=None)
+def _lbfgs(maxiter, tol, implicit_diff=False):
+    """One solver per setting, so jaxopt's compiled step is reused across fits."""
+    return jaxopt.LBFGS(fun=_energy, maxiter=maxiter, tol=tol, implicit_diff=implicit_diff, jit=True,
+                        history_size=20, linesearch="zoom", maxls=30)
+
+
+@jax.jit
+def _rotate_root(vars: en.FitVars, yaw: jax.Array) -> en.FitVars:
+    """Compose a yaw about the head's vertical axis with the current root rotation."""
+    r = geometry.axis_angle_to_matrix(vars.joint_rotations[:, 0])
+    ry = geometry.axis_angle_to_matrix(jnp.array([0.0, 1.0, 0.0]) * yaw)
+    new = geometry.matrix_to_axis_angle(r @ ry)
+    return vars._replace(joint_rotations=vars.joint_rotations.at[:, 0].set(new))
+
+
+def _per_frame_landmark_energy(vars, obs, problem):
+    x = en.project_landmarks(problem.lm_model, vars, problem.rig)
+    return jnp.sum(obs.weight * jnp.sum((x - obs.mu) ** 2, -1) / (2 * obs.sigma ** 2), axis=(1, 2))
+
+
+def fit(model: fm.FaceModel, obs: en.Observations, image_size, cameras: fm.Camera | None = None,
+        config: FitConfig = FitConfig(), gmm: prior.GaussianMixture | None = None,
+        init: en.FitVars | None = None) -> FitResult:
+    """Fit the face model to probabilistic landmarks of F frames seen by C cameras.
+
+    Args:
+      model: the face model.
+      obs: landmarks of `config.landmark_set`, mu (F, C, L, 2), sigma (F, C, L), weight (F, C, L).
+      image_size: (width, height) shared by all cameras, or a (C, 2) array.
+      cameras: required for mode "calibrated" (fixed); optional initial guess otherwise.
+      gmm: identity prior; default ICT's N(0, I).
+      init: warm start (skips the rigid stage).
+    """
+    obs = en.Observations(*(jnp.asarray(a, jnp.float32) for a in obs))
+    F, C, L, _ = obs.mu.shape
+    if L != len(model.landmarks[config.landmark_set]):
+        raise ValueError(f"observations have {L} landmarks but set {config.landmark_set!r} has "
+                         f"{len(model.landmarks[config.landmark_set])}")
+    if config.mode == "calibrated" and cameras is None:
+        raise ValueError("mode 'calibrated' needs cameras")
+    if config.mode == "monocular" and C != 1:
+        raise ValueError(f"mode 'monocular' takes one camera, got {C}")
+    sizes = jnp.broadcast_to(jnp.asarray(image_size, jnp.float32), (C, 2))
+    rig = en.CameraRig(principal_point=sizes / 2.0 if cameras is None else jnp.broadcast_to(
+        jnp.asarray(cameras.principal_point, jnp.float32), (C, 2)), focal_scale=sizes.max(1))
+    lm_model = fm.restrict(model, model.landmarks[config.landmark_set])
+    gmm = gmm or prior.standard_normal_prior(model.num_identity)
+    intersect = en.make_intersection_data(model) if config.use_intersect else None
+    problem = Problem(lm_model, model, rig, gmm, intersect)
+    weights = en.EnergyWeights(*(jnp.asarray(w, jnp.float32) for w in config.weights))
+    iters = 0
+    if init is None:
+        vars = initial_vars(model, obs, rig, lm_model, cameras, config)
+        rigid_mask = _mask(vars, config, "rigid")
+        rigid_w = weights._replace(temporal=jnp.zeros(()), intersect=jnp.zeros(()))
+        solver = _lbfgs(config.rigid_iters, config.tol)
+        best, best_e = None, None
+        starts = config.yaw_starts_deg if config.mode == "monocular" else (0.0,)
+        for yaw in starts:
+            v0 = _rotate_root(vars, jnp.radians(yaw))
+            sol, n = _solve(solver, v0, rigid_mask, obs, rigid_w, problem, jax.random.key(0))
+            iters += n
+            e = _per_frame_landmark_energy(sol, obs, problem)
+            if best is None:
+                best, best_e = sol, e
+            else:  # keep the better start per frame; shared camera values from the better total
+                take = e < best_e
+                sel = lambda a, b: jnp.where(take.reshape((-1,) + (1,) * (a.ndim - 1)), a, b)
+                better = jnp.sum(e) < jnp.sum(best_e)
+                best = best._replace(joint_rotations=sel(sol.joint_rotations, best.joint_rotations),
+                                     translation=sel(sol.translation, best.translation),
+                                     log_focal=jnp.where(better, sol.log_focal, best.log_focal),
+                                     cam_rotation=jnp.where(better, sol.cam_rotation, best.cam_rotation),
+                                     cam_translation=jnp.where(better, sol.cam_translation, best.cam_translation))
+                best_e = jnp.minimum(e, best_e)
+        vars = best
+    else:
+        vars = init
+    mask = _mask(vars, config, "full")
+    solver = _lbfgs(config.full_iters, config.tol)
+    vars, n = _solve(solver, vars, mask, obs, weights, problem, jax.random.key(1))
+    iters += n
+    terms = en.energy_terms(vars, obs, lm_model, rig, weights, gmm, intersect, model)
+    return FitResult(vars=vars, params=_to_params(vars), cameras=_to_cameras(vars, rig),
+                     energy={k: float(v) for k, v in terms.items()},
+                     landmarks_2d=en.project_landmarks(lm_model, vars, rig), iterations=iters)
+
+
+def solve_differentiable(vars0: en.FitVars, obs: en.Observations, weights: en.EnergyWeights, problem: Problem,
+                         mode: str = "monocular", maxiter: int = 500, tol: float = 1e-7) -> en.FitVars:
+    """The full-stage solve as a differentiable function of (obs, weights).
+
+    Gradients of anything computed from the returned variables flow back to the
+    landmarks and the energy weights by implicit differentiation of the optimality
+    condition grad E = 0 (jaxopt), not by unrolling the iterations.
+    """
+    mask = _mask(vars0, FitConfig(mode=mode), "full")
+    solver = _lbfgs(maxiter, tol, implicit_diff=True)
+    # The preconditioner is a constant of the solve: implicit differentiation needs only
+    # the optimality condition, which holds in any fixed coordinates.
+    scale = jax.lax.stop_gradient(jacobi_scale(vars0, obs, weights, problem, jax.random.key(1)))
+    u0 = jax.tree_util.tree_map(jnp.zeros_like, vars0)
+    u = solver.run(u0, vars0, scale, mask, obs, weights, problem).params
+    return jax.tree_util.tree_map(lambda o, s, x: o + s * x, vars0, scale, u)
+
+
+def make_problem(model: fm.FaceModel, image_size, num_cameras: int = 1, landmark_set: str = "703",
+                 gmm=None, use_intersect: bool = True, principal_point=None) -> Problem:
+    sizes = jnp.broadcast_to(jnp.asarray(image_size, jnp.float32), (num_cameras, 2))
+    pp = sizes / 2.0 if principal_point is None else jnp.broadcast_to(jnp.asarray(principal_point), (num_cameras, 2))
+    return Problem(fm.restrict(model, model.landmarks[landmark_set]), model,
+                   en.CameraRig(pp, sizes.max(1)), gmm or prior.standard_normal_prior(model.num_identity),
+                   en.make_intersection_data(model) if use_intersect else None)
