@@ -1,0 +1,61 @@
+"""Levenberg-Marquardt as init / update / run over a NamedTuple state, entirely jittable.
+
+The problem is given by a `normal_equations(x) -> (JtJ, Jtr, cost)` function, so the
+caller decides how J^T J is accumulated (dense from jax.jacfwd, or structured and
+sparse as in dlm.fitting.realtime), and a `cost(x) -> ()` function used to accept
+or reject a step.  cost = 0.5 |r|^2.
+"""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.linalg import cho_factor, cho_solve
+
+
+class LMState(NamedTuple):
+    x: jax.Array          # (P,) current parameters
+    cost: jax.Array       # () cost at x
+    damping: jax.Array    # () lambda
+    iteration: jax.Array  # () int32
+    accepted: jax.Array   # () int32 number of accepted steps
+
+
+def lm_init(cost_fn: Callable, x0: jax.Array, damping: float = 1e-3) -> LMState:
+    return LMState(x0, cost_fn(x0), jnp.asarray(damping, x0.dtype), jnp.zeros((), jnp.int32),
+                   jnp.zeros((), jnp.int32))
+
+
+def lm_update(normal_fn: Callable, cost_fn: Callable, state: LMState, min_damping: float = 1e-7,
+              max_damping: float = 1e7) -> LMState:
+    """One step: solve (J^T J + lambda diag(J^T J)) delta = -J^T r by Cholesky, keep it if the cost drops."""
+    jtj, jtr, cost = normal_fn(state.x)
+    diag = jnp.diagonal(jtj)
+    a = jtj + jnp.diag(state.damping * diag + 1e-9 * (1.0 + jnp.max(diag)))
+    delta = -cho_solve(cho_factor(a, lower=True), jtr)
+    x_new = state.x + delta
+    new_cost = cost_fn(x_new)
+    ok = jnp.isfinite(new_cost) & (new_cost < cost)
+    return LMState(
+        x=jnp.where(ok, x_new, state.x),
+        cost=jnp.where(ok, new_cost, cost),
+        damping=jnp.clip(jnp.where(ok, state.damping * 0.3, state.damping * 5.0), min_damping, max_damping),
+        iteration=state.iteration + 1,
+        accepted=state.accepted + ok.astype(jnp.int32))
+
+
+def lm_run(normal_fn: Callable, cost_fn: Callable, x0: jax.Array, num_iters: int,
+           damping: float = 1e-3) -> LMState:
+    """A fixed number of iterations (a static count keeps the solve one XLA loop)."""
+    state = lm_init(cost_fn, x0, damping)
+    return jax.lax.fori_loop(0, num_iters, lambda i, s: lm_update(normal_fn, cost_fn, s), state)
+
+
+def dense_normal_equations(residual_fn: Callable) -> Callable:
+    """The reference: J from jax.jacfwd of the whole residual vector."""
+    def normal(x):
+        r = residual_fn(x)
+        j = jax.jacfwd(residual_fn)(x)
+        return j.T @ j, j.T @ r, 0.5 * jnp.sum(r * r)
+    return normal

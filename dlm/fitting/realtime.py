@@ -1,0 +1,259 @@
+"""Real-time fitting (Section 3.3.1): a per-frame Levenberg-Marquardt solve of pose and
+expression with a Jacobian built from the model's structure and its sparsity.
+
+Per frame the unknowns are x = [joint rotations (4 x 3), root translation (3),
+expression (E)]; identity, focal length and camera are constants of the frame
+(refitted occasionally by `RealtimeFitter` from accumulated frames).
+
+Residuals, with cost = 0.5 |r|^2 equal to the energy of Section 3.2 for one frame:
+  landmarks  sqrt(w_i) (x_i - mu_i) / sigma_i                   (L, 2)
+  temporal   sqrt(2 w_t) (x_i - x_i^prev)                        (L, 2)
+  expression sqrt(2 w_e) psi,  bounds sqrt(2 w_b) relu(-psi), relu(psi - 1)
+  joints     sqrt(2 w_j) theta_{head, eyes}
+
+Structure used by `structured_normal_equations` (no jacfwd over expressions):
+  d x_i / d psi = P_i R_i B_i   (P_i: 2x3 projection derivative, R_i: 3x3 blended
+  rotation, B_i: 3xE expression rows of landmark i).  A static analysis keeps, per
+  group of nearby landmarks, only the expression columns whose basis rows exceed a
+  threshold, so J^T J costs sum_g n_g m_g^2 instead of L E^2.
+"""
+from __future__ import annotations
+
+import time
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dlm import facemodel as fm, geometry
+from dlm.fitting import lm
+
+NUM_POSE = 15  # 4 joint rotations + root translation
+
+
+class RealtimeWeights(NamedTuple):
+    landmarks: float = 1.0
+    expression: float = 1.0
+    joints: float = 1.0
+    temporal: float = 0.05
+    expression_bounds: float = 100.0
+
+
+class FrameInput(NamedTuple):
+    """One frame's landmarks: mu (L, 2) px, sigma (L,) px, weight (L,), prev_2d (L, 2) the
+    previous frame's fitted projections, temporal_on () 0 or 1."""
+    mu: jax.Array
+    sigma: jax.Array
+    weight: jax.Array
+    prev_2d: jax.Array
+    temporal_on: jax.Array
+
+
+class FrameConstants(NamedTuple):
+    """What stays fixed between identity refits: bind_identity (L, 3) landmark rows of
+    template + identity; joints (K, 3) J(beta); focal (); principal_point (2,); weights."""
+    bind_identity: jax.Array
+    joints: jax.Array
+    focal: jax.Array
+    principal_point: jax.Array
+    weights: RealtimeWeights
+
+
+class Structure(NamedTuple):
+    """Static data of a landmark set (numpy; closed over by the jitted solve)."""
+    expression_basis: np.ndarray   # (L, 3, E) full rows, for residuals
+    skinning_weights: np.ndarray   # (L, K)
+    parents: tuple
+    groups: tuple                  # ((landmark ids (n,), expression ids (m,)), ...)
+    num_expression: int
+
+
+def analyse_sparsity(model: fm.FaceModel, landmark_set: str = "320", threshold: float = 0.01,
+                     num_groups: int = 16) -> Structure:
+    """Static analysis of which expressions move which landmarks.
+
+    Landmarks are clustered by position (deterministic farthest-point seeding, then a
+    few Lloyd steps); each group keeps the union of expressions that move any of its
+    landmarks by more than `threshold` cm per unit weight.  Entries below the
+    threshold are dropped from the Jacobian (not from the residuals).
+    """
+    ids = np.asarray(model.landmarks[landmark_set])
+    basis = np.asarray(model.expression_basis)[ids]  # (L, 3, E)
+    pos = np.asarray(model.template)[ids]
+    g = min(num_groups, len(ids))
+    centres = [pos[0]]
+    for _ in range(g - 1):
+        d = np.min([np.linalg.norm(pos - c, axis=1) for c in centres], axis=0)
+        centres.append(pos[int(np.argmax(d))])
+    centres = np.asarray(centres)
+    for _ in range(10):
+        label = np.argmin(np.linalg.norm(pos[:, None] - centres[None], axis=2), axis=1)
+        centres = np.asarray([pos[label == k].mean(0) if (label == k).any() else centres[k] for k in range(g)])
+    label = np.argmin(np.linalg.norm(pos[:, None] - centres[None], axis=2), axis=1)
+    moves = np.linalg.norm(basis, axis=1) > threshold  # (L, E)
+    groups = []
+    for k in range(g):
+        members = np.nonzero(label == k)[0]
+        if len(members) == 0:
+            continue
+        support = np.nonzero(moves[members].any(0))[0]
+        groups.append((members.astype(np.int32), support.astype(np.int32)))
+    return Structure(basis.astype(np.float32), np.asarray(model.skinning_weights)[ids].astype(np.float32),
+                     model.joint_parents, tuple(groups), basis.shape[2])
+
+
+def sparsity_stats(structure: Structure) -> dict:
+    n = sum(len(m) for m, _ in structure.groups)
+    sparse = sum(len(m) * len(s) ** 2 for m, s in structure.groups)
+    return dict(num_landmarks=n, num_groups=len(structure.groups),
+                mean_support=float(np.mean([len(s) for _, s in structure.groups])),
+                outer_product_entries_sparse=sparse, outer_product_entries_dense=n * structure.num_expression ** 2)
+
+
+def make_constants(model: fm.FaceModel, identity, landmark_set: str, focal, principal_point,
+                   weights: RealtimeWeights = RealtimeWeights()) -> FrameConstants:
+    ids = model.landmarks[landmark_set]
+    bind = model.template[ids] + jnp.einsum("lci,i->lc", model.identity_basis[ids], identity)
+    return FrameConstants(bind, fm.joint_locations(model, identity), jnp.asarray(focal, jnp.float32),
+                          jnp.asarray(principal_point, jnp.float32),
+                          RealtimeWeights(*(jnp.asarray(w, jnp.float32) for w in weights)))
+
+
+def split(x: jax.Array, num_joints: int = 4):
+    return x[:3 * num_joints].reshape(num_joints, 3), x[3 * num_joints:NUM_POSE], x[NUM_POSE:]
+
+
+def pack(joint_rotations, translation, expression) -> jax.Array:
+    return jnp.concatenate([joint_rotations.ravel(), translation, expression])
+
+
+def _project(points, focal, pp):
+    return geometry.project(points, focal, pp)
+
+
+def _points(x, consts: FrameConstants, st: Structure):
+    rot, trans, psi = split(x)
+    bind = consts.bind_identity + jnp.einsum("lce,e->lc", st.expression_basis, psi)
+    return geometry.linear_blend_skinning(bind, rot, consts.joints, st.skinning_weights, st.parents, trans)
+
+
+def residuals(x, frame: FrameInput, consts: FrameConstants, st: Structure) -> jax.Array:
+    w = consts.weights
+    rot, _, psi = split(x)
+    px = _project(_points(x, consts, st), consts.focal, consts.principal_point)
+    r_lm = (jnp.sqrt(w.landmarks * frame.weight) / frame.sigma)[:, None] * (px - frame.mu)
+    r_t = jnp.sqrt(2.0 * w.temporal * frame.temporal_on) * (px - frame.prev_2d)
+    r_e = jnp.sqrt(2.0 * w.expression) * psi
+    r_b = jnp.sqrt(2.0 * w.expression_bounds) * jnp.concatenate([jax.nn.relu(-psi), jax.nn.relu(psi - 1.0)])
+    r_j = jnp.sqrt(2.0 * w.joints) * rot[1:].ravel()
+    return jnp.concatenate([r_lm.ravel(), r_t.ravel(), r_e, r_b, r_j])
+
+
+def cost(x, frame, consts, st) -> jax.Array:
+    r = residuals(x, frame, consts, st)
+    return 0.5 * jnp.sum(r * r)
+
+
+def structured_normal_equations(x, frame: FrameInput, consts: FrameConstants, st: Structure):
+    """(J^T J, J^T r, cost) from the model's structure and the static sparsity."""
+    w = consts.weights
+    rot, trans, psi = split(x)
+    bind = consts.bind_identity + jnp.einsum("lce,e->lc", st.expression_basis, psi)
+
+    pose = x[:NUM_POSE]
+
+    def transforms(pose):
+        return geometry.joint_transforms(pose[:12].reshape(4, 3), consts.joints, st.parents, pose[12:])
+
+    # Joint-level forward derivatives (4 joints x 15 tangents), then per landmark by the chain
+    # rule through the blend: d p_i = sum_k w_ik (dR_k b_i + dt_k).
+    rk, tk = transforms(pose)
+    drk, dtk = jax.jacfwd(transforms)(pose)  # (K, 3, 3, 15), (K, 3, 15)
+    blended = jnp.einsum("lk,kij->lij", st.skinning_weights, rk)  # (L, 3, 3)
+    pts = jnp.einsum("lij,lj->li", blended, bind) + st.skinning_weights @ tk
+    dpts = (jnp.einsum("lk,kijp,lj->lip", st.skinning_weights, drk, bind) +
+            jnp.einsum("lk,kip->lip", st.skinning_weights, dtk))  # (L, 3, 15)
+    px = _project(pts, consts.focal, consts.principal_point)
+    # Projection derivative P (L, 2, 3) for a camera looking along -z: u = cx - f X / Z, v = cy + f Y / Z.
+    f = consts.focal
+    X, Y, Z = pts[:, 0], pts[:, 1], pts[:, 2]
+    zero = jnp.zeros_like(X)
+    proj_d = jnp.stack([jnp.stack([-f / Z, zero, f * X / Z ** 2], -1),
+                        jnp.stack([zero, f / Z, -f * Y / Z ** 2], -1)], 1)
+    jp = jnp.einsum("lab,lbp->lap", proj_d, dpts)  # (L, 2, 15)
+    a = jnp.einsum("lab,lbc->lac", proj_d, blended)  # (L, 2, 3)
+    lm_w = w.landmarks * frame.weight / frame.sigma ** 2
+    t_w = 2.0 * w.temporal * frame.temporal_on
+    c = lm_w + t_w  # (L,) curvature weight of each landmark's two rows
+    g = lm_w[:, None] * (px - frame.mu) + t_w * (px - frame.prev_2d)  # (L, 2)
+    pp_block = jnp.einsum("l,lai,laj->ij", c, jp, jp)
+    g_pose = jnp.einsum("lai,la->i", jp, g)
+    e = st.num_expression
+    ee = jnp.zeros((e, e))
+    pe = jnp.zeros((NUM_POSE, e))
+    g_expr = jnp.zeros(e)
+    for members, support in st.groups:
+        bg = st.expression_basis[members][:, :, support]  # (n, 3, m) static
+        jg = jnp.einsum("nab,nbm->nam", a[members], bg)   # (n, 2, m)
+        cg = c[members]
+        ee = ee.at[np.ix_(support, support)].add(jnp.einsum("n,nam,nak->mk", cg, jg, jg))
+        pe = pe.at[:, support].add(jnp.einsum("n,nai,nam->im", cg, jp[members], jg))
+        g_expr = g_expr.at[support].add(jnp.einsum("nam,na->m", jg, g[members]))
+    # Priors: diagonal curvature and their gradients.
+    active = ((psi < 0) | (psi > 1)).astype(psi.dtype)
+    ee = ee + jnp.diag(2.0 * w.expression + 2.0 * w.expression_bounds * active)
+    g_expr = g_expr + 2.0 * w.expression * psi + 2.0 * w.expression_bounds * (jax.nn.relu(psi - 1.0) - jax.nn.relu(-psi))
+    joint_diag = jnp.zeros(NUM_POSE).at[3:12].set(2.0 * w.joints)
+    pp_block = pp_block + jnp.diag(joint_diag)
+    g_pose = g_pose + joint_diag * pose
+    jtj = jnp.block([[pp_block, pe], [pe.T, ee]])
+    jtr = jnp.concatenate([g_pose, g_expr])
+    r_lm2 = jnp.sum(lm_w * jnp.sum((px - frame.mu) ** 2, -1))
+    r_t2 = t_w * jnp.sum((px - frame.prev_2d) ** 2)
+    prior = (w.expression * jnp.sum(psi ** 2) + w.joints * jnp.sum(rot[1:] ** 2) +
+             w.expression_bounds * jnp.sum(jax.nn.relu(-psi) ** 2 + jax.nn.relu(psi - 1.0) ** 2))
+    return jtj, jtr, 0.5 * r_lm2 + 0.5 * r_t2 + prior
+
+
+def solve_frame(x0, frame: FrameInput, consts: FrameConstants, st: Structure, num_iters: int = 5,
+                jacobian: str = "structured") -> lm.LMState:
+    """LM from x0 for `num_iters` iterations. jacobian: "structured" or "dense" (jax.jacfwd reference)."""
+    cost_fn = lambda x: cost(x, frame, consts, st)
+    if jacobian == "structured":
+        normal = lambda x: structured_normal_equations(x, frame, consts, st)
+    elif jacobian == "dense":
+        normal = lm.dense_normal_equations(lambda x: residuals(x, frame, consts, st))
+    else:
+        raise ValueError(f"jacobian must be 'structured' or 'dense', not {jacobian!r}")
+    return lm.lm_run(normal, cost_fn, x0, num_iters)
+
+
+def make_solver(st: Structure, num_iters: int = 5, jacobian: str = "structured"):
+    """A jitted (x0, frame, consts) -> LMState for one landmark set."""
+    return jax.jit(lambda x0, frame, consts: solve_frame(x0, frame, consts, st, num_iters, jacobian))
+
+
+# ---------------------------------------------------------------------------
+# Export: the per-frame solve as a serialised CPU artifact.
+
+def export_solver(st: Structure, num_iters: int = 5, platforms=("cpu",)) -> bytes:
+    """Serialise the jitted per-frame solve (shapes fixed by the landmark set) with jax.export."""
+    from jax import export
+    L, E = st.expression_basis.shape[0], st.num_expression
+    f32 = jnp.float32
+    spec = jax.ShapeDtypeStruct
+    x0 = spec((NUM_POSE + E,), f32)
+    frame = FrameInput(spec((L, 2), f32), spec((L,), f32), spec((L,), f32), spec((L, 2), f32), spec((), f32))
+    consts = FrameConstants(spec((L, 3), f32), spec((len(st.parents), 3), f32), spec((), f32), spec((2,), f32),
+                            RealtimeWeights(*(spec((), f32) for _ in RealtimeWeights._fields)))
+    fn = jax.jit(lambda x0, frame, consts: tuple(solve_frame(x0, frame, consts, st, num_iters)))
+    exp = export.export(fn, platforms=list(platforms))(x0, frame, consts)
+    return bytes(exp.serialize())
+
+
+def load_exported_solver(blob: bytes):
+    """Deserialise an exported per-frame solve; returns a jitted (x0, frame, consts) -> LMState."""
+    from jax import export
+    exp = export.deserialize(bytearray(blob))
+    return jax.jit(lambda x0, frame, consts: lm.LMState(*exp.call(x0, frame, consts)))
