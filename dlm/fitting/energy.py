@@ -82,7 +82,7 @@ def fibonacci_directions(n: int) -> np.ndarray:
     return np.stack([np.cos(theta) * np.sin(phi), np.sin(theta) * np.sin(phi), np.cos(phi)], 1)
 
 
-def make_intersection_data(model: fm.FaceModel, num_directions: int = 96, stride: int = 4) -> IntersectionData:
+def make_intersection_data(model: fm.FaceModel, num_directions: int = 64, stride: int = 8) -> IntersectionData:
     """Choose skin vertices around the mouth and eyes, and samples of teeth and sclera."""
     t = np.asarray(model.template)
     part = np.asarray(model.vertex_part)
@@ -92,7 +92,7 @@ def make_intersection_data(model: fm.FaceModel, num_directions: int = 96, stride
     near_mouth = face & (np.linalg.norm((t - mouth_centre) * [0.8, 1.2, 1.0], axis=1) < 3.5)
     joints = np.asarray(model.joint_template)
     near_eye = [face & (np.linalg.norm(t - joints[k], axis=1) < 2.2) for k in (2, 3)]
-    groups = [np.nonzero(near_mouth)[0][::2]] + [np.nonzero(m)[0][::2] for m in near_eye]
+    groups = [np.nonzero(near_mouth)[0][::3]] + [np.nonzero(m)[0][::3] for m in near_eye]
     skin_ids = np.concatenate(groups)
     skin_eye = np.concatenate([np.full(len(g), k) for k, g in enumerate(groups)])
     teeth = np.nonzero(part == names.index("teeth"))[0]
