@@ -15,6 +15,9 @@ _EXPORTS = {
     "dlm.facemodel": ["Camera", "FaceModel", "FaceParams", "bind_pose", "expression_vector", "joint_locations",
                       "landmark_vertices", "load_face_model", "posed_joints", "project_points", "vertices"],
     "dlm.prior": ["GaussianMixture", "fit_gmm", "gmm_log_prob", "identity_energy", "standard_normal_prior"],
+    "dlm.fitting.energy": ["Observations", "EnergyWeights"],
+    "dlm.fitting.offline": ["fit", "FitConfig", "FitResult"],
+    "dlm.fitting.realtime": ["RealtimeFitter", "RealtimeWeights", "TrackResult"],
 }
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)

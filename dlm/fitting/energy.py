@@ -5,7 +5,8 @@
 
 Shapes: F frames, C cameras, L landmarks, I identity modes, E expressions.
 Parameters Phi (`FitVars`): identity shared by all frames; expression, joint rotations
-and root translation per frame; rotation, translation and log focal length per camera.
+and root translation per frame; rotation and translation per camera; log focal length per
+camera, or per frame and camera for a set of photos each with its own lens ("images" mode).
 """
 from __future__ import annotations
 
@@ -37,11 +38,12 @@ class FitVars(NamedTuple):
     translation: jax.Array       # (F, 3)
     cam_rotation: jax.Array      # (C, 3) axis-angle, world to camera
     cam_translation: jax.Array   # (C, 3)
-    log_focal: jax.Array         # (C,) focal = focal_scale * exp(log_focal)
+    log_focal: jax.Array         # (Fc, C), Fc in {1, F}: focal = focal_scale * exp(log_focal)
 
 
 class CameraRig(NamedTuple):
-    """Fixed camera data: principal_point (C, 2) px; focal_scale (C,) px (focal at log_focal = 0)."""
+    """Fixed intrinsics: principal_point (Fc, C, 2) px; focal_scale (Fc, C) px (focal at log_focal = 0).
+    Fc is 1 when intrinsics are shared by all frames, F when each frame has its own."""
     principal_point: jax.Array
     focal_scale: jax.Array
 
@@ -174,11 +176,15 @@ def project_landmarks(lm_model: fm.FaceModel, vars: FitVars, rig: CameraRig) -> 
     pts = landmark_points(lm_model, vars)
     focal = focal_lengths(vars, rig)
 
-    def cam(rot, trans, f, pp):
-        pc = geometry.world_to_camera(pts, rot, trans)
-        return geometry.project(pc, f, pp)  # (F, L, 2)
+    def cam(rot, trans, f, pp):  # f (Fc,), pp (Fc, 2)
+        pc = geometry.world_to_camera(pts, rot, trans)  # (F, L, 3)
+        depth = -pc[..., 2]
+        u = pp[:, None, 0] + f[:, None] * pc[..., 0] / depth
+        v = pp[:, None, 1] - f[:, None] * pc[..., 1] / depth
+        return jnp.stack([u, v], -1)  # (F, L, 2)
 
-    x = jax.vmap(cam)(vars.cam_rotation, vars.cam_translation, focal, rig.principal_point)  # (C, F, L, 2)
+    x = jax.vmap(cam, in_axes=(0, 0, 1, 1))(vars.cam_rotation, vars.cam_translation, focal,
+                                             rig.principal_point)  # (C, F, L, 2)
     return jnp.swapaxes(x, 0, 1)
 
 

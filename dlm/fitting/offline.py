@@ -27,8 +27,10 @@ from dlm.fitting import energy as en
 class FitConfig:
     """Settings of the offline fitter.
 
-    mode: "monocular" (camera = identity, focal optimised), "calibrated" (cameras fixed),
-      or "uncalibrated" (camera 0 = identity fixes the gauge; others' pose and every focal optimised).
+    mode: "monocular" (one camera = identity, focal optimised; F frames of a video share it),
+      "images" (F photos of one person, each with its own identity camera and focal length),
+      "calibrated" (C cameras fixed), or "uncalibrated" (camera 0 = identity fixes the gauge;
+      the other cameras' poses and every focal length are optimised).
     """
     landmark_set: str = "703"
     weights: en.EnergyWeights = en.EnergyWeights()
@@ -58,7 +60,12 @@ def _to_params(vars: en.FitVars) -> fm.FaceParams:
 
 
 def _to_cameras(vars: en.FitVars, rig: en.CameraRig) -> fm.Camera:
-    return fm.Camera(vars.cam_rotation, vars.cam_translation, en.focal_lengths(vars, rig), rig.principal_point)
+    """Cameras batched over C (focal (Fc, C) and principal point (Fc, C, 2) per frame in "images" mode)."""
+    f = en.focal_lengths(vars, rig)
+    pp = rig.principal_point
+    if f.shape[0] == 1:
+        f, pp = f[0], pp[0]
+    return fm.Camera(vars.cam_rotation, vars.cam_translation, f, pp)
 
 
 def _masked(vars: en.FitVars, mask: en.FitVars) -> en.FitVars:
@@ -156,10 +163,11 @@ def initial_vars(model: fm.FaceModel, obs: en.Observations, rig: en.CameraRig, l
     F, C, L, _ = obs.mu.shape
     if cameras is not None:
         cam_rot, cam_trans = jnp.asarray(cameras.rotation), jnp.asarray(cameras.translation)
-        log_focal = jnp.log(jnp.asarray(cameras.focal) / rig.focal_scale)
+        log_focal = jnp.log(jnp.broadcast_to(jnp.asarray(cameras.focal, jnp.float32), rig.focal_scale.shape)
+                            / rig.focal_scale)
     else:
         cam_rot, cam_trans = jnp.zeros((C, 3)), jnp.zeros((C, 3))
-        log_focal = jnp.full((C,), jnp.log(config.initial_focal_factor))
+        log_focal = jnp.full(rig.focal_scale.shape, jnp.log(config.initial_focal_factor))
     pts = fm.vertices(lm_model, fm.FaceParams.zeros(model))  # (L, 3) template landmarks
     w = obs.weight[:, 0]  # camera 0 (F, L)
     mu = obs.mu[:, 0]
@@ -168,12 +176,13 @@ def initial_vars(model: fm.FaceModel, obs: en.Observations, rig: en.CameraRig, l
     spread_2d = jnp.sqrt((w * jnp.sum((mu - centroid_2d[:, None]) ** 2, -1)).sum(1) / wsum[:, 0])
     c3 = pts.mean(0)
     spread_3d = jnp.sqrt(jnp.mean(jnp.sum((pts[:, :2] - c3[:2]) ** 2, -1)))
-    focal0 = rig.focal_scale[0] * jnp.exp(log_focal[0])
+    focal0 = rig.focal_scale[:, 0] * jnp.exp(log_focal[:, 0])  # (Fc,)
+    pp0 = rig.principal_point[:, 0]  # (Fc, 2)
     depth = focal0 * spread_3d / jnp.maximum(spread_2d, 1e-3)  # (F,)
     # Point on the ray through the 2D centroid at that depth, in camera 0 coordinates,
     # then into the world (camera 0 may be calibrated and not the identity).
-    x = (centroid_2d[:, 0] - rig.principal_point[0, 0]) * depth / focal0
-    y = -(centroid_2d[:, 1] - rig.principal_point[0, 1]) * depth / focal0
+    x = (centroid_2d[:, 0] - pp0[:, 0]) * depth / focal0
+    y = -(centroid_2d[:, 1] - pp0[:, 1]) * depth / focal0
     p_cam = jnp.stack([x, y, -depth], 1)
     r0 = geometry.axis_angle_to_matrix(cam_rot[0])
     p_world = (p_cam - cam_trans[0]) @ r0  # R^T (p - t)
@@ -226,11 +235,13 @@ def fit(model: fm.FaceModel, obs: en.Observations, image_size, cameras: fm.Camer
                          f"{len(model.landmarks[config.landmark_set])}")
     if config.mode == "calibrated" and cameras is None:
         raise ValueError("mode 'calibrated' needs cameras")
-    if config.mode == "monocular" and C != 1:
+    if config.mode in ("monocular", "images") and C != 1:
         raise ValueError(f"mode 'monocular' takes one camera, got {C}")
-    sizes = jnp.broadcast_to(jnp.asarray(image_size, jnp.float32), (C, 2))
-    rig = en.CameraRig(principal_point=sizes / 2.0 if cameras is None else jnp.broadcast_to(
-        jnp.asarray(cameras.principal_point, jnp.float32), (C, 2)), focal_scale=sizes.max(1))
+    if config.mode == "images" and C != 1:
+        raise ValueError(f"mode 'images' takes one camera per frame (C = 1), got {C}")
+    if config.mode not in ("monocular", "images", "calibrated", "uncalibrated"):
+        raise ValueError(f"unknown fitting mode {config.mode!r}")
+    rig = make_rig(image_size, F if config.mode == "images" else 1, C, cameras)
     lm_model = fm.restrict(model, model.landmarks[config.landmark_set])
     gmm = gmm or prior.standard_normal_prior(model.num_identity)
     intersect = en.make_intersection_data(model) if config.use_intersect else None
@@ -242,7 +253,7 @@ def fit(model: fm.FaceModel, obs: en.Observations, image_size, cameras: fm.Camer
         rigid_mask = _mask(vars, config, "rigid")
         rigid_w = weights._replace(temporal=jnp.zeros(()), intersect=jnp.zeros(()))
         best, best_e = None, None
-        starts = config.yaw_starts_deg if config.mode == "monocular" else (0.0,)
+        starts = config.yaw_starts_deg if config.mode in ("monocular", "images") else (0.0,)
         for yaw in starts:
             v0 = _rotate_root(vars, jnp.radians(yaw))
             sol, n = _solve(config.rigid_iters, config.tol, v0, rigid_mask, obs, rigid_w, problem, jax.random.key(0))
@@ -256,7 +267,8 @@ def fit(model: fm.FaceModel, obs: en.Observations, image_size, cameras: fm.Camer
                 better = jnp.sum(e) < jnp.sum(best_e)
                 best = best._replace(joint_rotations=sel(sol.joint_rotations, best.joint_rotations),
                                      translation=sel(sol.translation, best.translation),
-                                     log_focal=jnp.where(better, sol.log_focal, best.log_focal),
+                                     log_focal=(sel(sol.log_focal, best.log_focal) if config.mode == "images"
+                                                else jnp.where(better, sol.log_focal, best.log_focal)),
                                      cam_rotation=jnp.where(better, sol.cam_rotation, best.cam_rotation),
                                      cam_translation=jnp.where(better, sol.cam_translation, best.cam_translation))
                 best_e = jnp.minimum(e, best_e)
@@ -290,10 +302,20 @@ def solve_differentiable(vars0: en.FitVars, obs: en.Observations, weights: en.En
     return jax.tree_util.tree_map(lambda o, s, x: o + s * x, vars0, scale, u)
 
 
+def make_rig(image_size, num_intrinsics: int, num_cameras: int, cameras: fm.Camera | None = None) -> en.CameraRig:
+    """Intrinsics of shape (Fc, C): image_size is (W, H), (C, 2) or (Fc, C, 2)."""
+    sizes = jnp.asarray(image_size, jnp.float32)
+    sizes = jnp.broadcast_to(sizes.reshape((1,) * (3 - sizes.ndim) + sizes.shape), (num_intrinsics, num_cameras, 2))
+    if cameras is None:
+        pp = sizes / 2.0
+    else:
+        pp = jnp.broadcast_to(jnp.asarray(cameras.principal_point, jnp.float32), sizes.shape)
+    return en.CameraRig(principal_point=pp, focal_scale=sizes.max(-1))
+
+
 def make_problem(model: fm.FaceModel, image_size, num_cameras: int = 1, landmark_set: str = "703",
-                 gmm=None, use_intersect: bool = True, principal_point=None) -> Problem:
-    sizes = jnp.broadcast_to(jnp.asarray(image_size, jnp.float32), (num_cameras, 2))
-    pp = sizes / 2.0 if principal_point is None else jnp.broadcast_to(jnp.asarray(principal_point), (num_cameras, 2))
+                 gmm=None, use_intersect: bool = True, num_intrinsics: int = 1, cameras=None) -> Problem:
     return Problem(fm.restrict(model, model.landmarks[landmark_set]), _joints_only(model),
-                   en.CameraRig(pp, sizes.max(1)), gmm or prior.standard_normal_prior(model.num_identity),
+                   make_rig(image_size, num_intrinsics, num_cameras, cameras),
+                   gmm or prior.standard_normal_prior(model.num_identity),
                    en.make_intersection_data(model) if use_intersect else None)

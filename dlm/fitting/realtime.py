@@ -257,3 +257,120 @@ def load_exported_solver(blob: bytes):
     from jax import export
     exp = export.deserialize(bytearray(blob))
     return jax.jit(lambda x0, frame, consts: lm.LMState(*exp.call(x0, frame, consts)))
+
+
+# ---------------------------------------------------------------------------
+# The stateful tracker.
+
+class TrackResult(NamedTuple):
+    params: fm.FaceParams     # this frame's parameters (identity included)
+    camera: fm.Camera
+    landmarks_2d: np.ndarray  # (L, 2) fitted projections
+    cost: float               # energy of this frame after the solve
+    reinitialised: bool       # True when this frame was fitted from a cold start
+    solve_ms: float           # wall time of the per-frame solve
+
+
+class RealtimeFitter:
+    """Frame-by-frame fitting of a monocular video.
+
+    The first frame (and any frame after the track is lost) is fitted by the
+    offline fitter, which also estimates identity and focal length.  Every other
+    frame runs `num_iters` LM iterations of pose and expression, warm-started from the
+    previous frame, with the temporal term.  Every `refit_every` frames, identity and
+    focal length are refitted jointly over `num_keyframes` recent frames (offline
+    fitter, warm-started) and the per-frame constants are rebuilt.
+
+    Args:
+      model: face model.
+      image_size: (width, height) of the frames (principal point at the centre).
+      landmark_set: "320" for real time (any set works).
+      solver: optional callable (x0, frame, consts) -> LMState, e.g. from
+        `load_exported_solver`; the default jit-compiles the structured solve.
+    """
+
+    def __init__(self, model: fm.FaceModel, image_size, landmark_set: str = "320", num_iters: int = 5,
+                 weights: RealtimeWeights = RealtimeWeights(), refit_every: int = 0, num_keyframes: int = 8,
+                 lost_cost_per_landmark: float = 25.0, solver=None, offline_config=None):
+        from dlm.fitting import offline
+        self.model = model
+        self.image_size = (float(image_size[0]), float(image_size[1]))
+        self.landmark_set = landmark_set
+        self.weights = weights
+        self.structure = analyse_sparsity(model, landmark_set)
+        self.solver = solver or make_solver(self.structure, num_iters)
+        self.refit_every = refit_every
+        self.num_keyframes = num_keyframes
+        self.lost_cost = lost_cost_per_landmark
+        self.offline_config = offline_config or offline.FitConfig(landmark_set=landmark_set, use_intersect=False)
+        self.reset()
+
+    def reset(self):
+        self.identity = None
+        self.focal = None
+        self.consts = None
+        self.x = None
+        self.prev_2d = None
+        self.keyframes = []
+        self.frame_index = 0
+
+    def _cold_start(self, mu, sigma, weight):
+        from dlm.fitting import offline, energy as en
+        obs = en.Observations(mu[None, None], sigma[None, None], weight[None, None])
+        res = offline.fit(self.model, obs, self.image_size, config=self.offline_config)
+        self._set_identity(res.vars.identity, float(res.cameras.focal[0]))
+        p = jax.tree_util.tree_map(lambda a: a[0], res.params)
+        return pack(p.joint_rotations, p.translation, p.expression)
+
+    def _set_identity(self, identity, focal):
+        self.identity = jnp.asarray(identity)
+        self.focal = focal
+        pp = jnp.asarray(self.image_size) / 2.0
+        self.consts = make_constants(self.model, self.identity, self.landmark_set, focal, pp, self.weights)
+
+    def _refit_identity(self):
+        """Identity and focal from the keyframes, warm-started from the tracked state."""
+        from dlm.fitting import offline, energy as en
+        mus, sigmas, weights, xs = zip(*self.keyframes)
+        obs = en.Observations(jnp.stack(mus)[:, None], jnp.stack(sigmas)[:, None], jnp.stack(weights)[:, None])
+        xs = jnp.stack(xs)
+        rot = xs[:, :12].reshape(-1, 4, 3)
+        init = en.FitVars(self.identity, xs[:, NUM_POSE:], rot, xs[:, 12:NUM_POSE], jnp.zeros((1, 3)),
+                          jnp.zeros((1, 3)), jnp.log(jnp.full((1, 1), self.focal / max(self.image_size))))
+        res = offline.fit(self.model, obs, self.image_size, config=self.offline_config, init=init)
+        self._set_identity(res.vars.identity, float(res.cameras.focal[0]))
+
+    def step(self, mu, sigma, weight=None) -> TrackResult:
+        """Fit one frame's landmarks: mu (L, 2) px, sigma (L,) px, weight (L,) optional."""
+        mu = jnp.asarray(mu, jnp.float32)
+        sigma = jnp.asarray(sigma, jnp.float32)
+        n = len(self.model.landmarks[self.landmark_set])
+        if mu.shape != (n, 2) or sigma.shape != (n,):
+            raise ValueError(f"RealtimeFitter.step: expected mu ({n}, 2) and sigma ({n},), "
+                             f"got {tuple(mu.shape)} and {tuple(sigma.shape)}")
+        weight = jnp.ones(n, jnp.float32) if weight is None else jnp.asarray(weight, jnp.float32)
+        t0 = time.perf_counter()
+        reinit = self.x is None
+        if reinit:
+            x = self._cold_start(mu, sigma, weight)
+            prev, on = mu, 0.0
+        else:
+            x, prev, on = self.x, self.prev_2d, 1.0
+        frame = FrameInput(mu, sigma, weight, prev, jnp.asarray(on, jnp.float32))
+        state = self.solver(x, frame, self.consts)
+        x = state.x
+        px = _project(_points(x, self.consts, self.structure), self.consts.focal, self.consts.principal_point)
+        cost_value = float(state.cost)
+        solve_ms = (time.perf_counter() - t0) * 1e3
+        lost = not np.isfinite(cost_value) or cost_value > self.lost_cost * n
+        self.x = None if lost else x
+        self.prev_2d = px
+        self.frame_index += 1
+        if not lost and self.refit_every:
+            self.keyframes = (self.keyframes + [(mu, sigma, weight, x)])[-self.num_keyframes:]
+            if self.frame_index % self.refit_every == 0 and len(self.keyframes) == self.num_keyframes:
+                self._refit_identity()
+        rot, trans, psi = split(x)
+        params = fm.FaceParams(self.identity, psi, rot, trans)
+        cam = fm.Camera(jnp.zeros(3), jnp.zeros(3), jnp.asarray(self.focal), self.consts.principal_point)
+        return TrackResult(params, cam, np.asarray(px), cost_value, reinit, solve_ms)
