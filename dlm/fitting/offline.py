@@ -197,7 +197,12 @@ def initial_vars(model: fm.FaceModel, obs: en.Observations, rig: en.CameraRig, l
 @functools.lru_cache(maxsize=None)
 def _lbfgs(maxiter, tol, implicit_diff=False):
     """One solver per setting, so jaxopt's compiled step is reused across fits."""
+    # Implicit differentiation solves H v = g with the Hessian H of the energy at the solution,
+    # which is symmetric positive semi-definite there: conjugate gradients, not jaxopt's default
+    # CG on the normal equations (that squares the condition number and gave wrong gradients).
+    solve = functools.partial(jaxopt.linear_solve.solve_cg, maxiter=2000, tol=1e-7)
     return jaxopt.LBFGS(fun=_energy, maxiter=maxiter, tol=tol, implicit_diff=implicit_diff, jit=True,
+                        implicit_diff_solve=solve,
                         history_size=20, linesearch="zoom", maxls=30)
 
 

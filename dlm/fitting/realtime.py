@@ -237,18 +237,28 @@ def make_solver(st: Structure, num_iters: int = 5, jacobian: str = "structured")
 # ---------------------------------------------------------------------------
 # Export: the per-frame solve as a serialised CPU artifact.
 
+def _flat_solve(st: Structure, num_iters: int):
+    """The per-frame solve over plain arrays (exported artifacts carry no Python types)."""
+    def solve(x0, mu, sigma, weight, prev_2d, temporal_on, bind, joints, focal, pp, w):
+        frame = FrameInput(mu, sigma, weight, prev_2d, temporal_on)
+        consts = FrameConstants(bind, joints, focal, pp, RealtimeWeights(*[w[i] for i in range(w.shape[0])]))
+        return tuple(solve_frame(x0, frame, consts, st, num_iters))
+    return solve
+
+
+def _flat_args(x0, frame: FrameInput, consts: FrameConstants):
+    w = jnp.stack([jnp.asarray(v, jnp.float32) for v in consts.weights])
+    return (x0, *frame, consts.bind_identity, consts.joints, consts.focal, consts.principal_point, w)
+
+
 def export_solver(st: Structure, num_iters: int = 5, platforms=("cpu",)) -> bytes:
-    """Serialise the jitted per-frame solve (shapes fixed by the landmark set) with jax.export."""
+    """Serialise the per-frame solve (shapes fixed by the landmark set) with jax.export."""
     from jax import export
     L, E = st.expression_basis.shape[0], st.num_expression
-    f32 = jnp.float32
-    spec = jax.ShapeDtypeStruct
-    x0 = spec((NUM_POSE + E,), f32)
-    frame = FrameInput(spec((L, 2), f32), spec((L,), f32), spec((L,), f32), spec((L, 2), f32), spec((), f32))
-    consts = FrameConstants(spec((L, 3), f32), spec((len(st.parents), 3), f32), spec((), f32), spec((2,), f32),
-                            RealtimeWeights(*(spec((), f32) for _ in RealtimeWeights._fields)))
-    fn = jax.jit(lambda x0, frame, consts: tuple(solve_frame(x0, frame, consts, st, num_iters)))
-    exp = export.export(fn, platforms=list(platforms))(x0, frame, consts)
+    spec = lambda *shape: jax.ShapeDtypeStruct(shape, jnp.float32)
+    args = (spec(NUM_POSE + E), spec(L, 2), spec(L), spec(L), spec(L, 2), spec(), spec(L, 3),
+            spec(len(st.parents), 3), spec(), spec(2), spec(len(RealtimeWeights._fields)))
+    exp = export.export(jax.jit(_flat_solve(st, num_iters)), platforms=list(platforms))(*args)
     return bytes(exp.serialize())
 
 
@@ -256,7 +266,8 @@ def load_exported_solver(blob: bytes):
     """Deserialise an exported per-frame solve; returns a jitted (x0, frame, consts) -> LMState."""
     from jax import export
     exp = export.deserialize(bytearray(blob))
-    return jax.jit(lambda x0, frame, consts: lm.LMState(*exp.call(x0, frame, consts)))
+    call = jax.jit(exp.call)
+    return lambda x0, frame, consts: lm.LMState(*call(*_flat_args(x0, frame, consts)))
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,179 @@
+"""Fitting: energy terms, the LM solvers, the offline fitter and its gradients."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import dlm
+from dlm import facemodel as fm, scenes
+from dlm.fitting import energy as en, lm, offline, realtime as rt
+
+S = 256
+
+
+@pytest.fixture(scope="module")
+def scene(model):
+    return scenes.sample_scene(jax.random.key(7), model, S, scenes.SceneRanges(max_yaw=np.radians(45)))
+
+
+def test_landmark_energy_by_hand(model):
+    lm_model = fm.restrict(model, model.landmarks["68"])
+    vars = en.FitVars(jnp.zeros(100), jnp.zeros((2, 55)), jnp.zeros((2, 4, 3)),
+                      jnp.array([[0.0, 0.0, -60.0], [1.0, 0.0, -60.0]]), jnp.zeros((1, 3)), jnp.zeros((1, 3)),
+                      jnp.zeros((1, 1)))
+    rig = en.CameraRig(jnp.full((1, 1, 2), 128.0), jnp.full((1, 1), 500.0))
+    x = en.project_landmarks(lm_model, vars, rig)  # (2, 1, 68, 2)
+    # Frame 1 moved 1 cm sideways at 60 cm with f = 500: 500 / 60 px (x is the subject's left = image right).
+    pts = np.asarray(fm.vertices(lm_model, fm.FaceParams.zeros(model)))
+    d = 60.0 - pts[:, 2]
+    np.testing.assert_allclose(np.asarray(x[1, 0, :, 0] - x[0, 0, :, 0]), 500.0 / d, rtol=1e-4)
+    mu = x + 3.0
+    sigma = jnp.full((2, 1, 68), 2.0)
+    obs = en.Observations(mu, sigma, jnp.ones((2, 1, 68)).at[0, 0, :10].set(0.0))
+    w = en.EnergyWeights(temporal=0.5)
+    terms = en.energy_terms(vars, obs, lm_model, rig, w, dlm.standard_normal_prior(100))
+    # 126 observed landmarks, each |(3, 3)|^2 / (2 * 4) = 18 / 8.
+    np.testing.assert_allclose(float(terms["landmarks"]), 126 * 18 / 8, rtol=1e-5)
+    np.testing.assert_allclose(float(terms["temporal"]), 0.5 * float(jnp.sum((x[1] - x[0]) ** 2)), rtol=1e-5)
+    vars2 = vars._replace(joint_rotations=vars.joint_rotations.at[:, 0].set(0.3))
+    assert float(en.energy_terms(vars2, obs, lm_model, rig, w, dlm.standard_normal_prior(100))["joints"]) == 0.0
+    vars3 = vars._replace(joint_rotations=vars.joint_rotations.at[0, 1].set(0.3))
+    np.testing.assert_allclose(float(en.energy_terms(vars3, obs, lm_model, rig, w,
+                                                     dlm.standard_normal_prior(100))["joints"]), 0.27, rtol=1e-5)
+
+
+def test_intersection_energy(model):
+    data = en.make_intersection_data(model)
+    beta = jnp.zeros(100)
+    f = lambda e: float(en.intersection_energy(data, model, beta, dlm.expression_vector(model, e)))
+    assert f({}) == 0.0
+    # A negative jaw opening drives the lower teeth up through the lips; a blink stays clear of the eye.
+    assert f({"jawOpen": -1.0}) > 10.0
+    assert f({"eyeBlink_L": 1.0}) < 0.05
+    g = jax.grad(lambda e: en.intersection_energy(data, model, beta, e))(
+        dlm.expression_vector(model, {"jawOpen": -1.0}))
+    assert float(g[model.expression_names.index("jawOpen")]) < 0  # opening the jaw reduces the penalty
+
+
+def _frame(model, scene, noise=0.5, key=3):
+    p = scene.params
+    mu = fm.project_points(scene.camera, fm.landmark_vertices(model, p, "320"))
+    consts = rt.make_constants(model, p.identity, "320", scene.camera.focal, scene.camera.principal_point)
+    frame = rt.FrameInput(mu + noise * jax.random.normal(jax.random.key(key), mu.shape), jnp.full(320, 1.0),
+                          jnp.ones(320), mu, jnp.asarray(1.0))
+    xt = rt.pack(p.joint_rotations, p.translation, p.expression)
+    return frame, consts, xt
+
+
+def test_structured_normal_equations_match_jacfwd(model, scene):
+    st = rt.analyse_sparsity(model, "320", threshold=0.0)  # no dropped entries: must match exactly
+    frame, consts, xt = _frame(model, scene)
+    x = xt + 0.02 * jax.random.normal(jax.random.key(1), xt.shape)
+    x = x.at[-3].set(-0.2)  # an active bound
+    a = rt.structured_normal_equations(x, frame, consts, st)
+    b = lm.dense_normal_equations(lambda y: rt.residuals(y, frame, consts, st))(x)
+    for u, v in zip(a, b):
+        np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=2e-3, atol=2e-3 * float(jnp.abs(v).max()))
+    stats = rt.sparsity_stats(rt.analyse_sparsity(model, "320"))
+    assert stats["outer_product_entries_sparse"] < 0.5 * stats["outer_product_entries_dense"]
+
+
+def test_sparse_and_dense_lm_reach_the_same_solution(model, scene):
+    st = rt.analyse_sparsity(model, "320")
+    frame, consts, xt = _frame(model, scene)
+    x0 = xt.at[:15].multiply(0.8).at[12:15].add(jnp.array([1.0, -1.0, 3.0])).at[15:].multiply(0.3)
+    s_sparse = rt.make_solver(st, 15, "structured")(x0, frame, consts)
+    s_dense = rt.make_solver(st, 15, "dense")(x0, frame, consts)
+    assert float(s_sparse.cost) < 0.01 * float(rt.cost(x0, frame, consts, st))
+    np.testing.assert_allclose(float(s_sparse.cost), float(s_dense.cost), rtol=1e-3)
+    # Dropping Jacobian entries below the threshold moves the fixed point only along nearly flat
+    # directions: the fitted landmarks agree to a few hundredths of a pixel.
+    proj = lambda x: rt._project(rt._points(x, consts, st), consts.focal, consts.principal_point)
+    np.testing.assert_allclose(np.asarray(proj(s_sparse.x)), np.asarray(proj(s_dense.x)), atol=0.05)
+    np.testing.assert_allclose(np.asarray(s_sparse.x), np.asarray(s_dense.x), atol=0.02)
+    # With noise-free landmarks, the fit recovers the true pose and expression.
+    clean = frame._replace(mu=frame.prev_2d)
+    s = rt.make_solver(st, 15, "structured")(x0, clean, consts)
+    assert float(jnp.abs(s.x[:12] - xt[:12]).max()) < 0.01  # radians
+    assert float(jnp.abs(s.x[12:15] - xt[12:15]).max()) < 0.1  # cm
+
+
+def test_exported_solver_equals_jit(model, scene):
+    st = rt.analyse_sparsity(model, "320")
+    frame, consts, xt = _frame(model, scene)
+    x0 = xt.at[15:].multiply(0.5)
+    blob = rt.export_solver(st, num_iters=5)
+    loaded = rt.load_exported_solver(blob)
+    a = loaded(x0, frame, consts)
+    b = rt.make_solver(st, 5)(x0, frame, consts)
+    np.testing.assert_allclose(np.asarray(a.x), np.asarray(b.x), rtol=1e-5, atol=1e-5)
+    assert int(a.accepted) == int(b.accepted)
+
+
+def test_offline_fit_exact_landmarks_calibrated(model, scene):
+    """Exact 703 landmarks and a known camera: the posed mesh is recovered to < 0.1 mm."""
+    mu = fm.project_points(scene.camera, fm.landmark_vertices(model, scene.params, "703"))
+    obs = en.Observations(mu[None, None], jnp.full((1, 1, 703), 0.05), jnp.ones((1, 1, 703)))
+    cams = jax.tree_util.tree_map(lambda a: jnp.asarray(a)[None], scene.camera)
+    r = dlm.fit(model, obs, (S, S), cameras=cams, config=offline.FitConfig(mode="calibrated", use_intersect=False))
+    p = jax.tree_util.tree_map(lambda a: a[0], r.params)
+    err_mm = 10 * np.linalg.norm(np.asarray(fm.vertices(model, p)) - np.asarray(fm.vertices(model, scene.params)), axis=1)
+    assert np.median(err_mm) < 0.1, np.median(err_mm)
+    assert set(r.energy) == {"landmarks", "identity", "expression", "joints", "temporal", "intersect",
+                             "expression_bounds"}
+
+
+def test_offline_fit_monocular_cold_start(model, scene):
+    """From a cold start with unknown focal: 2D fit to a fraction of a pixel, focal within 10%."""
+    mu = fm.project_points(scene.camera, fm.landmark_vertices(model, scene.params, "703"))
+    mu = mu + 1.0 * jax.random.normal(jax.random.key(0), mu.shape)
+    obs = en.Observations(mu[None, None], jnp.ones((1, 1, 703)), jnp.ones((1, 1, 703)))
+    r = dlm.fit(model, obs, (S, S), config=offline.FitConfig(use_intersect=False))
+    clean = fm.project_points(scene.camera, fm.landmark_vertices(model, scene.params, "703"))
+    px_err = np.linalg.norm(np.asarray(r.landmarks_2d[0, 0]) - np.asarray(clean), axis=1)
+    assert np.median(px_err) < 0.5, np.median(px_err)
+    assert abs(float(r.cameras.focal[0]) / float(scene.camera.focal) - 1) < 0.1
+
+
+def test_offline_fit_rejects_bad_shapes(model):
+    obs = en.Observations(jnp.zeros((1, 1, 10, 2)), jnp.ones((1, 1, 10)), jnp.ones((1, 1, 10)))
+    with pytest.raises(ValueError, match="landmarks but set"):
+        dlm.fit(model, obs, (S, S))
+    obs = en.Observations(jnp.zeros((1, 2, 703, 2)), jnp.ones((1, 2, 703)), jnp.ones((1, 2, 703)))
+    with pytest.raises(ValueError, match="one camera"):
+        dlm.fit(model, obs, (S, S))
+    with pytest.raises(ValueError, match="needs cameras"):
+        dlm.fit(model, obs, (S, S), config=offline.FitConfig(mode="calibrated"))
+
+
+def test_implicit_gradient_matches_finite_differences(model, scene):
+    """d(validation error)/d(energy weight) and d/d(landmarks) through the converged offline fit."""
+    cams = jax.tree_util.tree_map(lambda a: jnp.asarray(a)[None], scene.camera)
+    problem = offline.make_problem(model, (S, S), landmark_set="68", use_intersect=False, cameras=cams)
+    mu = fm.project_points(scene.camera, fm.landmark_vertices(model, scene.params, "68"))
+    mu = mu + 1.5 * jax.random.normal(jax.random.key(4), mu.shape)
+    obs = en.Observations(mu[None, None], jnp.full((1, 1, 68), 1.5), jnp.ones((1, 1, 68)))
+    p = scene.params
+    vars0 = en.FitVars(jnp.zeros(100), jnp.zeros((1, 55)), p.joint_rotations[None], p.translation[None],
+                       cams.rotation, cams.translation, jnp.log(cams.focal / S)[None])
+    gt = np.asarray(fm.bind_pose(model, p.identity, jnp.zeros(55)))[::97]
+
+    @jax.jit
+    def val_error(w_identity, mu):
+        w = en.EnergyWeights(*(jnp.asarray(v, jnp.float32) for v in en.EnergyWeights()))._replace(
+            identity=w_identity, intersect=jnp.zeros(()))
+        sol = offline.solve_differentiable(vars0, obs._replace(mu=mu), w, problem, mode="calibrated",
+                                           maxiter=3000, tol=1e-5)
+        pred = fm.bind_pose(model, sol.identity, jnp.zeros(55))[::97]
+        return jnp.mean((pred - gt) ** 2)
+
+    w0 = jnp.asarray(1.0)
+    g_w, g_mu = jax.grad(val_error, argnums=(0, 1))(w0, obs.mu)
+    eps = 0.05
+    fd_w = (float(val_error(w0 + eps, obs.mu)) - float(val_error(w0 - eps, obs.mu))) / (2 * eps)
+    assert np.isfinite(float(g_w)) and abs(float(g_w) - fd_w) <= 0.1 * abs(fd_w) + 1e-4, (float(g_w), fd_w)
+    d = jax.random.normal(jax.random.key(5), obs.mu.shape)
+    eps_mu = 0.5
+    fd_mu = (float(val_error(w0, obs.mu + eps_mu * d)) - float(val_error(w0, obs.mu - eps_mu * d))) / (2 * eps_mu)
+    an_mu = float(jnp.vdot(g_mu, d))
+    assert abs(an_mu - fd_mu) <= 0.15 * abs(fd_mu) + 1e-4, (an_mu, fd_mu)
