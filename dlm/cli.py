@@ -103,6 +103,29 @@ def cmd_bench_model(args):
     return 0
 
 
+def cmd_bench_fit(args):
+    from dlm import bench
+    from dlm.io import write_json
+    res = dict(benchmark="fit", threads=args.threads, environment=bench.environment())
+    if args.part in ("realtime", "all"):
+        res["realtime"] = bench.bench_fit_realtime(repeats=args.repeats)
+    if args.part in ("offline", "all"):
+        res["offline"] = bench.bench_fit_offline(num_frames=args.frames, num_cameras=args.cameras)
+    if args.json:
+        write_json(args.json, res)
+    if not args.quiet:
+        if "realtime" in res:
+            for k in ("structured", "dense_jacfwd", "exported_structured"):
+                v = res["realtime"][k]
+                print(f"realtime {k:>20}: median {v['median_ms']:.3f} ms (p10 {v['p10_ms']:.3f}, p90 {v['p90_ms']:.3f})")
+        if "offline" in res:
+            o = res["offline"]
+            print(f"offline {o['num_frames']} frames x {o['num_cameras']} cameras x 703 landmarks: "
+                  f"{o['wall_s_first_call_with_compile']:.1f} s (with compilation), {o['wall_s_second_call']:.1f} s "
+                  f"(compiled), {o['iterations']} L-BFGS iterations")
+    return 0
+
+
 def build_parser():
     ap = argparse.ArgumentParser(prog="dlm", description="Dense-landmark 3D face reconstruction in JAX.")
     ap.add_argument("--quiet", action="store_true", help="print nothing but errors")
@@ -127,6 +150,15 @@ def build_parser():
                    help="1: pin to one core, one XLA thread (default); 0: leave as is")
     p.add_argument("--json", help="write the figures to this JSON file")
     p.set_defaults(func=cmd_bench_model)
+    p = bench.add_parser("fit", help="time the real-time and offline fitters")
+    p.add_argument("--part", choices=["realtime", "offline", "all"], default="realtime")
+    p.add_argument("--repeats", type=int, default=100)
+    p.add_argument("--frames", type=int, default=100, help="offline: frames")
+    p.add_argument("--cameras", type=int, default=4, help="offline: cameras")
+    p.add_argument("--threads", type=int, choices=[0, 1], default=1,
+                   help="1: pin to one core, one XLA thread (default); 0: leave as is")
+    p.add_argument("--json", help="write the figures to this JSON file")
+    p.set_defaults(func=cmd_bench_fit)
     return ap
 
 

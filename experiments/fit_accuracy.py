@@ -7,7 +7,9 @@ Protocols (all scenes from dlm.scenes.sample_scene with the seed; 256 px images)
   exact:      exact 703 landmarks (sigma 0.05 px), camera known (calibrated): posed-vertex error (mm).
   exact_mono: the same, but monocular with the focal length unknown (reported, no floor).
   noisy_1:    2 px Gaussian noise (sigma = 2), one image, monocular: neutral face-region error after
-              rigid alignment (NoW-style), in mm, pooled over all face vertices of all subjects.
+              alignment, in mm, pooled over all face vertices of all subjects. "now": NoW's protocol
+              (rotation, translation and scale); "rigid6": without scale (stricter: monocular
+              absolute size is only weakly observable, through perspective and the prior).
   noisy_5:    5 photos of the same person (own pose, expression, lens each) fitted jointly.
   noisy_5cam: 5 calibrated synchronised cameras around the head, one frame.
 Face region: ICT's narrow face area (vertices 0-6705).
@@ -38,13 +40,24 @@ def get_config():
     return dict(num=10, seed=0, image_size=S, noise_px=2.0, views=5, max_yaw_deg=60.0)
 
 
-def rigid_align_error(pred, gt):
-    """Per-vertex distance (mm) after the best rigid alignment of pred onto gt (Procrustes)."""
+def align_error(pred, gt, with_scale):
+    """Per-vertex distance (mm) after the best rigid (or similarity) alignment of pred onto gt.
+
+    NoW aligns with rotation, translation and scale ("rigidly aligned (rotation, translation,
+    and scaling)", NoW evaluation README); with_scale=False is the stricter 6-DoF variant.
+    Vertices correspond (same topology), so Procrustes is the exact optimum of the alignment.
+    """
     ca, cb = pred.mean(0), gt.mean(0)
-    u, _, vt = np.linalg.svd((pred - ca).T @ (gt - cb))
+    a, b = pred - ca, gt - cb
+    u, s, vt = np.linalg.svd(a.T @ b)
     d = np.diag([1, 1, np.sign(np.linalg.det(vt.T @ u.T))])
     r = vt.T @ d @ u.T
-    return np.linalg.norm((pred - ca) @ r.T + cb - gt, axis=1) * 10.0
+    scale = (s * np.diag(d)).sum() / (a ** 2).sum() if with_scale else 1.0
+    return np.linalg.norm(scale * a @ r.T + cb - gt, axis=1) * 10.0
+
+
+def rigid_align_error(pred, gt):
+    return align_error(pred, gt, with_scale=False)
 
 
 def neutral(model, identity):
@@ -60,8 +73,16 @@ def run(config):
     model = dlm.load_face_model()
     ranges = scenes.SceneRanges(max_yaw=np.radians(config["max_yaw_deg"]))
     key = jax.random.key(config["seed"])
-    out = {k: [] for k in ("exact_posed_mm", "exact_mono_posed_mm", "exact_mono_neutral_mm", "noisy_1_neutral_mm",
-                           "noisy_5_neutral_mm", "noisy_5cam_neutral_mm")}
+    out = {k: [] for k in ("exact_posed_mm", "exact_mono_posed_mm", "exact_mono_neutral_mm")}
+    for k in ("noisy_1", "noisy_5", "noisy_5cam"):
+        out[f"{k}_neutral_now_mm"] = []
+        out[f"{k}_neutral_rigid6_mm"] = []
+
+    def record(name, identity, gt_neutral):
+        pred = neutral(model, identity)
+        out[f"{name}_neutral_now_mm"].append(align_error(pred, gt_neutral, True))
+        out[f"{name}_neutral_rigid6_mm"].append(align_error(pred, gt_neutral, False))
+
     times = {k: [] for k in ("exact", "noisy_1", "noisy_5", "noisy_5cam")}
     L = 703
     for i in range(config["num"]):
@@ -90,7 +111,7 @@ def run(config):
         t = time.time()
         r = offline.fit(model, obs, (S, S))
         times["noisy_1"].append(time.time() - t)
-        out["noisy_1_neutral_mm"].append(rigid_align_error(neutral(model, r.vars.identity), gt_neutral))
+        record("noisy_1", r.vars.identity, gt_neutral)
         # noisy, five photos of the same person
         v = config["views"]
         mus = []
@@ -103,7 +124,7 @@ def run(config):
         t = time.time()
         r = offline.fit(model, obs, (S, S), config=offline.FitConfig(mode="images"))
         times["noisy_5"].append(time.time() - t)
-        out["noisy_5_neutral_mm"].append(rigid_align_error(neutral(model, r.vars.identity), gt_neutral))
+        record("noisy_5", r.vars.identity, gt_neutral)
         # noisy, five calibrated cameras on an arc around the head (yaw -60..60 degrees)
         head = np.asarray(fm.posed_joints(model, sc.params))[1]
         rots, trans = [], []
@@ -122,7 +143,7 @@ def run(config):
         t = time.time()
         r = offline.fit(model, obs, (S, S), cameras=cams, config=offline.FitConfig(mode="calibrated"))
         times["noisy_5cam"].append(time.time() - t)
-        out["noisy_5cam_neutral_mm"].append(rigid_align_error(neutral(model, r.vars.identity), gt_neutral))
+        record("noisy_5cam", r.vars.identity, gt_neutral)
         print(f"subject {i}: " + ", ".join(f"{k} {np.median(v[-1]):.3f}" for k, v in out.items()), flush=True)
     summary = {}
     for k, v in out.items():
