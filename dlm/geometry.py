@@ -37,15 +37,34 @@ def axis_angle_to_matrix(rotvec: jax.Array) -> jax.Array:
     return eye + a * k + b * (k @ k)
 
 
+def matrix_to_quaternion(rot: jax.Array) -> jax.Array:
+    """(..., 3, 3) rotation -> (..., 4) unit quaternion (w, x, y, z), w >= 0 (Shepperd's method)."""
+    m = rot
+    t = jnp.stack([1 + m[..., 0, 0] + m[..., 1, 1] + m[..., 2, 2], 1 + m[..., 0, 0] - m[..., 1, 1] - m[..., 2, 2],
+                   1 - m[..., 0, 0] + m[..., 1, 1] - m[..., 2, 2], 1 - m[..., 0, 0] - m[..., 1, 1] + m[..., 2, 2]], -1)
+    k = jnp.argmax(t, axis=-1)
+    s = 0.5 / jnp.sqrt(jnp.maximum(jnp.take_along_axis(t, k[..., None], -1)[..., 0], 1e-12))
+    d10, d01 = m[..., 1, 0], m[..., 0, 1]
+    d20, d02 = m[..., 2, 0], m[..., 0, 2]
+    d21, d12 = m[..., 2, 1], m[..., 1, 2]
+    cands = jnp.stack([
+        jnp.stack([0.25 / s, (d21 - d12) * s, (d02 - d20) * s, (d10 - d01) * s], -1),
+        jnp.stack([(d21 - d12) * s, 0.25 / s, (d01 + d10) * s, (d02 + d20) * s], -1),
+        jnp.stack([(d02 - d20) * s, (d01 + d10) * s, 0.25 / s, (d12 + d21) * s], -1),
+        jnp.stack([(d10 - d01) * s, (d02 + d20) * s, (d12 + d21) * s, 0.25 / s], -1)], -2)
+    q = jnp.take_along_axis(cands, k[..., None, None], -2)[..., 0, :]
+    q = q * jnp.where(q[..., :1] < 0, -1.0, 1.0)
+    return q / jnp.linalg.norm(q, axis=-1, keepdims=True)
+
+
 def matrix_to_axis_angle(rot: jax.Array) -> jax.Array:
-    """Inverse of `axis_angle_to_matrix` for angles in [0, pi). (..., 3, 3) -> (..., 3)."""
-    cos = jnp.clip((jnp.trace(rot, axis1=-2, axis2=-1) - 1.0) / 2.0, -1.0, 1.0)
-    angle = jnp.arccos(cos)
-    w = jnp.stack([rot[..., 2, 1] - rot[..., 1, 2], rot[..., 0, 2] - rot[..., 2, 0],
-                   rot[..., 1, 0] - rot[..., 0, 1]], axis=-1)
-    s = jnp.sin(angle)[..., None]
-    scale = jnp.where(s < 1e-6, 0.5, angle[..., None] / jnp.where(s < 1e-6, 1.0, 2.0 * s))
-    return w * scale
+    """Inverse of `axis_angle_to_matrix`, angles in [0, pi], stable near 0 and near pi. (..., 3, 3) -> (..., 3)."""
+    q = matrix_to_quaternion(rot)
+    w, v = q[..., :1], q[..., 1:]
+    n = jnp.linalg.norm(v, axis=-1, keepdims=True)
+    angle = 2.0 * jnp.arctan2(n, w)
+    small = n < 1e-7
+    return v * jnp.where(small, 2.0, angle / jnp.where(small, 1.0, n))
 
 
 def joint_transforms(joint_rotations: jax.Array, joints: jax.Array, parents: tuple,

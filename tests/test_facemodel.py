@@ -143,6 +143,11 @@ def test_axis_angle_round_trip_and_orthonormal():
                                atol=1e-5)
     np.testing.assert_allclose(np.asarray(jnp.linalg.det(m)), 1.0, atol=1e-5)
     np.testing.assert_allclose(np.asarray(geometry.matrix_to_axis_angle(m)), np.asarray(r), atol=1e-3)
+    # Angles at and near pi (where sin(angle) vanishes) survive the round trip up to the sign of the axis.
+    for v in ([np.pi, 0, 0], [0, np.pi - 1e-4, 0], [0.3 * np.pi, 0.4 * np.pi, -0.5 * np.pi]):
+        v = jnp.asarray(v, jnp.float32)
+        back = geometry.axis_angle_to_matrix(geometry.matrix_to_axis_angle(geometry.axis_angle_to_matrix(v)))
+        np.testing.assert_allclose(np.asarray(back), np.asarray(geometry.axis_angle_to_matrix(v)), atol=1e-4)
     # Small angles agree with the first-order formula I + [r]_x.
     small = jnp.array([1e-5, -2e-5, 3e-5])
     np.testing.assert_allclose(np.asarray(geometry.axis_angle_to_matrix(small)),

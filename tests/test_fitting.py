@@ -177,3 +177,43 @@ def test_implicit_gradient_matches_finite_differences(model, scene):
     fd_mu = (float(val_error(w0, obs.mu + eps_mu * d)) - float(val_error(w0, obs.mu - eps_mu * d))) / (2 * eps_mu)
     an_mu = float(jnp.vdot(g_mu, d))
     assert abs(an_mu - fd_mu) <= 0.15 * abs(fd_mu) + 1e-4, (an_mu, fd_mu)
+
+
+def test_uncalibrated_multiview_recovers_cameras(model, scene):
+    """Unknown cameras from a cold start: per-view fits give the initial extrinsics, the joint fit refines."""
+    import sys, os
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "experiments"))
+    from fit_accuracy import arc_cameras
+    cams = arc_cameras(model, scene, 3, 35.0)
+    lm3 = fm.landmark_vertices(model, scene.params, "703")
+    mus = jnp.stack([fm.project_points(jax.tree_util.tree_map(lambda a: a[c], cams), lm3) for c in range(3)])
+    mus = mus + 0.5 * jax.random.normal(jax.random.key(9), mus.shape)
+    obs = en.Observations(mus[None], jnp.full((1, 3, 703), 0.5), jnp.ones((1, 3, 703)))
+    r = dlm.fit(model, obs, (S, S), config=offline.FitConfig(mode="uncalibrated", use_intersect=False))
+    # Relative rotation camera 0 -> camera c is the gauge-free quantity.
+    from dlm import geometry
+    R = lambda v: np.asarray(geometry.axis_angle_to_matrix(jnp.asarray(v)))
+    for c in (1, 2):
+        want = R(cams.rotation[c]) @ R(cams.rotation[0]).T
+        got = R(r.cameras.rotation[c]) @ R(r.cameras.rotation[0]).T
+        angle = np.degrees(np.arccos(np.clip((np.trace(want.T @ got) - 1) / 2, -1, 1)))
+        assert angle < 1.0, (c, angle)
+    px = np.linalg.norm(np.asarray(r.landmarks_2d[0]) - np.asarray(mus), axis=-1)
+    assert np.median(px) < 0.7
+
+
+def test_realtime_fitter_tracks_a_sequence(model):
+    from dlm import bench
+    seq = bench.synthetic_sequence(model, jax.random.key(11), 8, S)
+    tracker = dlm.RealtimeFitter(model, (S, S))
+    errs = []
+    for f, sc in enumerate(seq):
+        clean = fm.project_points(sc.camera, fm.landmark_vertices(model, sc.params, "320"))
+        res = tracker.step(clean + 0.5 * jax.random.normal(jax.random.key(f), clean.shape), np.ones(320))
+        assert res.reinitialised == (f == 0)
+        errs.append(np.median(np.linalg.norm(res.landmarks_2d - np.asarray(clean), axis=1)))
+        jaw = model.expression_names.index("jawOpen")
+        assert abs(float(res.params.expression[jaw]) - float(sc.params.expression[jaw])) < 0.1
+    assert max(errs) < 0.6, errs
+    with pytest.raises(ValueError, match="expected mu"):
+        tracker.step(np.zeros((68, 2)), np.ones(68))

@@ -51,6 +51,7 @@ class FitResult(NamedTuple):
     energy: dict               # weighted terms at the solution
     landmarks_2d: jax.Array    # (F, C, L, 2) fitted projections
     iterations: int
+    vertices: jax.Array        # (F, V, 3) posed meshes, cm
 
 
 def _to_params(vars: en.FitVars) -> fm.FaceParams:
@@ -253,6 +254,8 @@ def fit(model: fm.FaceModel, obs: en.Observations, image_size, cameras: fm.Camer
     problem = Problem(lm_model, _joints_only(model), rig, gmm, intersect)
     weights = en.EnergyWeights(*(jnp.asarray(w, jnp.float32) for w in config.weights))
     iters = 0
+    if init is None and config.mode == "uncalibrated" and cameras is None and C > 1:
+        cameras = _cameras_from_single_views(model, obs, image_size, config, gmm)
     if init is None:
         vars = initial_vars(model, obs, rig, lm_model, cameras, config)
         rigid_mask = _mask(vars, config, "rigid")
@@ -284,9 +287,44 @@ def fit(model: fm.FaceModel, obs: en.Observations, image_size, cameras: fm.Camer
     vars, n = _solve(config.full_iters, config.tol, vars, mask, obs, weights, problem, jax.random.key(1))
     iters += n
     terms = en.energy_terms(vars, obs, lm_model, rig, weights, gmm, intersect, model)
-    return FitResult(vars=vars, params=_to_params(vars), cameras=_to_cameras(vars, rig),
+    params = _to_params(vars)
+    return FitResult(vars=vars, params=params, cameras=_to_cameras(vars, rig),
                      energy={k: float(v) for k, v in terms.items()},
-                     landmarks_2d=en.project_landmarks(lm_model, vars, rig), iterations=iters)
+                     landmarks_2d=en.project_landmarks(lm_model, vars, rig), iterations=iters,
+                     vertices=_posed_vertices(model, params))
+
+
+@jax.jit
+def _posed_vertices(model, params):
+    return jax.vmap(lambda p: fm.vertices(model, p))(params)
+
+
+def _cameras_from_single_views(model, obs, image_size, config, gmm) -> fm.Camera:
+    """Initial extrinsics of unknown cameras: fit frame 0 in each view alone, then relate the views.
+
+    With the head's rigid pose in camera c written A_c(x) = R_c (x - J) + J + t_c (rotation about
+    the neck joint J, then translation) and the world taken as camera 0's frame, camera c maps
+    world points y to A_c(A_0^-1(y)): rotation R_c R_0^T, translation b_c - R_c R_0^T b_0 with
+    b_c = J - R_c J + t_c.
+    """
+    C = obs.mu.shape[1]
+    sizes = jnp.broadcast_to(jnp.asarray(image_size, jnp.float32).reshape(-1, 2), (C, 2))
+    single = dataclasses.replace(config, mode="monocular", use_intersect=False)
+    rots, ts, focals = [], [], []
+    for c in range(C):
+        sub = en.Observations(obs.mu[:1, c:c + 1], obs.sigma[:1, c:c + 1], obs.weight[:1, c:c + 1])
+        res = fit(model, sub, sizes[c], config=single, gmm=gmm)
+        j = fm.joint_locations(model, res.vars.identity)[0]
+        r = geometry.axis_angle_to_matrix(res.vars.joint_rotations[0, 0])
+        rots.append(r)
+        ts.append(j - r @ j + res.vars.translation[0])
+        focals.append(res.cameras.focal[0])
+    cam_r, cam_t = [], []
+    for c in range(C):
+        rel = rots[c] @ rots[0].T
+        cam_r.append(geometry.matrix_to_axis_angle(rel))
+        cam_t.append(ts[c] - rel @ ts[0])
+    return fm.Camera(jnp.stack(cam_r), jnp.stack(cam_t), jnp.stack(focals), sizes / 2.0)
 
 
 def solve_differentiable(vars0: en.FitVars, obs: en.Observations, weights: en.EnergyWeights, problem: Problem,

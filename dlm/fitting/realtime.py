@@ -150,6 +150,19 @@ def residuals(x, frame: FrameInput, consts: FrameConstants, st: Structure) -> ja
     return jnp.concatenate([r_lm.ravel(), r_t.ravel(), r_e, r_b, r_j])
 
 
+def energy_terms(x, frame: FrameInput, consts: FrameConstants, st: Structure) -> dict:
+    """The weighted terms of this frame's energy (their sum is `cost`)."""
+    w = consts.weights
+    rot, _, psi = split(x)
+    px = _project(_points(x, consts, st), consts.focal, consts.principal_point)
+    return dict(
+        landmarks=0.5 * jnp.sum(w.landmarks * frame.weight * jnp.sum((px - frame.mu) ** 2, -1) / frame.sigma ** 2),
+        temporal=w.temporal * frame.temporal_on * jnp.sum((px - frame.prev_2d) ** 2),
+        expression=w.expression * jnp.sum(psi ** 2),
+        expression_bounds=w.expression_bounds * jnp.sum(jax.nn.relu(-psi) ** 2 + jax.nn.relu(psi - 1.0) ** 2),
+        joints=w.joints * jnp.sum(rot[1:] ** 2))
+
+
 def cost(x, frame, consts, st) -> jax.Array:
     r = residuals(x, frame, consts, st)
     return 0.5 * jnp.sum(r * r)
@@ -280,6 +293,8 @@ class TrackResult(NamedTuple):
     cost: float               # energy of this frame after the solve
     reinitialised: bool       # True when this frame was fitted from a cold start
     solve_ms: float           # wall time of the per-frame solve
+    energy: dict              # weighted energy terms of this frame
+    vertices: np.ndarray      # (V, 3) posed mesh, cm
 
 
 class RealtimeFitter:
@@ -301,7 +316,7 @@ class RealtimeFitter:
     """
 
     def __init__(self, model: fm.FaceModel, image_size, landmark_set: str = "320", num_iters: int = 5,
-                 weights: RealtimeWeights = RealtimeWeights(), refit_every: int = 0, num_keyframes: int = 8,
+                 weights: RealtimeWeights = RealtimeWeights(), refit_every: int = 30, num_keyframes: int = 8,
                  lost_cost_per_landmark: float = 25.0, solver=None, offline_config=None):
         from dlm.fitting import offline
         self.model = model
@@ -314,6 +329,9 @@ class RealtimeFitter:
         self.num_keyframes = num_keyframes
         self.lost_cost = lost_cost_per_landmark
         self.offline_config = offline_config or offline.FitConfig(landmark_set=landmark_set, use_intersect=False)
+        st = self.structure
+        self._terms = jax.jit(lambda x, frame, consts: energy_terms(x, frame, consts, st))
+        self._vertices = jax.jit(fm.vertices)
         self.reset()
 
     def reset(self):
@@ -384,4 +402,6 @@ class RealtimeFitter:
         rot, trans, psi = split(x)
         params = fm.FaceParams(self.identity, psi, rot, trans)
         cam = fm.Camera(jnp.zeros(3), jnp.zeros(3), jnp.asarray(self.focal), self.consts.principal_point)
-        return TrackResult(params, cam, np.asarray(px), cost_value, reinit, solve_ms)
+        terms = {k: float(v) for k, v in self._terms(x, frame, self.consts).items()}
+        verts = np.asarray(self._vertices(self.model, params))
+        return TrackResult(params, cam, np.asarray(px), cost_value, reinit, solve_ms, terms, verts)
