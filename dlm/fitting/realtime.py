@@ -391,7 +391,9 @@ class RealtimeFitter:
         px = _project(_points(x, self.consts, self.structure), self.consts.focal, self.consts.principal_point)
         cost_value = float(state.cost)
         solve_ms = (time.perf_counter() - t0) * 1e3
-        lost = not np.isfinite(cost_value) or cost_value > self.lost_cost * n
+        terms = {k: float(v) for k, v in self._terms(x, frame, self.consts).items()}
+        # Lost: the landmarks are explained badly on average (the temporal term does not count).
+        lost = not np.isfinite(cost_value) or terms["landmarks"] > self.lost_cost * max(float(weight.sum()), 1.0)
         self.x = None if lost else x
         self.prev_2d = px
         self.frame_index += 1
@@ -402,6 +404,5 @@ class RealtimeFitter:
         rot, trans, psi = split(x)
         params = fm.FaceParams(self.identity, psi, rot, trans)
         cam = fm.Camera(jnp.zeros(3), jnp.zeros(3), jnp.asarray(self.focal), self.consts.principal_point)
-        terms = {k: float(v) for k, v in self._terms(x, frame, self.consts).items()}
         verts = np.asarray(self._vertices(self.model, params))
         return TrackResult(params, cam, np.asarray(px), cost_value, reinit, solve_ms, terms, verts)
