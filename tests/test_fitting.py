@@ -1,4 +1,6 @@
 """Fitting: energy terms, the LM solvers, the offline fitter and its gradients."""
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -108,6 +110,22 @@ def test_exported_solver_equals_jit(model, scene):
     b = rt.make_solver(st, 5)(x0, frame, consts)
     np.testing.assert_allclose(np.asarray(a.x), np.asarray(b.x), rtol=1e-5, atol=1e-5)
     assert int(a.accepted) == int(b.accepted)
+
+
+def test_cached_export_is_written_once_and_reloaded(model, scene, tmp_path):
+    st = rt.analyse_sparsity(model, "320")
+    frame, consts, xt = _frame(model, scene)
+    solver, path = rt.cached_exported_solver(st, 5, cache_dir=tmp_path)
+    mtime = os.path.getmtime(path)
+    solver2, path2 = rt.cached_exported_solver(st, 5, cache_dir=tmp_path)
+    assert path2 == path and os.path.getmtime(path) == mtime  # loaded, not exported again
+    x0 = xt.at[15:].multiply(0.5)
+    np.testing.assert_allclose(np.asarray(solver2(x0, frame, consts).x),
+                               np.asarray(rt.make_solver(st, 5)(x0, frame, consts).x), atol=1e-5)
+    with open(path, "wb") as f:
+        f.write(b"garbage")
+    solver3, _ = rt.cached_exported_solver(st, 5, cache_dir=tmp_path)  # a corrupt cache is replaced
+    assert os.path.getsize(path) > 1000
 
 
 def test_offline_fit_exact_landmarks_calibrated(model, scene):

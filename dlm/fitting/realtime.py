@@ -283,6 +283,42 @@ def load_exported_solver(blob: bytes):
     return lambda x0, frame, consts: lm.LMState(*call(*_flat_args(x0, frame, consts)))
 
 
+def structure_hash(st: Structure, num_iters: int) -> str:
+    """Identifies an exported solve: the landmark structure, iteration count and JAX version."""
+    import hashlib
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(st.expression_basis).tobytes())
+    h.update(np.ascontiguousarray(st.skinning_weights).tobytes())
+    for members, support in st.groups:
+        h.update(members.tobytes())
+        h.update(support.tobytes())
+    h.update(repr((st.parents, num_iters, jax.__version__)).encode())
+    return h.hexdigest()[:16]
+
+
+def cached_exported_solver(st: Structure, num_iters: int = 5, cache_dir=None):
+    """Load the serialised per-frame solve from the cache, exporting it there first if missing.
+
+    The artifact lives in $DLM_CACHE (default ~/.cache/dlm) as realtime-<hash>.jaxexport and is
+    written atomically; a corrupt file is replaced.  Returns (solver, path).
+    """
+    import os
+    from dlm.io import atomic_path
+    cache_dir = cache_dir or os.environ.get("DLM_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "dlm")
+    path = os.path.join(cache_dir, f"realtime-{structure_hash(st, num_iters)}.jaxexport")
+    if os.path.isfile(path):
+        try:
+            with open(path, "rb") as f:
+                return load_exported_solver(f.read()), path
+        except Exception:  # corrupt or from an incompatible JAX: export again
+            pass
+    blob = export_solver(st, num_iters)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(blob)
+    return load_exported_solver(blob), path
+
+
 # ---------------------------------------------------------------------------
 # The stateful tracker.
 
@@ -311,8 +347,9 @@ class RealtimeFitter:
       model: face model.
       image_size: (width, height) of the frames (principal point at the centre).
       landmark_set: "320" for real time (any set works).
-      solver: optional callable (x0, frame, consts) -> LMState, e.g. from
-        `load_exported_solver`; the default jit-compiles the structured solve.
+      solver: "jit" (default: jit-compile the structured solve in this process), "exported"
+        (load the serialised artifact from the cache, exporting it once), or a callable
+        (x0, frame, consts) -> LMState such as one from `load_exported_solver`.
     """
 
     def __init__(self, model: fm.FaceModel, image_size, landmark_set: str = "320", num_iters: int = 5,
@@ -324,7 +361,14 @@ class RealtimeFitter:
         self.landmark_set = landmark_set
         self.weights = weights
         self.structure = analyse_sparsity(model, landmark_set)
-        self.solver = solver or make_solver(self.structure, num_iters)
+        if solver is None or solver == "jit":
+            self.solver = make_solver(self.structure, num_iters)
+        elif solver == "exported":
+            self.solver, self.exported_path = cached_exported_solver(self.structure, num_iters)
+        elif callable(solver):
+            self.solver = solver
+        else:
+            raise ValueError(f"solver must be 'jit', 'exported' or a callable, not {solver!r}")
         self.refit_every = refit_every
         self.num_keyframes = num_keyframes
         self.lost_cost = lost_cost_per_landmark
