@@ -79,3 +79,15 @@ def test_perspective_correct_barycentrics():
     # Screen-space weight of vertex 1 is ~0.5; perspective-correct weight is (0.5/4)/(0.5/1+0.5/4) = 0.2.
     assert abs(b[1] - 0.2) < 0.03, b
     np.testing.assert_allclose(np.asarray(fr.depth)[0, 15], 1.0 / (0.5 / 1 + 0.5 / 4), rtol=0.05)
+
+
+def test_two_level_windows_equal_one_large_window():
+    pixels, depth, faces = random_scene(7, n=40, size=32)
+    pixels[:3] = [[0, 0], [30, 2], [5, 30]]  # one large triangle among small ones
+    one = raster.rasterize(jnp.asarray(pixels), jnp.asarray(depth), jnp.asarray(faces), 32, 32, 32)
+    two = raster.rasterize(jnp.asarray(pixels), jnp.asarray(depth), jnp.asarray(faces), 32, 32, 16,
+                           large_window=32, max_large=4)
+    assert int(one.overflow) == 0 and int(two.overflow) == 0
+    np.testing.assert_array_equal(np.asarray(one.triangle), np.asarray(two.triangle))
+    small = raster.rasterize(jnp.asarray(pixels), jnp.asarray(depth), jnp.asarray(faces), 32, 32, 16)
+    assert int(small.overflow) >= 1  # the large triangle is reported, not silently clipped
