@@ -29,7 +29,9 @@ def _render(model, params):
 
 def test_landmark_pixels_have_their_region_and_hidden_ones_are_invisible(model):
     params = dlm.FaceParams.zeros(model).replace(
-        expression=dlm.expression_vector(model, {"jawOpen": 0.5}), translation=jnp.array([0.0, 0.0, -70.0]))
+        expression=dlm.expression_vector(model, {"jawOpen": 0.3, "mouthUpperUp_L": 1.0, "mouthUpperUp_R": 1.0,
+                                                 "mouthLowerDown_L": 1.0, "mouthLowerDown_R": 1.0}),
+        translation=jnp.array([0.0, 0.0, -70.0]))
     r, px, vis_depth, vis = _render(model, params)
     assert int(r.fragments.overflow) == 0
     regions = np.asarray(r.regions)
@@ -45,7 +47,9 @@ def test_landmark_pixels_have_their_region_and_hidden_ones_are_invisible(model):
             assert patch & expect[name], (i, name, patch)
             checked += 1
     assert checked >= 16
-    # With the mouth open, the front teeth are seen (region-gated visibility).
+    # Lips drawn back from the teeth: the front teeth are seen (region-gated visibility).  With
+    # jawOpen alone ICT's lips still cover them, and depth-only visibility then wrongly passes
+    # teeth just behind the mouth surface, which is why visibility also checks the region.
     teeth = [i for i, n in enumerate(names) if n.startswith("teeth")]
     assert vis[teeth].sum() >= 8, vis[teeth].sum()
     # Frontal view: the back of the head is hidden, the face is seen.
