@@ -126,6 +126,23 @@ def cmd_bench_fit(args):
     return 0
 
 
+def cmd_synth(args):
+    from dlm import synth
+    from dlm.io import write_json
+
+    def progress(i, n):
+        if not args.quiet:
+            print(f"\rrendered {i}/{n}", end="" if i < n else "\n", flush=True)
+
+    try:
+        summary = synth.write_dataset(args.out, args.num, args.size, args.seed, args.landmarks, progress)
+    except FileExistsError as e:
+        raise UserError(str(e)) from None
+    if args.json:
+        write_json(args.json, summary)
+    return 0
+
+
 def build_parser():
     ap = argparse.ArgumentParser(prog="dlm", description="Dense-landmark 3D face reconstruction in JAX.")
     ap.add_argument("--quiet", action="store_true", help="print nothing but errors")
@@ -142,6 +159,15 @@ def build_parser():
     p.add_argument("-o", "--output", required=True, help="output .obj path")
     p.add_argument("--json", help="also write a summary JSON here")
     p.set_defaults(func=cmd_model_sample)
+
+    p = sub.add_parser("synth", help="render labelled synthetic faces (work in progress: basic appearance)")
+    p.add_argument("--num", type=int, default=16)
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--landmarks", default="703", choices=["703", "320", "68"])
+    p.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
+    p.add_argument("--json", help="also write a summary JSON here")
+    p.set_defaults(func=cmd_synth)
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench_command", required=True)
     p = bench.add_parser("model", help="time the posed mesh and landmark-only evaluation")
