@@ -124,20 +124,12 @@ def bench_fit_offline(num_frames: int = 100, num_cameras: int = 4) -> dict:
     import jax.numpy as jnp
     import numpy as np
     import dlm
-    from dlm import facemodel as fm, geometry
+    from dlm import facemodel as fm, scenes
     from dlm.fitting import energy as en, offline
     model = dlm.load_face_model()
     S = 512
     seq = synthetic_sequence(model, jax.random.key(2), num_frames, S)
-    head = np.asarray(fm.posed_joints(model, seq[0].params))[1]
-    depth = -float(seq[0].params.translation[2])
-    rots, trans = [], []
-    for yaw in np.linspace(-50, 50, num_cameras):
-        rc = np.asarray(geometry.axis_angle_to_matrix(jnp.array([0.0, np.radians(yaw), 0.0])))
-        rots.append(np.asarray(geometry.matrix_to_axis_angle(jnp.asarray(rc))))
-        trans.append(-rc @ head + np.array([0.0, 0.0, -depth]))
-    cams = fm.Camera(jnp.asarray(np.stack(rots), jnp.float32), jnp.asarray(np.stack(trans), jnp.float32),
-                     jnp.full((num_cameras,), seq[0].camera.focal), jnp.full((num_cameras, 2), S / 2.0))
+    cams = scenes.arc_cameras(model, seq[0], num_cameras, 50.0)
     key = jax.random.key(3)
     mu = []
     for f, sc in enumerate(seq):

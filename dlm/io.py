@@ -1,9 +1,11 @@
 """Atomic file output: everything dlm writes goes to a temporary name first, then is renamed."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
+import zipfile
 from contextlib import contextmanager
 
 import numpy as np
@@ -55,3 +57,16 @@ def write_obj(path, vertices: np.ndarray, faces: np.ndarray, uvs: np.ndarray | N
     else:
         lines += [f"f {a} {b} {c}" for a, b, c in faces + 1]
     write_text(path, "\n".join(lines) + "\n")
+
+
+def write_npz_deterministic(path, arrays: dict, compresslevel: int | None = None) -> None:
+    """A compressed .npz with fixed zip timestamps and sorted names, written atomically,
+    so the same arrays always give byte-identical files (no pickle)."""
+    with atomic_path(path) as tmp:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for name in sorted(arrays):
+                buf = io.BytesIO()
+                np.lib.format.write_array(buf, np.asarray(arrays[name]), allow_pickle=False)
+                info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                zf.writestr(info, buf.getvalue(), compresslevel=compresslevel)

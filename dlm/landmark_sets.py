@@ -124,7 +124,7 @@ def eye_points(template, centre, first, last, polar_deg, count):
     return out
 
 
-def regions_of(template, part, faces):
+def regions_of(template, part):
     """Vertex masks of the surface regions used for farthest-point sampling."""
     x, y, z = template.T
     skin = part <= 1
@@ -152,7 +152,7 @@ def build(asset_path) -> dict:
     centre = lambda l: template[l].mean(0)
     eye_left = min(loops, key=lambda l: np.linalg.norm(centre(l) - joints[2]))
     mouth = min(loops, key=lambda l: np.linalg.norm(centre(l) - np.array([0.0, -3.0, 9.0])))
-    masks = regions_of(template, part, faces)
+    masks = regions_of(template, part)
     sets = {"68": dict(vertices=mp68, regions=MULTIPIE_REGIONS)}
     for name, budget in BUDGETS.items():
         total = int(name)

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dlm import facemodel as fm
+from dlm import facemodel as fm, geometry
 
 # Named compound expressions (ARKit weights), used for sampling and in the CLI.
 COMPOUND_EXPRESSIONS = {
@@ -110,3 +110,19 @@ def sample_scene(key: jax.Array, model: fm.FaceModel, image_size: int,
     params = fm.FaceParams(identity, expression, rotations, target - centre)
     cam = fm.Camera(jnp.zeros(3), jnp.zeros(3), focal, jnp.array([image_size / 2.0, image_size / 2.0]))
     return Scene(params, cam)
+
+
+def arc_cameras(model: fm.FaceModel, scene: Scene, num: int, max_yaw_deg: float) -> fm.Camera:
+    """`num` cameras on a horizontal arc around the head (yaw -max..max degrees), each at the
+    scene camera's distance and with its intrinsics: a synchronised multi-view rig (batched over C)."""
+    head = np.asarray(fm.posed_joints(model, scene.params))[1]
+    d = -float(scene.params.translation[2])
+    rots, trans = [], []
+    for yaw in np.linspace(-max_yaw_deg, max_yaw_deg, num):
+        rc = np.asarray(geometry.axis_angle_to_matrix(jnp.array([0.0, np.radians(yaw), 0.0])))
+        # x_cam = R (x - head) + (0, 0, -d): the head sits d in front of every camera.
+        rots.append(np.asarray(geometry.matrix_to_axis_angle(jnp.asarray(rc))))
+        trans.append(-rc @ head + np.array([0.0, 0.0, -d]))
+    return fm.Camera(jnp.asarray(np.stack(rots), jnp.float32), jnp.asarray(np.stack(trans), jnp.float32),
+                     jnp.full((num,), scene.camera.focal),
+                     jnp.broadcast_to(jnp.asarray(scene.camera.principal_point, jnp.float32), (num, 2)))

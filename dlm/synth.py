@@ -11,11 +11,9 @@ and pixel centres are at integer + 0.5 (as everywhere in dlm).
 """
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import tempfile
-import zipfile
 from typing import NamedTuple
 
 import jax
@@ -23,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dlm import facemodel as fm, geometry, scenes
+from dlm.io import write_npz_deterministic
 from dlm.render import scene as rs
 
 # Skin albedo from very light to very dark (linear RGB), interpolated by a random tone.
@@ -119,17 +118,6 @@ def render_sample(key, model: fm.FaceModel, assets: Assets, size: int, landmark_
                   np.asarray(px, np.float32), np.asarray(vis), sc.params, cam)
 
 
-def _write_npz(path, arrays):
-    """Deterministic .npz (fixed zip timestamps), so the same seed gives byte-identical files."""
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name in sorted(arrays):
-            buf = io.BytesIO()
-            np.lib.format.write_array(buf, np.asarray(arrays[name]), allow_pickle=False)
-            info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, buf.getvalue())
-
-
 def write_dataset(out_dir, num: int, size: int, seed: int, landmark_set: str = "703", progress=None) -> dict:
     """Render `num` samples into out_dir/{images,masks}/NNNNNN.png and out_dir/labels.npz.
 
@@ -167,7 +155,7 @@ def write_dataset(out_dir, num: int, size: int, seed: int, landmark_set: str = "
             pp.append(np.asarray(s.camera.principal_point))
             if progress:
                 progress(i + 1, num)
-        _write_npz(os.path.join(tmp, "labels.npz"), dict(
+        write_npz_deterministic(os.path.join(tmp, "labels.npz"), dict(
             landmarks=np.stack(lms), visible=np.stack(vis), identity=np.stack(ident), expression=np.stack(expr),
             joint_rotations=np.stack(rots), translation=np.stack(trans), focal=np.asarray(focal, np.float32),
             principal_point=np.stack(pp), landmark_set=np.array(landmark_set), seed=np.array(seed),

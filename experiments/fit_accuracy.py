@@ -32,7 +32,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import dlm
-from dlm import facemodel as fm, geometry, scenes
+from dlm import facemodel as fm, scenes
+from dlm.scenes import arc_cameras
 from dlm.fitting import energy as en, offline
 
 S = 256
@@ -61,20 +62,6 @@ def align_error(pred, gt, with_scale):
 
 def rigid_align_error(pred, gt):
     return align_error(pred, gt, with_scale=False)
-
-
-def arc_cameras(model, scene, num, max_yaw_deg):
-    """`num` cameras on a horizontal arc around the head (yaw -max..max), at the scene's distance."""
-    head = np.asarray(fm.posed_joints(model, scene.params))[1]
-    d = -float(scene.params.translation[2])
-    rots, trans = [], []
-    for yaw in np.linspace(-max_yaw_deg, max_yaw_deg, num):
-        rc = np.asarray(geometry.axis_angle_to_matrix(jnp.array([0.0, np.radians(yaw), 0.0])))
-        # x_cam = R (x - head) + (0, 0, -d): the head sits d in front of every camera.
-        rots.append(np.asarray(geometry.matrix_to_axis_angle(jnp.asarray(rc))))
-        trans.append(-rc @ head + np.array([0.0, 0.0, -d]))
-    return fm.Camera(jnp.asarray(np.stack(rots), jnp.float32), jnp.asarray(np.stack(trans), jnp.float32),
-                     jnp.full((num,), scene.camera.focal), jnp.full((num, 2), S / 2.0))
 
 
 def neutral(model, identity):

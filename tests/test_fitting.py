@@ -199,10 +199,7 @@ def test_implicit_gradient_matches_finite_differences(model, scene):
 
 def test_uncalibrated_multiview_recovers_cameras(model, scene):
     """Unknown cameras from a cold start: per-view fits give the initial extrinsics, the joint fit refines."""
-    import sys, os
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "experiments"))
-    from fit_accuracy import arc_cameras
-    cams = arc_cameras(model, scene, 3, 35.0)
+    cams = scenes.arc_cameras(model, scene, 3, 35.0)
     lm3 = fm.landmark_vertices(model, scene.params, "703")
     mus = jnp.stack([fm.project_points(jax.tree_util.tree_map(lambda a: a[c], cams), lm3) for c in range(3)])
     mus = mus + 0.5 * jax.random.normal(jax.random.key(9), mus.shape)

@@ -19,8 +19,10 @@ Structure used by `structured_normal_equations` (no jacfwd over expressions):
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 import time
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -171,7 +173,7 @@ def cost(x, frame, consts, st) -> jax.Array:
 def structured_normal_equations(x, frame: FrameInput, consts: FrameConstants, st: Structure):
     """(J^T J, J^T r, cost) from the model's structure and the static sparsity."""
     w = consts.weights
-    rot, trans, psi = split(x)
+    rot, _, psi = split(x)
     bind = consts.bind_identity + jnp.einsum("lce,e->lc", st.expression_basis, psi)
 
     pose = x[:NUM_POSE]
@@ -322,7 +324,8 @@ def cached_exported_solver(st: Structure, num_iters: int = 5, cache_dir=None):
 # ---------------------------------------------------------------------------
 # The stateful tracker.
 
-class TrackResult(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class TrackResult:
     params: fm.FaceParams     # this frame's parameters (identity included)
     camera: fm.Camera
     landmarks_2d: np.ndarray  # (L, 2) fitted projections
@@ -330,7 +333,13 @@ class TrackResult(NamedTuple):
     reinitialised: bool       # True when this frame was fitted from a cold start
     solve_ms: float           # wall time of the per-frame solve
     energy: dict              # weighted energy terms of this frame
-    vertices: np.ndarray      # (V, 3) posed mesh, cm
+    _mesh: Callable = dataclasses.field(repr=False, compare=False)
+
+    @functools.cached_property
+    def vertices(self) -> np.ndarray:
+        """(V, 3) posed mesh, cm. Evaluated on first access: the full mesh costs more than the
+        per-frame solve itself, so the frame loop does not pay for it unless it is used."""
+        return np.asarray(self._mesh(self.params))
 
 
 class RealtimeFitter:
@@ -374,8 +383,12 @@ class RealtimeFitter:
         self.lost_cost = lost_cost_per_landmark
         self.offline_config = offline_config or offline.FitConfig(landmark_set=landmark_set, use_intersect=False)
         st = self.structure
-        self._terms = jax.jit(lambda x, frame, consts: energy_terms(x, frame, consts, st))
-        self._vertices = jax.jit(fm.vertices)
+        # After each solve: the fitted projections and the energy terms, in one compiled call.
+        self._outputs = jax.jit(lambda x, frame, consts: (
+            _project(_points(x, consts, st), consts.focal, consts.principal_point),
+            energy_terms(x, frame, consts, st)))
+        mesh = jax.jit(fm.vertices)
+        self._mesh = lambda params: mesh(model, params)
         self.reset()
 
     def reset(self):
@@ -432,10 +445,10 @@ class RealtimeFitter:
         frame = FrameInput(mu, sigma, weight, prev, jnp.asarray(on, jnp.float32))
         state = self.solver(x, frame, self.consts)
         x = state.x
-        px = _project(_points(x, self.consts, self.structure), self.consts.focal, self.consts.principal_point)
         cost_value = float(state.cost)
         solve_ms = (time.perf_counter() - t0) * 1e3
-        terms = {k: float(v) for k, v in self._terms(x, frame, self.consts).items()}
+        px, terms = self._outputs(x, frame, self.consts)
+        terms = {k: float(v) for k, v in terms.items()}
         # Lost: the landmarks are explained badly on average (the temporal term does not count).
         lost = not np.isfinite(cost_value) or terms["landmarks"] > self.lost_cost * max(float(weight.sum()), 1.0)
         self.x = None if lost else x
@@ -448,5 +461,4 @@ class RealtimeFitter:
         rot, trans, psi = split(x)
         params = fm.FaceParams(self.identity, psi, rot, trans)
         cam = fm.Camera(jnp.zeros(3), jnp.zeros(3), jnp.asarray(self.focal), self.consts.principal_point)
-        verts = np.asarray(self._vertices(self.model, params))
-        return TrackResult(params, cam, np.asarray(px), cost_value, reinit, solve_ms, terms, verts)
+        return TrackResult(params, cam, np.asarray(px), cost_value, reinit, solve_ms, terms, self._mesh)

@@ -22,14 +22,15 @@ The result is deterministic: the same clone gives a byte-identical file.
 """
 import argparse
 import hashlib
-import io
 import json
 import os
-import subprocess
 import sys
-import zipfile
 
 import numpy as np
+
+# dlm's own helpers (run with dlm installed: pip install -e .).
+from dlm.io import write_npz_deterministic
+from dlm.landmark_sets import boundary_loops
 
 NUM_KEPT_VERTICES = 24591  # ICT geometries #0..#8
 NUM_KEPT_POLYGONS = 24692
@@ -92,32 +93,6 @@ def vertex_parts():
     for i, (_, a, b) in enumerate(PARTS):
         part[a:b + 1] = i
     return part
-
-
-def boundary_loops(tris):
-    """Boundary edges (used by exactly one triangle) chained into closed loops."""
-    edges = np.sort(np.concatenate([tris[:, [0, 1]], tris[:, [1, 2]], tris[:, [2, 0]]]), axis=1)
-    uniq, counts = np.unique(edges, axis=0, return_counts=True)
-    bnd = uniq[counts == 1]
-    nbrs = {}
-    for a, b in bnd:
-        nbrs.setdefault(int(a), []).append(int(b))
-        nbrs.setdefault(int(b), []).append(int(a))
-    loops, seen = [], set()
-    for start in sorted(nbrs):
-        if start in seen:
-            continue
-        loop, prev, cur = [start], None, start
-        seen.add(start)
-        while True:
-            nxt = [n for n in nbrs[cur] if n != prev and n not in seen]
-            if not nxt:
-                break
-            prev, cur = cur, min(nxt)
-            loop.append(cur)
-            seen.add(cur)
-        loops.append(np.asarray(loop))
-    return loops
 
 
 def sphere_centre(points):
@@ -199,12 +174,6 @@ def skeleton_and_weights(template, tris, part):
     return reg, w, joints
 
 
-def nearest_mirror(template, idx):
-    m = template[idx] * np.array([-1.0, 1.0, 1.0])
-    d = np.linalg.norm(m[:, None, :] - template[None, :, :], axis=2)
-    return d.argmin(1)
-
-
 # Positions in the template (cm; x left, y up, z forward), chosen by inspecting the
 # neutral mesh: the ears are the face-mesh vertices beyond |x| = 7.5 below y = 6 and
 # behind z = 3; the chin's underside is at y + 0.5 z = -7; the neck base at -16.7.
@@ -266,19 +235,6 @@ def build(ict_dir):
     )
 
 
-def save_deterministic(path, arrays):
-    """np.savez_compressed with fixed zip timestamps, written atomically."""
-    tmp = path + ".tmp"
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name in sorted(arrays):
-            buf = io.BytesIO()
-            np.lib.format.write_array(buf, np.asarray(arrays[name]), allow_pickle=False)
-            info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, buf.getvalue(), compresslevel=9)
-    os.replace(tmp, path)
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("ict_dir", help="a clone (work tree) of ICT-VGL/ICT-FaceKit")
@@ -287,7 +243,7 @@ def main(argv=None):
     if not os.path.isfile(os.path.join(args.ict_dir, "FaceXModel", "generic_neutral_mesh.obj")):
         ap.error(f"{args.ict_dir}: no FaceXModel/generic_neutral_mesh.obj; pass a clone of ICT-FaceKit")
     arrays = build(args.ict_dir)
-    save_deterministic(args.out, arrays)
+    write_npz_deterministic(args.out, arrays, compresslevel=9)
     h = hashlib.sha256(open(args.out, "rb").read()).hexdigest()
     print(f"wrote {args.out} ({os.path.getsize(args.out) / 1e6:.1f} MB, sha256 {h})")
 
