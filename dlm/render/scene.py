@@ -50,6 +50,15 @@ def opaque_faces(model: fm.FaceModel) -> np.ndarray:
     return faces[keep]
 
 
+def facing_signs(faces: np.ndarray) -> np.ndarray:
+    """(F,) back-face culling signs for `raster.rasterize`: every ICT part is consistently
+    oriented (each shared edge appears once in each direction) with front faces counter-clockwise
+    on a y-down screen, so all triangles take -1.  Measured: over 16 random scenes every visible
+    pixel came from such a triangle, including the mouth socket and eye sockets, and a test
+    checks that culling leaves the image unchanged."""
+    return -np.ones(len(faces), np.float32)
+
+
 def head_crop_camera(model: fm.FaceModel, params: fm.FaceParams, camera: fm.Camera, size: int,
                      fill: float = 0.8, landmark_set: str = "68") -> fm.Camera:
     """The camera of a square `size` crop centred on the face, the landmarks' box filling `fill` of it.
@@ -87,8 +96,8 @@ def vertex_normals(verts: jax.Array, faces: jax.Array) -> jax.Array:
 
 
 def render(verts_world: jax.Array, faces: jax.Array, camera: fm.Camera, size: int, albedo: jax.Array,
-           regions: jax.Array, sh_light: jax.Array, window: int = 16, large_window: int = 64,
-           max_large: int = 4096) -> Render:
+           regions: jax.Array, sh_light: jax.Array, levels: tuple = raster.DEFAULT_LEVELS,
+           cull: jax.Array | None = None) -> Render:
     """Lambertian shading under order-2 spherical-harmonic light (9, 3), per-vertex albedo (V, 3).
 
     Normals and light are in camera space; `regions` (V,) gives the class of each vertex
@@ -96,7 +105,7 @@ def render(verts_world: jax.Array, faces: jax.Array, camera: fm.Camera, size: in
     """
     cam = geometry.world_to_camera(verts_world, camera.rotation, camera.translation)
     px = geometry.project(cam, camera.focal, camera.principal_point)
-    frags = raster.rasterize(px, -cam[:, 2], faces, size, size, window, large_window, max_large)
+    frags = raster.rasterize(px, -cam[:, 2], faces, size, size, levels, cull)
     normals = vertex_normals(cam, faces)
     shading = sh_basis(normals) @ sh_light  # (V, 3)
     colour = raster.interpolate(frags, faces, albedo * jnp.clip(shading, 0.0, None))
