@@ -155,3 +155,53 @@ def bench_fit_offline(num_frames: int = 100, num_cameras: int = 4) -> dict:
                 wall_s_first_call_with_compile=wall, wall_s_second_call=wall2, iterations=res.iterations,
                 posed_vertex_error_mm_median_first5=float(np.median(np.linalg.norm(pred - gt, axis=-1)) * 10),
                 energy=res.energy)
+
+
+def bench_synth(size: int = 256, batch_size: int = 8, batches: int = 8, workers: int | None = None,
+                landmark_set: str = "703", augment: bool = True) -> dict:
+    """Rendered and labelled training images per second through `synth.batches` (the training
+    input path: render, augment, labels, to host numpy uint8), after one warm-up batch per worker."""
+    import os
+    from dlm import synth
+    workers = workers or max(1, min(4, os.cpu_count() or 1))
+    t0 = time.perf_counter()
+    stream = synth.batches(seed=0, batch_size=batch_size, size=size, landmark_set=landmark_set, workers=workers,
+                           prefetch=1, augment=augment)
+    for _ in range(workers):  # compile and warm every worker
+        b = next(stream)
+    warm = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for _ in range(batches):
+        b = next(stream)
+    dt = time.perf_counter() - t0
+    stream.close()
+    n = batches * batch_size
+    return dict(images_per_s=n / dt, ms_per_image=dt / n * 1e3, images=n, size=size, batch_size=batch_size,
+                workers=workers, landmarks=int(b["landmarks"].shape[1]), augment=augment,
+                warmup_s_with_compile=warm)
+
+
+def bench_predictor(model: str = "realtime", repeats: int = 200, frame_size: tuple = (640, 480)) -> dict:
+    """Latency of one landmark prediction from a video frame: the upright crop (one cv2.warpAffine
+    of a similarity transform, as the real-time tracker aligns the face) plus the network, and the
+    network alone.  Run under `--threads 1` for the single-thread figure."""
+    import cv2
+    import jax
+    from dlm import landmarks as lmk
+    pred = lmk.Predictor.load(model)
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 255, (frame_size[1], frame_size[0], 3), np.uint8)
+    s = pred.size
+    angle, scale = 12.0, s / 220.0
+    m = cv2.getRotationMatrix2D((frame_size[0] / 2, frame_size[1] / 2), angle, scale)
+    m[:, 2] += np.array([s / 2, s / 2]) - np.array([frame_size[0] / 2, frame_size[1] / 2])
+
+    def crop_and_predict():
+        crop = cv2.warpAffine(frame, m, (s, s), flags=cv2.INTER_LINEAR)
+        return pred(crop[None])
+
+    crop = cv2.warpAffine(frame, m, (s, s))[None]
+    net_only = time_fn(lambda: pred(crop), repeats=repeats)
+    full = time_fn(crop_and_predict, repeats=repeats)
+    return dict(model=model, network=pred.network, size=s, landmarks=pred.num_landmarks,
+                crop_and_network=full, network_only=net_only, jax_devices=str(jax.devices()))

@@ -1,164 +1,741 @@
-"""Synthetic training data (work in progress toward the synthetic data issue).
+"""Synthetic training data: randomised faces with perfect dense labels (Section 3.1 of the paper).
 
-What exists: random identity, expression, pose and camera (`dlm.scenes`), a head-centred
-crop, per-vertex albedo by region with a random skin tone and low-frequency blotches, random
-spherical-harmonic light, a procedural background, region masks and per-landmark
-visibility.  Not yet: hair, eyebrows, textures, clothing, glasses, occluders, photographic
-backgrounds and image augmentation.
+One jit-compiled, vmapped function turns PRNG keys into labelled images:
+
+  key -> identity, expression, pose, camera (`dlm.scenes`) and a jittered head crop
+      -> z-buffer render (`dlm.render.raster`) with per-pixel procedural appearance
+      -> background photograph, occluders, glasses -> photometric augmentation
+      -> image, region mask, landmarks (L, 2), visibility (L,)
+
+Appearance is procedural and lives on the template surface: every pixel interpolates its
+template position (the neutral mean face, cm), so textures (pores, freckles, hair strands,
+eyebrows, beards, clothing) stick to the skin whatever the identity, expression and pose.
 
 Pixel convention of the labels: x right, y down, the top-left corner of the image is (0, 0)
-and pixel centres are at integer + 0.5 (as everywhere in dlm).
+and pixel centres are at integer + 0.5 (as everywhere in dlm).  `visible` is geometric: the
+landmark is inside the image and its surface point is the nearest surface at its pixel (not
+hidden by the head itself); hair, glasses and occluders painted over it do not change it.
 """
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
 import shutil
 import tempfile
-from typing import NamedTuple
+from typing import Iterator, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dlm import facemodel as fm, geometry, scenes
+from dlm import facemodel as fm, geometry, landmark_sets, scenes
 from dlm.io import write_npz_deterministic
-from dlm.render import scene as rs
+from dlm.render import augment as aug, raster, scene as rs
+
+R = {name: i for i, name in enumerate(rs.REGION_NAMES)}
 
 # Skin albedo from very light to very dark (linear RGB), interpolated by a random tone.
-SKIN_LIGHT = np.array([0.85, 0.68, 0.58], np.float32)
-SKIN_DARK = np.array([0.18, 0.11, 0.07], np.float32)
+SKIN_LIGHT = np.array([0.80, 0.60, 0.50], np.float32)
+SKIN_DARK = np.array([0.10, 0.055, 0.035], np.float32)
+# Hair colours (linear RGB): black, dark brown, brown, auburn, blond, grey.
+HAIR_COLOURS = np.array([[0.012, 0.010, 0.009], [0.04, 0.022, 0.013], [0.10, 0.055, 0.03], [0.22, 0.07, 0.03],
+                         [0.45, 0.32, 0.16], [0.45, 0.44, 0.42]], np.float32)
+# Background photographs that scikit-image ships in its wheel (public domain or CC0; see
+# scikit-image's data/README): no human faces among them.
+BACKGROUND_FILES = ("brick.png", "coffee.png", "grass.png", "gravel.png", "hubble_deep_field.jpg", "ihc.png",
+                    "motorcycle_left.png", "motorcycle_right.png", "rocket.jpg", "coins.png", "page.png",
+                    "text.png", "moon.png", "color.png", "clock_motion.png", "cell.png", "retina.jpg")
+BACKGROUND_SIZE = 320
+# Head crop: the box of the landmarks (neck excluded) fills this fraction of the image side.
+CROP_FILL = (0.62, 0.95)
+CROP_SHIFT = 0.08    # of the image side
+CROP_ROLL_DEG = 15.0
+# Rasteriser places for a 256 px crop (scaled by area for other sizes): the typical image
+# (face triangles per size class over 200 random crops: mean 16,600 / 6,100 / 1,800 / 940 / 145
+# / 41 / 0 for windows 4 ... 64, plus occluders) and the worst seen (23,200 / 10,300 / 3,600 /
+# 2,200 / 710 / 380 / 45), drawn only when needed.
+RASTER_LEVELS = ((4, 20480), (6, 8192), (8, 2560), (12, 1280), (16, 256), (32, 128), (64, 16), (128, 2))
+RASTER_FALLBACK = ((4, 24576), (6, 12288), (8, 4096), (12, 2560), (16, 1024), (32, 512), (64, 64), (128, 8))
 
 
-class Sample(NamedTuple):
-    image: np.ndarray      # (S, S, 3) uint8 RGB
-    mask: np.ndarray       # (S, S) uint8 region class, 0 background
-    landmarks: np.ndarray  # (L, 2) float32 pixels
-    visible: np.ndarray    # (L,) bool
+class Assets(NamedTuple):
+    """Arrays the renderer needs, fixed for a face model (a pytree: pass it into jit)."""
+    faces: jax.Array            # (F, 3) int32 opaque triangles
+    cull: jax.Array             # (F,) facing signs
+    regions: jax.Array          # (V,) int32 geometric region class
+    vertex_attr: jax.Array      # (V, 9) template xyz, lip, ear, skin-part weights, brow across/along/height
+    roi_ids: jax.Array          # (N,) landmark vertices whose box frames the crop (no neck)
+    eye_centres: jax.Array      # (2, 3) template eye centres (left, right)
+    backgrounds: jax.Array      # (B, 320, 320, 3) uint8 photographs (B may be 0)
+
+
+@functools.lru_cache(maxsize=2)
+def load_backgrounds(size: int = BACKGROUND_SIZE) -> np.ndarray:
+    """Square centre crops of scikit-image's sample photographs, (B, size, size, 3) uint8 RGB.
+
+    Read from the installed package's data folder (no skimage import); empty when it is absent."""
+    import cv2
+    spec = importlib.util.find_spec("skimage")
+    if spec is None or not spec.submodule_search_locations:
+        return np.zeros((0, size, size, 3), np.uint8)
+    folder = os.path.join(list(spec.submodule_search_locations)[0], "data")
+    out = []
+    for name in BACKGROUND_FILES:
+        img = cv2.imread(os.path.join(folder, name), cv2.IMREAD_COLOR)
+        if img is None:
+            continue
+        h, w = img.shape[:2]
+        s = min(h, w)
+        img = img[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+        out.append(cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)[..., ::-1])
+    return np.stack(out) if out else np.zeros((0, size, size, 3), np.uint8)
+
+
+def make_assets(model: fm.FaceModel, backgrounds: bool = True) -> Assets:
+    t = np.asarray(model.template)
+    part = np.asarray(model.vertex_part)
+    lm68 = np.asarray(model.landmarks["68"])
+    mouth = t[lm68[48:68]]
+    d = np.min(np.linalg.norm(t[:, None] - mouth[None], axis=2), axis=1)
+    lips = np.clip(1.0 - d / 0.6, 0.0, 1.0) * (part == 0)
+    ear = landmark_sets.regions_of(t, part)["ear"].astype(np.float32)
+    skin = (part <= 1).astype(np.float32)
+    brow = np.stack([t[lm68[[21, 20, 19, 18, 17]]], t[lm68[[22, 23, 24, 25, 26]]]])
+    brow_coords = np.stack([np.asarray(c) for c in _polyline_coords(jnp.asarray(t), jnp.asarray(brow))], 1)
+    attr = np.concatenate([t, lips[:, None], ear[:, None], skin[:, None], brow_coords], 1).astype(np.float32)
+    names = model.landmark_regions["703"]
+    roi = np.asarray([v for v, n in zip(np.asarray(model.landmarks["703"]), names) if n != "neck"], np.int32)
+    faces = rs.opaque_faces(model)
+    bgs = load_backgrounds() if backgrounds else np.zeros((0, BACKGROUND_SIZE, BACKGROUND_SIZE, 3), np.uint8)
+    return Assets(jnp.asarray(faces), jnp.asarray(rs.facing_signs(faces)), jnp.asarray(rs.vertex_regions(model)),
+                  jnp.asarray(attr), jnp.asarray(roi),
+                  jnp.asarray(np.asarray(model.joint_template)[2:4], jnp.float32), jnp.asarray(bgs))
+
+
+# ---------------------------------------------------------------------------------------------
+# Procedural appearance.
+
+class Appearance(NamedTuple):
+    skin: jax.Array            # (3,) base albedo
+    skin_waves: jax.Array      # (3, 8, 4) low-frequency waves (direction * frequency, phase); [0,0,3] seeds cell noise
+    freckles: jax.Array        # () amount
+    lip: jax.Array             # (3,)
+    hair: jax.Array            # (3,)
+    hairline: jax.Array        # (4,) front, temple, side, back heights (cm); front > 14: bald
+    brow: jax.Array            # (4,) thickness inner, outer (cm), vertical offset, darkness
+    beard: jax.Array           # (3,) stubble amount, full beard flag, top offset (cm)
+    eyeshadow: jax.Array       # (4,) colour, amount
+    iris: jax.Array            # (3,)
+    sclera: jax.Array          # (3,)
+    teeth: jax.Array           # (3,)
+    clothing: jax.Array        # (8,) colour (3), second colour (3), collar height, stripe frequency
+    specular: jax.Array        # () skin specular strength
+
+
+def sample_appearance(key: jax.Array) -> Appearance:
+    ks = jax.random.split(key, 24)
+    u = lambda k, lo=0.0, hi=1.0, shape=(): jax.random.uniform(k, shape, minval=lo, maxval=hi)  # noqa: E731
+    tone = u(ks[0]) ** 1.2
+    tint = jnp.array([1.0, 1.0, 1.0]) + jnp.array([0.06, -0.02, -0.06]) * jax.random.normal(ks[1])
+    skin = (SKIN_LIGHT * (1 - tone) + SKIN_DARK * tone) * tint
+    dirs = jax.random.normal(ks[2], (3, 8, 3))
+    dirs = dirs / jnp.linalg.norm(dirs, axis=-1, keepdims=True)
+    freq = jnp.array([0.5, 9.0, 2.5])[:, None, None] * u(ks[3], 0.7, 1.4, (3, 8, 1))
+    waves = jnp.concatenate([dirs * freq, u(ks[4], 0, 2 * np.pi, (3, 8, 1))], -1)
+    freckles = jnp.where(u(ks[5]) < 0.2, u(ks[6], 0.3, 1.0), 0.0) * (1 - tone)
+    lipstick = u(ks[7]) < 0.2
+    natural = skin * jnp.array([1.0, 0.62, 0.62]) * u(ks[8], 0.65, 1.0)
+    painted = jnp.array([0.45, 0.03, 0.06]) * u(ks[9], 0.4, 1.2, (3,))
+    lip = jnp.where(lipstick, painted, natural)
+    hair = jnp.asarray(HAIR_COLOURS)[jax.random.randint(ks[10], (), 0, len(HAIR_COLOURS))] * u(ks[11], 0.7, 1.3, (3,))
+    bald = u(ks[12]) < 0.1
+    front = jnp.where(bald, 20.0, u(ks[13], 7.8, 12.0))
+    hairline = jnp.stack([front, front + u(ks[14], -0.5, 2.0), u(ks[15], 0.5, 6.0), u(ks[16], -9.0, -4.0)])
+    kbr = jax.random.split(ks[17])
+    brow = jnp.concatenate([u(kbr[0], 0.3, 0.6, (1,)), u(kbr[1], 0.12, 0.3, (1,)),
+                            u(ks[18], -0.1, 0.4, (1,)), u(ks[19], 0.65, 1.0, (1,))])
+    kb = jax.random.split(ks[20], 6)
+    male = u(kb[0]) < 0.5
+    beard = jnp.stack([jnp.where(male & (u(kb[1]) < 0.5), u(kb[2], 0.2, 1.0), 0.0),
+                       (male & (u(kb[3]) < 0.35)).astype(jnp.float32), u(kb[4], -0.8, 0.8)])
+    ke = jax.random.split(ks[21], 8)
+    eyeshadow = jnp.concatenate([u(ke[0], 0.02, 0.5, (3,)), jnp.where(u(ke[1]) < 0.15, u(ke[2], 0.3, 0.8), 0.0)[None]])
+    iris_pal = jnp.array([[0.06, 0.025, 0.01], [0.15, 0.07, 0.02], [0.12, 0.18, 0.25], [0.10, 0.15, 0.07],
+                          [0.2, 0.22, 0.25]])
+    iris = iris_pal[jax.random.randint(ke[3], (), 0, 5)] * u(ke[4], 0.6, 1.5, (3,))
+    sclera = jnp.array([0.78, 0.72, 0.68]) * u(ke[5], 0.8, 1.05, (3,))
+    teeth = jnp.array([0.75, 0.68, 0.55]) * u(ke[6], 0.75, 1.05, (3,))
+    kc = jax.random.split(ks[22], 5)
+    clothing = jnp.concatenate([u(kc[0], 0.01, 0.7, (3,)), u(kc[1], 0.01, 0.7, (3,)),
+                                u(kc[2], -17.0, -12.0, (1,)), jnp.where(u(kc[3]) < 0.4, u(kc[4], 1.0, 4.0), 0.0)[None]])
+    return Appearance(skin, waves, freckles, lip, hair, hairline, brow, beard, eyeshadow, iris, sclera, teeth,
+                      clothing, u(ks[23], 0.04, 0.25))
+
+
+def _waves(p: jax.Array, waves: jax.Array) -> jax.Array:
+    """Sum of plane waves in template space, roughly unit variance: (..., 3) -> (...)."""
+    return jnp.sum(jnp.sin(p @ waves[:, :3].T + waves[:, 3]), -1) * np.sqrt(2.0 / waves.shape[0])
+
+
+def _piecewise_linear(x: jax.Array, knots, values) -> jax.Array:
+    """jnp.interp for a few static knots, as clipped ramps (interp's search is slow on CPU)."""
+    out = values[0]
+    for i in range(len(knots) - 1):
+        out = out + (values[i + 1] - values[i]) * jnp.clip((x - knots[i]) / (knots[i + 1] - knots[i]), 0.0, 1.0)
+    return out
+
+
+def _cell_noise(pos: jax.Array, cells_per_cm: float, seed: int) -> jax.Array:
+    """Uniform [0, 1) constant on cubes of the template space (a surface-attached random field
+    finer than the waves, without their regular interference patterns)."""
+    i = jnp.floor(pos * cells_per_cm).astype(jnp.int32).astype(jnp.uint32)
+    h = i[..., 0] * jnp.uint32(73856093) ^ i[..., 1] * jnp.uint32(19349663) ^ i[..., 2] * jnp.uint32(83492791)
+    h = h ^ jnp.uint32(seed)
+    h = (h ^ (h >> 16)) * jnp.uint32(0x7FEB352D)
+    h = (h ^ (h >> 15)) * jnp.uint32(0x846CA68B)
+    h = h ^ (h >> 16)
+    return (h >> 8).astype(jnp.float32) / float(1 << 24)
+
+
+def vertex_noise(template: jax.Array, app: "Appearance") -> jax.Array:
+    """(V, 3) low-frequency fields evaluated per vertex (interpolated per pixel): skin blotches,
+    hairline jitter, eyebrow edge jitter."""
+    return jnp.stack([_waves(template, app.skin_waves[0]), _waves(template * 0.8, app.skin_waves[0][:4]),
+                      _waves(template * 3.0, app.skin_waves[1][:4])], -1)
+
+
+def _smoothstep(x):
+    x = jnp.clip(x, 0.0, 1.0)
+    return x * x * (3 - 2 * x)
+
+
+def paint(pos: jax.Array, attr: jax.Array, noise: jax.Array, region: jax.Array, app: Appearance, assets: Assets):
+    """Per-pixel albedo (..., 3), painted region class and specular (strength, exponent).
+
+    pos: (..., 3) template position; attr: (..., 6) lip, ear, skin-part weights and brow
+    coordinates (`_polyline_coords`); noise: (..., 3) `vertex_noise`; region: (...) int."""
+    x, y, z = pos[..., 0], pos[..., 1], pos[..., 2]
+    lip, ear, skin_part = attr[..., 0], attr[..., 1], attr[..., 2] > 0.5
+    bd, bt, bdy = attr[..., 3], attr[..., 4], attr[..., 5]
+    is_skin = (region == R["skin"]) & skin_part
+    # Skin: tone, blotches, pores, freckles, lips.
+    blotch = noise[..., 0]
+    seed = jnp.floor(app.skin_waves[0, 0, 3] * 1e6).astype(jnp.int32).astype(jnp.uint32)
+    pores = _cell_noise(pos, 12.0, seed) * 2 - 1
+    freck = (_cell_noise(pos + 0.05 * pores[..., None], 3.5, seed + 1) > 0.85).astype(jnp.float32)
+    col = app.skin * (1 + 0.1 * blotch[..., None] + 0.05 * pores[..., None])
+    col = col * (1 - 0.45 * app.freckles * freck[..., None] * (y > -3)[..., None])
+    col = col * (1 - lip[..., None]) + app.lip * lip[..., None]
+    # Eyeshadow over the upper lids.
+    ex = jnp.abs(x) - 3.2
+    dy = y - 3.9
+    shadow = jnp.exp(-(ex / 1.5) ** 2 - (dy / 0.55) ** 2) * (dy > -0.4) * (z > 6.5) * app.eyeshadow[3]
+    col = col * (1 - shadow[..., None]) + app.eyeshadow[:3] * shadow[..., None]
+    cls = region
+    # Eyebrows: a band about each brow polyline, thick at the inner end.
+    thick = app.brow[0] * (1 - bt) + app.brow[1] * bt
+    strands = 0.5 + 0.5 * pores
+    edge = thick + 0.08 * noise[..., 2]
+    brow = (jnp.abs(bdy - app.brow[2] * 0.5) < edge) & (bd < 0.5) & (bt > -0.06) & (bt < 1.08) & is_skin
+    brow_col = app.hair * 0.7 * (0.6 + 0.6 * strands[..., None])
+    mix = app.brow[3] * (0.55 + 0.45 * strands[..., None])
+    col = jnp.where(brow[..., None], col * (1 - mix) + brow_col * mix, col)
+    cls = jnp.where(brow, R["eyebrows"], cls)
+    # Scalp hair above a hairline that runs front -> temple -> side -> back around the head.
+    az = jnp.abs(jnp.arctan2(x, z + 1.0))
+    knots = np.radians([0.0, 38.0, 75.0, 180.0])
+    h = _piecewise_linear(az, knots, app.hairline) + 0.35 * noise[..., 1]
+    hair_strand = 0.5 + 0.25 * jnp.sin(9.0 * az * (4 + y * 0.1) + 2 * noise[..., 1]) + 0.25 * pores
+    hair = (y > h) & is_skin & (ear < 0.5)
+    hair_col = app.hair * (0.6 + 0.6 * hair_strand[..., None]) * (1 + 0.25 * noise[..., 0:1])
+    # Beard and stubble on the lower face, away from the lips.
+    top = _piecewise_linear(az, np.radians([0.0, 25.0, 50.0, 70.0]), [-1.35, -1.9, 0.3, 2.5])
+    beard_zone = (y < top + app.beard[2] * 0.5) & (y > -11.5) & (lip < 0.05) & (az < np.radians(80)) & is_skin
+    speck = (_cell_noise(pos, 9.0, seed + 2) < 0.55).astype(jnp.float32)
+    col = jnp.where(beard_zone[..., None], col * (1 - 0.5 * app.beard[0] * speck[..., None]) +
+                    app.hair * 0.5 * app.beard[0] * speck[..., None], col)
+    full = beard_zone & (app.beard[1] > 0.5)
+    col = jnp.where((hair | full)[..., None], hair_col, col)
+    cls = jnp.where(hair | full, R["hair"], cls)
+    # Clothing below a collar (V-neck at the front).
+    collar = app.clothing[6] - 3.0 * jnp.maximum(jnp.cos(az), 0.0) ** 3 * (app.clothing[7] > 2.5)
+    cloth = (y < collar) & is_skin
+    stripes = jnp.where(app.clothing[7] > 0, (jnp.sin(y * app.clothing[7] * 3) > 0).astype(jnp.float32), 0.0)
+    cloth_col = app.clothing[:3] * (1 - stripes[..., None]) + app.clothing[3:6] * stripes[..., None]
+    cloth_col = cloth_col * (1 + 0.05 * pores[..., None])
+    col = jnp.where(cloth[..., None], cloth_col, col)
+    cls = jnp.where(cloth, R["neck_clothing"], cls)
+    # Eyes: sclera, iris with radial streaks and a dark limbal ring, pupil.  The pupil edge is
+    # at PUPIL_DEG, where the pupil landmarks are.
+    centre = jnp.where((x > 0)[..., None], assets.eye_centres[0], assets.eye_centres[1])
+    d = pos - centre
+    polar = jnp.degrees(jnp.arctan2(jnp.linalg.norm(d[..., :2], axis=-1), d[..., 2]))
+    azim = jnp.arctan2(d[..., 1], d[..., 0])
+    streak = 0.75 + 0.25 * jnp.sin(azim * 23 + jnp.sin(azim * 7) * 2) * jnp.sin(polar * 0.7)
+    limbal = 1 - 0.6 * _smoothstep((polar - landmark_sets.LIMBUS_DEG + 7) / 7)
+    iris_col = app.iris * streak[..., None] * limbal[..., None]
+    iris_col = jnp.where((polar < landmark_sets.PUPIL_DEG)[..., None], 0.01, iris_col)
+    veins = 1 - 0.15 * _smoothstep((polar - 45) / 40)[..., None] * jnp.array([0.0, 1.0, 1.0])
+    col = jnp.where((region == R["iris"])[..., None], iris_col, col)
+    col = jnp.where((region == R["sclera"])[..., None], app.sclera * veins, col)
+    # Teeth and mouth interior, darker with depth inside the mouth.
+    deep = jnp.clip((z - 3.5) / 7.0, 0.08, 1.0) ** 1.5
+    col = jnp.where((region == R["teeth"])[..., None], app.teeth * deep[..., None], col)
+    col = jnp.where((region == R["mouth_interior"])[..., None], jnp.array([0.3, 0.06, 0.06]) * deep[..., None], col)
+    spec_k = jnp.select([cls == R["hair"], (region == R["sclera"]) | (region == R["iris"]), region == R["teeth"],
+                         cls == R["neck_clothing"], cls == R["eyebrows"]],
+                        [jnp.full_like(x, 0.08), jnp.full_like(x, 0.9), 0.3 * deep, jnp.full_like(x, 0.02),
+                         jnp.full_like(x, 0.03)], app.specular * (1 + 0.5 * pores))
+    spec_n = jnp.select([(region == R["sclera"]) | (region == R["iris"]), cls == R["hair"]],
+                        [jnp.full_like(x, 300.0), jnp.full_like(x, 12.0)], jnp.full_like(x, 24.0))
+    return col, cls, spec_k, spec_n
+
+
+def _polyline_coords(pos: jax.Array, lines: jax.Array):
+    """Distance across (xz plane), parameter along (0 inner .. 1 outer) and height above the
+    nearest of two template polylines (2, P, 3), for points (..., 3)."""
+    best = None
+    for line in (lines[0], lines[1]):
+        a, b = line[:-1], line[1:]                   # (P-1, 3)
+        ab = b - a
+        p = pos[..., None, :]                        # (..., 1, 3)
+        t = jnp.clip(jnp.sum((p - a) * ab, -1) / jnp.sum(ab * ab, -1), 0.0, 1.0)  # (..., P-1)
+        q = a + t[..., None] * ab
+        dist = jnp.linalg.norm((p - q) * jnp.array([1.0, 0.0, 1.0]), axis=-1) + \
+            jnp.maximum(jnp.abs(p[..., 1] - q[..., 1]) - 1.5, 0.0)
+        k = jnp.argmin(dist, -1)
+        seg_len = jnp.linalg.norm(ab, axis=-1)
+        cum = jnp.concatenate([jnp.zeros(1), jnp.cumsum(seg_len)])
+        along = (cum[k] + jnp.take_along_axis(t, k[..., None], -1)[..., 0] * seg_len[k]) / cum[-1]
+        # Extend the parameter past the ends so the band ends where the brow does.
+        proj = jnp.sum((pos - line[0]) * (line[-1] - line[0]), -1) / jnp.sum((line[-1] - line[0]) ** 2)
+        along = jnp.where((proj < 0) | (proj > 1), proj, along)
+        dy = pos[..., 1] - jnp.take_along_axis(q[..., 1], k[..., None], -1)[..., 0]
+        d = jnp.take_along_axis(dist, k[..., None], -1)[..., 0]
+        cur = (d, along, dy)
+        best = cur if best is None else tuple(jnp.where(d < best[0], c, b_) for c, b_ in zip(cur, best))
+    return best
+
+
+# ---------------------------------------------------------------------------------------------
+# Light, background, occluders, glasses.
+
+class Light(NamedTuple):
+    sh: jax.Array          # (9, 3) ambient order-2 spherical harmonics (camera space)
+    direction: jax.Array   # (3,) key light direction towards the light (camera space)
+    colour: jax.Array      # (3,) key light colour and strength
+
+
+def sample_light(key: jax.Array) -> Light:
+    k = jax.random.split(key, 5)
+    d = jax.random.normal(k[0], (3,))
+    d = d.at[2].set(jnp.abs(d[2]) + 0.3)  # from the camera side, mostly
+    d = d / jnp.linalg.norm(d)
+    colour = (1.0 + 0.12 * jax.random.normal(k[1], (3,))) * jax.random.uniform(k[2], (), minval=0.4, maxval=2.2)
+    amb = jax.random.uniform(k[3], (), minval=0.25, maxval=1.1) * (1.0 + 0.1 * jax.random.normal(k[4], (3,)))
+    sh = jnp.zeros((9, 3)).at[0].set(amb / 0.282095 * 0.9)
+    sh = sh + 0.15 * jax.random.normal(k[4], (9, 3)) * amb
+    return Light(sh, d, colour)
+
+
+def _mirror(i: jax.Array, n: int) -> jax.Array:
+    i = jnp.abs(i) % (2 * n - 2)
+    return jnp.where(i >= n, 2 * n - 2 - i, i)
+
+
+def _bilinear(image: jax.Array, y: jax.Array, x: jax.Array) -> jax.Array:
+    """Sample (H, W, C) at pixel-index coordinates (...) with mirrored borders -> (..., C)."""
+    h, w = image.shape[:2]
+    y0, x0 = jnp.floor(y), jnp.floor(x)
+    fy, fx = (y - y0)[..., None], (x - x0)[..., None]
+    y0, x0 = y0.astype(jnp.int32), x0.astype(jnp.int32)
+    yy0, yy1, xx0, xx1 = _mirror(y0, h), _mirror(y0 + 1, h), _mirror(x0, w), _mirror(x0 + 1, w)
+    return ((image[yy0, xx0] * (1 - fx) + image[yy0, xx1] * fx) * (1 - fy) +
+            (image[yy1, xx0] * (1 - fx) + image[yy1, xx1] * fx) * fy)
+
+
+def sample_background(key: jax.Array, size: int, photos: jax.Array) -> jax.Array:
+    """(S, S, 3) linear RGB: a random affine crop of a photograph (3 in 4) or a procedural pattern."""
+    k = jax.random.split(key, 10)
+    if photos.shape[0] == 0:
+        return _procedural_background(k, size) ** 2.2
+    return jax.lax.cond(jax.random.uniform(k[9]) < 0.75, lambda: _photo_background(k, size, photos),
+                        lambda: _procedural_background(k, size)) ** 2.2
+
+
+def _procedural_background(k, size):
+    u = lambda kk, lo=0.0, hi=1.0, shape=(): jax.random.uniform(kk, shape, minval=lo, maxval=hi)  # noqa: E731
+    corners = u(k[0], 0.0, 1.0, (2, 2, 3))
+    v = jnp.linspace(0.0, 1.0, size)
+    grad = (corners[0, 0] * (1 - v)[:, None, None] * (1 - v)[None, :, None] + corners[0, 1] * (1 - v)[:, None, None] *
+            v[None, :, None] + corners[1, 0] * v[:, None, None] * (1 - v)[None, :, None] +
+            corners[1, 1] * v[:, None, None] * v[None, :, None])
+    yy, xx = jnp.meshgrid(v, v, indexing="ij")
+    ang = u(k[1], 0, np.pi)
+    stripes = 0.5 + 0.5 * jnp.sin((xx * jnp.cos(ang) + yy * jnp.sin(ang)) * u(k[2], 3.0, 40.0))
+    return grad * (1 - 0.3 * u(k[3]) * stripes[..., None])
+
+
+def _photo_background(k, size, photos):
+    u = lambda kk, lo=0.0, hi=1.0, shape=(): jax.random.uniform(kk, shape, minval=lo, maxval=hi)  # noqa: E731
+    b = photos.shape[1]
+    idx = jax.random.randint(k[4], (), 0, photos.shape[0])
+    photo = photos[idx].astype(jnp.float32) / 255.0
+    zoom = u(k[5], 0.25, 1.0) * b / size
+    rot = u(k[6], -0.5, 0.5)
+    c, s = jnp.cos(rot), jnp.sin(rot)
+    centre = u(k[7], 0.3, 0.7, (2,)) * b
+    px = (jnp.arange(size) + 0.5 - size / 2)
+    gy, gx = jnp.meshgrid(px, px, indexing="ij")
+    sy = centre[0] + zoom * (s * gx + c * gy) - 0.5
+    sx = centre[1] + zoom * (c * gx - s * gy) - 0.5
+    img = _bilinear(photo, sy, sx) * (1 + 0.2 * jax.random.normal(k[8], (3,)))
+    return jnp.clip(img, 0.0, 1.0)
+
+
+def _capsules(a: jax.Array, b: jax.Array, radius: jax.Array, depth_a: jax.Array, depth_b: jax.Array):
+    """Screen-space capsules (N,) as convex 10-gons fanned from their centres.
+
+    a, b: (N, 2) pixel end points; radius: (N,) pixels; depth_*: (N,) distances.
+    Returns pixels (N, 11, 2), depths (N, 11), screen normals (N, 11, 2) and faces (N * 10, 3)
+    indexing the flattened (N * 11) vertices."""
+    n = a.shape[0]
+    d = b - a
+    length = jnp.linalg.norm(d, axis=-1, keepdims=True)
+    d = jnp.where(length > 1e-6, d / jnp.maximum(length, 1e-6), jnp.array([1.0, 0.0]))
+    p = jnp.stack([-d[:, 1], d[:, 0]], -1)
+    phi = jnp.radians(jnp.array([-90.0, -45.0, 0.0, 45.0, 90.0]))
+    arc = jnp.cos(phi)[None, :, None] * d[:, None] + jnp.sin(phi)[None, :, None] * p[:, None]  # (N, 5, 2)
+    rim_dir = jnp.concatenate([arc, -arc], 1)                                                  # (N, 10, 2)
+    ends = jnp.concatenate([jnp.repeat(b[:, None], 5, 1), jnp.repeat(a[:, None], 5, 1)], 1)
+    rim = ends + radius[:, None, None] * rim_dir
+    centre = (a + b) / 2
+    pix = jnp.concatenate([centre[:, None], rim], 1)
+    rim_depth = jnp.concatenate([jnp.repeat(depth_b[:, None], 5, 1), jnp.repeat(depth_a[:, None], 5, 1)], 1)
+    depth = jnp.concatenate([((depth_a + depth_b) / 2)[:, None], rim_depth], 1)
+    normal = jnp.concatenate([jnp.zeros((n, 1, 2)), rim_dir], 1)
+    k = np.arange(10)
+    fan = np.stack([np.zeros(10, int), 1 + k, 1 + (k + 1) % 10], 1)                            # (10, 3)
+    faces = (fan[None] + 11 * np.arange(n)[:, None, None]).reshape(-1, 3)
+    return pix, depth, normal, jnp.asarray(faces, jnp.int32)
+
+
+def glasses_segments(key: jax.Array, model: fm.FaceModel, params: fm.FaceParams):
+    """World-space segments (N, 2, 3) of a random glasses frame and its thickness (cm).
+
+    Defined about the identity's eye joints in bind space and carried by the head joint."""
+    k = jax.random.split(key, 5)
+    u = lambda kk, lo, hi: jax.random.uniform(kk, (), minval=lo, maxval=hi)  # noqa: E731
+    joints = fm.joint_locations(model, params.identity)
+    rot, trans = geometry.joint_transforms(params.joint_rotations, joints, model.joint_parents, params.translation)
+    a, b, n = u(k[0], 2.0, 2.8), u(k[1], 1.3, 2.1), u(k[2], 2.0, 5.0)
+    ang = jnp.linspace(0.0, 2 * np.pi, 13)
+    cs, sn = jnp.cos(ang), jnp.sin(ang)
+    ex = jnp.sign(cs) * jnp.abs(cs) ** (2 / n) * a
+    ey = jnp.sign(sn) * jnp.abs(sn) ** (2 / n) * b
+    segs = []
+    lens_z = 2.6 + u(k[3], -0.2, 0.4)
+    for side, eye in ((1.0, joints[2]), (-1.0, joints[3])):
+        cx = eye[0] + side * u(k[4], 0.0, 0.5)
+        pts = jnp.stack([cx + ex, eye[1] - 0.2 + ey, eye[2] + lens_z - 0.06 * ex ** 2], -1)
+        segs.append(jnp.stack([pts[:-1], pts[1:]], 1))
+        outer = jnp.array([cx + side * a, eye[1] + 0.3 * b, eye[2] + lens_z - 0.06 * a * a])
+        ear_top = jnp.array([side * 7.7, eye[1] + 0.2, -0.5])
+        temple = outer[None] + jnp.linspace(0.0, 1.0, 4)[:, None] * (ear_top - outer)[None]
+        segs.append(jnp.stack([temple[:-1], temple[1:]], 1))
+        segs.append(jnp.stack([ear_top, ear_top + jnp.array([0.0, -1.5, -1.2])])[None])
+    left_in = jnp.array([joints[2][0] - a * 0.95, joints[2][1] + 0.4 * b, joints[2][2] + lens_z])
+    right_in = jnp.array([joints[3][0] + a * 0.95, joints[3][1] + 0.4 * b, joints[3][2] + lens_z])
+    segs.append(jnp.stack([left_in, right_in])[None])
+    segs = jnp.concatenate(segs, 0)  # bind space
+    world = jnp.einsum("ij,nkj->nki", rot[1], segs) + trans[1]
+    return world, u(k[0], 0.12, 0.35)
+
+
+class OccluderMesh(NamedTuple):
+    cam: jax.Array      # (N, 3) camera-space vertices (behind the camera when absent)
+    faces: jax.Array    # (M, 3) int32
+    colour: jax.Array   # (N, 3) linear albedo
+    normal: jax.Array   # (N, 3) camera-space normals
+
+
+def occluder_mesh(key: jax.Array, model: fm.FaceModel, params: fm.FaceParams, camera: fm.Camera, size: int,
+                  landmarks: jax.Array, landmark_depth: jax.Array, hair_colour: jax.Array) -> OccluderMesh:
+    """Glasses (3D, carried by the head), and at most one of a hand, a bar or loose hair strands
+    (screen-space capsules a few cm in front of the face), as triangles for the z-buffer.
+
+    Topology is fixed; a shape that is not drawn this time sits behind the camera."""
+    k = jax.random.split(key, 16)
+    u = lambda kk, lo=0.0, hi=1.0, shape=(): jax.random.uniform(kk, shape, minval=lo, maxval=hi)  # noqa: E731
+    f, pp = camera.focal, camera.principal_point
+    # Glasses.
+    segs, thick = glasses_segments(k[0], model, params)
+    gc = geometry.world_to_camera(segs, camera.rotation, camera.translation)
+    gpx = geometry.project(gc, f, pp)
+    gz = -gc[..., 2]
+    g_r = 0.5 * thick * f / jnp.mean(gz, -1)
+    g_on = u(k[1]) < 0.15
+    g_col = jnp.broadcast_to(u(k[2], 0.0, 0.5, (3,)) ** 2, (segs.shape[0], 3))
+    # Hand: a palm and five fingers, in a random skin tone.
+    anchor = landmarks[jax.random.randint(k[3], (), 0, landmarks.shape[0])]
+    ang = u(k[4], 0, 2 * np.pi)
+    dirn = jnp.array([jnp.cos(ang), jnp.sin(ang)])
+    perp = jnp.array([-dirn[1], dirn[0]])
+    scale = u(k[5], 0.12, 0.22) * size
+    palm = anchor + dirn * scale * u(k[6], 0.3, 1.2)
+    spread = jnp.array([-0.75, -0.25, 0.25, 0.75])
+    bases = palm - dirn * scale * 0.35 + perp[None] * spread[:, None] * scale * 0.32
+    tips = bases - dirn[None] * scale * jnp.array([0.55, 0.7, 0.65, 0.5])[:, None]
+    thumb_b = palm + perp * scale * 0.35
+    thumb_t = thumb_b + (perp * 0.6 - dirn * 0.5) * scale * 0.6
+    h_a = jnp.concatenate([(palm - dirn * scale * 0.15)[None], bases, thumb_b[None]])
+    h_b = jnp.concatenate([(palm + dirn * scale * 0.4)[None], tips, thumb_t[None]])
+    h_r = jnp.concatenate([jnp.array([0.33]), jnp.full(4, 0.085), jnp.array([0.1])]) * scale
+    tone = u(k[7]) ** 1.2
+    h_col = jnp.broadcast_to((SKIN_LIGHT * (1 - tone) + SKIN_DARK * tone) * u(k[8], 0.8, 1.2), (6, 3))
+    # Bar: four pieces of one straight capsule through the anchor.
+    bdir = jnp.array([jnp.cos(ang + 1.0), jnp.sin(ang + 1.0)])
+    tt = jnp.linspace(-1.0, 1.0, 5)[:, None] * 0.45 * size
+    b_pts = anchor + tt * bdir
+    b_r = jnp.full(4, u(k[9], 0.015, 0.06) * size)
+    b_col = jnp.broadcast_to(u(k[10], 0.0, 1.0, (3,)) ** 2.2, (4, 3))
+    # Hair strands: five quadratic curves of four segments each.
+    n_str, n_seg = 5, 4
+    p0 = anchor + u(k[11], -0.3, 0.3, (n_str, 2)) * size
+    p1 = p0 + u(k[12], -0.25, 0.25, (n_str, 2)) * size
+    p2 = p0 + u(k[13], -0.4, 0.4, (n_str, 2)) * size
+    tc = jnp.linspace(0, 1, n_seg + 1)[None, :, None]
+    curve = (1 - tc) ** 2 * p0[:, None] + 2 * (1 - tc) * tc * p1[:, None] + tc ** 2 * p2[:, None]
+    s_a, s_b = curve[:, :-1].reshape(-1, 2), curve[:, 1:].reshape(-1, 2)
+    s_r = jnp.full(n_str * n_seg, u(k[14], 0.5, 1.0))
+    s_col = jnp.broadcast_to(hair_colour, (n_str * n_seg, 3))
+    pick = u(k[15])
+    front = jnp.min(landmark_depth) - 3.0
+    on2d = [pick < 0.12, (pick >= 0.12) & (pick < 0.2), (pick >= 0.2) & (pick < 0.35)]
+    a = jnp.concatenate([gpx[:, 0], h_a, b_pts[:-1], s_a])
+    b = jnp.concatenate([gpx[:, 1], h_b, b_pts[1:], s_b])
+    r = jnp.concatenate([g_r, h_r, b_r, s_r])
+    on = jnp.concatenate([jnp.full(segs.shape[0], g_on), jnp.full(6, on2d[0]), jnp.full(4, on2d[1]),
+                          jnp.full(n_str * n_seg, on2d[2])])
+    n_g = segs.shape[0]
+    da = jnp.concatenate([gz[:, 0], jnp.full(a.shape[0] - n_g, front)])
+    db = jnp.concatenate([gz[:, 1], jnp.full(a.shape[0] - n_g, front)])
+    da, db = jnp.where(on, da, -1.0), jnp.where(on, db, -1.0)
+    pix, depth, nrm, faces = _capsules(a, b, r, da, db)
+    colour = jnp.concatenate([g_col, h_col, b_col, s_col])
+    pix, depth = pix.reshape(-1, 2), depth.reshape(-1)
+    cam = jnp.stack([(pix[:, 0] - pp[0]) * depth / f, -(pix[:, 1] - pp[1]) * depth / f, -depth], -1)
+    nrm = nrm.reshape(-1, 2)
+    normal = jnp.stack([nrm[:, 0], -nrm[:, 1], jnp.full(nrm.shape[0], 0.8)], -1)
+    normal = normal / jnp.linalg.norm(normal, axis=-1, keepdims=True)
+    return OccluderMesh(cam, faces, jnp.repeat(colour, 11, axis=0), normal)
+
+
+# ---------------------------------------------------------------------------------------------
+# One sample, a batch, a stream.
+
+class Batch(NamedTuple):
+    """A labelled sample (or a batch: every field gains a leading axis)."""
+    image: jax.Array           # (S, S, 3) float32 display values in [0, 1]
+    mask: jax.Array            # (S, S) int32 region class (`scene.REGION_NAMES`), 0 background
+    landmarks: jax.Array       # (L, 2) float32 pixels
+    visible: jax.Array         # (L,) bool
     params: fm.FaceParams
     camera: fm.Camera
 
 
-class Assets(NamedTuple):
-    faces: jax.Array
-    regions: jax.Array
-    template: jax.Array
-    lip_weight: jax.Array  # (V,) 1 on the lips, 0 elsewhere (soft)
+def raster_levels(size: int, levels: tuple) -> tuple:
+    """Places per window for a `size` crop: a triangle's pixel extent scales with the size, so
+    the counts per window class stay about the same when windows scale with it too."""
+    f = size / 256.0
+    out, seen = [], set()
+    for w, n in levels:
+        w2 = max(2, int(np.ceil(w * f)))
+        if w2 in seen:
+            continue
+        seen.add(w2)
+        out.append((w2, n))
+    return tuple(out)
 
 
-def make_assets(model: fm.FaceModel) -> Assets:
-    t = np.asarray(model.template)
-    mouth = np.asarray(model.template)[np.asarray(model.landmarks["68"])[48:68]]
-    d = np.min(np.linalg.norm(t[:, None] - mouth[None], axis=2), axis=1)
-    lips = np.clip(1.0 - d / 0.6, 0.0, 1.0) * (np.asarray(model.vertex_part) == 0)
-    return Assets(jnp.asarray(rs.opaque_faces(model)), jnp.asarray(rs.vertex_regions(model)),
-                  jnp.asarray(t), jnp.asarray(lips, jnp.float32))
-
-
-def sample_albedo(key, assets: Assets) -> jax.Array:
-    """Per-vertex albedo (V, 3): skin tone with blotches, lips, eyes, teeth, mouth interior."""
-    k1, k2, k3, k4, k5 = jax.random.split(key, 5)
-    tone = jax.random.uniform(k1) ** 1.3
-    skin = SKIN_LIGHT * (1 - tone) + SKIN_DARK * tone
-    # Low-frequency blotches: a few random plane waves over the template.
-    freqs = jax.random.normal(k2, (6, 3)) * 0.6
-    phases = jax.random.uniform(k3, (6,)) * 2 * jnp.pi
-    field = jnp.sin(assets.template @ freqs.T + phases).mean(1, keepdims=True)  # (V, 1)
-    skin_v = skin * (1.0 + 0.12 * field)
-    lip = skin * jnp.array([1.05, 0.65, 0.65]) * jax.random.uniform(k4, (), minval=0.7, maxval=1.0)
-    skin_v = skin_v * (1 - assets.lip_weight[:, None]) + lip * assets.lip_weight[:, None]
-    iris = jax.random.uniform(k5, (3,), minval=0.05, maxval=0.5)
-    table = jnp.stack([jnp.zeros(3), jnp.zeros(3), jnp.zeros(3), jnp.zeros(3), jnp.array([0.85, 0.83, 0.8]),
-                       iris, jnp.array([0.9, 0.87, 0.78]), jnp.array([0.35, 0.08, 0.08]), jnp.zeros(3),
-                       jnp.zeros(3)])
-    per_region = table[assets.regions]
-    return jnp.where((assets.regions == rs.REGION_NAMES.index("skin"))[:, None], skin_v, per_region)
-
-
-def sample_light(key) -> jax.Array:
-    """(9, 3) order-2 SH light: ambient plus a random key light, slightly coloured."""
+def crop_camera(key: jax.Array, model: fm.FaceModel, assets: Assets, params: fm.FaceParams,
+                camera: fm.Camera, size: int) -> fm.Camera:
+    """A jittered square crop about the head: the box of the non-neck landmarks fills a random
+    fraction of the image, shifted and rolled at random (a roll of the camera about its axis)."""
     k1, k2, k3 = jax.random.split(key, 3)
-    direction = jax.random.normal(k1, (3,))
-    direction = direction.at[2].set(jnp.abs(direction[2]) + 0.5)  # mostly from the camera side
-    direction = direction / jnp.linalg.norm(direction)
-    colour = 1.0 + 0.15 * jax.random.normal(k2, (3,))
-    strength = jax.random.uniform(k3, (), minval=0.6, maxval=1.6)
-    sh = rs.sh_basis(direction)[:, None] * strength * colour[None] * 2.0
-    return sh.at[0].add(0.9)
+    roll = jax.random.uniform(k1, (), minval=-1.0, maxval=1.0) * np.radians(CROP_ROLL_DEG)
+    cam = camera.replace(rotation=jnp.array([0.0, 0.0, 1.0]) * roll)
+    pts = fm.vertices(model, params, assets.roi_ids)
+    px = fm.project_points(cam, pts)
+    lo, hi = px.min(0), px.max(0)
+    fill = jax.random.uniform(k2, (), minval=CROP_FILL[0], maxval=CROP_FILL[1])
+    scale = fill * size / jnp.max(hi - lo)
+    shift = jax.random.uniform(k3, (2,), minval=-CROP_SHIFT, maxval=CROP_SHIFT) * size
+    return cam.replace(focal=cam.focal * scale,
+                       principal_point=(cam.principal_point - (lo + hi) / 2) * scale + size / 2 + shift)
 
 
-def sample_background(key, size: int) -> jax.Array:
-    """(S, S, 3) smooth random gradient with noise, in [0, 1]."""
-    k1, k2, k3 = jax.random.split(key, 3)
-    corners = jax.random.uniform(k1, (2, 2, 3))
-    u = jnp.linspace(0.0, 1.0, size)
-    grad = (corners[0, 0] * (1 - u)[:, None, None] * (1 - u)[None, :, None] +
-            corners[0, 1] * (1 - u)[:, None, None] * u[None, :, None] +
-            corners[1, 0] * u[:, None, None] * (1 - u)[None, :, None] +
-            corners[1, 1] * u[:, None, None] * u[None, :, None])
-    noise = jax.random.normal(k2, (size, size, 1)) * jax.random.uniform(k3, (), maxval=0.06)
-    return jnp.clip(grad + noise, 0.0, 1.0)
-
-
-def render_sample(key, model: fm.FaceModel, assets: Assets, size: int, landmark_set: str = "703") -> Sample:
-    k_scene, k_alb, k_light, k_bg, k_fill = jax.random.split(key, 5)
-    sc = scenes.sample_scene(k_scene, model, size)
-    fill = float(jax.random.uniform(k_fill, (), minval=0.55, maxval=0.8))
-    cam = rs.head_crop_camera(model, sc.params, sc.camera, size, fill=fill)
+def render_sample(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int, landmark_ids: jax.Array,
+                  ranges: scenes.SceneRanges = scenes.SceneRanges(),
+                  augment_ranges: aug.AugmentRanges | None = aug.AugmentRanges()) -> Batch:
+    """One labelled sample; pure, jit- and vmap-able (size static)."""
+    ks = jax.random.split(key, 9)
+    sc = scenes.sample_scene(ks[0], model, size, ranges)
+    cam = crop_camera(ks[1], model, assets, sc.params, sc.camera, size)
     verts = fm.vertices(model, sc.params)
-    r = rs.render(verts, assets.faces, cam, size, sample_albedo(k_alb, assets), assets.regions, sample_light(k_light))
-    bg = sample_background(k_bg, size)
-    img = jnp.where((r.regions > 0)[..., None], r.image, bg)
-    img = jnp.clip(img, 0, 1) ** (1 / 2.2)  # linear to display
-    ids = model.landmarks[landmark_set]
-    pc = geometry.world_to_camera(verts[ids], cam.rotation, cam.translation)
-    px = geometry.project(pc, cam.focal, cam.principal_point)
-    vis = rs.landmark_visibility(r.fragments, px, -pc[:, 2], pixel_regions=r.regions,
-                                 landmark_regions=assets.regions[ids])
-    return Sample(np.asarray(jnp.round(img * 255)).astype(np.uint8), np.asarray(r.regions).astype(np.uint8),
-                  np.asarray(px, np.float32), np.asarray(vis), sc.params, cam)
+    c = geometry.world_to_camera(verts, cam.rotation, cam.translation)
+    px = geometry.project(c, cam.focal, cam.principal_point)
+    lc, lpx = c[landmark_ids], px[landmark_ids]
+    app = sample_appearance(ks[2])
+    occ = occluder_mesh(ks[6], model, sc.params, cam, size, lpx, -lc[:, 2], app.hair)
+    nv = c.shape[0]
+    all_c = jnp.concatenate([c, occ.cam])
+    all_px = geometry.project(all_c, cam.focal, cam.principal_point)
+    faces = jnp.concatenate([assets.faces, occ.faces + nv])
+    cull = jnp.concatenate([assets.cull, jnp.zeros(occ.faces.shape[0])])
+    frags = raster.rasterize(all_px, -all_c[:, 2], faces, size, size, raster_levels(size, RASTER_LEVELS), cull,
+                             fallback=raster_levels(size, RASTER_FALLBACK))
+    occ_attr = jnp.concatenate([occ.colour, jnp.zeros((occ.colour.shape[0], assets.vertex_attr.shape[1]))], 1)
+    face_attr = jnp.concatenate([assets.vertex_attr, vertex_noise(assets.vertex_attr[:, :3], app)], 1)
+    attr = jnp.concatenate([jnp.concatenate([face_attr, occ_attr]),
+                            jnp.concatenate([rs.vertex_normals(c, assets.faces), occ.normal])], 1)
+    pix = raster.interpolate(frags, faces, attr)                          # (S, S, 15)
+    regions = jnp.concatenate([assets.regions, jnp.full(occ.cam.shape[0], R["occluder"], jnp.int32)])
+    tri = jnp.maximum(frags.triangle, 0)
+    region = jnp.where(frags.triangle >= 0, regions[faces[tri, 0]], 0)
+    albedo, cls, spec_k, spec_n = paint(pix[..., :3], pix[..., 3:9], pix[..., 9:12], region, app, assets)
+    is_occ = region == R["occluder"]
+    albedo = jnp.where(is_occ[..., None], pix[..., :3], albedo)
+    spec_k = jnp.where(is_occ, 0.15, spec_k)
+    light = sample_light(ks[3])
+    n = pix[..., 12:15] / (jnp.linalg.norm(pix[..., 12:15], axis=-1, keepdims=True) + 1e-9)
+    g = jnp.arange(size, dtype=jnp.float32) + 0.5
+    ray = jnp.stack(jnp.broadcast_arrays((g[None, :] - cam.principal_point[0]) / cam.focal,
+                                         -(g[:, None] - cam.principal_point[1]) / cam.focal, jnp.ones(())), -1)
+    view = ray / jnp.linalg.norm(ray, axis=-1, keepdims=True)  # towards the camera
+    ndl = jnp.sum(n * light.direction, -1)
+    half = light.direction + view
+    half = half / (jnp.linalg.norm(half, axis=-1, keepdims=True) + 1e-9)
+    diffuse = jnp.clip(rs.sh_basis(n) @ light.sh, 0.0, None) + jnp.clip(ndl, 0.0, None)[..., None] * light.colour
+    spec = spec_k * jnp.clip(jnp.sum(n * half, -1), 0.0, 1.0) ** spec_n * (ndl > 0)
+    colour = albedo * diffuse + spec[..., None] * light.colour
+    drawn = frags.triangle >= 0
+    image = jnp.where(drawn[..., None], colour, sample_background(ks[4], size, assets.backgrounds))
+    mask = jnp.where(drawn, cls, 0)
+    # Seen in the image: inside it, and the nearest surface at its pixel is the landmark's own
+    # region near its depth (the head itself, glasses and occluders hide landmarks; hair and
+    # beards painted on the skin do not).
+    visible = rs.landmark_visibility(frags, lpx, -lc[:, 2], pixel_regions=region,
+                                     landmark_regions=assets.regions[landmark_ids])
+    image = jnp.clip(image, 0.0, 1.0) ** (1 / 2.2)
+    if augment_ranges is not None:
+        image = aug.augment(ks[8], image, augment_ranges)
+    return Batch(image, mask.astype(jnp.int32), lpx, visible, sc.params, cam)
 
 
-def write_dataset(out_dir, num: int, size: int, seed: int, landmark_set: str = "703", progress=None) -> dict:
+@functools.partial(jax.jit, static_argnames=("size", "augment", "vectorize"))
+def render_batch(keys: jax.Array, model: fm.FaceModel, assets: Assets, landmark_ids: jax.Array, size: int,
+                 augment: bool = True, vectorize: bool | None = None) -> Batch:
+    """Render a batch (B,) of keys; usable inside a jitted training step.
+
+    vectorize: vmap over the batch (right for GPUs) or loop over it with lax.map (twice as
+    fast on a CPU, where the batched scatters and gathers of the rasteriser are slow); by
+    default, vmap unless the default backend is a CPU.  Same images either way."""
+    if vectorize is None:
+        vectorize = jax.default_backend() != "cpu"
+    fn = functools.partial(render_sample, model=model, assets=assets, size=size, landmark_ids=landmark_ids,
+                           augment_ranges=aug.AugmentRanges() if augment else None)
+    return jax.vmap(fn)(keys) if vectorize else jax.lax.map(fn, keys)
+
+
+def batch_keys(seed: int, start: int, batch_size: int) -> jax.Array:
+    """Keys of samples start .. start + B - 1: sample i is always fold_in(key(seed), i)."""
+    base = jax.random.key(seed)
+    return jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.arange(start, start + batch_size))
+
+
+def batches(seed: int, batch_size: int, size: int, landmark_set: str = "703", model: fm.FaceModel | None = None,
+            start: int = 0, prefetch: int = 2, workers: int | None = None, augment: bool = True) -> Iterator[dict]:
+    """An endless deterministic stream of numpy batches {image uint8 (B,S,S,3), landmarks (B,L,2),
+    visible (B,L), mask (B,S,S) uint8, index (B,)}; batch j holds samples start + j*B ... .
+
+    Rendering runs on `workers` host threads (default: one per CPU core, at most 4; XLA releases
+    the GIL, so they render in parallel), `prefetch` batches ahead per worker, yielded in order."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+    model = model or fm.load_face_model()
+    assets = make_assets(model)
+    ids = jnp.asarray(model.landmarks[landmark_set])
+    workers = workers or max(1, min(4, os.cpu_count() or 1))
+
+    def job(first):
+        b = render_batch(batch_keys(seed, first, batch_size), model, assets, ids, size, augment)
+        return dict(image=to_uint8(b.image), landmarks=np.asarray(b.landmarks), visible=np.asarray(b.visible),
+                    mask=np.asarray(b.mask).astype(np.uint8), index=np.arange(first, first + batch_size))
+
+    with ThreadPoolExecutor(workers) as pool:
+        pending: deque = deque()
+        nxt = start
+        while True:
+            while len(pending) < prefetch * workers:
+                pending.append(pool.submit(job, nxt))
+                nxt += batch_size
+            yield pending.popleft().result()
+
+
+def to_uint8(image: jax.Array) -> np.ndarray:
+    return np.asarray(jnp.round(jnp.clip(image, 0, 1) * 255)).astype(np.uint8)
+
+
+WRITE_CHUNK = 8  # samples rendered per call when writing a dataset: fixed so output never depends on --num
+
+
+def write_dataset(out_dir, num: int, size: int, seed: int, landmark_set: str = "703", progress=None,
+                  augment: bool = True) -> dict:
     """Render `num` samples into out_dir/{images,masks}/NNNNNN.png and out_dir/labels.npz.
 
     Everything is written into a temporary folder next to out_dir and renamed at the end,
     so an interrupted run leaves no half-written dataset.  out_dir must not exist or be empty.
     """
     import cv2
-    from dlm import facemodel
     out_dir = os.path.abspath(out_dir)
     if os.path.exists(out_dir) and (not os.path.isdir(out_dir) or os.listdir(out_dir)):
         raise FileExistsError(f"{out_dir}: exists and is not an empty folder; choose a new --out")
     if num < 1 or size < 32:
         raise ValueError(f"need --num >= 1 and --size >= 32, got {num} and {size}")
-    model = facemodel.load_face_model()
+    model = fm.load_face_model()
     assets = make_assets(model)
+    ids = jnp.asarray(model.landmarks[landmark_set])
     parent = os.path.dirname(out_dir)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".synth-", dir=parent)
+    fields = ("landmarks", "visible", "identity", "expression", "joint_rotations", "translation", "camera_rotation",
+              "camera_translation", "focal", "principal_point")
+    acc = {f: [] for f in fields}
     try:
         os.makedirs(os.path.join(tmp, "images"))
         os.makedirs(os.path.join(tmp, "masks"))
-        key = jax.random.key(seed)
-        lms, vis, ident, expr, rots, trans, focal, pp = [], [], [], [], [], [], [], []
-        for i in range(num):
-            s = render_sample(jax.random.fold_in(key, i), model, assets, size, landmark_set)
-            cv2.imwrite(os.path.join(tmp, "images", f"{i:06d}.png"), s.image[..., ::-1])
-            cv2.imwrite(os.path.join(tmp, "masks", f"{i:06d}.png"), s.mask)
-            lms.append(s.landmarks)
-            vis.append(s.visible)
-            ident.append(np.asarray(s.params.identity))
-            expr.append(np.asarray(s.params.expression))
-            rots.append(np.asarray(s.params.joint_rotations))
-            trans.append(np.asarray(s.params.translation))
-            focal.append(float(s.camera.focal))
-            pp.append(np.asarray(s.camera.principal_point))
+        for first in range(0, num, WRITE_CHUNK):
+            b = render_batch(batch_keys(seed, first, WRITE_CHUNK), model, assets, ids, size, augment)
+            images, masks = to_uint8(b.image), np.asarray(b.mask).astype(np.uint8)
+            n = min(WRITE_CHUNK, num - first)
+            for i in range(n):
+                cv2.imwrite(os.path.join(tmp, "images", f"{first + i:06d}.png"), images[i][..., ::-1])
+                cv2.imwrite(os.path.join(tmp, "masks", f"{first + i:06d}.png"), masks[i])
+            vals = dict(landmarks=b.landmarks, visible=b.visible, identity=b.params.identity,
+                        expression=b.params.expression, joint_rotations=b.params.joint_rotations,
+                        translation=b.params.translation, camera_rotation=b.camera.rotation,
+                        camera_translation=b.camera.translation, focal=b.camera.focal,
+                        principal_point=b.camera.principal_point)
+            for f in fields:
+                acc[f].append(np.asarray(vals[f])[:n])
             if progress:
-                progress(i + 1, num)
+                progress(first + n, num)
+        arrays = {f: np.concatenate(v) for f, v in acc.items()}
+        arrays["landmarks"] = arrays["landmarks"].astype(np.float32)
         write_npz_deterministic(os.path.join(tmp, "labels.npz"), dict(
-            landmarks=np.stack(lms), visible=np.stack(vis), identity=np.stack(ident), expression=np.stack(expr),
-            joint_rotations=np.stack(rots), translation=np.stack(trans), focal=np.asarray(focal, np.float32),
-            principal_point=np.stack(pp), landmark_set=np.array(landmark_set), seed=np.array(seed),
+            arrays, landmark_set=np.array(landmark_set), seed=np.array(seed),
             pixel_convention=np.array("x right, y down, pixel centres at integer + 0.5"),
             region_names=np.array(rs.REGION_NAMES)))
         if os.path.isdir(out_dir):
@@ -167,4 +744,4 @@ def write_dataset(out_dir, num: int, size: int, seed: int, landmark_set: str = "
     finally:
         if os.path.exists(tmp):
             shutil.rmtree(tmp)
-    return dict(out=out_dir, num=num, size=size, seed=seed, landmark_set=landmark_set)
+    return dict(out=out_dir, num=num, size=size, seed=seed, landmark_set=landmark_set, augment=augment)

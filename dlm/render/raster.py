@@ -95,9 +95,10 @@ def triangle_area(tri: jax.Array) -> jax.Array:
     return _edge(ax, ay, bx, by, qx, qy)
 
 
-@functools.partial(jax.jit, static_argnames=("height", "width", "levels", "near"))
+@functools.partial(jax.jit, static_argnames=("height", "width", "levels", "fallback", "near"))
 def rasterize(pixels: jax.Array, depth: jax.Array, faces: jax.Array, height: int, width: int,
-              levels: tuple = DEFAULT_LEVELS, cull: jax.Array | None = None, near: float = 1e-3) -> Fragments:
+              levels: tuple = DEFAULT_LEVELS, cull: jax.Array | None = None, near: float = 1e-3,
+              fallback: tuple | None = None) -> Fragments:
     """Rasterise triangles.
 
     Args:
@@ -113,6 +114,9 @@ def rasterize(pixels: jax.Array, depth: jax.Array, faces: jax.Array, height: int
       cull: optional (F,) float32 facing sign: a triangle whose `triangle_area` times its sign
         is negative faces away and is skipped (0: never skipped).  Only for closed or consistently
         oriented parts, where a back face is always hidden behind a front face.
+      fallback: optional levels with the same windows and more places, used (through lax.cond)
+        when `levels` would leave a triangle without a place: size `levels` for the typical
+        image and `fallback` for the worst.  A sequential caller runs only one of them.
     """
     tri = pixels[faces]  # (F, 3, 2)
     z = depth[faces]     # (F, 3)
@@ -132,33 +136,49 @@ def rasterize(pixels: jax.Array, depth: jax.Array, faces: jax.Array, height: int
     counts = jnp.sum(onehot, axis=0)
     offsets = jnp.concatenate([jnp.zeros(1, counts.dtype), jnp.cumsum(counts)[:-1]])
     pos = offsets[cls] + jnp.take_along_axis(rank, cls[:, None], axis=1)[:, 0]
-    caps = [num if n <= 0 else min(n, num) for _, n in levels]
-    order = jnp.full(num + max(caps), num, jnp.int32).at[pos].set(jnp.arange(num, dtype=jnp.int32))
+    n_pix = height * width
     tri_p = jnp.concatenate([tri, jnp.zeros((1, 3, 2), tri.dtype)])      # index num: a dummy
     z_p = jnp.concatenate([z, jnp.ones((1, 3), z.dtype)])
     drawn_p = jnp.concatenate([drawn, jnp.zeros(1, bool)])
     extent_p = jnp.concatenate([extent, jnp.zeros(1, extent.dtype)])
-    covered = jnp.zeros(num + 1, bool)
-    pix, fz, fid = [], [], []
-    end = jnp.zeros((), jnp.int32)
-    n_pix = height * width
-    # Nearest = largest inverse depth; the dump slot and misses carry 0.  One scatter per level:
-    # XLA on CPU ran one scatter of the levels' concatenated candidates several times slower.
-    izbuf = jnp.zeros(n_pix + 1, jnp.float32)
-    for k, ((window, _), cap) in enumerate(zip(levels, caps)):
-        # Places run from the first triangle of this class, or earlier when the smaller
-        # windows were full and their remainder spills over.
-        start = jnp.minimum(end, offsets[k]).astype(jnp.int32)
-        sel = jax.lax.dynamic_slice(order, (start,), (cap,))
-        p, zz, ii = _candidates(tri_p[sel], z_p[sel], sel, window, height, width, drawn_p[sel])
-        pix.append(p), fz.append(zz), fid.append(ii)
-        izbuf = izbuf.at[p].max(zz)
-        covered = covered.at[sel].max(extent_p[sel] + 1.0 <= window)
-        end = start + cap
-    overflow = jnp.sum(drawn & ~covered[:num])
-    ids = jnp.full(n_pix + 1, -1, jnp.int32)
-    for p, zz, ii in zip(pix, fz, fid):
-        ids = ids.at[p].max(jnp.where((zz == izbuf[p]) & (zz > 0), ii, -1))
+
+    def draw(caps):
+        order = jnp.full(num + max(caps), num, jnp.int32).at[pos].set(jnp.arange(num, dtype=jnp.int32))
+        covered = jnp.zeros(num + 1, bool)
+        cands = []
+        end = jnp.zeros((), jnp.int32)
+        # Nearest = largest inverse depth; the dump slot and misses carry 0.  One scatter per
+        # level: XLA on CPU ran one scatter of the concatenated candidates several times slower.
+        izbuf = jnp.zeros(n_pix + 1, jnp.float32)
+        for k, (window, cap) in enumerate(zip(windows_static, caps)):
+            # Places run from the first triangle of this class, or earlier when the smaller
+            # windows were full and their remainder spills over.
+            start = jnp.minimum(end, offsets[k]).astype(jnp.int32)
+            sel = jax.lax.dynamic_slice(order, (start,), (cap,))
+            p, zz, ii = _candidates(tri_p[sel], z_p[sel], sel, window, height, width, drawn_p[sel])
+            cands.append((p, zz, ii))
+            izbuf = izbuf.at[p].max(zz)
+            covered = covered.at[sel].max(extent_p[sel] + 1.0 <= window)
+            end = start + cap
+        ids = jnp.full(n_pix + 1, -1, jnp.int32)
+        for p, zz, ii in cands:
+            ids = ids.at[p].max(jnp.where((zz == izbuf[p]) & (zz > 0), ii, -1))
+        return izbuf, ids, jnp.sum(drawn & ~covered[:num])
+
+    windows_static = [w for w, _ in levels]
+    caps = [num if n <= 0 else min(n, num) for _, n in levels]
+    if fallback is None:
+        izbuf, ids, overflow = draw(caps)
+    else:
+        if [w for w, _ in fallback] != windows_static:
+            raise ValueError("fallback levels must have the same windows as levels")
+        # Will `levels` place every triangle?  Replay the spill-over on the class counts.
+        end = jnp.zeros((), jnp.int32)
+        for k, cap in enumerate(caps):
+            end = jnp.minimum(end, offsets[k]) + cap
+        fits = (end >= offsets[n_lv]) & (counts[n_lv] == 0)
+        fb_caps = [num if n <= 0 else min(n, num) for _, n in fallback]
+        izbuf, ids, overflow = jax.lax.cond(fits, lambda: draw(caps), lambda: draw(fb_caps))
     ids = ids[:n_pix]
     zimg = jnp.where(izbuf[:n_pix] > 0, 1.0 / jnp.where(izbuf[:n_pix] > 0, izbuf[:n_pix], 1.0), jnp.inf)
     # Perspective-correct barycentrics of the winning triangle at each pixel centre.

@@ -1,0 +1,161 @@
+"""Photometric image augmentation in JAX: every draw a function of a PRNG key, jit- and vmap-able.
+
+Geometric augmentation (crop scale, rotation and translation) is not here: the synthetic
+generator renders the jittered crop directly through the camera, so labels stay exact and no
+image is resampled.  Images are (S, S, 3) float32 display values in [0, 1].
+"""
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+class AugmentRanges(NamedTuple):
+    """Probabilities and ranges of each augmentation."""
+    blur_prob: float = 0.3
+    max_blur_sigma: float = 1.6        # pixels
+    motion_blur_prob: float = 0.12
+    max_motion_length: float = 8.0    # pixels
+    resample_prob: float = 0.2        # down-then-up sampling by 2 or 3
+    noise_prob: float = 0.5
+    max_noise: float = 0.04
+    jpeg_prob: float = 0.4
+    jpeg_quality: tuple = (15.0, 90.0)
+    grayscale_prob: float = 0.08
+    max_gain: float = 0.12            # per-channel colour gain spread
+    contrast: tuple = (0.65, 1.35)
+    gamma: tuple = (0.7, 1.45)
+    brightness: float = 0.12
+
+
+def _gaussian_kernel(sigma: jax.Array, taps: int = 9) -> jax.Array:
+    x = jnp.arange(taps, dtype=jnp.float32) - (taps - 1) / 2
+    k = jnp.exp(-0.5 * (x / jnp.maximum(sigma, 1e-3)) ** 2)
+    return k / jnp.sum(k)
+
+
+def gaussian_blur(image: jax.Array, sigma: jax.Array, taps: int = 9) -> jax.Array:
+    """Separable Gaussian blur of (S, S, C) as shifted multiply-adds (edge padding): XLA's
+    small-channel convolutions are slow on CPU."""
+    k = _gaussian_kernel(sigma, taps)
+    pad = taps // 2
+    h, w = image.shape[:2]
+    x = jnp.pad(image, ((pad, pad), (0, 0), (0, 0)), mode="edge")
+    x = sum(k[i] * x[i:i + h] for i in range(taps))
+    x = jnp.pad(x, ((0, 0), (pad, pad), (0, 0)), mode="edge")
+    return sum(k[i] * x[:, i:i + w] for i in range(taps))
+
+
+def motion_blur(image: jax.Array, angle: jax.Array, length: jax.Array, taps: int = 9) -> jax.Array:
+    """Average of `taps` copies shifted along a line of `length` pixels at `angle` radians
+    (whole-pixel shifts; length at most 2 * (taps - 1))."""
+    h, w = image.shape[:2]
+    m = taps - 1
+    x = jnp.pad(image, ((m, m), (m, m), (0, 0)), mode="edge")
+    t = jnp.linspace(-0.5, 0.5, taps)
+    dx = jnp.round(t * length * jnp.cos(angle)).astype(jnp.int32)
+    dy = jnp.round(t * length * jnp.sin(angle)).astype(jnp.int32)
+    out = sum(jax.lax.dynamic_slice(x, (m + dy[i], m + dx[i], 0), (h, w, image.shape[2])) for i in range(taps))
+    return out / taps
+
+
+def resample(image: jax.Array, factor: int) -> jax.Array:
+    """Down-sample by an integer factor (area average) and up again (bilinear): lost detail."""
+    s = image.shape[0]
+    small = jax.image.resize(image, (s // factor, s // factor, image.shape[2]), "linear", antialias=True)
+    return jax.image.resize(small, image.shape, "linear")
+
+
+# JPEG's standard luminance and chrominance quantisation tables (quality 50).
+_Q_LUMA = np.array([
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+    14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99], np.float32).reshape(8, 8)
+_Q_CHROMA = np.full((8, 8), 99.0, np.float32)
+_Q_CHROMA[:4, :4] = np.array([17, 18, 24, 47, 18, 21, 26, 66, 24, 26, 56, 99, 47, 66, 99, 99]).reshape(4, 4)
+
+
+def _dct_matrix(n: int = 8) -> np.ndarray:
+    k = np.arange(n)[:, None]
+    x = np.arange(n)[None, :]
+    m = np.cos(np.pi * (2 * x + 1) * k / (2 * n)) * np.sqrt(2.0 / n)
+    m[0] /= np.sqrt(2.0)
+    return m.astype(np.float32)
+
+
+def jpeg_like(image: jax.Array, quality: jax.Array) -> jax.Array:
+    """Block-DCT quantisation as in baseline JPEG (YCbCr, 8 x 8 blocks, standard tables scaled
+    by quality 1..100), without chroma subsampling or entropy coding.  Size must divide by 8."""
+    s = image.shape[0]
+    ycc = jnp.stack([
+        0.299 * image[..., 0] + 0.587 * image[..., 1] + 0.114 * image[..., 2],
+        0.5 - 0.168736 * image[..., 0] - 0.331264 * image[..., 1] + 0.5 * image[..., 2],
+        0.5 + 0.5 * image[..., 0] - 0.418688 * image[..., 1] - 0.081312 * image[..., 2]], -1) * 255.0 - 128.0
+    scale = jnp.where(quality < 50, 50.0 / quality, 2.0 - quality / 50.0)
+    q = jnp.stack([jnp.asarray(_Q_LUMA), jnp.asarray(_Q_CHROMA), jnp.asarray(_Q_CHROMA)], -1)  # (8, 8, 3)
+    q = jnp.maximum(jnp.floor(q * scale + 0.5), 1.0)
+    d = jnp.asarray(_dct_matrix())
+    blocks = ycc.reshape(s // 8, 8, s // 8, 8, 3)  # (by, y, bx, x, c)
+    coef = jnp.einsum("uy,aybxc,vx->aubvc", d, blocks, d)
+    coef = jnp.round(coef / q[None, :, None, :, :]) * q[None, :, None, :, :]
+    back = jnp.einsum("uy,aubvc,vx->aybxc", d, coef, d).reshape(s, s, 3)
+    y, cb, cr = [(back[..., i] + 128.0) / 255.0 for i in range(3)]
+    rgb = jnp.stack([y + 1.402 * (cr - 0.5), y - 0.344136 * (cb - 0.5) - 0.714136 * (cr - 0.5),
+                     y + 1.772 * (cb - 0.5)], -1)
+    return jnp.clip(rgb, 0.0, 1.0)
+
+
+def hash_uniform(seed: jax.Array, shape: tuple) -> jax.Array:
+    """Uniform [0, 1) per element from an integer hash of (seed, index): per-pixel noise at a
+    fraction of the cost of threefry on a CPU.  Only for image noise."""
+    x = jnp.arange(int(np.prod(shape)), dtype=jnp.uint32) * jnp.uint32(0x9E3779B1) + seed.astype(jnp.uint32)
+    x = x ^ (x >> 16)
+    x = x * jnp.uint32(0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = x * jnp.uint32(0x846CA68B)
+    x = x ^ (x >> 16)
+    return ((x >> 8).astype(jnp.float32) / float(1 << 24)).reshape(shape)
+
+
+def augment(key: jax.Array, image: jax.Array, ranges: AugmentRanges = AugmentRanges()) -> jax.Array:
+    """A random chain: colour, gamma and contrast; grayscale; blur or motion blur; down-up
+    sampling; sensor noise; JPEG-like compression, each step with its probability.
+
+    Steps are `lax.cond`s: a sequential caller (lax.map on a CPU) pays only for the steps
+    drawn; under vmap they become selects and every step is computed."""
+    ks = jax.random.split(key, 16)
+    u = lambda k, lo=0.0, hi=1.0, shape=(): jax.random.uniform(k, shape, minval=lo, maxval=hi)  # noqa: E731
+    x = image
+    gain = 1.0 + ranges.max_gain * jax.random.normal(ks[0], (3,))
+    x = x * gain + u(ks[1], -ranges.brightness, ranges.brightness)
+    mean = jnp.mean(x)
+    x = (x - mean) * u(ks[2], *ranges.contrast) + mean
+    x = jnp.clip(x, 0.0, 1.0) ** u(ks[3], *ranges.gamma)
+    gray = jnp.broadcast_to(jnp.sum(x * jnp.array([0.299, 0.587, 0.114]), -1, keepdims=True), x.shape)
+    x = jnp.where(u(ks[4]) < ranges.grayscale_prob, gray, x)
+    r = u(ks[8])
+    blur_kind = jnp.where(r < ranges.blur_prob, 1, jnp.where(r < ranges.blur_prob + ranges.motion_blur_prob, 2, 0))
+    x = jax.lax.switch(blur_kind, [
+        lambda x: x,
+        lambda x: gaussian_blur(x, u(ks[5], 0.4, ranges.max_blur_sigma)),
+        lambda x: motion_blur(x, u(ks[6], 0.0, np.pi), u(ks[7], 2.0, ranges.max_motion_length))], x)
+    factors = [2, 3] if image.shape[0] % 6 == 0 else [2]
+    which = jnp.where(u(ks[10]) < ranges.resample_prob, 1 + jax.random.randint(ks[9], (), 0, len(factors)), 0)
+    x = jax.lax.switch(which, [lambda x: x] + [functools.partial(resample, factor=f) for f in factors], x)
+
+    def noise(x):
+        # Per-pixel noise from an integer hash (threefry for 200,000 values costs more than the
+        # rest of this function on a CPU): the sum of two uniforms, triangular with unit variance.
+        seed = jax.random.bits(ks[12], (), jnp.uint32)
+        tri = (hash_uniform(seed, x.shape) + hash_uniform(seed ^ jnp.uint32(0x5BD1E995), x.shape) - 1.0) * np.sqrt(6.0)
+        return x + u(ks[11], 0.0, ranges.max_noise) * jnp.sqrt(x + 0.05) * tri
+
+    x = jnp.clip(jax.lax.cond(u(ks[13]) < ranges.noise_prob, noise, lambda x: x, x), 0.0, 1.0)
+    if image.shape[0] % 8 == 0:
+        x = jax.lax.cond(u(ks[14]) < ranges.jpeg_prob, lambda x: jpeg_like(x, u(ks[15], *ranges.jpeg_quality)),
+                         lambda x: x, x)
+    return x
