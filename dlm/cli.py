@@ -126,6 +126,78 @@ def cmd_bench_fit(args):
     return 0
 
 
+def cmd_bench_synth(args):
+    from dlm import bench
+    from dlm.io import write_json
+    res = dict(benchmark="synth", environment=bench.environment(),
+               results=bench.bench_synth(args.size, args.batch, args.batches, args.workers, args.landmarks,
+                                         not args.no_augment))
+    if args.json:
+        write_json(args.json, res)
+    if not args.quiet:
+        r = res["results"]
+        print(f"synth {r['size']} px, {r['landmarks']} landmarks, batch {r['batch_size']}, {r['workers']} workers: "
+              f"{r['images_per_s']:.1f} images/s ({r['ms_per_image']:.1f} ms per image over {r['images']} images; "
+              f"warm-up with compilation {r['warmup_s_with_compile']:.0f} s)")
+    return 0
+
+
+def cmd_train(args):
+    from dlm import train
+    config = train.load_config(args.config)
+    if args.quick:
+        config = train.load_config(os.path.join(os.path.dirname(os.path.abspath(args.config)), "quick.py"))
+    if args.steps:
+        config.steps = args.steps
+    result = train.train_and_evaluate(config, args.workdir, quiet=args.quiet)
+    if args.json and result is not None:
+        from dlm.io import write_json
+        write_json(args.json, dict(config=args.config, workdir=args.workdir, test=result))
+    return 0
+
+
+def cmd_eval_synth(args):
+    import numpy as np
+    from dlm import facemodel as fm, landmarks as lmk, train
+    from dlm.io import write_json
+    try:
+        pred = lmk.Predictor.load(args.model)
+    except lmk.WeightsError as e:
+        raise UserError(str(e)) from None
+    cfg = train.TrainConfig(landmark_set=pred.landmark_set, size=pred.size, test_seed=args.seed, test_num=args.num)
+    model = fm.load_face_model()
+    test = train.make_test_set(cfg, model)
+    res = train.evaluate(pred.module.apply, pred.variables, test, model.landmark_regions[pred.landmark_set], pred.size)
+    out = dict(benchmark="eval synth", model=str(args.model), seed=args.seed, results=res,
+               weights_manifest=pred.manifest.get("sha256"))
+    if args.json:
+        write_json(args.json, out)
+    if not args.quiet:
+        print(f"synthetic test set ({res['num_images']} images, seed {args.seed}): NME {res['nme']:.4f} "
+              f"(visible {res['nme_visible']:.4f}, first 68 {res['nme_68']:.4f}); errors within 1 sigma "
+              f"{res['within_1_sigma']:.2f} (Gaussian 0.39), within 2 sigma {res['within_2_sigma']:.2f} (0.86)")
+        for r, v in res["nme_by_region"].items():
+            print(f"  {r:>12}: {v:.4f}")
+    return 0
+
+
+def cmd_bench_predictor(args):
+    from dlm import bench, landmarks as lmk
+    from dlm.io import write_json
+    try:
+        r = bench.bench_predictor(args.model, args.repeats)
+    except lmk.WeightsError as e:
+        raise UserError(str(e)) from None
+    res = dict(benchmark="predictor", threads=args.threads, environment=bench.environment(), results=r)
+    if args.json:
+        write_json(args.json, res)
+    if not args.quiet:
+        f, n = r["crop_and_network"], r["network_only"]
+        print(f"{r['network']} {r['size']} px, {r['landmarks']} landmarks: crop + network median {f['median_ms']:.2f} ms "
+              f"(p10 {f['p10_ms']:.2f}, p90 {f['p90_ms']:.2f}); network alone {n['median_ms']:.2f} ms")
+    return 0
+
+
 def cmd_synth(args):
     from dlm import synth
     from dlm.io import write_json
@@ -135,7 +207,8 @@ def cmd_synth(args):
             print(f"\rrendered {i}/{n}", end="" if i < n else "\n", flush=True)
 
     try:
-        summary = synth.write_dataset(args.out, args.num, args.size, args.seed, args.landmarks, progress)
+        summary = synth.write_dataset(args.out, args.num, args.size, args.seed, args.landmarks, progress,
+                                      augment=not args.no_augment)
     except FileExistsError as e:
         raise UserError(str(e)) from None
     if args.json:
@@ -160,14 +233,31 @@ def build_parser():
     p.add_argument("--json", help="also write a summary JSON here")
     p.set_defaults(func=cmd_model_sample)
 
-    p = sub.add_parser("synth", help="render labelled synthetic faces (work in progress: basic appearance)")
-    p.add_argument("--num", type=int, default=16)
-    p.add_argument("--size", type=int, default=256)
-    p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("synth", help="render labelled synthetic faces: images/, masks/, labels.npz")
+    p.add_argument("--num", type=int, default=16, help="number of images")
+    p.add_argument("--size", type=int, default=256, help="square image size in pixels")
+    p.add_argument("--seed", type=int, default=0, help="sample i is drawn from fold_in(key(seed), i)")
     p.add_argument("--landmarks", default="703", choices=["703", "320", "68"])
+    p.add_argument("--no-augment", action="store_true", help="no blur, noise, compression or colour changes")
     p.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
     p.add_argument("--json", help="also write a summary JSON here")
     p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("train", help="train a landmark network on synthetic data (resumable)")
+    p.add_argument("config", help="experiments/configs/*.py with get_config()")
+    p.add_argument("--workdir", required=True, help="checkpoints, metrics.jsonl, weights.npz")
+    p.add_argument("--steps", type=int, help="override the config's step count")
+    p.add_argument("--quick", action="store_true", help="train the tiny quick.py config instead (tests)")
+    p.add_argument("--json", help="write the final test metrics here")
+    p.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser("eval", help="evaluate landmark models").add_subparsers(dest="eval_command", required=True)
+    p = ev.add_parser("synth", help="held-out synthetic test set: NME per region, sigma calibration")
+    p.add_argument("--model", default="realtime", help="realtime, offline, or a weights .npz path")
+    p.add_argument("--num", type=int, default=512)
+    p.add_argument("--seed", type=int, default=1_000_003)
+    p.add_argument("--json", help="write the figures to this JSON file")
+    p.set_defaults(func=cmd_eval_synth)
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench_command", required=True)
     p = bench.add_parser("model", help="time the posed mesh and landmark-only evaluation")
@@ -185,6 +275,22 @@ def build_parser():
                    help="1: pin to one core, one XLA thread (default); 0: leave as is")
     p.add_argument("--json", help="write the figures to this JSON file")
     p.set_defaults(func=cmd_bench_fit)
+    p = bench.add_parser("synth", help="rendered and labelled training images per second")
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--batches", type=int, default=8, help="timed batches after warm-up")
+    p.add_argument("--workers", type=int, default=None, help="render threads (default: one per core, at most 4)")
+    p.add_argument("--landmarks", default="703", choices=["703", "320", "68"])
+    p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--json", help="write the figures to this JSON file")
+    p.set_defaults(func=cmd_bench_synth)
+    p = bench.add_parser("predictor", help="latency of the real-time landmark model, crop included")
+    p.add_argument("--model", default="realtime")
+    p.add_argument("--repeats", type=int, default=200)
+    p.add_argument("--threads", type=int, choices=[0, 1], default=1,
+                   help="1: pin to one core, one XLA thread (default); 0: leave as is")
+    p.add_argument("--json", help="write the figures to this JSON file")
+    p.set_defaults(func=cmd_bench_predictor)
     return ap
 
 

@@ -44,7 +44,7 @@ HAIR_COLOURS = np.array([[0.012, 0.010, 0.009], [0.04, 0.022, 0.013], [0.10, 0.0
 # Background photographs that scikit-image ships in its wheel (public domain or CC0; see
 # scikit-image's data/README): no human faces among them.
 BACKGROUND_FILES = ("brick.png", "coffee.png", "grass.png", "gravel.png", "hubble_deep_field.jpg", "ihc.png",
-                    "motorcycle_left.png", "motorcycle_right.png", "rocket.jpg", "coins.png", "page.png",
+                    "motorcycle_left.png", "motorcycle_right.png", "rocket.jpg", "coins.png",
                     "text.png", "moon.png", "color.png", "clock_motion.png", "cell.png", "retina.jpg")
 BACKGROUND_SIZE = 320
 # Head crop: the box of the landmarks (neck excluded) fills this fraction of the image side.

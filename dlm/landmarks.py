@@ -1,0 +1,206 @@
+"""Probabilistic landmark prediction: losses, shipped weights with manifests, and the predictor.
+
+A network (`dlm.nets`) maps a square crop (S, S, 3) to (L, 3): x, y in [-1, 1] (the crop's
+[0, S] normalised) and log sigma in the same units.  `predict_landmarks` returns mu (L, 2) in crop
+pixels (x right, y down, pixel centres at integer + 0.5) and sigma (L,) in pixels.
+
+Weights are stored as float16 `.npz` (no pickle) next to a JSON manifest with the network config,
+git revision, data seed, sha256 of the weights file and final metrics; loading checks the hash
+and every array's shape.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dlm import nets
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "data" / "weights"
+SHIPPED = {"realtime": "realtime_mnv2_320", "offline": "offline_703"}
+
+# Per-landmark loss weights lambda_i by region (Eq. 1), normalised to mean 1 over a set: the
+# inner face (eyes, brows, nose, lips), where fitting needs precision, counts double the outline
+# and half as much again as the cheeks; hidden-prone regions (back of the head, neck, teeth)
+# count half, so they do not dominate the loss through their larger errors.
+REGION_WEIGHTS = {"eye": 2.0, "eyelid": 2.0, "iris": 2.0, "pupil": 2.0, "lips": 2.0, "lips_inner": 2.0,
+                  "brow": 1.5, "nose": 1.5, "face": 1.0, "jaw": 1.0, "ear": 0.75, "head": 0.5, "neck": 0.5,
+                  "teeth_upper": 0.5, "teeth_lower": 0.5}
+
+
+class WeightsError(ValueError):
+    """A weights file that is missing, corrupt or does not match its manifest."""
+
+
+def landmark_weights(region_names) -> np.ndarray:
+    w = np.array([REGION_WEIGHTS.get(r, 1.0) for r in region_names], np.float32)
+    return w / w.mean()
+
+
+def normalise(pixels: jax.Array, size: int) -> jax.Array:
+    """Crop pixels [0, S] -> [-1, 1]."""
+    return pixels / size * 2.0 - 1.0
+
+
+def to_pixels(out: jax.Array, size: int):
+    """Network output (..., L, 3) -> mu (..., L, 2) pixels, sigma (..., L) pixels."""
+    return (out[..., :2] + 1.0) * size / 2.0, jnp.exp(out[..., 2]) * size / 2.0
+
+
+def gnll_loss(out: jax.Array, target: jax.Array, weights: jax.Array) -> jax.Array:
+    """Eq. 1 per sample: sum_i lambda_i (log sigma_i^2 + |mu_i - mu'_i|^2 / (2 sigma_i^2)), in
+    normalised units, averaged over the batch (and divided by L so the scale does not depend on
+    the landmark count).  out: (B, L, 3); target: (B, L, 2) normalised; weights: (L,)."""
+    log_sigma = out[..., 2]
+    sq = jnp.sum((out[..., :2] - target) ** 2, -1)
+    per = 2.0 * log_sigma + 0.5 * sq * jnp.exp(-2.0 * log_sigma)
+    return jnp.mean(jnp.sum(weights * per, -1)) / out.shape[-2]
+
+
+def l2_loss(out: jax.Array, target: jax.Array, weights: jax.Array) -> jax.Array:
+    """The ablation: weighted squared position error only (sigma is not trained)."""
+    sq = jnp.sum((out[..., :2] - target) ** 2, -1)
+    return jnp.mean(jnp.sum(weights * sq, -1)) / out.shape[-2]
+
+
+LOSSES = {"gnll": gnll_loss, "l2": l2_loss}
+
+
+# ---------------------------------------------------------------------------------------------
+# Weights files.
+
+def _flatten(tree, prefix=""):
+    out = {}
+    for k, v in tree.items():
+        key = f"{prefix}/{k}" if prefix else k
+        if isinstance(v, dict):
+            out.update(_flatten(v, key))
+        else:
+            out[key] = np.asarray(v)
+    return out
+
+
+def _unflatten(flat):
+    tree: dict = {}
+    for key, v in flat.items():
+        node = tree
+        parts = key.split("/")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = v
+    return tree
+
+
+def sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save_weights(path, variables: dict, config: dict, metrics: dict | None = None, extra: dict | None = None) -> dict:
+    """Write `path` (.npz, float16 arrays) and `path` with .json (manifest); both atomically."""
+    from dlm.bench import git_revision
+    from dlm.io import write_json, write_npz_deterministic
+    path = Path(path)
+    flat = {k: v.astype(np.float16) for k, v in _flatten(jax.device_get(variables)).items()}
+    write_npz_deterministic(path, flat)
+    manifest = dict(format="dlm-landmark-weights/1", weights_file=path.name, sha256=sha256(path),
+                    dtype="float16", config=config, git_revision=git_revision(), metrics=metrics or {},
+                    arrays={k: list(v.shape) for k, v in flat.items()}, **(extra or {}))
+    write_json(path.with_suffix(".json"), manifest)
+    return manifest
+
+
+def load_weights(path) -> tuple[dict, dict]:
+    """(variables as float32, manifest); raises WeightsError naming the problem."""
+    path = Path(path)
+    mpath = path.with_suffix(".json")
+    if not path.exists() or not mpath.exists():
+        raise WeightsError(f"{path}: weights or manifest {mpath.name} missing")
+    try:
+        manifest = json.loads(mpath.read_text())
+    except json.JSONDecodeError as e:
+        raise WeightsError(f"{mpath}: not valid JSON ({e})") from None
+    digest = sha256(path)
+    if digest != manifest.get("sha256"):
+        raise WeightsError(f"{path}: sha256 {digest[:12]}... does not match the manifest's "
+                           f"{str(manifest.get('sha256'))[:12]}... (corrupt or replaced file)")
+    with np.load(path, allow_pickle=False) as z:
+        flat = {k: z[k].astype(np.float32) for k in z.files}
+    want = manifest.get("arrays", {})
+    if set(want) != set(flat) or any(list(flat[k].shape) != want[k] for k in flat):
+        raise WeightsError(f"{path}: arrays do not match the manifest")
+    return _unflatten(flat), manifest
+
+
+# ---------------------------------------------------------------------------------------------
+# Prediction.
+
+class Predictor:
+    """A network with its weights: `predictor(crops)` -> mu (B, L, 2) px, sigma (B, L) px."""
+
+    def __init__(self, network: str, num_landmarks: int, size: int, variables: dict, landmark_set: str,
+                 manifest: dict | None = None):
+        self.network, self.size, self.landmark_set = network, size, landmark_set
+        self.num_landmarks = num_landmarks
+        self.module = nets.make_network(network, num_landmarks)
+        self.variables = jax.tree_util.tree_map(jnp.asarray, variables)
+        self.manifest = manifest or {}
+        self._apply = jax.jit(functools.partial(_predict, self.module, size=size))
+        # Check every parameter's shape against the network now, not at the first image.
+        expected = jax.eval_shape(lambda: self.module.init(jax.random.key(0), jnp.zeros((1, size, size, 3))))
+        got = jax.tree_util.tree_map(lambda a: a.shape, self.variables)
+        if jax.tree_util.tree_map(lambda a: a.shape, expected) != got:
+            raise WeightsError(f"weights do not fit network {network} with {num_landmarks} landmarks at {size} px")
+
+    @classmethod
+    def load(cls, name_or_path) -> "Predictor":
+        path = Path(name_or_path)
+        if not path.suffix:
+            path = WEIGHTS_DIR / f"{SHIPPED.get(str(name_or_path), str(name_or_path))}.npz"
+        variables, manifest = load_weights(path)
+        c = manifest["config"]
+        return cls(c["network"], int(c["num_landmarks"]), int(c["size"]), variables, c["landmark_set"], manifest)
+
+    def __call__(self, crops) -> tuple[jax.Array, jax.Array]:
+        x = jnp.asarray(crops)
+        if x.ndim != 4 or x.shape[1:] != (self.size, self.size, 3):
+            raise ValueError(f"crops must be (B, {self.size}, {self.size}, 3), got {tuple(x.shape)}")
+        if x.dtype == jnp.uint8:
+            x = x.astype(jnp.float32) / 255.0
+        return self._apply(self.variables, x)
+
+
+def _predict(module, variables, images, size):
+    out = module.apply(variables, images, train=False)
+    return to_pixels(out, size)
+
+
+@functools.lru_cache(maxsize=4)
+def _shipped(name: str) -> Predictor:
+    return Predictor.load(name)
+
+
+def predict_landmarks(image_crop, model="realtime"):
+    """mu (L, 2) in crop pixels and sigma (L,) in pixels for one square crop (S, S, 3), uint8 RGB
+    or float in [0, 1].  A crop of another size is resized to the network's input and the result
+    scaled back.  model: "realtime", "offline", a weights path, or a `Predictor`."""
+    import cv2
+    pred = model if isinstance(model, Predictor) else _shipped(str(model))
+    img = np.asarray(image_crop)
+    if img.ndim != 3 or img.shape[2] != 3 or img.shape[0] != img.shape[1]:
+        raise ValueError(f"image_crop must be a square (S, S, 3) RGB array, got shape {img.shape}")
+    scale = img.shape[0] / pred.size
+    if img.shape[0] != pred.size:
+        interp = cv2.INTER_AREA if scale > 1 else cv2.INTER_LINEAR
+        img = cv2.resize(img, (pred.size, pred.size), interpolation=interp)
+    mu, sigma = pred(img[None])
+    return np.asarray(mu[0]) * scale, np.asarray(sigma[0]) * scale

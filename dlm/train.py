@@ -1,0 +1,285 @@
+"""Training the landmark networks on synthetic data only (Section 3.1).
+
+    config = get_config()                   # an experiments/configs/*.py file
+    train_and_evaluate(config, workdir)     # resumable: rerun the same command after a kill
+
+The data stream is `dlm.synth.batches`: batch j holds samples j*B ... of the data seed, so a run
+restored from its checkpoint at step j continues with exactly the batches it would have seen.
+Learning rate: a range test (exponentially increasing rate over a few steps, Smith 2017 / the
+"automatically determined learning rate" of the paper) picks the peak rate, then warm-up and
+cosine decay.  Metrics go to workdir/metrics.jsonl; checkpoints (orbax) to workdir/checkpoints;
+the final half-precision weights and manifest to workdir/weights.{npz,json}.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax.training import train_state
+
+from dlm import facemodel as fm, landmarks as lmk, nets, synth
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    name: str = "run"
+    network: str = "mobilenetv2"
+    landmark_set: str = "320"
+    size: int = 128
+    batch_size: int = 32
+    steps: int = 20000
+    loss: str = "gnll"
+    weight_decay: float = 0.05
+    lr: float | None = None           # None: learning-rate range test
+    lr_test_steps: int = 60
+    lr_test_range: tuple = (1e-5, 3e-1)
+    warmup_steps: int = 300
+    seed: int = 0                     # network initialisation
+    data_seed: int = 0                # training samples
+    test_seed: int = 1_000_003        # held-out synthetic test set
+    test_num: int = 256
+    eval_every: int = 1000
+    checkpoint_every: int = 250
+    log_every: int = 25
+    render_workers: int = 1
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown config keys: {sorted(unknown)}")
+        return cls(**d)
+
+
+class TrainState(train_state.TrainState):
+    batch_stats: Any
+
+
+@functools.lru_cache(maxsize=None)
+def make_optimizer(weight_decay: float) -> optax.GradientTransformation:
+    """AdamW at unit rate (train_step scales the update by the scheduled rate, which is how optax's
+    adamw applies its rate, decay included); no decay on biases and normalisation scales.  One
+    object per setting, so the jitted step compiles once however many runs share a process."""
+    return optax.chain(optax.clip_by_global_norm(5.0),
+                       optax.adamw(1.0, weight_decay=weight_decay,
+                                   mask=lambda params: jax.tree_util.tree_map(lambda x: x.ndim > 1, params)))
+
+
+@functools.lru_cache(maxsize=None)
+def _network(name: str, num: int):
+    return nets.make_network(name, num)
+
+
+def create_train_state(config: TrainConfig, key: jax.Array) -> TrainState:
+    model = fm.load_face_model()
+    net = _network(config.network, len(model.landmarks[config.landmark_set]))
+    variables = net.init(key, jnp.zeros((1, config.size, config.size, 3)), train=False)
+    return TrainState.create(apply_fn=net.apply, params=variables["params"], tx=make_optimizer(config.weight_decay),
+                             batch_stats=variables["batch_stats"])
+
+
+@functools.partial(jax.jit, static_argnames=("loss", "size"), donate_argnums=(0,))
+def train_step(state: TrainState, images: jax.Array, targets: jax.Array, weights: jax.Array, lr: jax.Array,
+               loss: str, size: int):
+    """One AdamW step at rate lr.  images (B, S, S, 3) uint8; targets (B, L, 2) pixels; weights (L,)."""
+    x = images.astype(jnp.float32) / 255.0
+    t = lmk.normalise(targets, size)
+
+    def loss_fn(params):
+        out, updates = state.apply_fn({"params": params, "batch_stats": state.batch_stats}, x, train=True,
+                                      mutable=["batch_stats"])
+        return lmk.LOSSES[loss](out, t, weights), (out, updates)
+
+    (value, (out, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    upd, opt_state = state.tx.update(grads, state.opt_state, state.params)
+    upd = jax.tree_util.tree_map(lambda u: lr * u, upd)
+    state = state.replace(step=state.step + 1, params=optax.apply_updates(state.params, upd), opt_state=opt_state,
+                          batch_stats=updates["batch_stats"])
+    err = jnp.linalg.norm(out[..., :2] - t, axis=-1) * size / 2.0
+    return state, dict(loss=value, mean_error_px=jnp.mean(err), sigma_px=jnp.mean(jnp.exp(out[..., 2])) * size / 2)
+
+
+def lr_range_test(config: TrainConfig, key: jax.Array, weights: jax.Array, log=print) -> dict:
+    """Train from scratch with the rate rising exponentially over `lr_test_steps` steps; the
+    chosen rate is a tenth of the rate where the smoothed loss was lowest (samples drawn from a
+    seed of their own, so the run that follows sees fresh data)."""
+    lo, hi = config.lr_test_range
+    n = config.lr_test_steps
+    sched = lambda step: jnp.float32(lo * (hi / lo) ** (step / max(n - 1, 1)))  # noqa: E731
+    state = create_train_state(config, key)
+    stream = synth.batches(config.data_seed + 7_777_777, config.batch_size, config.size, config.landmark_set,
+                           workers=config.render_workers, prefetch=2)
+    rates, losses = [], []
+    for i in range(n):
+        b = next(stream)
+        state, m = train_step(state, b["image"], b["landmarks"], weights, sched(i), config.loss, config.size)
+        rates.append(float(sched(i)))
+        losses.append(float(m["loss"]))
+        if not np.isfinite(losses[-1]) or (i > 5 and losses[-1] > 4 * min(losses) + 1.0):
+            break
+    stream.close()
+    smooth = np.convolve(losses, np.ones(5) / 5, mode="valid") if len(losses) >= 5 else np.asarray(losses)
+    best = int(np.argmin(smooth)) + (len(losses) - len(smooth)) // 2
+    lr = rates[best] / 10.0
+    log(f"learning-rate range test: lowest loss at {rates[best]:.2e}, training at {lr:.2e}")
+    return dict(lr=lr, rates=rates, losses=losses)
+
+
+def make_test_set(config: TrainConfig, model: fm.FaceModel, cache: Path | None = None) -> dict:
+    """The held-out synthetic test set (fixed seed, augmentation on, as training sees data)."""
+    if cache is not None and cache.exists():
+        with np.load(cache) as z:
+            return {k: z[k] for k in z.files}
+    stream = synth.batches(config.test_seed, min(32, config.test_num), config.size, config.landmark_set, model=model,
+                           workers=config.render_workers, prefetch=1)
+    parts = [next(stream) for _ in range(-(-config.test_num // min(32, config.test_num)))]
+    stream.close()
+    out = {k: np.concatenate([p[k] for p in parts])[:config.test_num] for k in ("image", "landmarks", "visible")}
+    if cache is not None:
+        from dlm.io import write_npz_deterministic
+        write_npz_deterministic(cache, out)
+    return out
+
+
+def evaluate(apply, variables, test: dict, region_names, size: int, batch: int = 64) -> dict:
+    """NME (mean point error / sqrt(w h) of the ground-truth box of the first 68 landmarks, as in
+    the AFLW2000-3D protocol) overall, per region and on visible landmarks, and the calibration of
+    sigma: the fraction of errors within 1 and 2 sigma (a circular 2D Gaussian gives 39.3% and
+    86.5%)."""
+    mus, sigmas = [], []
+    for i in range(0, len(test["image"]), batch):
+        out = apply(variables, jnp.asarray(test["image"][i:i + batch]).astype(jnp.float32) / 255.0, train=False)
+        mu, sigma = lmk.to_pixels(out, size)
+        mus.append(np.asarray(mu)), sigmas.append(np.asarray(sigma))
+    mu, sigma = np.concatenate(mus), np.concatenate(sigmas)
+    gt, vis = test["landmarks"], test["visible"]
+    box = gt[:, :68].max(1) - gt[:, :68].min(1)
+    norm = np.sqrt(box[:, 0] * box[:, 1])[:, None]
+    err = np.linalg.norm(mu - gt, axis=-1)
+    nme = err / norm
+    names = np.asarray(region_names)
+    res = dict(nme=float(nme.mean()), nme_visible=float(nme[vis].mean()), nme_68=float(nme[:, :68].mean()),
+               mean_error_px=float(err.mean()), within_1_sigma=float((err < sigma).mean()),
+               within_2_sigma=float((err < 2 * sigma).mean()), num_images=int(len(gt)))
+    res["nme_by_region"] = {r: float(nme[:, names == r].mean()) for r in sorted(set(region_names))}
+    return res
+
+
+def _log_jsonl(path: Path, record: dict):
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def train_and_evaluate(config: TrainConfig, workdir, quiet: bool = False, stop_at: int | None = None) -> dict | None:
+    """Train (or resume) in workdir; returns the final metrics.  Rerunning after a kill resumes
+    from the last checkpoint with the same batches and learning-rate schedule.  `stop_at` ends
+    this call early at that step (as a kill would, but after a checkpoint) and returns None."""
+    import orbax.checkpoint as ocp
+    from dlm.bench import git_revision
+    from dlm.io import write_json
+    workdir = Path(workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = (lambda *a, **k: None) if quiet else functools.partial(print, flush=True)
+    cfg_path = workdir / "config.json"
+    cfg_dict = dataclasses.asdict(config)
+    if cfg_path.exists():
+        old = json.loads(cfg_path.read_text())
+        # Everything but the step count (which a longer run may raise) must match.
+        old = {k: v for k, v in old.items() if k not in ("lr_chosen", "git_revision", "steps")}
+        if old != json.loads(json.dumps({k: v for k, v in cfg_dict.items() if k != "steps"})):
+            raise ValueError(f"{workdir}: holds a run with another config; use a new --workdir")
+    model = fm.load_face_model()
+    region_names = model.landmark_regions[config.landmark_set]
+    weights = jnp.asarray(lmk.landmark_weights(region_names))
+    key = jax.random.key(config.seed)
+    lr_path = workdir / "lr_range_test.json"
+    if config.lr is not None:
+        peak = config.lr
+    elif lr_path.exists():
+        peak = json.loads(lr_path.read_text())["lr"]
+    else:
+        res = lr_range_test(config, jax.random.fold_in(key, 1), weights, log)
+        write_json(lr_path, res)
+        peak = res["lr"]
+    write_json(cfg_path, dict(cfg_dict, lr_chosen=peak, git_revision=git_revision()))
+    schedule = optax.warmup_cosine_decay_schedule(0.0, peak, min(config.warmup_steps, config.steps // 4 + 1),
+                                                  config.steps, end_value=peak * 0.01)
+    state = create_train_state(config, jax.random.fold_in(key, 0))
+    mngr = ocp.CheckpointManager(workdir / "checkpoints",
+                                 options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True))
+    if mngr.latest_step() is not None:
+        state = mngr.restore(mngr.latest_step(), args=ocp.args.StandardRestore(state))
+        log(f"resumed at step {int(state.step)}")
+    step = int(state.step)
+    test = make_test_set(config, model, workdir / "test_set.npz")
+    metrics_path = workdir / "metrics.jsonl"
+    stream = synth.batches(config.data_seed, config.batch_size, config.size, config.landmark_set, model=model,
+                           start=step * config.batch_size, workers=config.render_workers, prefetch=2)
+    t0, seen, window = time.perf_counter(), 0, []
+    last_eval = None
+    while step < config.steps:
+        if stop_at is not None and step >= stop_at:
+            stream.close()
+            mngr.save(step, args=ocp.args.StandardSave(state), force=True)
+            mngr.wait_until_finished()
+            return None
+        b = next(stream)
+        state, m = train_step(state, b["image"], b["landmarks"], weights, jnp.float32(schedule(step)), config.loss,
+                              config.size)
+        step += 1
+        seen += config.batch_size
+        window.append(m)
+        if step % config.log_every == 0 or step == config.steps:
+            avg = {k: float(np.mean([float(w[k]) for w in window])) for k in window[0]}
+            window = []
+            rate = seen / (time.perf_counter() - t0)
+            rec = dict(step=step, lr=float(schedule(step)), images_per_s=rate, **avg)
+            _log_jsonl(metrics_path, rec)
+            eta = (config.steps - step) * config.batch_size / max(rate, 1e-9)
+            bar = "#" * int(30 * step / config.steps)
+            if not quiet:
+                sys.stdout.write(f"\r[{bar:<30}] {step}/{config.steps} loss {avg['loss']:.4f} "
+                                 f"err {avg['mean_error_px']:.2f}px {rate:.1f} img/s eta {eta / 60:.0f} min ")
+                sys.stdout.flush()
+        if step % config.checkpoint_every == 0 or step == config.steps:
+            mngr.save(step, args=ocp.args.StandardSave(state))
+        if step % config.eval_every == 0 or step == config.steps:
+            variables = {"params": state.params, "batch_stats": state.batch_stats}
+            last_eval = evaluate(state.apply_fn, variables, test, region_names, config.size)
+            _log_jsonl(metrics_path, dict(step=step, eval=last_eval))
+            log(f"\nstep {step}: test NME {last_eval['nme']:.4f} (visible {last_eval['nme_visible']:.4f}), "
+                f"within 1/2 sigma {last_eval['within_1_sigma']:.2f}/{last_eval['within_2_sigma']:.2f}")
+    stream.close()
+    mngr.wait_until_finished()
+    if last_eval is None:
+        variables = {"params": state.params, "batch_stats": state.batch_stats}
+        last_eval = evaluate(state.apply_fn, variables, test, region_names, config.size)
+    net_cfg = dict(network=config.network, num_landmarks=len(region_names), size=config.size,
+                   landmark_set=config.landmark_set, loss=config.loss)
+    lmk.save_weights(workdir / "weights.npz", {"params": state.params, "batch_stats": state.batch_stats},
+                     net_cfg, metrics=dict(test=last_eval, steps=step),
+                     extra=dict(data_seed=config.data_seed, test_seed=config.test_seed, train_config=cfg_dict,
+                                lr=peak))
+    return last_eval
+
+
+def load_config(path) -> TrainConfig:
+    """A Python config file defining get_config() -> dict."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("dlm_train_config", path)
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(f"{path}: no such config file")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return TrainConfig.from_dict(mod.get_config())

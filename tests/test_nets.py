@@ -1,0 +1,89 @@
+"""Networks, losses, weights files, the predictor, and a tiny training run that resumes."""
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dlm import landmarks as lmk, nets, train
+
+
+@pytest.mark.parametrize("stride,size", [(1, 9), (2, 9), (2, 8), (1, 5)])
+def test_depthwise_equals_grouped_convolution(stride, size):
+    x = jax.random.normal(jax.random.key(0), (2, size, size + 1, 5))
+    k = jax.random.normal(jax.random.key(1), (3, 3, 5))
+    want = jax.lax.conv_general_dilated(x, k[:, :, None, :], (stride, stride), "SAME",
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=5)
+    np.testing.assert_allclose(np.asarray(nets.depthwise_conv3x3(x, k, stride)), np.asarray(want), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["tiny", "resnet18"])
+def test_networks_output_three_numbers_per_landmark(name):
+    net = nets.make_network(name, 7)
+    v = net.init(jax.random.key(0), jnp.zeros((1, 64, 64, 3)))
+    out = net.apply(v, jnp.zeros((2, 64, 64, 3)))
+    assert out.shape == (2, 7, 3)
+    # Starts at the crop centre with sigma a tenth of the crop.
+    np.testing.assert_allclose(np.asarray(out[..., 2]), np.log(0.2), atol=0.05)
+
+
+def test_gnll_is_eq1_and_prefers_calibrated_sigma():
+    target = jnp.zeros((1, 2, 2))
+    out = jnp.array([[[0.3, 0.4, np.log(0.5)], [0.0, 0.0, 0.0]]])
+    w = jnp.array([1.0, 3.0])
+    # By hand: lambda_1 (log 0.25 + 0.25 / (2 * 0.25)) + lambda_2 (log 1 + 0), over L = 2.
+    want = (1.0 * (np.log(0.25) + 0.5) + 3.0 * 0.0) / 2
+    np.testing.assert_allclose(float(lmk.gnll_loss(out, target, w)), want, rtol=1e-5)
+    # For an error of 0.5 the loss is lowest at sigma = 0.5 / sqrt(2).
+    errs = [float(lmk.gnll_loss(jnp.array([[[0.5, 0.0, np.log(s)]]]), jnp.zeros((1, 1, 2)), jnp.ones(1)))
+            for s in (0.2, 0.5 / np.sqrt(2), 0.8)]
+    assert errs[1] < errs[0] and errs[1] < errs[2]
+    assert lmk.landmark_weights(["eye", "head"]).mean() == pytest.approx(1.0)
+
+
+def test_weights_roundtrip_and_corruption(tmp_path):
+    net = nets.make_network("tiny", 68)
+    v = net.init(jax.random.key(0), jnp.zeros((1, 64, 64, 3)))
+    cfg = dict(network="tiny", num_landmarks=68, size=64, landmark_set="68", loss="gnll")
+    path = tmp_path / "w.npz"
+    lmk.save_weights(path, v, cfg, metrics=dict(nme=0.1))
+    pred = lmk.Predictor.load(path)
+    img = np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)
+    mu, sigma = lmk.predict_landmarks(img, model=pred)
+    assert mu.shape == (68, 2) and sigma.shape == (68,) and (sigma > 0).all()
+    mu2, _ = lmk.predict_landmarks(np.repeat(np.repeat(img, 2, 0), 2, 1), model=pred)  # 128 px crop
+    assert np.abs(mu2 / 2 - mu).max() < 2.0
+    with pytest.raises(ValueError, match="square"):
+        lmk.predict_landmarks(img[:, :50], model=pred)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(lmk.WeightsError, match="sha256"):
+        lmk.Predictor.load(path)
+    m = json.loads(path.with_suffix(".json").read_text())
+    m["config"]["num_landmarks"] = 320
+    lmk.save_weights(path, v, m["config"])
+    with pytest.raises(lmk.WeightsError, match="do not fit"):
+        lmk.Predictor.load(path)
+
+
+def test_quick_training_resumes_exactly(tmp_path, model):
+    cfg = train.load_config("experiments/configs/quick.py")
+    cfg.steps = 10
+    a = tmp_path / "a"
+    train.train_and_evaluate(cfg, a, quiet=True)
+    full = [json.loads(x) for x in (a / "metrics.jsonl").read_text().splitlines()]
+    # The same run stopped after step 5 and restarted: identical losses afterwards.
+    b = tmp_path / "b"
+    assert train.train_and_evaluate(cfg, b, quiet=True, stop_at=5) is None
+    assert not (b / "weights.npz").exists()
+    with pytest.raises(ValueError):  # a workdir remembers its config
+        train.train_and_evaluate(train.TrainConfig(network="tiny", size=32), b, quiet=True)
+    train.train_and_evaluate(cfg, b, quiet=True)
+    resumed = [json.loads(x) for x in (b / "metrics.jsonl").read_text().splitlines()]
+    loss = lambda recs, s: [r["loss"] for r in recs if r.get("step") == s and "loss" in r]  # noqa: E731
+    assert loss(full, 10) and loss(resumed, 10)
+    np.testing.assert_allclose(loss(resumed, 10)[-1], loss(full, 10)[-1], rtol=1e-4)
+    pred = lmk.Predictor.load(b / "weights.npz")
+    assert pred.manifest["metrics"]["steps"] == 10 and "nme" in pred.manifest["metrics"]["test"]
