@@ -198,6 +198,30 @@ def cmd_bench_predictor(args):
     return 0
 
 
+def cmd_eval_aflw2000(args):
+    from dlm import evaluation, landmarks as lmk
+    from dlm.io import write_json
+
+    def progress(i, n):
+        if not args.quiet:
+            print(f"\rimage {i}/{n}", end="" if i < n else "\n", flush=True)
+
+    try:
+        res = evaluation.eval_aflw2000(args.dir, args.model, args.roi, progress)
+    except lmk.WeightsError as e:
+        raise UserError(str(e)) from None
+    res["benchmark"] = "eval aflw2000"
+    if args.json:
+        write_json(args.json, res)
+    if not args.quiet:
+        bins = ", ".join(f"{k}: {v['nme'] * 100:.2f}% ({v['count']})" if v["nme"] is not None else f"{k}: - (0)"
+                         for k, v in res["yaw_bins"].items())
+        bal = f"{res['nme_balanced'] * 100:.2f}%" if res["nme_balanced"] is not None else "n/a (empty yaw bin)"
+        print(f"AFLW2000-3D ({res['num_evaluated']}/{res['num_images']} images, roi {res['roi']}): balanced NME {bal}; "
+              f"{bins}; mean {res['nme_mean'] * 100:.2f}%; failures (NME > 10%): {len(res['failures'])}")
+    return 0
+
+
 def cmd_synth(args):
     from dlm import synth
     from dlm.io import write_json
@@ -258,6 +282,14 @@ def build_parser():
     p.add_argument("--seed", type=int, default=1_000_003)
     p.add_argument("--json", help="write the figures to this JSON file")
     p.set_defaults(func=cmd_eval_synth)
+
+    p = ev.add_parser("aflw2000", help="68-point NME on the AFLW2000-3D layout, by yaw bin")
+    p.add_argument("dir", help="folder with imageXXXXX.jpg and imageXXXXX.mat")
+    p.add_argument("--model", default="offline", help="realtime, offline, or a weights .npz path")
+    p.add_argument("--roi", choices=["gt", "auto"], default="gt",
+                   help="gt: crop from the ground-truth landmark box; auto: dlm's own search (not yet)")
+    p.add_argument("--json", help="write the figures to this JSON file")
+    p.set_defaults(func=cmd_eval_aflw2000)
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench_command", required=True)
     p = bench.add_parser("model", help="time the posed mesh and landmark-only evaluation")
