@@ -18,6 +18,7 @@ _EXPORTS = {
     "dlm.fitting.energy": ["Observations", "EnergyWeights"],
     "dlm.fitting.offline": ["fit", "FitConfig", "FitResult"],
     "dlm.fitting.realtime": ["RealtimeFitter", "RealtimeWeights", "TrackResult"],
+    "dlm.landmarks": ["predict_landmarks", "Predictor"],
 }
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)

@@ -59,3 +59,18 @@ def test_aflw2000_sample_runs_the_protocol(tmp_path, tiny_weights):
     assert sum(counts) == 16
     # An untrained network predicts near the crop centre: NME is large but finite.
     assert all(np.isfinite(x["nme"]) for x in r["per_image"])
+
+
+def test_eval_synth_and_bench_predictor_cli(tmp_path, tiny_weights):
+    import json
+    out = tmp_path / "synth.json"
+    assert cli.main(["--quiet", "eval", "synth", "--model", str(tiny_weights), "--num", "8", "--json", str(out)]) == 0
+    r = json.loads(out.read_text())["results"]
+    assert r["num_images"] == 8 and 0 < r["nme"] < 5 and set(r["nme_by_region"]) >= {"eye", "jaw", "lips"}
+    assert 0 <= r["within_1_sigma"] <= r["within_2_sigma"] <= 1
+    out = tmp_path / "bench.json"
+    assert cli.main(["--quiet", "bench", "predictor", "--threads", "0", "--model", str(tiny_weights),
+                     "--repeats", "5", "--json", str(out)]) == 0
+    b = json.loads(out.read_text())["results"]
+    assert b["crop_and_network"]["median_ms"] > 0 and b["size"] == 64
+    assert cli.main(["eval", "synth", "--model", str(tmp_path / "missing.npz")]) == 2
