@@ -67,10 +67,11 @@ class InvertedResidual(nn.Module):
         y = DepthwiseConv3x3(self.stride, self.dtype)(y)
         y = jnp.minimum(nn.relu(norm()(y)), 6.0)
         y = nn.Conv(self.features, (1, 1), use_bias=False, dtype=self.dtype)(y)
-        y = norm(scale_init=nn.initializers.zeros)(y)
         if self.stride == 1 and x.shape[-1] == self.features:
-            y = y + x
-        return y
+            # Residual blocks start as the identity (zero-initialised last scale); a block
+            # without a skip must not, or it would output zeros and silence the network.
+            return norm(scale_init=nn.initializers.zeros)(y) + x
+        return norm()(y)
 
 
 def _make_divisible(v: float, divisor: int = 8) -> int:
