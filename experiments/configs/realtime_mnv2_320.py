@@ -9,5 +9,5 @@ Resumes after a kill (rerun the same command).  On this 2-core CPU it trains at 
 
 def get_config():
     return dict(name="realtime_mnv2_320", network="mobilenetv2", landmark_set="320", size=128, batch_size=32,
-                steps=1500, loss="gnll", data_seed=0, seed=0, eval_every=500, checkpoint_every=100,
+                steps=2000, loss="gnll", data_seed=0, seed=0, eval_every=500, checkpoint_every=100,
                 render_workers=1)
