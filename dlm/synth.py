@@ -283,13 +283,15 @@ def paint(pos: jax.Array, attr: jax.Array, noise: jax.Array, region: jax.Array, 
     deep = jnp.clip((z - 3.5) / 7.0, 0.08, 1.0) ** 1.5
     col = jnp.where((region == R["teeth"])[..., None], app.teeth * deep[..., None], col)
     col = jnp.where((region == R["mouth_interior"])[..., None], jnp.array([0.3, 0.06, 0.06]) * deep[..., None], col)
-    spec_k = jnp.select([cls == R["hair"], (region == R["sclera"]) | (region == R["iris"]), region == R["teeth"],
-                         cls == R["neck_clothing"], cls == R["eyebrows"]],
-                        [jnp.full_like(x, 0.08), jnp.full_like(x, 0.9), 0.3 * deep, jnp.full_like(x, 0.02),
-                         jnp.full_like(x, 0.03)], app.specular * (1 + 0.5 * pores))
-    spec_n = jnp.select([(region == R["sclera"]) | (region == R["iris"]), cls == R["hair"]],
-                        [jnp.full_like(x, 300.0), jnp.full_like(x, 12.0)], jnp.full_like(x, 24.0))
-    return col, cls, spec_k, spec_n
+    # Specular strength and exponent by class.  Nested wheres, not jnp.select: XLA turned the
+    # select into a reduction that re-evaluated every condition's inputs (8 ms per image).
+    # The barrier materialises the per-pixel results so that later fusions do not recompute them.
+    eye = (region == R["sclera"]) | (region == R["iris"])
+    spec_k = jnp.where(cls == R["hair"], 0.08, jnp.where(eye, 0.9, jnp.where(
+        region == R["teeth"], 0.3 * deep, jnp.where(cls == R["neck_clothing"], 0.02, jnp.where(
+            cls == R["eyebrows"], 0.03, app.specular * (1 + 0.5 * pores))))))
+    spec_n = jnp.where(eye, 300.0, jnp.where(cls == R["hair"], 12.0, 24.0))
+    return jax.lax.optimization_barrier((col, cls, spec_k, spec_n))
 
 
 def _polyline_coords(pos: jax.Array, lines: jax.Array):
@@ -618,7 +620,9 @@ def render_sample(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int
     half = light.direction + view
     half = half / (jnp.linalg.norm(half, axis=-1, keepdims=True) + 1e-9)
     diffuse = jnp.clip(rs.sh_basis(n) @ light.sh, 0.0, None) + jnp.clip(ndl, 0.0, None)[..., None] * light.colour
-    spec = spec_k * jnp.clip(jnp.sum(n * half, -1), 0.0, 1.0) ** spec_n * (ndl > 0)
+    spec = spec_k * jnp.exp(spec_n * jnp.log(jnp.clip(jnp.sum(n * half, -1), 1e-6, 1.0))) * (ndl > 0)
+    # Per-pixel scalars are computed once, not once per colour channel inside a fused loop.
+    diffuse, spec = jax.lax.optimization_barrier((diffuse, spec))
     colour = albedo * diffuse + spec[..., None] * light.colour
     drawn = frags.triangle >= 0
     image = jnp.where(drawn[..., None], colour, sample_background(ks[4], size, assets.backgrounds))

@@ -151,7 +151,9 @@ def augment(key: jax.Array, image: jax.Array, ranges: AugmentRanges = AugmentRan
         # Per-pixel noise from an integer hash (threefry for 200,000 values costs more than the
         # rest of this function on a CPU): the sum of two uniforms, triangular with unit variance.
         seed = jax.random.bits(ks[12], (), jnp.uint32)
-        tri = (hash_uniform(seed, x.shape) + hash_uniform(seed ^ jnp.uint32(0x5BD1E995), x.shape) - 1.0) * np.sqrt(6.0)
+        h = hash_uniform(seed, x.shape) * 4096.0  # two 12-bit uniforms from one 24-bit hash
+        hi = jnp.floor(h)
+        tri = (hi / 4096.0 + (h - hi) - 1.0) * np.sqrt(6.0)
         return x + u(ks[11], 0.0, ranges.max_noise) * jnp.sqrt(x + 0.05) * tri
 
     x = jnp.clip(jax.lax.cond(u(ks[13]) < ranges.noise_prob, noise, lambda x: x, x), 0.0, 1.0)
