@@ -100,3 +100,10 @@ def test_a_network_can_fit_one_batch(model):
         state, m = train.train_step(state, b["image"], b["landmarks"], jnp.ones(68), jnp.float32(3e-3), "l2", 64)
     mean_shape = np.linalg.norm(b["landmarks"] - b["landmarks"].mean(0), axis=-1).mean()
     assert float(m["mean_error_px"]) < 0.3 * mean_shape
+
+
+def test_shipped_realtime_weights_load_and_predict():
+    pred = lmk.Predictor.load("realtime")
+    assert pred.num_landmarks == 320 and pred.size == 128 and pred.landmark_set == "320"
+    mu, sigma = lmk.predict_landmarks(np.full((200, 200, 3), 128, np.uint8), model="realtime")
+    assert mu.shape == (320, 2) and np.isfinite(mu).all() and (sigma > 0).all()
