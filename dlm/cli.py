@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -157,7 +156,6 @@ def cmd_train(args):
 
 
 def cmd_eval_synth(args):
-    import numpy as np
     from dlm import facemodel as fm, landmarks as lmk, train
     from dlm.io import write_json
     try:

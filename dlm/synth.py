@@ -191,11 +191,7 @@ def _cell_noise(pos: jax.Array, cells_per_cm: float, seed: int) -> jax.Array:
     finer than the waves, without their regular interference patterns)."""
     i = jnp.floor(pos * cells_per_cm).astype(jnp.int32).astype(jnp.uint32)
     h = i[..., 0] * jnp.uint32(73856093) ^ i[..., 1] * jnp.uint32(19349663) ^ i[..., 2] * jnp.uint32(83492791)
-    h = h ^ jnp.uint32(seed)
-    h = (h ^ (h >> 16)) * jnp.uint32(0x7FEB352D)
-    h = (h ^ (h >> 15)) * jnp.uint32(0x846CA68B)
-    h = h ^ (h >> 16)
-    return (h >> 8).astype(jnp.float32) / float(1 << 24)
+    return aug.hash_to_unit(h ^ jnp.uint32(seed))
 
 
 def vertex_noise(template: jax.Array, app: "Appearance") -> jax.Array:

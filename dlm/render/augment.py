@@ -113,12 +113,15 @@ def hash_uniform(seed: jax.Array, shape: tuple) -> jax.Array:
     """Uniform [0, 1) per element from an integer hash of (seed, index): per-pixel noise at a
     fraction of the cost of threefry on a CPU.  Only for image noise."""
     x = jnp.arange(int(np.prod(shape)), dtype=jnp.uint32) * jnp.uint32(0x9E3779B1) + seed.astype(jnp.uint32)
+    return hash_to_unit(x).reshape(shape)
+
+
+def hash_to_unit(x: jax.Array) -> jax.Array:
+    """uint32 -> uniform float32 in [0, 1): a 32-bit integer finaliser (xor-shift-multiply), top 24 bits."""
+    x = (x ^ (x >> 16)) * jnp.uint32(0x7FEB352D)
+    x = (x ^ (x >> 15)) * jnp.uint32(0x846CA68B)
     x = x ^ (x >> 16)
-    x = x * jnp.uint32(0x7FEB352D)
-    x = x ^ (x >> 15)
-    x = x * jnp.uint32(0x846CA68B)
-    x = x ^ (x >> 16)
-    return ((x >> 8).astype(jnp.float32) / float(1 << 24)).reshape(shape)
+    return (x >> 8).astype(jnp.float32) / float(1 << 24)
 
 
 def augment(key: jax.Array, image: jax.Array, ranges: AugmentRanges = AugmentRanges()) -> jax.Array:
