@@ -74,7 +74,6 @@ def environment() -> dict:
 
 def synthetic_sequence(model, key, num_frames: int, image_size: int, landmark_set: str = "703"):
     """One identity over a smooth head motion and expression change (ground truth scenes)."""
-    import jax
     import jax.numpy as jnp
     from dlm import scenes
     base = scenes.sample_scene(key, model, image_size, scenes.SceneRanges(max_yaw=0.5))

@@ -7,8 +7,7 @@ import os
 import sys
 
 
-class UserError(Exception):
-    """A problem with the user's input: printed as one line, exit status 2."""
+from dlm.commands import UserError, cmd_capture, cmd_reconstruct, cmd_track  # noqa: F401 (UserError re-exported)
 
 
 def _single_thread():
@@ -66,7 +65,6 @@ def _parse_weights(items, names):
 
 def cmd_model_sample(args):
     import jax
-    import jax.numpy as jnp
     import numpy as np
     import dlm
     from dlm.io import write_obj, write_json
@@ -289,6 +287,54 @@ def build_parser():
     p.add_argument("--json", help="write the figures to this JSON file")
     p.set_defaults(func=cmd_eval_aflw2000)
 
+    quiet = dict(action="store_true", default=argparse.SUPPRESS, help="print nothing but errors")
+    model_help = "landmark model: offline, realtime, or a weights .npz path"
+    p = sub.add_parser("reconstruct", help="fit the face model to photos: mesh, parameters, landmarks, overlay",
+                       description="One fit per image (or one identity over all with --same-person). Writes "
+                                   "OUT/<image name>/ mesh.obj, params.json, landmarks.json, overlay.png and "
+                                   "OUT/summary.json. Exit status 1 if any input failed (the rest are still done).")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders of images")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
+    p.add_argument("--same-person", action="store_true", help="fit one identity to all images")
+    p.add_argument("--model", default="offline", help=model_help + " (default: offline)")
+    p.add_argument("--max-faces", type=int, default=1, help="faces per image (OUT/<name>/face_<k>/ when > 1)")
+    p.add_argument("--min-face", type=float, default=None,
+                   help="smallest face searched for, pixels (default: a tenth of the shorter side, at least 24)")
+    p.add_argument("--json", help="also write the summary to this JSON file")
+    p.add_argument("--debug", action="store_true", help="print tracebacks of failed inputs")
+    p.add_argument("--quiet", **quiet)
+    p.set_defaults(func=cmd_reconstruct)
+
+    p = sub.add_parser("track", help="real-time tracking of a video or webcam",
+                       description="Writes OUT/frames.jsonl (per-frame parameters), blendshapes.csv (ARKit weights, "
+                                   "one row per frame), overlay.mp4, head.glb (animated glTF) and summary.json.")
+    p.add_argument("video", nargs="?", metavar="VIDEO", help="video file")
+    p.add_argument("--webcam", type=int, metavar="N", help="track webcam N instead of a file (Ctrl-C stops)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
+    p.add_argument("--model", default="realtime", help=model_help + " (default: realtime)")
+    p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    p.add_argument("--no-video", action="store_true", help="do not write overlay.mp4 (faster)")
+    p.add_argument("--solver", choices=["jit", "exported"], default="jit",
+                   help="real-time fitter: compiled here (jit) or the exported CPU artifact")
+    p.add_argument("--json", help="also write the summary to this JSON file")
+    p.add_argument("--quiet", **quiet)
+    p.set_defaults(func=cmd_track)
+
+    p = sub.add_parser("capture", help="multi-view offline fitting: one identity, per-frame meshes",
+                       description="Each CAM_DIR holds one camera's frames; the n-th image (sorted by name) of "
+                                   "every folder is the same instant. Without --calibration the cameras are "
+                                   "estimated (camera 0 fixes the world frame).")
+    p.add_argument("cameras", nargs="+", metavar="CAM_DIR", help="one folder of frames per camera")
+    p.add_argument("--calibration", help="calibration JSON (see dlm.fitting.calibration)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
+    p.add_argument("--model", default="offline", help=model_help + " (default: offline)")
+    p.add_argument("--max-frames", type=int, default=None, help="use the first N frames")
+    p.add_argument("--min-face", type=float, default=None, help="smallest face searched for, pixels")
+    p.add_argument("--overlays", type=int, default=3, help="write overlays for the first N frames")
+    p.add_argument("--json", help="also write the summary to this JSON file")
+    p.add_argument("--quiet", **quiet)
+    p.set_defaults(func=cmd_capture)
+
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench_command", required=True)
     p = bench.add_parser("model", help="time the posed mesh and landmark-only evaluation")
     p.add_argument("--repeats", type=int, default=100)
@@ -324,10 +370,24 @@ def build_parser():
     return ap
 
 
+def _compilation_cache():
+    """Keep compiled fitters and networks between runs (JAX's persistent cache): the offline fit
+    compiles for about a minute on a 2-core CPU and then runs in seconds.  DLM_CACHE_DIR moves the
+    cache; DLM_NO_COMPILE_CACHE=1 turns it off."""
+    if os.environ.get("DLM_NO_COMPILE_CACHE"):
+        return
+    import jax
+    d = os.environ.get("DLM_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "dlm", "jax")
+    jax.config.update("jax_compilation_cache_dir", d)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if getattr(args, "threads", 0) == 1:
         _single_thread()
+    if args.func in (cmd_reconstruct, cmd_track, cmd_capture):
+        _compilation_cache()
     try:
         return args.func(args)
     except UserError as e:
@@ -336,6 +396,9 @@ def main(argv=None):
     except (FileNotFoundError, ValueError) as e:
         print(f"dlm: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("dlm: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -183,9 +183,24 @@ def _predict(module, variables, images, size):
     return to_pixels(out, size)
 
 
+def resolve_shipped(name: str) -> str:
+    """The shipped model a name stands for.  "offline" falls back to "realtime" (with a warning)
+    while no offline model is shipped, so every command works with what is installed."""
+    if name in SHIPPED and not (WEIGHTS_DIR / f"{SHIPPED[name]}.npz").exists() and name == "offline":
+        import warnings
+        warnings.warn("no offline landmark model is shipped yet; using the real-time model", stacklevel=3)
+        return "realtime"
+    return name
+
+
 @functools.lru_cache(maxsize=4)
 def _shipped(name: str) -> Predictor:
-    return Predictor.load(name)
+    return Predictor.load(resolve_shipped(name))
+
+
+def shipped(name: str) -> Predictor:
+    """A shipped model by name ("realtime", "offline") or a weights path, loaded once per process."""
+    return _shipped(str(name))
 
 
 def predict_landmarks(image_crop, model="realtime"):

@@ -25,16 +25,26 @@ def draw_mesh(image: np.ndarray, pixels: np.ndarray, depth: np.ndarray, faces: n
     out = image.copy()
     canvas = out if alpha >= 1.0 else out.copy()
     tri_depth = depth[faces].mean(1)
-    order = np.argsort(-tri_depth)
     if face_colors is None:
         face_colors = np.full((len(faces), 3), 200.0)
     shade = np.ones(len(faces)) if normals_z is None else 0.25 + 0.75 * np.clip(normals_z, 0, 1)
-    pts = np.round(pixels[faces] * 16).astype(np.int32)  # 4 bits of sub-pixel precision
-    for f in order:
-        if normals_z is not None and normals_z[f] <= 0:
-            continue
-        color = tuple(float(c) for c in face_colors[f] * shade[f])
-        cv2.fillConvexPoly(canvas, pts[f], color, lineType=cv2.LINE_AA, shift=4)
+    keep = np.ones(len(faces), bool) if normals_z is None else normals_z > 0
+    keep &= np.isfinite(pixels[faces]).all((1, 2)) & np.isfinite(tri_depth)
+    idx = np.nonzero(keep)[0]
+    idx = idx[np.argsort(-tri_depth[idx])]
+    pts = np.round(pixels[faces[idx]] * 16).astype(np.int32)  # 4 bits of sub-pixel precision
+    # Colours quantised to 1/64 steps so that one fillPoly call draws many triangles: triangles go
+    # back to front in chunks, and within a chunk by colour (back-face culling has removed most
+    # overlaps inside a chunk, so the order there hardly matters).  ~50x faster than a triangle loop.
+    col = np.clip(np.round(face_colors[idx] * shade[idx, None] / 4.0) * 4.0, 0, 255)
+    chunk = 1024
+    for start in range(0, len(idx), chunk):
+        c = col[start:start + chunk]
+        p = pts[start:start + chunk]
+        keys, inv = np.unique(c, axis=0, return_inverse=True)
+        inv = inv.reshape(-1)
+        for k, key in enumerate(keys):
+            cv2.fillPoly(canvas, list(p[inv == k]), tuple(float(x) for x in key), lineType=cv2.LINE_AA, shift=4)
     if alpha < 1.0:
         out = cv2.addWeighted(canvas, alpha, out, 1 - alpha, 0)
     return out

@@ -16,7 +16,6 @@ use "convention": "opencv" in the file to have that done on load.
 from __future__ import annotations
 
 import json
-import os
 
 import jax.numpy as jnp
 import numpy as np

@@ -161,6 +161,12 @@ def _solve(maxiter, tol, vars, mask, obs, weights, problem, key):
 def initial_vars(model: fm.FaceModel, obs: en.Observations, rig: en.CameraRig, lm_model: fm.FaceModel,
                  cameras: fm.Camera | None, config: FitConfig) -> en.FitVars:
     """Cold start: zero shape, root translation from the landmarks' centroid and spread in camera 0."""
+    return _initial_vars_jit(model.num_identity, model.num_expression, model.num_joints, obs, rig, lm_model,
+                             cameras, config.initial_focal_factor)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def _initial_vars_jit(num_identity, num_expression, num_joints, obs, rig, lm_model, cameras, initial_focal_factor):
     F, C, L, _ = obs.mu.shape
     if cameras is not None:
         cam_rot, cam_trans = jnp.asarray(cameras.rotation), jnp.asarray(cameras.translation)
@@ -168,8 +174,8 @@ def initial_vars(model: fm.FaceModel, obs: en.Observations, rig: en.CameraRig, l
                             / rig.focal_scale)
     else:
         cam_rot, cam_trans = jnp.zeros((C, 3)), jnp.zeros((C, 3))
-        log_focal = jnp.full(rig.focal_scale.shape, jnp.log(config.initial_focal_factor))
-    pts = fm.vertices(lm_model, fm.FaceParams.zeros(model))  # (L, 3) template landmarks
+        log_focal = jnp.full(rig.focal_scale.shape, jnp.log(initial_focal_factor))
+    pts = fm.vertices(lm_model, fm.FaceParams.zeros(lm_model))  # (L, 3) template landmarks
     w = obs.weight[:, 0]  # camera 0 (F, L)
     mu = obs.mu[:, 0]
     wsum = jnp.maximum(w.sum(1, keepdims=True), 1.0)
@@ -189,8 +195,8 @@ def initial_vars(model: fm.FaceModel, obs: en.Observations, rig: en.CameraRig, l
     p_world = (p_cam - cam_trans[0]) @ r0  # R^T (p - t)
     # Face the camera: the head's +z axis towards camera 0's centre.
     facing = geometry.matrix_to_axis_angle(r0.T) if cameras is not None else jnp.zeros(3)
-    rots = jnp.zeros((F, model.num_joints, 3)).at[:, 0].set(facing)
-    return en.FitVars(identity=jnp.zeros(model.num_identity), expression=jnp.zeros((F, model.num_expression)),
+    rots = jnp.zeros((F, num_joints, 3)).at[:, 0].set(facing)
+    return en.FitVars(identity=jnp.zeros(num_identity), expression=jnp.zeros((F, num_expression)),
                       joint_rotations=rots, translation=p_world - c3,
                       cam_rotation=cam_rot, cam_translation=cam_trans, log_focal=log_focal)
 
@@ -216,6 +222,7 @@ def _rotate_root(vars: en.FitVars, yaw: jax.Array) -> en.FitVars:
     return vars._replace(joint_rotations=vars.joint_rotations.at[:, 0].set(new))
 
 
+@jax.jit
 def _per_frame_landmark_energy(vars, obs, problem):
     x = en.project_landmarks(problem.lm_model, vars, problem.rig)
     return jnp.sum(obs.weight * jnp.sum((x - obs.mu) ** 2, -1) / (2 * obs.sigma ** 2), axis=(1, 2))
@@ -257,7 +264,8 @@ def fit(model: fm.FaceModel, obs: en.Observations, image_size, cameras: fm.Camer
     if init is None and config.mode == "uncalibrated" and cameras is None and C > 1:
         cameras = _cameras_from_single_views(model, obs, image_size, config, gmm)
     if init is None:
-        vars = initial_vars(model, obs, rig, lm_model, cameras, config)
+        vars = _initial_vars_jit(model.num_identity, model.num_expression, model.num_joints, obs, rig, lm_model,
+                                 cameras, config.initial_focal_factor)
         rigid_mask = _mask(vars, config, "rigid")
         rigid_w = weights._replace(temporal=jnp.zeros(()), intersect=jnp.zeros(()))
         best, best_e = None, None
@@ -286,12 +294,21 @@ def fit(model: fm.FaceModel, obs: en.Observations, image_size, cameras: fm.Camer
     mask = _mask(vars, config, "full")
     vars, n = _solve(config.full_iters, config.tol, vars, mask, obs, weights, problem, jax.random.key(1))
     iters += n
-    terms = en.energy_terms(vars, obs, lm_model, rig, weights, gmm, intersect, model)
+    terms, landmarks_2d = _final_terms(vars, obs, problem, weights)
     params = _to_params(vars)
     return FitResult(vars=vars, params=params, cameras=_to_cameras(vars, rig),
                      energy={k: float(v) for k, v in terms.items()},
-                     landmarks_2d=en.project_landmarks(lm_model, vars, rig), iterations=iters,
+                     landmarks_2d=landmarks_2d, iterations=iters,
                      vertices=_posed_vertices(model, params))
+
+
+@jax.jit
+def _final_terms(vars, obs, problem: Problem, weights):
+    """Weighted energy terms and fitted projections at the solution (one compiled call: run
+    eagerly these were a few hundred small compilations, seconds per fit)."""
+    terms = en.energy_terms(vars, obs, problem.lm_model, problem.rig, weights, problem.gmm, problem.intersect,
+                            problem.model)
+    return terms, en.project_landmarks(problem.lm_model, vars, problem.rig)
 
 
 @jax.jit

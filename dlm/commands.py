@@ -1,0 +1,298 @@
+"""The product commands: `dlm reconstruct`, `dlm track`, `dlm capture` (argument parsing in dlm.cli).
+
+Each writes its files atomically, prints a progress line unless --quiet, writes a machine-readable
+summary (OUT/summary.json, and --json PATH if given), and exits non-zero when any input failed.
+A batch carries on past a bad file and lists it at the end.
+"""
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+
+class UserError(Exception):
+    """A problem with the user's input: printed as one line, exit status 2."""
+
+
+def _say(args, msg, end="\n"):
+    if not args.quiet:
+        print(msg, end=end, flush=True)
+
+
+def _bar(i, n, width=30):
+    k = int(width * i / max(n, 1))
+    return "[" + "#" * k + " " * (width - k) + f"] {i}/{n}"
+
+
+def _unique_names(paths) -> list[str]:
+    """Output folder names: the file stem, with a counter where stems repeat."""
+    seen, out = {}, []
+    for p in paths:
+        stem = Path(p).stem or "image"
+        n = seen.get(stem, 0)
+        seen[stem] = n + 1
+        out.append(stem if n == 0 else f"{stem}_{n}")
+    return out
+
+
+def _finish(args, out: Path, summary: dict) -> int:
+    from dlm.io import write_json
+    write_json(out / "summary.json", summary)
+    if getattr(args, "json", None):
+        write_json(args.json, summary)
+    failed = summary.get("failed", [])
+    if failed:
+        print(f"dlm: {len(failed)} input(s) failed:", file=sys.stderr)
+        for f in failed:
+            print(f"  {f['error']}" if str(f["input"]) in f["error"] else f"  {f['input']}: {f['error']}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _error_text(e: Exception) -> str:
+    from dlm.imageio import InputError
+    if isinstance(e, InputError):
+        return str(e)
+    return f"{type(e).__name__}: {e}"
+
+
+def cmd_reconstruct(args) -> int:
+    from dlm import facemodel as fm, imageio, landmarks as lmk, outputs, pipeline
+    out = Path(args.output)
+    paths = imageio.list_images(args.images)
+    if not paths:
+        raise UserError("no input images (folders given contain no image files)")
+    try:
+        pred = lmk.shipped(args.model)
+    except lmk.WeightsError as e:
+        raise UserError(str(e)) from None
+    model = fm.load_face_model()
+    names = _unique_names(paths)
+    failed, done = [], []
+    t_start = time.perf_counter()
+
+    def load(i):
+        try:
+            return imageio.read_image(paths[i])
+        except imageio.InputError as e:
+            failed.append(dict(input=str(paths[i]), error=str(e)))
+            return None
+
+    if args.same_person:
+        images, dets, kept = [], [], []
+        for i in range(len(paths)):
+            _say(args, f"\rdetecting {_bar(i, len(paths))}", end="")
+            img = load(i)
+            if img is None:
+                continue
+            try:
+                dets.append(pipeline.detect(img, pred, 1, args.min_face)[0])
+            except Exception as e:  # noqa: BLE001 - reported per input
+                failed.append(dict(input=str(paths[i]), error=_error_text(e)))
+                continue
+            images.append(img)
+            kept.append(i)
+        _say(args, f"\rdetecting {_bar(len(paths), len(paths))}")
+        if kept:
+            _say(args, f"fitting one identity to {len(kept)} images ...")
+            results = pipeline.fit_faces(dets, [(im.shape[1], im.shape[0]) for im in images], pred.landmark_set,
+                                         model, same_person=True)
+            for i, img, res in zip(kept, images, results):
+                files = outputs.write_face(out / names[i], img, res, model,
+                                           extra=dict(input=str(paths[i]), same_person=True))
+                done.append(dict(input=str(paths[i]), output=str(out / names[i]), faces=1, files=files,
+                                 score=float(res.score)))
+    else:
+        for i in range(len(paths)):
+            _say(args, f"\rreconstructing {_bar(i, len(paths))} {paths[i].name[:40]:<40}", end="")
+            img = load(i)
+            if img is None:
+                continue
+            try:
+                t0 = time.perf_counter()
+                results = pipeline.reconstruct_faces(img, pred, args.max_faces, model, min_face=args.min_face)
+                folders = []
+                for k, res in enumerate(results):
+                    folder = out / names[i] if args.max_faces == 1 else out / names[i] / f"face_{k}"
+                    outputs.write_face(folder, img, res, model, extra=dict(input=str(paths[i]), face=k))
+                    folders.append(str(folder))
+                done.append(dict(input=str(paths[i]), outputs=folders, faces=len(results),
+                                 scores=[float(r.score) for r in results],
+                                 seconds=round(time.perf_counter() - t0, 3)))
+            except Exception as e:  # noqa: BLE001 - a batch continues past a bad file
+                if args.debug:
+                    traceback.print_exc()
+                failed.append(dict(input=str(paths[i]), error=_error_text(e)))
+        _say(args, f"\rreconstructing {_bar(len(paths), len(paths))}{' ' * 41}")
+    summary = dict(command="reconstruct", model=pred.manifest.get("config", {}), landmark_set=pred.landmark_set,
+                   same_person=bool(args.same_person), num_inputs=len(paths), succeeded=done, failed=failed,
+                   seconds=round(time.perf_counter() - t_start, 3))
+    _say(args, f"{len(done)} of {len(paths)} inputs reconstructed into {out}")
+    return _finish(args, out, summary)
+
+
+def cmd_track(args) -> int:
+    from dlm import facemodel as fm, imageio, landmarks as lmk, outputs, pipeline
+    if (args.video is None) == (args.webcam is None):
+        raise UserError("give a VIDEO file or --webcam N (not both)")
+    source = args.webcam if args.webcam is not None else args.video
+    try:
+        reader = imageio.VideoReader(source, max_frames=args.max_frames)
+        pred = lmk.shipped(args.model)
+    except (imageio.InputError, lmk.WeightsError) as e:
+        raise UserError(str(e)) from None
+    out = Path(args.output)
+    model = fm.load_face_model()
+    tracker = pipeline.Tracker((reader.width, reader.height), pred, model, solver=args.solver)
+    writer = outputs.TrackWriter(out, model, reader.fps, (reader.width, reader.height), video=not args.no_video)
+    timings, found, searched, n = [], 0, 0, 0
+    t_start = time.perf_counter()
+    try:
+        for frame in reader:
+            t0 = time.perf_counter()
+            tf = tracker(frame)
+            dt = (time.perf_counter() - t0) * 1e3
+            timings.append(dict(tf.timings_ms, total=dt, searched=tf.searched))
+            found += tf.found
+            searched += tf.searched
+            writer.add(frame, tf)
+            n += 1
+            if not args.quiet and (n % 10 == 0 or n == 1):
+                total = reader.header_frames or args.max_frames
+                fps = n / (time.perf_counter() - t_start)
+                head = _bar(n, total) if total else f"frame {n}"
+                print(f"\rtracking {head} {fps:.1f} frames/s (with overlays)", end="", flush=True)
+    except KeyboardInterrupt:
+        _say(args, "\ninterrupted: finishing the files for the frames read")
+    except Exception:
+        writer.abort()
+        raise
+    _say(args, "")
+    wall = time.perf_counter() - t_start
+    tracked = [t for t in timings if not t["searched"]]
+
+    def med(key, rows):
+        return float(np.median([r[key] for r in rows])) if rows else None
+
+    summary = dict(command="track", source=str(source), frames=n, frames_found=int(found),
+                   frames_searched=int(searched), header_frames=reader.header_frames,
+                   ended_early=bool(reader.ended_early), video_fps=reader.fps,
+                   wall_s=round(wall, 3), frames_per_s_with_outputs=round(n / max(wall, 1e-9), 2),
+                   tracked_frame_median_ms=dict(roi=med("roi", tracked), cnn=med("cnn", tracked),
+                                                fit=med("fit", tracked), total=med("total", tracked)),
+                   frames_per_s_tracking=(round(1e3 / med("total", tracked), 1) if tracked else None),
+                   model=pred.manifest.get("config", {}), landmark_set=pred.landmark_set,
+                   failed=([] if n else [dict(input=str(source), error="no frame was processed")]))
+    if reader.ended_early:
+        _say(args, f"note: the video ended after {n} of the {reader.header_frames} frames its header announces")
+    writer.close(summary)
+    if not found:
+        print(f"dlm: no face found in any of the {n} frames", file=sys.stderr)
+        return 1
+    _say(args, f"{n} frames, face in {found}; tracking {summary['frames_per_s_tracking']} frames/s "
+               f"(median per tracked frame, without overlays); outputs in {out}")
+    return _finish(args, out, summary)
+
+
+def cmd_capture(args) -> int:
+    import jax
+    from dlm import facemodel as fm, imageio, landmarks as lmk, outputs, pipeline
+    from dlm.fitting import calibration, energy as en, offline
+    from dlm.io import write_json, write_obj
+    dirs = [Path(d) for d in args.cameras]
+    for d in dirs:
+        if not d.is_dir():
+            raise UserError(f"{d}: not a folder (dlm capture takes one folder of frames per camera)")
+    frames = [imageio.list_images([d]) for d in dirs]
+    counts = [len(f) for f in frames]
+    if min(counts) == 0:
+        raise UserError(f"{dirs[counts.index(0)]}: no image files")
+    if len(set(counts)) != 1:
+        raise UserError("camera folders hold different frame counts: "
+                        + ", ".join(f"{d}: {c}" for d, c in zip(dirs, counts)))
+    C, F = len(dirs), counts[0]
+    if args.max_frames:
+        F = min(F, args.max_frames)
+    cams = sizes_cal = None
+    if args.calibration:
+        try:
+            cams, sizes_cal, _ = calibration.load_calibration(args.calibration, expected_cameras=C)
+        except calibration.CalibrationError as e:
+            raise UserError(str(e)) from None
+    try:
+        pred = lmk.shipped(args.model)
+    except lmk.WeightsError as e:
+        raise UserError(str(e)) from None
+    model = fm.load_face_model()
+    L = pred.num_landmarks
+    mu = np.zeros((F, C, L, 2), np.float32)
+    sigma = np.ones((F, C, L), np.float32)
+    weight = np.zeros((F, C, L), np.float32)
+    sizes = np.zeros((C, 2))
+    failed, images = [], {}
+    for f in range(F):
+        for c in range(C):
+            _say(args, f"\rlandmarks {_bar(f * C + c, F * C)}", end="")
+            path = frames[c][f]
+            try:
+                img = imageio.read_image(path)
+                wh = np.array([img.shape[1], img.shape[0]])
+                if f == 0 and sizes[c].sum() == 0:
+                    sizes[c] = wh
+                    if sizes_cal is not None and not np.allclose(sizes_cal[c], wh):
+                        raise UserError(f"{path}: image is {wh[0]}x{wh[1]} but the calibration says "
+                                        f"{int(sizes_cal[c][0])}x{int(sizes_cal[c][1])} for camera {c}")
+                elif not np.allclose(sizes[c], wh):
+                    raise imageio.InputError(f"{path}: image is {wh[0]}x{wh[1]}, camera {c}'s first frame was "
+                                             f"{int(sizes[c][0])}x{int(sizes[c][1])}")
+                det = pipeline.detect(img, pred, 1, args.min_face)[0]
+                mu[f, c], sigma[f, c], weight[f, c] = det.mu, det.sigma, 1.0
+                if f < args.overlays:
+                    images[(f, c)] = img
+            except UserError:
+                raise
+            except Exception as e:  # noqa: BLE001 - a view without a face just does not count
+                failed.append(dict(input=str(path), error=_error_text(e)))
+    _say(args, f"\rlandmarks {_bar(F * C, F * C)}")
+    if (sizes.sum(1) == 0).any():
+        raise UserError(f"camera {int(np.argmax(sizes.sum(1) == 0))}: its first frame could not be read")
+    if weight.sum() == 0:
+        raise UserError("no face found in any view")
+    mode = "calibrated" if cams is not None else ("uncalibrated" if C > 1 else "monocular")
+    _say(args, f"fitting {F} frames x {C} cameras ({mode}) ...")
+    cfg = offline.FitConfig(landmark_set=pred.landmark_set, mode=mode)
+    t0 = time.perf_counter()
+    res = offline.fit(model, en.Observations(mu, sigma, weight), sizes if C > 1 else tuple(sizes[0]),
+                      cameras=cams, config=cfg)
+    fit_s = time.perf_counter() - t0
+    out = Path(args.output)
+    faces = outputs.overlay_faces(model)
+    for f in range(F):
+        params = jax.tree_util.tree_map(lambda a: np.asarray(a[f]), res.params)
+        folder = out / f"frame_{f:05d}"
+        write_obj(folder / "mesh.obj", np.asarray(res.vertices[f]), np.asarray(model.faces), np.asarray(model.uvs),
+                  np.asarray(model.face_uvs), header="dlm capture, cm, world frame of the calibration")
+        write_json(folder / "params.json", dict(outputs.params_dict(params, model), frame=f,
+                                                inputs=[str(frames[c][f]) for c in range(C)],
+                                                views_with_face=int(weight[f, :, 0].sum())))
+        for c in range(C):
+            if (f, c) in images:
+                cam = jax.tree_util.tree_map(lambda a: np.asarray(a[c]), res.cameras)
+                mesh = np.asarray(res.vertices[f])
+                imageio.write_image(folder / f"overlay_cam{c}.png",
+                                    outputs.draw_overlay(images[(f, c)], mesh, cam, faces, mu[f, c], sigma[f, c]))
+    calibration.save_calibration(out / "cameras.json", res.cameras, sizes, [d.name for d in dirs])
+    summary = dict(command="capture", cameras=[str(d) for d in dirs], frames=F, mode=mode,
+                   views_with_face=int(weight[:, :, 0].sum()), fit_seconds=round(fit_s, 2),
+                   iterations=int(res.iterations), energy=res.energy, landmark_set=pred.landmark_set,
+                   identity=[float(x) for x in np.asarray(res.vars.identity)],
+                   views_skipped=failed, failed=[])
+    _say(args, f"fitted in {fit_s:.1f} s; per-frame meshes and parameters in {out}; cameras in {out / 'cameras.json'}")
+    if failed:
+        # A view without a face does not fail the capture (the other views carry the frame).
+        print(f"dlm: note: {len(failed)} view(s) had no usable face and were left out of the fit "
+              f"(summary.json: views_skipped)", file=sys.stderr)
+    return _finish(args, out, summary)

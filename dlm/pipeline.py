@@ -1,0 +1,218 @@
+"""From pixels to fitted faces: the pipeline users call (Section 3.3).
+
+    image -> region of interest (dlm.roi) -> probabilistic landmarks (dlm.landmarks)
+          -> model fit (dlm.fitting) -> mesh, parameters, pictures (dlm.outputs)
+
+    result = dlm.reconstruct(dlm.read_image("me.jpg"))       # best face in a photo
+    result.landmarks, result.sigma, result.params, result.vertices, result.camera
+
+    tracker = dlm.Tracker((width, height))                    # frame by frame, real time
+    for frame in frames: out = tracker(frame)
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import jax
+import numpy as np
+
+from dlm import facemodel as fm, landmarks as lmk, roi as roi_lib
+from dlm.fitting import energy as en, offline
+from dlm.imageio import InputError
+
+
+class NoFaceError(InputError):
+    """No face was found in an image."""
+
+
+@dataclasses.dataclass
+class FaceResult:
+    """One fitted face.  Pixels are image pixels (x right, y down, pixel centres at +0.5)."""
+    image_size: tuple            # (width, height)
+    roi: roi_lib.Roi             # the crop the landmarks came from
+    landmark_set: str
+    landmarks: np.ndarray        # (L, 2) predicted mu
+    sigma: np.ndarray            # (L,) predicted sigma, pixels
+    params: fm.FaceParams        # identity (I,), expression (E,), joint_rotations (4, 3), translation (3,)
+    camera: fm.Camera            # rotation (3,), translation (3,), focal (), principal_point (2,)
+    fitted_landmarks: np.ndarray  # (L, 2) projections of the fitted model's landmarks
+    energy: dict                 # weighted energy terms at the solution
+    vertices: np.ndarray         # (V, 3) posed mesh, cm (world = camera frame for one photo)
+
+    @property
+    def score(self) -> float:
+        return self.roi.score
+
+
+def _predictor(model) -> lmk.Predictor:
+    return model if isinstance(model, lmk.Predictor) else lmk.shipped(str(model))
+
+
+def _unbatch(tree, i):
+    return jax.tree_util.tree_map(lambda a: np.asarray(a[i]), tree)
+
+
+def fit_faces(detections, image_sizes, landmark_set: str, face_model: fm.FaceModel | None = None,
+              same_person: bool = False, config: offline.FitConfig | None = None) -> list[FaceResult]:
+    """Fit the model to detections (one per image, or several faces of one image).
+
+    same_person: one identity over all detections (mode "images": each its own camera);
+    otherwise each detection is fitted on its own."""
+    model = face_model or fm.load_face_model()
+    sizes = np.asarray(image_sizes, np.float32).reshape(-1, 2)
+    if len(sizes) == 1:
+        sizes = np.repeat(sizes, len(detections), 0)
+    out = []
+    if same_person:
+        cfg = config or offline.FitConfig(landmark_set=landmark_set, mode="images")
+        cfg = dataclasses.replace(cfg, mode="images", landmark_set=landmark_set)
+        obs = en.Observations(np.stack([d.mu for d in detections])[:, None],
+                              np.stack([d.sigma for d in detections])[:, None],
+                              np.ones((len(detections), 1, len(detections[0].sigma)), np.float32))
+        res = offline.fit(model, obs, sizes[:, None, :], config=cfg)
+        groups = [(res, i, i) for i in range(len(detections))]
+    else:
+        cfg = config or offline.FitConfig(landmark_set=landmark_set, mode="monocular")
+        cfg = dataclasses.replace(cfg, mode="monocular", landmark_set=landmark_set)
+        groups = []
+        for d, s in zip(detections, sizes):
+            obs = en.Observations(d.mu[None, None], d.sigma[None, None], np.ones((1, 1, len(d.sigma)), np.float32))
+            groups.append((offline.fit(model, obs, tuple(float(v) for v in s), config=cfg), 0, 0))
+    for d, s, (res, f, c) in zip(detections, sizes, groups):
+        out.append(FaceResult(
+            image_size=(int(s[0]), int(s[1])), roi=d.roi, landmark_set=landmark_set,
+            landmarks=np.asarray(d.mu), sigma=np.asarray(d.sigma), params=_unbatch(res.params, f),
+            camera=_unbatch(res.cameras, c), fitted_landmarks=np.asarray(res.landmarks_2d[f, 0]),
+            energy=res.energy, vertices=np.asarray(res.vertices[f])))
+    return out
+
+
+def detect(image: np.ndarray, model="offline", max_faces: int = 1, min_face: float | None = None,
+           threshold: float | None = None) -> list[roi_lib.Detection]:
+    """Faces in an RGB image, best first; raises NoFaceError when there is none."""
+    pred = _predictor(model)
+    dets = roi_lib.search(image, pred, max_faces=max_faces, min_face=min_face, threshold=threshold)
+    if not dets:
+        h, w = image.shape[:2]
+        mf = max(24.0, min(h, w) / 10.0) if min_face is None else min_face
+        raise NoFaceError(f"no face found in the {w}x{h} image (faces under {mf:.0f} px are not searched, "
+                          f"see --min-face; no window's landmarks were certain enough)")
+    return dets
+
+
+def reconstruct_faces(image: np.ndarray, model="offline", max_faces: int = 1, face_model=None,
+                      config: offline.FitConfig | None = None, min_face: float | None = None) -> list[FaceResult]:
+    """Every face (up to max_faces) in an RGB image (H, W, 3) uint8, fitted separately."""
+    pred = _predictor(model)
+    dets = detect(image, pred, max_faces, min_face)
+    h, w = image.shape[:2]
+    return fit_faces(dets, (w, h), pred.landmark_set, face_model, config=config)
+
+
+def reconstruct(image: np.ndarray, model="offline", face_model=None, config: offline.FitConfig | None = None) \
+        -> FaceResult:
+    """The most certain face in an RGB image (H, W, 3) uint8: landmarks, sigma, parameters, mesh, camera."""
+    return reconstruct_faces(image, model, 1, face_model, config)[0]
+
+
+def reconstruct_same_person(images, model="offline", face_model=None, config: offline.FitConfig | None = None) \
+        -> list[FaceResult]:
+    """Several photos of one person: one identity, a pose, expression and camera per photo."""
+    pred = _predictor(model)
+    dets = [detect(im, pred, 1)[0] for im in images]
+    sizes = [(im.shape[1], im.shape[0]) for im in images]
+    return fit_faces(dets, sizes, pred.landmark_set, face_model, same_person=True, config=config)
+
+
+# ---------------------------------------------------------------------------------------------
+# Real-time tracking.
+
+@dataclasses.dataclass
+class TrackFrame:
+    index: int
+    found: bool
+    roi: roi_lib.Roi | None
+    landmarks: np.ndarray | None      # (L, 2) predicted mu, image pixels
+    sigma: np.ndarray | None          # (L,)
+    fit: object | None                # dlm.fitting.realtime.TrackResult
+    searched: bool                    # this frame ran the full ROI search
+    timings_ms: dict                  # roi, cnn, fit
+
+
+class Tracker:
+    """Frame-by-frame tracking: the ROI comes from the previous frame's fitted landmarks, rotated
+    upright with the eyes level; the first frame, and any frame after the track is lost (a crop
+    whose mean log sigma is above `lost_score`, or a fit that explains the landmarks badly), runs
+    the full ROI search.
+
+    Args:
+      image_size: (width, height) of the frames.
+      model: landmark predictor ("realtime", a weights path, or a Predictor).
+      solver: the real-time fitter's solver ("jit" or "exported"); see RealtimeFitter.
+    """
+
+    def __init__(self, image_size, model="realtime", face_model=None, solver="jit", lost_score: float | None = None,
+                 min_face: float | None = None, **fitter_kwargs):
+        from dlm.fitting.realtime import RealtimeFitter
+        self.predictor = _predictor(model)
+        self.face_model = face_model or fm.load_face_model()
+        self.image_size = (int(image_size[0]), int(image_size[1]))
+        self.fitter = RealtimeFitter(self.face_model, self.image_size, landmark_set=self.predictor.landmark_set,
+                                     solver=solver, **fitter_kwargs)
+        thr = self.predictor.manifest.get("roi_threshold")
+        self.lost_score = lost_score if lost_score is not None else thr
+        self.min_face = min_face
+        self.reset()
+
+    def reset(self):
+        self.roi = None
+        self.index = 0
+        self.fitter.reset()
+
+    def __call__(self, frame: np.ndarray) -> TrackFrame:
+        h, w = frame.shape[:2]
+        if (w, h) != self.image_size:
+            raise InputError(f"frame {self.index} is {w}x{h}, the tracker was made for "
+                             f"{self.image_size[0]}x{self.image_size[1]}")
+        t = {"roi": 0.0, "cnn": 0.0, "fit": 0.0}
+        searched = False
+        mu = sigma = None
+        if self.roi is not None:
+            t0 = time.perf_counter()
+            crop = roi_lib.crop(frame, self.roi, self.predictor.size)
+            t1 = time.perf_counter()
+            m, s = self.predictor(crop[None])
+            m, s = np.asarray(m[0]), np.asarray(s[0])
+            t2 = time.perf_counter()
+            t["roi"], t["cnn"] = (t1 - t0) * 1e3, (t2 - t1) * 1e3
+            score = float(np.mean(np.log(s / self.predictor.size)))
+            if self.lost_score is not None and score > self.lost_score:
+                self.reset_track()
+            else:
+                mu = self.roi.to_image(m, self.predictor.size)
+                sigma = s * self.roi.side / self.predictor.size
+                roi_used = dataclasses.replace(self.roi, score=score)
+        if mu is None:
+            searched = True
+            t0 = time.perf_counter()
+            dets = roi_lib.search(frame, self.predictor, max_faces=1, min_face=self.min_face)
+            t["roi"] += (time.perf_counter() - t0) * 1e3
+            if not dets:
+                self.index += 1
+                return TrackFrame(self.index - 1, False, None, None, None, None, True, t)
+            mu, sigma, roi_used = dets[0].mu, dets[0].sigma, dets[0].roi
+            self.fitter.reset()
+        t0 = time.perf_counter()
+        fit = self.fitter.step(mu, sigma)
+        t["fit"] = (time.perf_counter() - t0) * 1e3
+        if self.fitter.x is None:     # the fitter lost the track: search on the next frame
+            self.roi = None
+        else:
+            self.roi = roi_lib.roi_from_landmarks(np.asarray(fit.landmarks_2d), self.predictor.landmark_set)
+        self.index += 1
+        return TrackFrame(self.index - 1, True, roi_used, mu, sigma, fit, searched, t)
+
+    def reset_track(self):
+        self.roi = None
+        self.fitter.reset()

@@ -1,0 +1,264 @@
+"""Region of interest (Section 3.3): where the face is, as a rotated square crop.
+
+Offline: the full-head landmark network itself is the face detector.  It runs over multi-scale
+sliding windows and the window whose landmarks are the most certain (lowest mean log sigma, in
+units of the window side) wins; no external detector.  With several faces, every window under an
+uncertainty threshold survives non-maximum suppression.  Each kept window is then refined: the
+crop is re-framed from its own predicted landmarks (as the training crops are framed) and predicted
+again.
+
+Real-time: `roi_from_landmarks` frames the next crop from the previous frame's landmarks, rotated
+upright so the eyes lie on a horizontal line.
+
+The framing matches training (`dlm.synth.crop_camera`): the box of the non-neck landmarks fills
+FILL of the crop side (the middle of the training range 0.62-0.95).  A set's non-neck box is
+smaller than the 703-point box that training used by BOX_RATIO (median over 40 random scenes:
+`python -m dlm.roi` prints it).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Sequence
+
+import numpy as np
+
+from dlm import landmarks as lmk
+
+FILL = 0.785
+BOX_RATIO = {"703": 1.0, "320": 1.009, "68": 1.60}
+EYE_REGIONS = ("eye", "eyelid", "iris", "pupil")
+
+
+@dataclasses.dataclass(frozen=True)
+class Roi:
+    """A square crop of side `side` pixels centred at `centre` (x, y), rotated by `angle` radians
+    (the crop's x axis points along (cos a, sin a) in the image).  `score`: mean log of sigma over
+    the side (lower is more certain); nan until predicted."""
+    centre: tuple
+    side: float
+    angle: float = 0.0
+    score: float = float("nan")
+
+    def transform(self, size: int) -> np.ndarray:
+        """2 x 3 affine map from image pixels to crop pixels (continuous coordinates)."""
+        s = size / self.side
+        c, sn = np.cos(self.angle), np.sin(self.angle)
+        r = s * np.array([[c, sn], [-sn, c]])
+        t = size / 2.0 - r @ np.asarray(self.centre, np.float64)
+        return np.concatenate([r, t[:, None]], 1)
+
+    def to_image(self, points: np.ndarray, size: int) -> np.ndarray:
+        """Crop pixels (..., 2) back to image pixels."""
+        a = self.transform(size)
+        inv = np.linalg.inv(a[:, :2])
+        return (np.asarray(points, np.float64) - a[:, 2]) @ inv.T
+
+    def box(self) -> np.ndarray:
+        """Axis-aligned bounds (x0, y0, x1, y1) of the rotated square."""
+        h = self.side / 2 * (abs(np.cos(self.angle)) + abs(np.sin(self.angle)))
+        cx, cy = self.centre
+        return np.array([cx - h, cy - h, cx + h, cy + h])
+
+
+def warp_crop(image: np.ndarray, transform: np.ndarray, size: int) -> np.ndarray:
+    """Crop with cv2.warpAffine; cv2 samples at integer coordinates, so shift by half a pixel.
+    Area averaging when shrinking (so a large photo does not alias), bilinear otherwise."""
+    import cv2
+    a = np.array(transform, np.float64)
+    a[:, 2] += a[:, :2].sum(1) * 0.5 - 0.5
+    shrink = np.sqrt(abs(np.linalg.det(a[:, :2]))) < 1
+    if shrink and np.sqrt(abs(np.linalg.det(a[:, :2]))) < 0.5:
+        # warpAffine's INTER_AREA is bilinear for non-integer affine maps; pre-shrink with
+        # resize (true area averaging) to at most twice the crop's resolution first.
+        f = 2.0 * np.sqrt(abs(np.linalg.det(a[:, :2])))
+        small = cv2.resize(image, (max(1, int(round(image.shape[1] * f))), max(1, int(round(image.shape[0] * f)))),
+                           interpolation=cv2.INTER_AREA)
+        fx, fy = small.shape[1] / image.shape[1], small.shape[0] / image.shape[0]
+        back = np.array([[1 / fx, 0, 0.5 / fx - 0.5], [0, 1 / fy, 0.5 / fy - 0.5]])  # small px -> image px
+        a = a @ np.vstack([back, [0, 0, 1]])
+        image = small
+    return cv2.warpAffine(image, a, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def crop(image: np.ndarray, roi: Roi, size: int) -> np.ndarray:
+    return warp_crop(image, roi.transform(size), size)
+
+
+@functools.lru_cache(maxsize=8)
+def _set_info(landmark_set: str, num: int):
+    """(non-neck mask (L,), eye masks (subject's left, right)) of a landmark set."""
+    model = _model()
+    names = model.landmark_regions[landmark_set]
+    if len(names) != num:
+        raise ValueError(f"landmark set {landmark_set!r} has {len(names)} landmarks, got {num}")
+    x = np.asarray(model.template)[np.asarray(model.landmarks[landmark_set]), 0]
+    eye = np.isin(names, EYE_REGIONS)
+    return np.asarray([n != "neck" for n in names]), eye & (x > 0), eye & (x < 0)
+
+
+_MODEL = None
+
+
+def _model():
+    global _MODEL
+    if _MODEL is None:
+        from dlm import facemodel as fm
+        _MODEL = fm.load_face_model()
+    return _MODEL
+
+
+def eye_angle(points: np.ndarray, landmark_set: str) -> float:
+    """Roll (radians) of the line from the subject's right eye to the left eye in the image."""
+    _, left, right = _set_info(landmark_set, len(points))
+    v = points[left].mean(0) - points[right].mean(0)
+    return float(np.arctan2(v[1], v[0]))
+
+
+def roi_from_landmarks(points: np.ndarray, landmark_set: str, upright: bool = True, fill: float = FILL) -> Roi:
+    """The training framing of a face with these landmarks (L, 2) image pixels: rotated so the eyes
+    are level (`upright`), the non-neck landmark box scaled by BOX_RATIO filling `fill` of the side."""
+    points = np.asarray(points, np.float64)
+    keep, _, _ = _set_info(landmark_set, len(points))
+    angle = eye_angle(points, landmark_set) if upright else 0.0
+    c, s = np.cos(angle), np.sin(angle)
+    rot = np.array([[c, s], [-s, c]])          # image -> upright frame
+    p = points[keep] @ rot.T
+    lo, hi = p.min(0), p.max(0)
+    side = float(np.max(hi - lo)) * BOX_RATIO.get(landmark_set, 1.0) / fill
+    centre = ((lo + hi) / 2) @ rot              # back to the image (rot is orthonormal)
+    return Roi(tuple(float(v) for v in centre), max(side, 1.0), angle)
+
+
+@dataclasses.dataclass(frozen=True)
+class Detection:
+    roi: Roi                 # the refined crop
+    mu: np.ndarray           # (L, 2) image pixels
+    sigma: np.ndarray        # (L,) image pixels
+    score: float             # mean log(sigma / side) at the refined crop; lower is more certain
+
+
+def predict_in(image: np.ndarray, rois: Sequence[Roi], predictor: lmk.Predictor, batch: int = 32):
+    """Landmarks in each crop: mu (N, L, 2) and sigma (N, L) in image pixels, and scores (N,)."""
+    size = predictor.size
+    mus, sigmas, scores = [], [], []
+    for i in range(0, len(rois), batch):
+        chunk = rois[i:i + batch]
+        crops = np.stack([crop(image, r, size) for r in chunk])
+        n = len(chunk)
+        if n < batch and len(rois) > batch:   # one compiled shape per batch size
+            crops = np.concatenate([crops, np.zeros((batch - n,) + crops.shape[1:], crops.dtype)])
+        mu, sigma = predictor(crops)
+        mu, sigma = np.asarray(mu)[:n], np.asarray(sigma)[:n]
+        for r, m, s in zip(chunk, mu, sigma):
+            mus.append(r.to_image(m, size))
+            sigmas.append(s * r.side / size)
+            scores.append(float(np.mean(np.log(s / size))))
+    return np.stack(mus), np.stack(sigmas), np.asarray(scores)
+
+
+def sliding_windows(width: int, height: int, min_side: float, scale_step: float = 0.75,
+                    stride: float = 0.25) -> list[Roi]:
+    """Upright square windows from the longer image side down to `min_side`, overlapping by
+    1 - stride of their side."""
+    rois = []
+    side = float(max(width, height))
+    while side >= min_side:
+        def centres(extent):
+            if side >= extent:
+                return [extent / 2.0]
+            n = int(np.ceil((extent - side) / (stride * side))) + 1
+            return list(np.linspace(side / 2, extent - side / 2, n))
+        rois += [Roi((x, y), side) for y in centres(height) for x in centres(width)]
+        side *= scale_step
+    return rois
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    area = lambda r: (r[2] - r[0]) * (r[3] - r[1])  # noqa: E731
+    return inter / max(area(a) + area(b) - inter, 1e-9)
+
+
+def nms(items: list, boxes: list, iou: float = 0.3) -> list:
+    """Greedy non-maximum suppression over items already sorted best first."""
+    kept, kept_boxes = [], []
+    for it, b in zip(items, boxes):
+        if all(_iou(b, k) <= iou for k in kept_boxes):
+            kept.append(it)
+            kept_boxes.append(b)
+    return kept
+
+
+def refine(image: np.ndarray, roi: Roi, predictor: lmk.Predictor, iterations: int = 2) -> Detection:
+    """Re-frame the crop from its own landmarks `iterations` times; keep the most certain crop."""
+    mu, sigma, score = predict_in(image, [roi], predictor)
+    best = Detection(dataclasses.replace(roi, score=float(score[0])), mu[0], sigma[0], float(score[0]))
+    for _ in range(iterations):
+        r = roi_from_landmarks(best.mu, predictor.landmark_set)
+        mu, sigma, score = predict_in(image, [r], predictor)
+        if score[0] <= best.score + 0.05:  # accept unless clearly worse (the reframing is the better crop)
+            best = Detection(dataclasses.replace(r, score=float(score[0])), mu[0], sigma[0], float(score[0]))
+    return best
+
+
+def search(image: np.ndarray, predictor: lmk.Predictor, max_faces: int = 1, threshold: float | None = None,
+           min_face: float | None = None, search_side: int = 640, scale_step: float = 0.7, stride: float = 0.5,
+           refine_iterations: int = 2, candidates: int = 4) -> list[Detection]:
+    """Find faces with the landmark network: detections sorted best first.
+
+    image: (H, W, 3) uint8 RGB.  The windows are scored on a copy whose longer side is at most
+    `search_side` (so an 8k photo costs what a small one does); crops for the refined windows come
+    from the full-resolution image.  min_face: the smallest face box (pixels of the full image)
+    searched for (default: a tenth of the shorter image side, at least 24 px).  threshold: a
+    detection's score must be below it (default: the predictor's calibrated `roi_threshold` from
+    its manifest, else none).  The grid is coarse (stride half a window, scales 0.7 apart) because
+    each of the `candidates` x max_faces best windows is then re-framed from its own landmarks,
+    which corrects offsets of that size (training crops vary by +-8% shift and 0.62-0.95 fill).
+    """
+    import cv2
+    h, w = image.shape[:2]
+    if min_face is None:
+        min_face = max(24.0, min(h, w) / 10.0)
+    f = min(1.0, search_side / max(h, w))
+    small = cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA) if f < 1 \
+        else image
+    # Windows are never smaller than a quarter of the network's input: below that the crop is
+    # an upsampled blur whose sigma means little.
+    min_side = max(min_face * f / FILL, predictor.size / 4)
+    windows = sliding_windows(small.shape[1], small.shape[0], min_side, scale_step, stride)
+    _, _, scores = predict_in(small, windows, predictor)
+    if threshold is None:
+        threshold = predictor.manifest.get("roi_threshold")
+    order = np.argsort(scores)
+    cand = [windows[i] for i in order if threshold is None or scores[i] < threshold]
+    cand = nms(cand, [r.box() for r in cand])[:candidates * max_faces]
+    dets = []
+    for r in cand:
+        full = Roi((r.centre[0] / f, r.centre[1] / f), r.side / f)
+        dets.append(refine(image, full, predictor, refine_iterations))
+    dets.sort(key=lambda d: d.score)
+    if threshold is not None:
+        dets = [d for d in dets if d.score < threshold]
+    dets = nms(dets, [d.roi.box() for d in dets])
+    return dets[:max_faces]
+
+
+if __name__ == "__main__":
+    import jax
+    from dlm import facemodel as fm, scenes
+    m = _model()
+    names = m.landmark_regions["703"]
+    roi_ids = np.asarray([v for v, n in zip(np.asarray(m.landmarks["703"]), names) if n != "neck"])
+    ratios = {s: [] for s in m.landmarks}
+    for i in range(40):
+        sc = scenes.sample_scene(jax.random.key(i), m, 256)
+        px = np.asarray(fm.project_points(sc.camera, fm.vertices(m, sc.params)))
+        big = np.max(px[roi_ids].max(0) - px[roi_ids].min(0))
+        for s in m.landmarks:
+            keep = _set_info(s, len(m.landmarks[s]))[0]
+            p = px[np.asarray(m.landmarks[s])[keep]]
+            ratios[s].append(big / np.max(p.max(0) - p.min(0)))
+    print({s: round(float(np.median(r)), 3) for s, r in ratios.items()})
