@@ -19,6 +19,9 @@ _EXPORTS = {
     "dlm.fitting.offline": ["fit", "FitConfig", "FitResult"],
     "dlm.fitting.realtime": ["RealtimeFitter", "RealtimeWeights", "TrackResult"],
     "dlm.landmarks": ["predict_landmarks", "Predictor"],
+    "dlm.imageio": ["read_image", "InputError", "VideoReader"],
+    "dlm.pipeline": ["reconstruct", "reconstruct_faces", "reconstruct_same_person", "FaceResult", "Tracker",
+                     "NoFaceError"],
 }
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)

@@ -1,6 +1,7 @@
 """Benchmarks. Each returns a dict of figures; the CLI writes it with --json."""
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import time
@@ -204,3 +205,97 @@ def bench_predictor(model: str = "realtime", repeats: int = 200, frame_size: tup
     full = time_fn(crop_and_predict, repeats=repeats)
     return dict(model=model, network=pred.network, size=s, landmarks=pred.num_landmarks,
                 crop_and_network=full, network_only=net_only, jax_devices=str(jax.devices()))
+
+
+def default_video() -> str | None:
+    """The development video beside the repository (../shared/real/video), if present."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.path.join(here, "..", "..", "shared", "real", "video", "short_hamilton_clip.mp4")
+    return os.path.normpath(path) if os.path.exists(path) else None
+
+
+def bench_realtime(video: str, model: str = "realtime", max_frames: int | None = None, warmup: int = 10,
+                   solver: str = "jit") -> dict:
+    """Per-frame latency of the real-time path over a real video: upright crop from the previous
+    frame's fit + landmark CNN + real-time fit (+ the next ROI), i.e. everything `dlm.Tracker`
+    does per frame.  Frames are decoded before timing.  The first `warmup` frames (compilation,
+    the first frame's full ROI search) are not timed; frames that fell back to the full search
+    are reported apart.  Run under `--threads 1` for the single-thread figure."""
+    import jax
+    from dlm import imageio, landmarks as lmk, pipeline
+    reader = imageio.VideoReader(video, max_frames=max_frames)
+    frames = list(reader)
+    if len(frames) <= warmup:
+        raise ValueError(f"{video}: only {len(frames)} frames decoded, need more than the {warmup} warm-up frames")
+    pred = lmk.shipped(model)
+    tracker = pipeline.Tracker((reader.width, reader.height), pred, solver=solver)
+    for f in frames[:warmup]:
+        tracker(f)
+    rows = []
+    for f in frames[warmup:]:
+        t0 = time.perf_counter()
+        tf = tracker(f)
+        total = (time.perf_counter() - t0) * 1e3
+        rows.append(dict(tf.timings_ms, total=total, searched=tf.searched, found=tf.found,
+                         refit=bool(tf.found and tf.fit is not None and tracker.fitter.frame_index % tracker.fitter.refit_every == 0)))
+    tracked = [r for r in rows if not r["searched"] and r["found"]]
+
+    def stats(key, rs):
+        v = np.array([r[key] for r in rs])
+        return dict(median_ms=float(np.median(v)), p10_ms=float(np.percentile(v, 10)),
+                    p90_ms=float(np.percentile(v, 90)), mean_ms=float(v.mean())) if len(v) else None
+
+    return dict(video=os.path.basename(video), frame_size=[reader.width, reader.height], frames_timed=len(rows),
+                frames_tracked=len(tracked), frames_searched=sum(r["searched"] for r in rows),
+                frames_without_face=sum(not r["found"] for r in rows), warmup_frames=warmup,
+                model=model, network=pred.network, input_size=pred.size, landmarks=pred.num_landmarks,
+                solver=solver, per_frame=stats("total", tracked),
+                frames_per_s=(1e3 / stats("total", tracked)["median_ms"]) if tracked else None,
+                roi=stats("roi", tracked), cnn=stats("cnn", tracked), fit=stats("fit", tracked),
+                identity_refit_frames=sum(r["refit"] for r in tracked),
+                note="per_frame: median over tracked frames of crop + CNN + fit + next ROI; identity refits "
+                     "(every refit_every frames) are included in the mean and p90",
+                jax_devices=str(jax.devices()))
+
+
+def bench_batch(fitters=("realtime", "offline"), sizes=(1, 8, 64, 512, 4096), offline_sizes=(1, 8, 64),
+                repeats: int = 3, landmark_set: str = "320") -> dict:
+    """Fits per second of `dlm.fitting.batch.fit_batch` at each batch size, over every device.
+
+    Inputs: projections of random synthetic heads (sigma 2 px), so the work per fit is a real
+    fit's.  Per size: one call to compile, then the median of `repeats` timed calls (each one
+    transfer in, the solve, one transfer out)."""
+    import jax
+    from dlm import facemodel as fm, scenes
+    from dlm.fitting import batch
+    model = fm.load_face_model()
+    n_max = max(max(sizes, default=1), max(offline_sizes, default=1))
+    # 64 distinct heads, tiled: the solve cost does not depend on which head a row holds.
+    base = []
+    for i in range(64):
+        sc = scenes.sample_scene(jax.random.key(i), model, 256, scenes.SceneRanges(max_yaw=np.radians(40)))
+        base.append(np.asarray(fm.project_points(sc.camera, fm.vertices(model, sc.params,
+                                                                         model.landmarks[landmark_set]))))
+    base = np.stack(base).astype(np.float32)
+    mu_all = np.tile(base, (-(-n_max // 64), 1, 1))[:n_max]
+    out = {}
+    for fitter in fitters:
+        rows = []
+        for n in (sizes if fitter == "realtime" else offline_sizes):
+            mu = mu_all[:n]
+            sigma = np.full(mu.shape[:2], 2.0, np.float32)
+            t0 = time.perf_counter()
+            batch.fit_batch(model, mu, sigma, (256, 256), fitter=fitter, landmark_set=landmark_set)
+            first = time.perf_counter() - t0
+            ts = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                r = batch.fit_batch(model, mu, sigma, (256, 256), fitter=fitter, landmark_set=landmark_set)
+                ts.append(time.perf_counter() - t0)
+            med = float(np.median(ts))
+            rms = float(np.sqrt(np.mean(np.sum((r.landmarks_2d - mu) ** 2, -1))))
+            rows.append(dict(batch_size=n, padded_to=batch.bucket_size(n, len(jax.devices())),
+                             median_s=med, fits_per_s=n / med, first_call_s_with_compile=first,
+                             landmark_rms_px=rms))
+        out[fitter] = rows
+    return dict(results=out, devices=[str(d) for d in jax.devices()], landmark_set=landmark_set, repeats=repeats)

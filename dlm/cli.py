@@ -7,7 +7,7 @@ import os
 import sys
 
 
-from dlm.commands import UserError, cmd_capture, cmd_reconstruct, cmd_track  # noqa: F401 (UserError re-exported)
+from dlm.commands import UserError, cmd_batch, cmd_capture, cmd_reconstruct, cmd_track  # noqa: F401 (UserError re-exported)
 
 
 def _single_thread():
@@ -236,6 +236,49 @@ def cmd_synth(args):
     return 0
 
 
+def cmd_bench_realtime(args):
+    from dlm import bench
+    from dlm.io import write_json
+    video = args.video or bench.default_video()
+    if video is None:
+        raise UserError("no --video given and ../shared/real/video/short_hamilton_clip.mp4 is not there")
+    from dlm.imageio import InputError
+    try:
+        r = bench.bench_realtime(video, args.model, args.max_frames, solver=args.solver)
+    except InputError as e:
+        raise UserError(str(e)) from None
+    res = dict(benchmark="realtime", threads=args.threads, environment=bench.environment(), **r)
+    if args.json:
+        write_json(args.json, res)
+    if not args.quiet:
+        p = res["per_frame"]
+        if p is None:
+            print(f"no frame was tracked ({res['frames_without_face']} without a face)")
+        else:
+            print(f"real-time per frame ({res['frames_tracked']} tracked frames of {res['video']}, "
+                  f"{args.threads or 'all'} thread(s)): median {p['median_ms']:.2f} ms "
+                  f"({res['frames_per_s']:.0f} frames/s), p90 {p['p90_ms']:.2f}; crop {res['roi']['median_ms']:.2f}, "
+                  f"CNN {res['cnn']['median_ms']:.2f}, fit {res['fit']['median_ms']:.2f} ms; "
+                  f"{res['frames_searched']} frames needed the full search")
+    return 0
+
+
+def cmd_bench_batch(args):
+    from dlm import bench
+    from dlm.io import write_json
+    fitters = ("realtime", "offline") if args.fitter == "all" else (args.fitter,)
+    r = bench.bench_batch(fitters, tuple(args.sizes), tuple(args.offline_sizes), args.repeats)
+    res = dict(benchmark="batch", environment=bench.environment(), **r)
+    if args.json:
+        write_json(args.json, res)
+    if not args.quiet:
+        for fitter, rows in res["results"].items():
+            for row in rows:
+                print(f"{fitter:>8} batch {row['batch_size']:>5}: {row['fits_per_s']:10.1f} fits/s "
+                      f"(median {row['median_s'] * 1e3:.1f} ms per call; compile {row['first_call_s_with_compile']:.1f} s)")
+    return 0
+
+
 def build_parser():
     ap = argparse.ArgumentParser(prog="dlm", description="Dense-landmark 3D face reconstruction in JAX.")
     ap.add_argument("--quiet", action="store_true", help="print nothing but errors")
@@ -335,6 +378,22 @@ def build_parser():
     p.add_argument("--quiet", **quiet)
     p.set_defaults(func=cmd_capture)
 
+    p = sub.add_parser("batch", help="reconstruct many photos in batches (resumable)",
+                       description="Inputs: files, folders, globs ('photos/**/*.jpg', quoted) or .txt lists. "
+                                   "Writes the files of `dlm reconstruct` per input; a rerun skips finished "
+                                   "inputs. Exit status 1 if any input failed.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT_GLOB_OR_LIST")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
+    p.add_argument("--model", default="offline", help=model_help + " (default: offline)")
+    p.add_argument("--fitter", choices=["offline", "realtime"], default="offline",
+                   help="offline: full fit with identity; realtime: pose and expression LM, mean identity")
+    p.add_argument("--batch-size", type=int, default=64, help="images per fitting batch (padded to 1/8/64/...)")
+    p.add_argument("--workers", type=int, default=4, help="image-decoding threads")
+    p.add_argument("--min-face", type=float, default=None, help="smallest face searched for, pixels")
+    p.add_argument("--json", help="also write the summary to this JSON file")
+    p.add_argument("--quiet", **quiet)
+    p.set_defaults(func=cmd_batch)
+
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench_command", required=True)
     p = bench.add_parser("model", help="time the posed mesh and landmark-only evaluation")
     p.add_argument("--repeats", type=int, default=100)
@@ -360,6 +419,22 @@ def build_parser():
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--json", help="write the figures to this JSON file")
     p.set_defaults(func=cmd_bench_synth)
+    p = bench.add_parser("realtime", help="per-frame latency of crop + real-time CNN + fit over a video")
+    p.add_argument("--video", help="video file (default: ../shared/real/video/short_hamilton_clip.mp4)")
+    p.add_argument("--model", default="realtime", help="landmark model (default: realtime)")
+    p.add_argument("--max-frames", type=int, default=None)
+    p.add_argument("--solver", choices=["jit", "exported"], default="jit")
+    p.add_argument("--threads", type=int, choices=[0, 1], default=1,
+                   help="1: pin to one core, one XLA thread (default); 0: leave as is")
+    p.add_argument("--json", help="write the figures to this JSON file")
+    p.set_defaults(func=cmd_bench_realtime)
+    p = bench.add_parser("batch", help="fits per second of the batched fitters at several batch sizes")
+    p.add_argument("--fitter", choices=["realtime", "offline", "all"], default="all")
+    p.add_argument("--sizes", type=int, nargs="+", default=[1, 8, 64, 512, 4096], help="real-time batch sizes")
+    p.add_argument("--offline-sizes", type=int, nargs="+", default=[1, 8, 64], help="offline batch sizes")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--json", help="write the figures to this JSON file")
+    p.set_defaults(func=cmd_bench_batch)
     p = bench.add_parser("predictor", help="latency of the real-time landmark model, crop included")
     p.add_argument("--model", default="realtime")
     p.add_argument("--repeats", type=int, default=200)
@@ -386,7 +461,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if getattr(args, "threads", 0) == 1:
         _single_thread()
-    if args.func in (cmd_reconstruct, cmd_track, cmd_capture):
+    if args.func in (cmd_reconstruct, cmd_track, cmd_capture, cmd_batch):
         _compilation_cache()
     try:
         return args.func(args)

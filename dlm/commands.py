@@ -296,3 +296,105 @@ def cmd_capture(args) -> int:
         print(f"dlm: note: {len(failed)} view(s) had no usable face and were left out of the fit "
               f"(summary.json: views_skipped)", file=sys.stderr)
     return _finish(args, out, summary)
+
+
+def _expand_inputs(items) -> list[Path]:
+    """Files from globs, folders, files, and .txt lists (one path per line, # comments)."""
+    import glob
+    from dlm import imageio
+    out = []
+    for item in items:
+        s = str(item)
+        if any(ch in s for ch in "*?["):
+            out += imageio.list_images(sorted(glob.glob(s, recursive=True)))
+        elif s.endswith(".txt") and Path(s).is_file():
+            base = Path(s).parent
+            for line in Path(s).read_text().splitlines():
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    p = Path(line)
+                    out.append(p if p.is_absolute() else base / p)
+        else:
+            out += imageio.list_images([s])
+    return out
+
+
+def cmd_batch(args) -> int:
+    """Many photos: decode on host threads, landmarks per image, fits in padded batches
+    (`dlm.fitting.batch.fit_batch`), the files of `dlm reconstruct` per input.  Resumable."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import jax
+    from dlm import facemodel as fm, imageio, landmarks as lmk, outputs, pipeline
+    from dlm.fitting import batch as fb
+    paths = _expand_inputs(args.inputs)
+    if not paths:
+        raise UserError("no input images matched")
+    try:
+        pred = lmk.shipped(args.model)
+    except lmk.WeightsError as e:
+        raise UserError(str(e)) from None
+    out = Path(args.output)
+    model = fm.load_face_model()
+    names = _unique_names(paths)
+    files = ("landmarks.json", "mesh.obj", "overlay.png", "params.json")
+    todo = [i for i in range(len(paths)) if not all((out / names[i] / f).exists() for f in files)]
+    skipped = len(paths) - len(todo)
+    if skipped:
+        _say(args, f"{skipped} of {len(paths)} inputs already done in {out}; resuming")
+    failed, done = [], []
+    posed = jax.jit(jax.vmap(lambda p: fm.vertices(model, p)))
+    t_start = time.perf_counter()
+    pool = ThreadPoolExecutor(args.workers)
+
+    def load(i):
+        try:
+            return i, imageio.read_image(paths[i]), None
+        except imageio.InputError as e:
+            return i, None, str(e)
+
+    chunks = [todo[k:k + args.batch_size] for k in range(0, len(todo), args.batch_size)]
+    n_done = 0
+    next_chunk = pool.map(load, chunks[0]) if chunks else None
+    for c, chunk in enumerate(chunks):
+        loaded = list(next_chunk)
+        if c + 1 < len(chunks):          # decode the next chunk while this one is processed
+            next_chunk = pool.map(load, chunks[c + 1])
+        items = []
+        for i, img, err in loaded:
+            if err:
+                failed.append(dict(input=str(paths[i]), error=err))
+                continue
+            try:
+                det = pipeline.detect(img, pred, 1, args.min_face)[0]
+            except Exception as e:  # noqa: BLE001 - reported per input
+                failed.append(dict(input=str(paths[i]), error=_error_text(e)))
+                continue
+            items.append((i, img, det))
+        if items:
+            res = fb.fit_batch(model, np.stack([d.mu for _, _, d in items]), np.stack([d.sigma for _, _, d in items]),
+                               np.array([(im.shape[1], im.shape[0]) for _, im, _ in items], np.float32),
+                               fitter=args.fitter, landmark_set=pred.landmark_set)
+            verts = np.asarray(posed(res.params))
+            for k, (i, img, det) in enumerate(items):
+                p = jax.tree_util.tree_map(lambda a: a[k], res.params)
+                cam = fm.Camera(np.zeros(3, np.float32), np.zeros(3, np.float32), np.float32(res.focal[k]),
+                                res.principal_point[k])
+                fr = pipeline.FaceResult((img.shape[1], img.shape[0]), det.roi, pred.landmark_set, det.mu, det.sigma,
+                                         p, cam, res.landmarks_2d[k],
+                                         {"landmarks": float(res.landmark_energy[k])}, verts[k])
+                outputs.write_face(out / names[i], img, fr, model, extra=dict(input=str(paths[i]),
+                                                                               fitter=args.fitter))
+                done.append(dict(input=str(paths[i]), output=str(out / names[i]), score=float(det.score)))
+        n_done += len(chunk)
+        rate = n_done / (time.perf_counter() - t_start)
+        _say(args, f"\rbatch {_bar(n_done, len(todo))} {rate:.2f} images/s, {len(failed)} failed", end="")
+    pool.shutdown()
+    _say(args, "")
+    wall = time.perf_counter() - t_start
+    summary = dict(command="batch", num_inputs=len(paths), already_done=skipped, processed=len(todo),
+                   succeeded=done, failed=failed, fitter=args.fitter, batch_size=args.batch_size,
+                   wall_s=round(wall, 3), images_per_s=round(len(todo) / max(wall, 1e-9), 3),
+                   devices=[str(d) for d in jax.devices()], landmark_set=pred.landmark_set)
+    _say(args, f"{len(done)} reconstructed, {len(failed)} failed, {skipped} skipped (done before); outputs in {out}")
+    return _finish(args, out, summary)

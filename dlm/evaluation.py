@@ -75,10 +75,14 @@ def read_aflw2000(directory):
 
 
 def eval_aflw2000(directory, model="offline", roi: str = "gt", progress=None) -> dict:
+    """roi "gt": crop framed by the ground-truth 68-point box (ROI_SCALE, ROI_SHIFT); "auto": dlm's
+    own ROI search (`dlm.roi.search`, no detector, no ground truth): images where it finds no
+    face are failures and are left out of the NME (`detection_rate` says how many)."""
     import cv2
-    if roi != "gt":
-        raise ValueError("--roi auto needs dlm's region-of-interest search, which does not exist yet; use --roi gt")
-    pred = model if isinstance(model, lmk.Predictor) else lmk.Predictor.load(model)
+    from dlm import roi as roi_lib
+    if roi not in ("gt", "auto"):
+        raise ValueError(f"roi must be 'gt' or 'auto', not {roi!r}")
+    pred = model if isinstance(model, lmk.Predictor) else lmk.shipped(str(model))
     items = read_aflw2000(directory)
     per_image, failures = [], []
     for k, (name, path, gt, yaw) in enumerate(items):
@@ -88,15 +92,25 @@ def eval_aflw2000(directory, model="offline", roi: str = "gt", progress=None) ->
             continue
         image = image[..., ::-1]
         lo, hi = gt.min(0), gt.max(0)
-        centre, side = roi_from_box(lo, hi)
-        a = crop_transform(centre, side, pred.size)
-        crop = warp_crop(image, a, pred.size)
-        mu, sigma = pred(crop[None])
-        mu = np.asarray(mu[0, :68], np.float64)
-        pts = (mu - a[:, 2]) / a[0, 0]  # back to image pixels
+        if roi == "gt":
+            centre, side = roi_from_box(lo, hi)
+            a = crop_transform(centre, side, pred.size)
+            crop = warp_crop(image, a, pred.size)
+            mu, sigma = pred(crop[None])
+            mu = np.asarray(mu[0, :68], np.float64)
+            pts = (mu - a[:, 2]) / a[0, 0]  # back to image pixels
+            sig = np.asarray(sigma[0, :68]) / a[0, 0]
+        else:
+            dets = roi_lib.search(np.ascontiguousarray(image), pred, max_faces=1)
+            if not dets:
+                failures.append(dict(image=name, reason="no face found"))
+                if progress:
+                    progress(k + 1, len(items))
+                continue
+            pts, sig = np.asarray(dets[0].mu[:68], np.float64), np.asarray(dets[0].sigma[:68])
         box = hi - lo
         nme = float(np.mean(np.linalg.norm(pts - gt, axis=1)) / np.sqrt(box[0] * box[1]))
-        per_image.append(dict(image=name, yaw_deg=yaw, nme=nme, mean_sigma_px=float(np.mean(sigma[0, :68]) / a[0, 0])))
+        per_image.append(dict(image=name, yaw_deg=yaw, nme=nme, mean_sigma_px=float(np.mean(sig))))
         if nme > FAILURE_NME:
             failures.append(dict(image=name, reason=f"NME {nme:.3f} > {FAILURE_NME}"))
         if progress:
@@ -109,6 +123,7 @@ def eval_aflw2000(directory, model="offline", roi: str = "gt", progress=None) ->
     return dict(protocol="AFLW2000-3D, 68 points, NME / sqrt(w h) of the ground-truth box", roi=roi,
                 model=pred.manifest.get("config", {}), weights_sha256=pred.manifest.get("sha256"),
                 num_images=len(items), num_evaluated=len(per_image),
+                detection_rate=len(per_image) / max(len(items), 1),
                 nme_mean=float(np.mean([r["nme"] for r in per_image])) if per_image else None,
                 nme_balanced=float(np.mean(filled)) if len(filled) == len(YAW_BINS) else None,
                 nme_balanced_note=None if len(filled) == len(YAW_BINS) else "a yaw bin is empty",

@@ -170,15 +170,17 @@ class Predictor:
         return cls(c["network"], int(c["num_landmarks"]), int(c["size"]), variables, c["landmark_set"], manifest)
 
     def __call__(self, crops) -> tuple[jax.Array, jax.Array]:
-        x = jnp.asarray(crops)
-        if x.ndim != 4 or x.shape[1:] != (self.size, self.size, 3):
-            raise ValueError(f"crops must be (B, {self.size}, {self.size}, 3), got {tuple(x.shape)}")
-        if x.dtype == jnp.uint8:
-            x = x.astype(jnp.float32) / 255.0
-        return self._apply(self.variables, x)
+        shape = np.shape(crops)
+        if len(shape) != 4 or shape[1:] != (self.size, self.size, 3):
+            raise ValueError(f"crops must be (B, {self.size}, {self.size}, 3), got {tuple(shape)}")
+        return self._apply(self.variables, crops)
 
 
 def _predict(module, variables, images, size):
+    # uint8 is scaled inside the compiled function (eager ops cost more than the network's
+    # first layers on one CPU thread).
+    if images.dtype == jnp.uint8:
+        images = images.astype(jnp.float32) / 255.0
     out = module.apply(variables, images, train=False)
     return to_pixels(out, size)
 

@@ -182,8 +182,8 @@ class Tracker:
             t0 = time.perf_counter()
             crop = roi_lib.crop(frame, self.roi, self.predictor.size)
             t1 = time.perf_counter()
-            m, s = self.predictor(crop[None])
-            m, s = np.asarray(m[0]), np.asarray(s[0])
+            m, s = jax.device_get(self.predictor(crop[None]))
+            m, s = m[0], s[0]
             t2 = time.perf_counter()
             t["roi"], t["cnn"] = (t1 - t0) * 1e3, (t2 - t1) * 1e3
             score = float(np.mean(np.log(s / self.predictor.size)))

@@ -148,8 +148,7 @@ def predict_in(image: np.ndarray, rois: Sequence[Roi], predictor: lmk.Predictor,
         n = len(chunk)
         if n < batch and len(rois) > batch:   # one compiled shape per batch size
             crops = np.concatenate([crops, np.zeros((batch - n,) + crops.shape[1:], crops.dtype)])
-        mu, sigma = predictor(crops)
-        mu, sigma = np.asarray(mu)[:n], np.asarray(sigma)[:n]
+        mu, sigma = (np.asarray(a)[:n] for a in predictor(crops))
         for r, m, s in zip(chunk, mu, sigma):
             mus.append(r.to_image(m, size))
             sigmas.append(s * r.side / size)

