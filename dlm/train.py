@@ -26,7 +26,7 @@ import numpy as np
 import optax
 from flax.training import train_state
 
-from dlm import facemodel as fm, landmarks as lmk, nets, synth
+from dlm import facemodel as fm, landmarks as lmk, nets, sharding, synth
 
 
 @dataclasses.dataclass
@@ -228,6 +228,15 @@ def train_and_evaluate(config: TrainConfig, workdir, quiet: bool = False, stop_a
         state = mngr.restore(mngr.latest_step(), args=ocp.args.StandardRestore(state))
         log(f"resumed at step {int(state.step)}")
     step = int(state.step)
+    # Data-parallel over every device: state replicated, each batch split along its first axis
+    # (XLA then all-reduces the gradients and the batch-norm statistics).
+    mesh = sharding.device_mesh()
+    if mesh.devices.size > 1:
+        if config.batch_size % sharding.local_device_count(mesh):
+            raise ValueError(f"batch_size {config.batch_size} is not a multiple of the "
+                             f"{sharding.local_device_count(mesh)} local devices")
+        state = jax.device_put(state, sharding.replicated(mesh))
+        log(f"data-parallel over {mesh.devices.size} devices")
     test = make_test_set(config, model, workdir / "test_set.npz")
     metrics_path = workdir / "metrics.jsonl"
     stream = synth.batches(config.data_seed, config.batch_size, config.size, config.landmark_set, model=model,
@@ -241,7 +250,10 @@ def train_and_evaluate(config: TrainConfig, workdir, quiet: bool = False, stop_a
             mngr.wait_until_finished()
             return None
         b = next(stream)
-        state, m = train_step(state, b["image"], b["landmarks"], weights, jnp.float32(schedule(step)), config.loss,
+        images, targets = b["image"], b["landmarks"]
+        if mesh.devices.size > 1:
+            images, targets = sharding.shard_batch((images, targets), mesh)
+        state, m = train_step(state, images, targets, weights, jnp.float32(schedule(step)), config.loss,
                               config.size)
         step += 1
         seen += config.batch_size

@@ -81,3 +81,55 @@ def test_fit_batch_rejects_bad_input(model, bad):
             batch.fit_batch(model, mu, np.ones((2, 319)), (256, 256))
         else:
             batch.fit_batch(model, mu, np.ones((2, 320)), (256, 256), fitter="fast")
+
+
+TRAIN_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import numpy as np, jax, jax.numpy as jnp
+    from dlm import sharding, train, landmarks as lmk, facemodel as fm
+    assert len(jax.devices()) == 4
+    cfg = train.TrainConfig(network="tiny", landmark_set="68", size=64, batch_size=8)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (8, 64, 64, 3), np.uint8)
+    targets = rng.uniform(10, 54, (8, 68, 2)).astype(np.float32)
+    w = jnp.ones(68)
+    s0 = train.create_train_state(cfg, jax.random.key(0))
+    a, ma = train.train_step(jax.tree_util.tree_map(jnp.copy, s0), images, targets, w, jnp.float32(1e-3), "gnll", 64)
+    mesh = sharding.device_mesh()
+    sb = jax.device_put(jax.tree_util.tree_map(jnp.copy, s0), sharding.replicated(mesh))
+    xi, xt = sharding.shard_batch((images, targets), mesh)
+    assert len(xi.sharding.device_set) == 4
+    b, mb = train.train_step(sb, xi, xt, w, jnp.float32(1e-3), "gnll", 64)
+    d = np.concatenate([np.abs(np.asarray(p) - np.asarray(q)).ravel() for p, q in
+                        zip(jax.tree_util.tree_leaves(a.params), jax.tree_util.tree_leaves(b.params))])
+    bs = max(float(jnp.max(jnp.abs(p - q))) for p, q in zip(jax.tree_util.tree_leaves(a.batch_stats),
+                                                              jax.tree_util.tree_leaves(b.batch_stats)))
+    def grads(state, x, t):
+        def f(params):
+            out, _ = state.apply_fn({"params": params, "batch_stats": state.batch_stats},
+                                    x.astype(jnp.float32) / 255.0, train=True, mutable=["batch_stats"])
+            return lmk.gnll_loss(out, lmk.normalise(t, 64), w)
+        return jax.jit(jax.grad(f))(state.params)
+    ga = jax.tree_util.tree_leaves(grads(s0, images, targets))
+    gb = jax.tree_util.tree_leaves(grads(jax.device_put(s0, sharding.replicated(mesh)), xi, xt))
+    # Relative to the whole gradient's norm (some leaves, e.g. zero-initialised scales, are ~0).
+    grad_rel = float(jnp.sqrt(sum(jnp.sum((p - q) ** 2) for p, q in zip(ga, gb)) / sum(jnp.sum(p ** 2) for p in ga)))
+    print(json.dumps(dict(param_diff_max=float(d.max()), frac_over_1e5=float(np.mean(d > 1e-5)), stats_diff=bs,
+                          grad_rel=grad_rel,
+                          loss_a=float(ma["loss"]), loss_b=float(mb["loss"]))))
+""")
+
+
+def test_data_parallel_train_step_equals_single_device():
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    p = subprocess.run([sys.executable, "-c", TRAIN_SCRIPT], env=env, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    import json
+    res = json.loads(p.stdout.strip().splitlines()[-1])
+    assert abs(res["loss_a"] - res["loss_b"]) < 1e-4 * max(1.0, abs(res["loss_a"])), res
+    # The gradient over the whole batch (all-reduced across the 4 devices) is the single-device one.
+    assert res["grad_rel"] < 1e-4, res
+    # Adam's first step is lr x sign(g): a parameter whose gradient is at float32 noise level can
+    # flip, so after the step almost every entry agrees and none is off by more than 2 lr.
+    assert res["frac_over_1e5"] < 1e-2 and res["param_diff_max"] <= 2e-3 + 1e-6, res
+    assert res["stats_diff"] < 1e-5, res

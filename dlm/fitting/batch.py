@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from dlm import facemodel as fm
+from dlm import facemodel as fm, sharding
 from dlm.fitting import energy as en, offline, realtime as rt
 
 BUCKETS = (1, 8, 64, 512, 4096)
@@ -53,9 +53,7 @@ class BatchResult(NamedTuple):
     landmark_energy: np.ndarray  # (N,) weighted landmark term at the solution
 
 
-def device_mesh(devices=None) -> Mesh:
-    devices = jax.devices() if devices is None else devices
-    return Mesh(np.asarray(devices), ("batch",))
+device_mesh = sharding.device_mesh
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,8 +194,7 @@ def fit_batch(model: fm.FaceModel, mu, sigma, image_sizes, weight=None, fitter: 
         if landmark_set is None:
             raise ValueError(f"no landmark set has {L} landmarks")
     mesh = mesh or device_mesh()
-    local = mesh.devices.size // max(jax.process_count(), 1)
-    nb = bucket_size(n, max(local, 1), buckets)
+    nb = bucket_size(n, sharding.local_device_count(mesh), buckets)
     args = [_pad(mu, nb), _pad(sigma, nb), _pad(weight, nb), _pad(sizes, nb)]
     if fitter == "offline":
         config = config or offline.FitConfig(landmark_set=landmark_set, use_intersect=False)
@@ -213,27 +210,11 @@ def fit_batch(model: fm.FaceModel, mu, sigma, image_sizes, weight=None, fitter: 
     else:
         raise ValueError(f"fitter must be 'offline' or 'realtime', not {fitter!r}")
     fn = _compiled(fitter, nb, mesh, static)
-    shard = NamedSharding(mesh, P("batch"))
-    if jax.process_count() > 1:
-        args = [jax.make_array_from_process_local_data(shard, a) for a in args]
-    else:
-        args = [jax.device_put(a, shard) for a in args]
-    params, f, pp, x2d, e = fn(*args, parts)
-    out = _local(params, f, pp, x2d, e)
+    params, f, pp, x2d, e = fn(*sharding.shard_batch(args, mesh), parts)
+    out = sharding.local_rows((params, f, pp, x2d, e))
     cut = lambda a: np.asarray(a)[:n]  # noqa: E731
     params = jax.tree_util.tree_map(cut, out[0])
     return BatchResult(params, cut(out[1]), cut(out[2]), cut(out[3]), cut(out[4]))
-
-
-def _local(*trees):
-    """This process's rows of sharded outputs (all rows with one process)."""
-    if jax.process_count() == 1:
-        return jax.device_get(trees)
-
-    def rows(a):
-        shards = sorted(a.addressable_shards, key=lambda s: s.index[0].start or 0)
-        return np.concatenate([np.asarray(s.data) for s in shards])
-    return jax.tree_util.tree_map(rows, trees)
 
 
 def _structure(model: fm.FaceModel, landmark_set: str) -> rt.Structure:
