@@ -79,11 +79,17 @@ def fit_faces(detections, image_sizes, landmark_set: str, face_model: fm.FaceMod
         for d, s in zip(detections, sizes):
             obs = en.Observations(d.mu[None, None], d.sigma[None, None], np.ones((1, 1, len(d.sigma)), np.float32))
             groups.append((offline.fit(model, obs, tuple(float(v) for v in s), config=cfg), 0, 0))
-    for d, s, (res, f, c) in zip(detections, sizes, groups):
+    for d, s, (res, f, _) in zip(detections, sizes, groups):
+        # One camera (C = 1); its intrinsics are per frame in "images" mode ((F, 1) focal lengths).
+        cams = res.cameras
+        focal = np.asarray(cams.focal).reshape(-1)
+        pp = np.asarray(cams.principal_point).reshape(-1, 2)
+        camera = fm.Camera(np.asarray(cams.rotation)[0], np.asarray(cams.translation)[0],
+                           np.float32(focal[min(f, len(focal) - 1)]), pp[min(f, len(pp) - 1)])
         out.append(FaceResult(
             image_size=(int(s[0]), int(s[1])), roi=d.roi, landmark_set=landmark_set,
             landmarks=np.asarray(d.mu), sigma=np.asarray(d.sigma), params=_unbatch(res.params, f),
-            camera=_unbatch(res.cameras, c), fitted_landmarks=np.asarray(res.landmarks_2d[f, 0]),
+            camera=camera, fitted_landmarks=np.asarray(res.landmarks_2d[f, 0]),
             energy=res.energy, vertices=np.asarray(res.vertices[f])))
     return out
 

@@ -240,3 +240,35 @@ def test_cli_batch_resumes_and_reports_failures(scene, tmp_path, capsys):
     assert s2["already_done"] == 1 and s2["processed"] == 2
     assert (out / "a" / "mesh.obj").stat().st_mtime_ns == mtime and (out / "b" / "overlay.png").exists()
     assert _no_temp_files(out)
+
+
+def test_reconstruct_8k_photo(scene, tmp_path, model):
+    """An 8000 x 6000 photo: the search runs on a reduced copy, landmarks come back in full-size pixels."""
+    import dlm
+    scale = 8000 / 480
+    big = cv2.resize(np.ascontiguousarray(scene["image"][..., ::-1]), (8000, 6000), interpolation=cv2.INTER_CUBIC)
+    path = tmp_path / "big.jpg"
+    cv2.imwrite(str(path), big, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    del big
+    img = dlm.read_image(path)
+    assert img.shape == (6000, 8000, 3)
+    res = dlm.reconstruct(img, model="realtime", face_model=model)
+    gt = (scene["landmarks"]) * scale
+    err = np.linalg.norm(res.landmarks - gt, axis=1).mean() / np.ptp(gt, axis=0).max()
+    assert err < MAX_LANDMARK_ERROR, err
+
+
+def test_cli_reconstruct_same_person_shares_identity(scene, tmp_path):
+    inp = tmp_path / "in"
+    inp.mkdir()
+    bgr = np.ascontiguousarray(scene["image"][..., ::-1])
+    cv2.imwrite(str(inp / "a.png"), bgr)
+    cv2.imwrite(str(inp / "b.png"), np.ascontiguousarray(bgr[:, ::-1]))   # the mirror image: another view
+    out = tmp_path / "out"
+    assert cli.main(["reconstruct", str(inp), "-o", str(out), "--same-person", "--model", "realtime", "--quiet"]) == 0
+    pa = json.loads((out / "a" / "params.json").read_text())
+    pb = json.loads((out / "b" / "params.json").read_text())
+    assert pa["same_person"] and np.allclose(pa["identity"], pb["identity"])
+    # Each photo keeps its own pose: the mirrored head turns the other way.
+    ya, yb = pa["joint_rotations"]["neck"][1], pb["joint_rotations"]["neck"][1]
+    assert ya * yb < 0 or abs(ya - yb) > 0.05
