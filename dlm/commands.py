@@ -164,7 +164,7 @@ def cmd_track(args) -> int:
                 total = reader.header_frames or args.max_frames
                 fps = n / (time.perf_counter() - t_start)
                 head = _bar(n, total) if total else f"frame {n}"
-                print(f"\rtracking {head} {fps:.1f} frames/s (with overlays)", end="", flush=True)
+                print(f"\rtracking {head} {fps:.1f} frames/s (with outputs)", end="", flush=True)
     except KeyboardInterrupt:
         _say(args, "\ninterrupted: finishing the files for the frames read")
     except Exception:

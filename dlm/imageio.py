@@ -141,8 +141,10 @@ class VideoReader:
 
     @property
     def ended_early(self) -> bool:
-        return (self.header_frames is not None and self.max_frames is None
-                and self.frames_read < self.header_frames)
+        if self.header_frames is None:
+            return False
+        expected = self.header_frames if self.max_frames is None else min(self.header_frames, self.max_frames)
+        return self.frames_read < expected
 
 
 def list_images(inputs) -> list[Path]:

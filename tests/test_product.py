@@ -272,3 +272,17 @@ def test_cli_reconstruct_same_person_shares_identity(scene, tmp_path):
     # Each photo keeps its own pose: the mirrored head turns the other way.
     ya, yb = pa["joint_rotations"]["neck"][1], pb["joint_rotations"]["neck"][1]
     assert ya * yb < 0 or abs(ya - yb) > 0.05
+
+
+def test_tracker_loses_and_reacquires_the_face(scene, model):
+    """Face, then empty frames, then the face again: the track is dropped and found again by search."""
+    import dlm
+    blank = np.full_like(scene["image"], 90)
+    frames = [scene["image"]] * 4 + [blank] * 3 + [np.roll(scene["image"], 20, axis=1)] * 3
+    tracker = dlm.Tracker((480, 360), "realtime", model)
+    out = [tracker(f) for f in frames]
+    assert [o.found for o in out] == [True] * 4 + [False] * 3 + [True] * 3
+    assert out[0].searched and not out[1].searched and out[7].searched and not out[8].searched
+    gt = scene["landmarks"] + [20, 0]
+    err = np.linalg.norm(out[9].landmarks - gt, axis=1).mean() / np.ptp(gt, axis=0).max()
+    assert err < MAX_LANDMARK_ERROR
