@@ -157,7 +157,7 @@ def cmd_eval_synth(args):
     from dlm import facemodel as fm, landmarks as lmk, train
     from dlm.io import write_json
     try:
-        pred = lmk.Predictor.load(args.model)
+        pred = lmk.shipped(args.model)
     except lmk.WeightsError as e:
         raise UserError(str(e)) from None
     cfg = train.TrainConfig(landmark_set=pred.landmark_set, size=pred.size, test_seed=args.seed, test_num=args.num)

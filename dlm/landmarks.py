@@ -22,7 +22,7 @@ import numpy as np
 from dlm import nets
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "data" / "weights"
-SHIPPED = {"realtime": "realtime_mnv2_320", "offline": "offline_703"}
+SHIPPED = {"realtime": "realtime_mnv2050_320", "offline": "offline_703"}
 
 # Per-landmark loss weights lambda_i by region (Eq. 1), normalised to mean 1 over a set: the
 # inner face (eyes, brows, nose, lips), where fitting needs precision, counts double the outline

@@ -212,10 +212,12 @@ class Tracker:
         t0 = time.perf_counter()
         fit = self.fitter.step(mu, sigma)
         t["fit"] = (time.perf_counter() - t0) * 1e3
-        if self.fitter.x is None:     # the fitter lost the track: search on the next frame
-            self.roi = None
-        else:
-            self.roi = roi_lib.roi_from_landmarks(np.asarray(fit.landmarks_2d), self.predictor.landmark_set)
+        nxt = None if self.fitter.x is None else roi_lib.roi_from_landmarks(np.asarray(fit.landmarks_2d),
+                                                                            self.predictor.landmark_set)
+        # Lost by the fitter, or a crop shrunk below the smallest face searched for (a track that
+        # collapsed onto a small patch after a scene cut): search on the next frame.
+        min_face = self.min_face if self.min_face is not None else max(24.0, min(h, w) / 10.0)
+        self.roi = nxt if nxt is not None and nxt.side * roi_lib.FILL >= min_face else None
         self.index += 1
         return TrackFrame(self.index - 1, True, roi_used, mu, sigma, fit, searched, t)
 

@@ -48,7 +48,9 @@ def main(argv=None):
     from dlm import landmarks as lmk, synth
     from dlm.bench import git_revision
     from dlm.io import write_json
-    pred = lmk.Predictor.load(lmk.resolve_shipped(args.model) if "/" not in args.model else args.model)
+    shipped = "/" not in args.model and not args.model.endswith(".npz")
+    name = lmk.SHIPPED[lmk.resolve_shipped(args.model)] if shipped else Path(args.model).stem
+    pred = lmk.Predictor.load(name if shipped else args.model)
     face_seed, bg_seed = 2_000_003, 3_000_017
     stream = synth.batches(face_seed, 32, pred.size, pred.landmark_set, workers=1)
     faces = np.concatenate([next(stream)["image"] for _ in range((args.num + 31) // 32)])[:args.num]
@@ -61,7 +63,6 @@ def main(argv=None):
     # Midway to the next score, so the threshold is not exactly one sample's score.
     thr = float((cands[best] + cands[min(best + 1, len(cands) - 1)]) / 2)
     q = [0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99]
-    name = pred.manifest.get("weights_file", args.model).replace(".npz", "")
     res = dict(experiment="calibrate_roi", model=name, git_revision=git_revision(), num=args.num,
                face_seed=face_seed, background_seed=bg_seed, threshold=thr,
                face_accepted=float(np.mean(s_face < thr)), background_rejected=float(np.mean(s_bg >= thr)),
@@ -72,7 +73,7 @@ def main(argv=None):
     write_json(out, res)
     print(json.dumps({k: res[k] for k in ("threshold", "face_accepted", "background_rejected")}))
     if args.write_manifest:
-        mpath = lmk.WEIGHTS_DIR / f"{name}.json"
+        mpath = (lmk.WEIGHTS_DIR / f"{name}.json") if shipped else Path(args.model).with_suffix(".json")
         manifest = json.loads(mpath.read_text())
         manifest["roi_threshold"] = thr
         manifest["roi_calibration"] = {k: res[k] for k in ("face_accepted", "background_rejected", "num",
