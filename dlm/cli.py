@@ -461,7 +461,10 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if getattr(args, "threads", 0) == 1:
         _single_thread()
-    if args.func in (cmd_reconstruct, cmd_track, cmd_capture, cmd_batch):
+    # The persistent cache is for the command line proper (argv None: the `dlm` executable), not
+    # for in-process callers such as the tests: once set it stays on for the whole process, and
+    # there one cache write of an unrelated program (the rasteriser) aborted the interpreter.
+    if argv is None and args.func in (cmd_reconstruct, cmd_track, cmd_capture, cmd_batch):
         _compilation_cache()
     try:
         return args.func(args)
