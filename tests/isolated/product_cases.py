@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import REAL_DIR
+REAL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "real")
 from dlm import cli, facemodel as fm, geometry, gltf, scenes, synth
 
 OFFSET = np.array([112.0, 52.0])       # where the 256 px render sits in the 480 x 360 canvas
