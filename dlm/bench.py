@@ -215,12 +215,14 @@ def default_video() -> str | None:
 
 
 def bench_realtime(video: str, model: str = "realtime", max_frames: int | None = None, warmup: int = 10,
-                   solver: str = "jit") -> dict:
+                   solver: str = "jit", fuse: bool = True, passes: int = 3) -> dict:
     """Per-frame latency of the real-time path over a real video: upright crop from the previous
     frame's fit + landmark CNN + real-time fit (+ the next ROI), i.e. everything `dlm.Tracker`
     does per frame.  Frames are decoded before timing.  The first `warmup` frames (compilation,
     the first frame's full ROI search) are not timed; frames that fell back to the full search
-    are reported apart.  Run under `--threads 1` for the single-thread figure."""
+    are reported apart.  The video is tracked `passes` times from a reset tracker (the warm-up
+    frames untimed each time) and the frames pooled; per-pass medians show the run-to-run noise.
+    Run under `--threads 1` for the single-thread figure."""
     import jax
     from dlm import imageio, landmarks as lmk, pipeline
     reader = imageio.VideoReader(video, max_frames=max_frames)
@@ -228,20 +230,29 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
     if len(frames) <= warmup:
         raise ValueError(f"{video}: only {len(frames)} frames decoded, need more than the {warmup} warm-up frames")
     pred = lmk.shipped(model)
-    tracker = pipeline.Tracker((reader.width, reader.height), pred, solver=solver)
-    for f in frames[:warmup]:
-        tracker(f)
-    rows = []
-    for f in frames[warmup:]:
-        t0 = time.perf_counter()
-        tf = tracker(f)
-        total = (time.perf_counter() - t0) * 1e3
-        rows.append(dict(tf.timings_ms, total=total, searched=tf.searched, found=tf.found,
-                         refit=bool(tf.found and tf.fit is not None and tracker.fitter.frame_index % tracker.fitter.refit_every == 0)))
+    tracker = pipeline.Tracker((reader.width, reader.height), pred, solver=solver, fuse=fuse)
+    if passes < 1:
+        raise ValueError(f"passes must be at least 1, got {passes}")
+    rows, pass_medians = [], []
+    for _ in range(passes):
+        tracker.reset()
+        for f in frames[:warmup]:
+            tracker(f)
+        this = []
+        for f in frames[warmup:]:
+            t0 = time.perf_counter()
+            tf = tracker(f)
+            total = (time.perf_counter() - t0) * 1e3
+            this.append(dict(tf.timings_ms, total=total, searched=tf.searched, found=tf.found,
+                             refit=bool(tf.found and tf.fit is not None
+                                        and tracker.fitter.frame_index % tracker.fitter.refit_every == 0)))
+        rows += this
+        t_pass = [r["total"] for r in this if not r["searched"] and r["found"]]
+        pass_medians.append(float(np.median(t_pass)) if t_pass else None)
     tracked = [r for r in rows if not r["searched"] and r["found"]]
 
     def stats(key, rs):
-        v = np.array([r[key] for r in rs])
+        v = np.array([r[key] for r in rs if key in r])
         return dict(median_ms=float(np.median(v)), p10_ms=float(np.percentile(v, 10)),
                     p90_ms=float(np.percentile(v, 90)), mean_ms=float(v.mean())) if len(v) else None
 
@@ -249,12 +260,14 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
                 frames_tracked=len(tracked), frames_searched=sum(r["searched"] for r in rows),
                 frames_without_face=sum(not r["found"] for r in rows), warmup_frames=warmup,
                 model=model, network=pred.network, input_size=pred.size, landmarks=pred.num_landmarks,
-                solver=solver, per_frame=stats("total", tracked),
+                solver=solver, passes=passes, per_pass_median_ms=pass_medians, per_frame=stats("total", tracked),
                 frames_per_s=(1e3 / stats("total", tracked)["median_ms"]) if tracked else None,
-                roi=stats("roi", tracked), cnn=stats("cnn", tracked), fit=stats("fit", tracked),
+                fused=tracker.fuse, roi=stats("roi", tracked), cnn=stats("cnn", tracked), fit=stats("fit", tracked),
+                cnn_and_fit=stats("cnn_and_fit", tracked),
                 identity_refit_frames=sum(r["refit"] for r in tracked),
                 note="per_frame: median over tracked frames of crop + CNN + fit + next ROI; identity refits "
-                     "(every refit_every frames) are included in the mean and p90",
+                     "(every refit_every frames) are included in the mean and p90; fused: the CNN and the fit "
+                     "ran as one compiled program (cnn_and_fit), otherwise cnn and fit are timed apart",
                 jax_devices=str(jax.devices()))
 
 

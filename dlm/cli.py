@@ -244,7 +244,8 @@ def cmd_bench_realtime(args):
         raise UserError("no --video given and ../shared/real/video/short_hamilton_clip.mp4 is not there")
     from dlm.imageio import InputError
     try:
-        r = bench.bench_realtime(video, args.model, args.max_frames, solver=args.solver)
+        r = bench.bench_realtime(video, args.model, args.max_frames, solver=args.solver, fuse=not args.no_fuse,
+                                 passes=args.passes)
     except InputError as e:
         raise UserError(str(e)) from None
     res = dict(benchmark="realtime", threads=args.threads, environment=bench.environment(), **r)
@@ -257,9 +258,11 @@ def cmd_bench_realtime(args):
         else:
             print(f"real-time per frame ({res['frames_tracked']} tracked frames of {res['video']}, "
                   f"{args.threads or 'all'} thread(s)): median {p['median_ms']:.2f} ms "
-                  f"({res['frames_per_s']:.0f} frames/s), p90 {p['p90_ms']:.2f}; crop {res['roi']['median_ms']:.2f}, "
-                  f"CNN {res['cnn']['median_ms']:.2f}, fit {res['fit']['median_ms']:.2f} ms; "
-                  f"{res['frames_searched']} frames needed the full search")
+                  f"({res['frames_per_s']:.0f} frames/s), p90 {p['p90_ms']:.2f}; per pass "
+                  f"{', '.join(f'{v:.2f}' for v in res['per_pass_median_ms'])}; crop + ROI {res['roi']['median_ms']:.2f}, "
+                  + (f"CNN + fit {res['cnn_and_fit']['median_ms']:.2f} ms (one program); " if res["fused"] else
+                     f"CNN {res['cnn']['median_ms']:.2f}, fit {res['fit']['median_ms']:.2f} ms; ")
+                  + f"{res['frames_searched']} frames needed the full search")
     return 0
 
 
@@ -424,6 +427,9 @@ def build_parser():
     p.add_argument("--model", default="realtime", help="landmark model (default: realtime)")
     p.add_argument("--max-frames", type=int, default=None)
     p.add_argument("--solver", choices=["jit", "exported"], default="jit")
+    p.add_argument("--no-fuse", action="store_true",
+                   help="run the CNN and the fit as two compiled calls (timed apart) instead of one program")
+    p.add_argument("--passes", type=int, default=3, help="passes over the video, pooled (default 3)")
     p.add_argument("--threads", type=int, choices=[0, 1], default=1,
                    help="1: pin to one core, one XLA thread (default); 0: leave as is")
     p.add_argument("--json", help="write the figures to this JSON file")

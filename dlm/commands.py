@@ -175,14 +175,14 @@ def cmd_track(args) -> int:
     tracked = [t for t in timings if not t["searched"]]
 
     def med(key, rows):
-        return float(np.median([r[key] for r in rows])) if rows else None
+        v = [r[key] for r in rows if key in r]
+        return float(np.median(v)) if v else None
 
     summary = dict(command="track", source=str(source), frames=n, frames_found=int(found),
                    frames_searched=int(searched), header_frames=reader.header_frames,
                    ended_early=bool(reader.ended_early), video_fps=reader.fps,
                    wall_s=round(wall, 3), frames_per_s_with_outputs=round(n / max(wall, 1e-9), 2),
-                   tracked_frame_median_ms=dict(roi=med("roi", tracked), cnn=med("cnn", tracked),
-                                                fit=med("fit", tracked), total=med("total", tracked)),
+                   tracked_frame_median_ms={k: med(k, tracked) for k in ("roi", "cnn", "fit", "cnn_and_fit", "total")},
                    frames_per_s_tracking=(round(1e3 / med("total", tracked), 1) if tracked else None),
                    model=pred.manifest.get("config", {}), landmark_set=pred.landmark_set,
                    failed=([] if n else [dict(input=str(source), error="no frame was processed")]))

@@ -153,7 +153,10 @@ class Predictor:
         self.module = nets.make_network(network, num_landmarks)
         self.variables = jax.tree_util.tree_map(jnp.asarray, variables)
         self.manifest = manifest or {}
-        self._apply = jax.jit(functools.partial(_predict, self.module, size=size))
+        # The pure function (variables, crops) -> (mu, sigma), for callers that compile it into
+        # a larger program (the tracker's landmarks-then-fit step).
+        self.predict_fn = functools.partial(_predict, self.module, size=size)
+        self._apply = jax.jit(self.predict_fn)
         # Check every parameter's shape against the network now, not at the first image.
         expected = jax.eval_shape(lambda: self.module.init(jax.random.key(0), jnp.zeros((1, size, size, 3))))
         got = jax.tree_util.tree_map(lambda a: a.shape, self.variables)

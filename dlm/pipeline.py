@@ -14,7 +14,10 @@ from __future__ import annotations
 import dataclasses
 import time
 
+import functools
+
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from dlm import facemodel as fm, landmarks as lmk, roi as roi_lib
@@ -116,10 +119,11 @@ def reconstruct_faces(image: np.ndarray, model="offline", max_faces: int = 1, fa
     return fit_faces(dets, (w, h), pred.landmark_set, face_model, config=config)
 
 
-def reconstruct(image: np.ndarray, model="offline", face_model=None, config: offline.FitConfig | None = None) \
-        -> FaceResult:
-    """The most certain face in an RGB image (H, W, 3) uint8: landmarks, sigma, parameters, mesh, camera."""
-    return reconstruct_faces(image, model, 1, face_model, config)[0]
+def reconstruct(image: np.ndarray, model="offline", face_model=None, config: offline.FitConfig | None = None,
+                min_face: float | None = None) -> FaceResult:
+    """The most certain face in an RGB image (H, W, 3) uint8: landmarks, sigma, parameters, mesh, camera.
+    min_face: smallest face searched for, pixels (default: a tenth of the shorter side, at least 24)."""
+    return reconstruct_faces(image, model, 1, face_model, config, min_face)[0]
 
 
 def reconstruct_same_person(images, model="offline", face_model=None, config: offline.FitConfig | None = None) \
@@ -146,6 +150,21 @@ class TrackFrame:
     timings_ms: dict                  # roi, cnn, fit
 
 
+def _landmarks_in_image(predict_fn, size: int, variables, crop, crop_to_image):
+    """The landmark CNN on one crop, mapped to image pixels (jittable).
+
+    Args:
+      crop: (S, S, 3) uint8 RGB.
+      crop_to_image: (2, 3) float32 affine map from crop to image pixels (a similarity).
+    Returns mu (L, 2) and sigma (L,) in image pixels, and the crop's score (mean log(sigma / S)).
+    """
+    mu, sigma = predict_fn(variables, crop[None])
+    mu, sigma = mu[0], sigma[0]
+    scale = jnp.sqrt(jnp.abs(jnp.linalg.det(crop_to_image[:, :2])))
+    mu_image = mu @ crop_to_image[:, :2].T + crop_to_image[:, 2]    # l i, j i -> l j
+    return mu_image, sigma * scale, jnp.mean(jnp.log(sigma / size))
+
+
 class Tracker:
     """Frame-by-frame tracking: the ROI comes from the previous frame's fitted landmarks, rotated
     upright with the eyes level; the first frame, and any frame after the track is lost (a crop
@@ -159,7 +178,7 @@ class Tracker:
     """
 
     def __init__(self, image_size, model="realtime", face_model=None, solver="jit", lost_score: float | None = None,
-                 min_face: float | None = None, **fitter_kwargs):
+                 min_face: float | None = None, fuse: bool = True, **fitter_kwargs):
         from dlm.fitting.realtime import RealtimeFitter
         self.predictor = _predictor(model)
         self.face_model = face_model or fm.load_face_model()
@@ -169,6 +188,9 @@ class Tracker:
         thr = self.predictor.manifest.get("roi_threshold")
         self.lost_score = lost_score if lost_score is not None else thr
         self.min_face = min_face
+        # Tracked frames run the CNN and the fit as one compiled program (solver "jit" only).
+        self.fuse = fuse and solver == "jit"
+        self._landmark_fn = functools.partial(_landmarks_in_image, self.predictor.predict_fn, self.predictor.size)
         self.reset()
 
     def reset(self):
@@ -176,29 +198,47 @@ class Tracker:
         self.index = 0
         self.fitter.reset()
 
+    def _accept(self, mu, sigma, score) -> bool:
+        return self.lost_score is None or float(score) <= self.lost_score
+
     def __call__(self, frame: np.ndarray) -> TrackFrame:
+        """Track one (H, W, 3) uint8 RGB frame.  timings_ms has "roi" (crops, search, next ROI)
+        and either "cnn" and "fit" or, on a frame whose CNN and fit ran as one program, "cnn_and_fit"."""
         h, w = frame.shape[:2]
         if (w, h) != self.image_size:
             raise InputError(f"frame {self.index} is {w}x{h}, the tracker was made for "
                              f"{self.image_size[0]}x{self.image_size[1]}")
-        t = {"roi": 0.0, "cnn": 0.0, "fit": 0.0}
+        t = {"roi": 0.0}
         searched = False
-        mu = sigma = None
+        mu = sigma = fit = None
+        size = self.predictor.size
         if self.roi is not None:
             t0 = time.perf_counter()
-            crop = roi_lib.crop(frame, self.roi, self.predictor.size)
+            crop = roi_lib.crop(frame, self.roi, size)
             t1 = time.perf_counter()
-            m, s = jax.device_get(self.predictor(crop[None]))
-            m, s = m[0], s[0]
-            t2 = time.perf_counter()
-            t["roi"], t["cnn"] = (t1 - t0) * 1e3, (t2 - t1) * 1e3
-            score = float(np.mean(np.log(s / self.predictor.size)))
-            if self.lost_score is not None and score > self.lost_score:
-                self.reset_track()
+            t["roi"] = (t1 - t0) * 1e3
+            if self.fuse and self.fitter.x is not None:
+                a = np.vstack([self.roi.transform(size), [0.0, 0.0, 1.0]])
+                crop_to_image = np.linalg.inv(a)[:2].astype(np.float32)
+                fit, (m, s, score) = self.fitter.step_from(
+                    self._landmark_fn, (self.predictor.variables, crop, crop_to_image), accept=self._accept)
+                t["cnn_and_fit"] = (time.perf_counter() - t1) * 1e3
+                if fit is None:
+                    self.reset_track()
+                else:
+                    mu, sigma = m, s
+                    roi_used = dataclasses.replace(self.roi, score=float(score))
             else:
-                mu = self.roi.to_image(m, self.predictor.size)
-                sigma = s * self.roi.side / self.predictor.size
-                roi_used = dataclasses.replace(self.roi, score=score)
+                m, s = jax.device_get(self.predictor(crop[None]))
+                m, s = m[0], s[0]
+                t["cnn"] = (time.perf_counter() - t1) * 1e3
+                score = float(np.mean(np.log(s / size)))
+                if not self._accept(m, s, score):
+                    self.reset_track()
+                else:
+                    mu = self.roi.to_image(m, size)
+                    sigma = s * self.roi.side / size
+                    roi_used = dataclasses.replace(self.roi, score=score)
         if mu is None:
             searched = True
             t0 = time.perf_counter()
@@ -209,17 +249,20 @@ class Tracker:
                 return TrackFrame(self.index - 1, False, None, None, None, None, True, t)
             mu, sigma, roi_used = dets[0].mu, dets[0].sigma, dets[0].roi
             self.fitter.reset()
+        if fit is None:
+            t0 = time.perf_counter()
+            fit = self.fitter.step(mu, sigma)
+            t["fit"] = (time.perf_counter() - t0) * 1e3
         t0 = time.perf_counter()
-        fit = self.fitter.step(mu, sigma)
-        t["fit"] = (time.perf_counter() - t0) * 1e3
         nxt = None if self.fitter.x is None else roi_lib.roi_from_landmarks(np.asarray(fit.landmarks_2d),
                                                                             self.predictor.landmark_set)
         # Lost by the fitter, or a crop shrunk below the smallest face searched for (a track that
         # collapsed onto a small patch after a scene cut): search on the next frame.
         min_face = self.min_face if self.min_face is not None else max(24.0, min(h, w) / 10.0)
         self.roi = nxt if nxt is not None and nxt.side * roi_lib.FILL >= min_face else None
+        t["roi"] += (time.perf_counter() - t0) * 1e3
         self.index += 1
-        return TrackFrame(self.index - 1, True, roi_used, mu, sigma, fit, searched, t)
+        return TrackFrame(self.index - 1, True, roi_used, np.asarray(mu), np.asarray(sigma), fit, searched, t)
 
     def reset_track(self):
         self.roi = None

@@ -212,6 +212,21 @@ def refine(image: np.ndarray, roi: Roi, predictor: lmk.Predictor, iterations: in
     return best
 
 
+# A detection's landmarks must frame a crop within this factor of the crop they came from:
+# training crops had the face filling 0.62-0.95 of the side around FILL (a factor 1.2 either way),
+# so a face much smaller or larger in its crop is outside what the network has seen, whatever
+# its sigma says (a 16 px face in a 40 px window on a plain background scored as confident).
+FRAMING_TOLERANCE = 1.3
+
+
+def plausible(det: Detection, landmark_set: str, min_face: float) -> bool:
+    """The detection's own landmarks frame a face of at least `min_face` px whose crop agrees with
+    the crop they were predicted in (within FRAMING_TOLERANCE)."""
+    own = roi_from_landmarks(det.mu, landmark_set)
+    ratio = own.side / det.roi.side
+    return own.side * FILL >= min_face and 1 / FRAMING_TOLERANCE <= ratio <= FRAMING_TOLERANCE
+
+
 def search(image: np.ndarray, predictor: lmk.Predictor, max_faces: int = 1, threshold: float | None = None,
            min_face: float | None = None, search_side: int = 640, scale_step: float = 0.7, stride: float = 0.5,
            refine_iterations: int = 2, candidates: int = 4) -> list[Detection]:
@@ -222,7 +237,8 @@ def search(image: np.ndarray, predictor: lmk.Predictor, max_faces: int = 1, thre
     from the full-resolution image.  min_face: the smallest face box (pixels of the full image)
     searched for (default: a tenth of the shorter image side, at least 24 px).  threshold: a
     detection's score must be below it (default: the predictor's calibrated `roi_threshold` from
-    its manifest, else none).  The grid is coarse (stride half a window, scales 0.7 apart) because
+    its manifest, else none), and its landmarks must frame a face of at least min_face whose crop
+    agrees with the one they came from (`plausible`).  The grid is coarse (stride half a window, scales 0.7 apart) because
     each of the `candidates` x max_faces best windows is then re-framed from its own landmarks,
     which corrects offsets of that size (training crops vary by +-8% shift and 0.62-0.95 fill).
     """
@@ -250,6 +266,7 @@ def search(image: np.ndarray, predictor: lmk.Predictor, max_faces: int = 1, thre
     dets.sort(key=lambda d: d.score)
     if threshold is not None:
         dets = [d for d in dets if d.score < threshold]
+    dets = [d for d in dets if plausible(d, predictor.landmark_set, min_face)]
     dets = nms(dets, [d.roi.box() for d in dets])
     return dets[:max_faces]
 

@@ -88,14 +88,17 @@ class Scene(NamedTuple):
 
 
 def sample_scene(key: jax.Array, model: fm.FaceModel, image_size: int,
-                 ranges: SceneRanges = SceneRanges(), identity_scale: float = 1.0) -> Scene:
+                 ranges: SceneRanges = SceneRanges(), identity_scale: float = 1.0,
+                 identity: jax.Array | None = None) -> Scene:
     """A face in front of a camera with the given square image size (pixels).
 
     The identity camera looks along -z; the head is placed so that it fills
     `min_fill`..`max_fill` of the image, at a distance set by the focal length.
+    identity: (I,) this person instead of one drawn from the prior (several photos of one subject).
     """
     ki, ke, kp, kf, kd, ko = jax.random.split(key, 6)
-    identity = identity_scale * jax.random.normal(ki, (model.num_identity,))
+    if identity is None:
+        identity = identity_scale * jax.random.normal(ki, (model.num_identity,))
     expression = sample_expression(ke, model, ranges)
     rotations = sample_pose(kp, ranges)
     log_f = jax.random.uniform(kf, (), minval=jnp.log(ranges.min_focal_factor), maxval=jnp.log(ranges.max_focal_factor))

@@ -576,10 +576,12 @@ def crop_camera(key: jax.Array, model: fm.FaceModel, assets: Assets, params: fm.
 
 def render_sample(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int, landmark_ids: jax.Array,
                   ranges: scenes.SceneRanges = scenes.SceneRanges(),
-                  augment_ranges: aug.AugmentRanges | None = aug.AugmentRanges()) -> Batch:
-    """One labelled sample; pure, jit- and vmap-able (size static)."""
+                  augment_ranges: aug.AugmentRanges | None = aug.AugmentRanges(),
+                  identity: jax.Array | None = None) -> Batch:
+    """One labelled sample; pure, jit- and vmap-able (size static).  identity: (I,) render this
+    person (pose, expression, camera, look still drawn from `key`) instead of a random one."""
     ks = jax.random.split(key, 9)
-    sc = scenes.sample_scene(ks[0], model, size, ranges)
+    sc = scenes.sample_scene(ks[0], model, size, ranges, identity=identity)
     cam = crop_camera(ks[1], model, assets, sc.params, sc.camera, size)
     verts = fm.vertices(model, sc.params)
     c = geometry.world_to_camera(verts, cam.rotation, cam.translation)

@@ -25,13 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def procrustes_mm(a: np.ndarray, b: np.ndarray) -> float:
     """Mean distance (mm) of a (N, 3) cm after the best similarity transform onto b."""
-    ma, mb = a.mean(0), b.mean(0)
-    A, B = a - ma, b - mb
-    u, s, vt = np.linalg.svd(A.T @ B)
-    d = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
-    r = u @ d @ vt
-    scale = (s * np.diag(d)).sum() / (A ** 2).sum()
-    return 10 * float(np.linalg.norm(scale * A @ r - B, axis=1).mean())
+    from dlm.metrics3d import procrustes_distances
+    return 10 * float(procrustes_distances(a, b).mean())
 
 
 def main(argv=None):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 REAL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "real")
-from dlm import cli, facemodel as fm, geometry, gltf, scenes, synth
+from dlm import cli, facemodel as fm, geometry, gltf, metrics3d, scenes, synth
 
 OFFSET = np.array([112.0, 52.0])       # where the 256 px render sits in the 480 x 360 canvas
 # Stated accuracy of the shipped real-time model + offline fit on these renders: over the 10 scenes
@@ -23,13 +23,7 @@ MAX_MESH_ERROR_MM = 7.0                # face-region vertices after a similarity
 
 def _procrustes_mm(a, b):
     """Mean distance (mm) of a (N, 3) cm after the best similarity transform onto b."""
-    ma, mb = a.mean(0), b.mean(0)
-    A, B = a - ma, b - mb
-    u, s, vt = np.linalg.svd(A.T @ B)
-    d = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
-    r = u @ d @ vt
-    scale = (s * np.diag(d)).sum() / (A ** 2).sum()
-    return 10 * float(np.linalg.norm(scale * A @ r - B, axis=1).mean())
+    return 10 * float(metrics3d.procrustes_distances(a, b).mean())
 
 
 @pytest.fixture(scope="module")
@@ -289,3 +283,54 @@ def test_tracker_loses_and_reacquires_the_face(scene, model):
     gt = scene["landmarks"] + [20, 0]
     err = np.linalg.norm(out[9].landmarks - gt, axis=1).mean() / np.ptp(gt, axis=0).max()
     assert err < MAX_LANDMARK_ERROR
+
+
+def _small_face(scene, head_px):
+    """The scene's face shrunk so its landmark box is `head_px` px, in a 640 x 480 canvas."""
+    render = scene["image"][52:308, 112:368]
+    gt = scene["landmarks"] - OFFSET
+    s = head_px / np.ptp(gt, axis=0).max()
+    n = int(round(256 * s))
+    canvas = np.full((480, 640, 3), 90, np.uint8)
+    canvas[200:200 + n, 300:300 + n] = cv2.resize(render, (n, n), interpolation=cv2.INTER_AREA)
+    return canvas, gt * s + [300, 200]
+
+
+def test_tiny_face_is_reported_small_face_is_found(scene, tmp_path, capsys, model):
+    """A 16 px head is below the smallest face searched (48 px in 640 x 480): a clear "no face"
+    naming the limit and the option, exit 1, nothing written.  A 60 px head is found."""
+    import dlm
+    tiny, _ = _small_face(scene, 16)
+    with pytest.raises(dlm.pipeline.NoFaceError, match="faces under 48 px"):
+        dlm.reconstruct(tiny, model="realtime", face_model=model)
+    path = tmp_path / "tiny.png"
+    cv2.imwrite(str(path), tiny[..., ::-1])
+    out = tmp_path / "out"
+    assert cli.main(["reconstruct", str(path), "-o", str(out), "--model", "realtime", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "tiny.png" in err and "no face found" in err and "--min-face" in err
+    assert not (out / "tiny").exists()
+    small, gt = _small_face(scene, 60)
+    res = dlm.reconstruct(small, model="realtime", face_model=model)
+    assert np.linalg.norm(res.landmarks - gt, axis=1).mean() / np.ptp(gt, axis=0).max() < MAX_LANDMARK_ERROR
+
+
+def test_tracker_fused_step_equals_separate_calls(scene, model):
+    """Tracked frames run the CNN and the fit as one compiled program; the result must be the
+    one the two separate calls give (to float32 rounding: the separate path maps crop to image
+    in float64; differences grow to ~0.03 px through the next frames' crops)."""
+    import dlm
+    frames = [np.roll(scene["image"], (2 * i, 3 * i), axis=(0, 1)) for i in range(6)]
+    outs = []
+    for fuse in (True, False):
+        tracker = dlm.Tracker((480, 360), "realtime", model, fuse=fuse)
+        outs.append([tracker(f) for f in frames])
+    fused, separate = outs
+    assert all(o.found for o in fused + separate)
+    assert "cnn_and_fit" in fused[3].timings_ms and "cnn" in separate[3].timings_ms
+    for a, b in zip(fused, separate):
+        assert a.searched == b.searched
+        np.testing.assert_allclose(a.landmarks, b.landmarks, atol=0.1)
+        np.testing.assert_allclose(a.sigma, b.sigma, rtol=2e-3)
+        np.testing.assert_allclose(a.fit.landmarks_2d, b.fit.landmarks_2d, atol=0.1)
+        assert a.roi.score == pytest.approx(b.roi.score, abs=2e-3)

@@ -1,0 +1,77 @@
+"""Fitting ablations on the synthetic NoW-like benchmark: each energy term switched off in turn,
+and predicted sigma against a fixed sigma (the paper's Sections 3.2 and 4, single images).
+
+Reproduce (2-core CPU; about 15 minutes for the default 20 subjects x 2 images, --quick ~3):
+    python experiments/ablate_fit.py                     # the first 20 subjects of now_synth's data
+    python experiments/ablate_fit.py --quick             # now_synth --quick's data (4 x 2)
+
+The landmarks are the cached detections of experiments/now_synth.py (same config: the CNN runs
+once); every variant refits the same images with dlm.pipeline.fit_faces (single view, monocular)
+and is scored with the NoW protocol against the subject's neutral mesh.
+Variants: full energy; identity prior off; expression prior off; joint prior off;
+self-intersection off; expression bounds off; fixed sigma (each image's median predicted sigma for
+every landmark: same total weight, no per-landmark weighting).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+
+import numpy as np
+
+import now_synth as ns
+from common import RESULTS, markdown_table, record
+
+
+def variants():
+    from dlm.fitting import energy as en, offline
+    base = offline.FitConfig(landmark_set="320")
+    w = en.EnergyWeights()
+    return {
+        "full": (base, "predicted"),
+        "no identity prior": (dataclasses.replace(base, weights=w._replace(identity=0.0)), "predicted"),
+        "no expression prior": (dataclasses.replace(base, weights=w._replace(expression=0.0)), "predicted"),
+        "no joint prior": (dataclasses.replace(base, weights=w._replace(joints=0.0)), "predicted"),
+        "no self-intersection": (dataclasses.replace(base, use_intersect=False), "predicted"),
+        "no expression bounds": (dataclasses.replace(base, weights=w._replace(expression_bounds=0.0)), "predicted"),
+        "fixed sigma": (base, "fixed"),
+    }
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--subjects", type=int, default=None, help="first N subjects (default 20; quick: all 4)")
+    ap.add_argument("--images", type=int, default=2, help="first K images of each subject")
+    args = ap.parse_args(argv)
+    started = time.time()
+    config = ns.get_config(args.quick)
+    n = args.subjects or (config["subjects"] if args.quick else 20)
+    data = ns.detect_dataset(config)
+    from dlm import facemodel as fm
+    model = fm.load_face_model()
+    scorer = ns.Scorer(model)
+    sub = dict(data)
+    sub["found"] = data["found"].copy()
+    sub["found"][:, args.images:] = False
+    results = {}
+    for name, (cfg, sigma) in variants().items():
+        ids = ns.fit_identities(sub, config, fit_config=cfg, sigma=sigma, subjects=range(n), model=model,
+                                progress=name)
+        results[name] = ns.summarise([scorer(v, data["identity"][i]) for (i, _), v in sorted(ids.items())])
+        print(f"{name}: median {results[name]['median_mm']:.3f} mm, mean {results[name]['mean_mm']:.3f} mm", flush=True)
+    name = "ablate_fit_quick" if args.quick else "ablate_fit"
+    cfg = dict(now_synth=config, subjects_used=n, images_used=args.images)
+    rec = record(name, cfg, results, RESULTS / f"{name}.json", started)
+    table = markdown_table(["variant", "median (mm)", "mean (mm)", "std (mm)", "scans"],
+                           [[k, v["median_mm"], v["mean_mm"], v["std_mm"], v["scans"]] for k, v in results.items()])
+    from dlm.io import write_text
+    write_text(RESULTS / f"{name}.md", f"Fitting ablations, NoW-like synthetic data, single images ({n} subjects x "
+               f"{args.images} images, seed {config['seed']}; `{rec['command']}`, git {rec['git_revision'][:7]})\n\n"
+               + table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
