@@ -234,3 +234,30 @@ def test_realtime_fitter_tracks_a_sequence(model):
     assert max(errs) < 0.8, errs
     with pytest.raises(ValueError, match="expected mu"):
         tracker.step(np.zeros((68, 2)), np.ones(68))
+
+
+def test_realtime_identity_refit_in_a_thread_equals_the_inline_one(model):
+    """The identity refit runs in a worker thread (no stall in the frame loop); once applied it
+    is the refit the inline path computes from the same keyframes."""
+    from dlm import bench
+    seq = bench.synthetic_sequence(model, jax.random.key(12), 40, S)[:5]
+    obs = []
+    for f, sc in enumerate(seq):
+        clean = fm.project_points(sc.camera, fm.landmark_vertices(model, sc.params, "320"))
+        obs.append(np.asarray(clean + 0.5 * jax.random.normal(jax.random.key(f), clean.shape)))
+    fitters = {a: dlm.RealtimeFitter(model, (S, S), refit_every=4, num_keyframes=3, async_refit=a)
+               for a in (True, False)}
+    for a, fitter in fitters.items():
+        for m in obs[:4]:
+            fitter.step(m, np.ones(320))
+    before = np.asarray(fitters[True].identity)
+    assert fitters[True]._pending is not None          # started at frame 4, not applied inline
+    fitters[True].wait_for_refit()
+    assert fitters[True]._pending is None
+    np.testing.assert_allclose(fitters[True].identity, fitters[False].identity, atol=1e-4)
+    assert not np.allclose(before, fitters[True].identity)
+    assert fitters[True].focal == pytest.approx(fitters[False].focal, rel=1e-4)
+    # A reset drops a refit of the old track.
+    fitters[True].step(obs[4], np.ones(320))
+    fitters[True].reset()
+    assert fitters[True].identity is None and fitters[True]._pending is None

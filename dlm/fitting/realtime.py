@@ -369,7 +369,8 @@ class RealtimeFitter:
     previous frame, with the temporal term (4 by default: on synthetic sequences 4 iterations
     leave the landmarks within 0.001 px of 5 or 8; experiments/realtime_iterations.py).  Every `refit_every` frames, identity and
     focal length are refitted jointly over `num_keyframes` recent frames (offline
-    fitter, warm-started) and the per-frame constants are rebuilt.
+    fitter, warm-started) and the per-frame constants are rebuilt; with `async_refit` (default)
+    the refit runs in a worker thread and its result is applied on the first frame after it ends.
 
     Args:
       model: face model.
@@ -382,7 +383,7 @@ class RealtimeFitter:
 
     def __init__(self, model: fm.FaceModel, image_size, landmark_set: str = "320", num_iters: int = 4,
                  weights: RealtimeWeights = RealtimeWeights(), refit_every: int = 30, num_keyframes: int = 8,
-                 lost_cost_per_landmark: float = 25.0, solver=None, offline_config=None):
+                 lost_cost_per_landmark: float = 25.0, solver=None, offline_config=None, async_refit: bool = True):
         from dlm.fitting import offline
         self.model = model
         self.image_size = (float(image_size[0]), float(image_size[1]))
@@ -403,6 +404,7 @@ class RealtimeFitter:
         else:
             raise ValueError(f"solver must be 'jit', 'exported' or a callable, not {solver!r}")
         self.refit_every = refit_every
+        self.async_refit = async_refit
         self.num_keyframes = num_keyframes
         self.lost_cost = lost_cost_per_landmark
         self.offline_config = offline_config or offline.FitConfig(landmark_set=landmark_set, use_intersect=False)
@@ -422,6 +424,9 @@ class RealtimeFitter:
         return jnp.ones(n, jnp.float32)
 
     def reset(self):
+        # A refit still running for the old track is ignored when it finishes.
+        self._generation = getattr(self, "_generation", 0) + 1
+        self._pending = None
         self.identity = None
         self.focal = None
         self.consts = None
@@ -445,17 +450,58 @@ class RealtimeFitter:
         self.consts = make_constants(self.model, self.identity, self.landmark_set, focal, pp, self.weights)
         self._camera = fm.Camera(jnp.zeros(3), jnp.zeros(3), jnp.asarray(focal, jnp.float32), pp)
 
+    def _start_refit(self):
+        """Refit identity and focal from the keyframes: in a worker thread when `async_refit`
+        (the offline fit takes ~0.4 s warm and ~25 s to compile on one CPU thread, a stall the
+        frame loop must not wait for), its result swapped in by the first frame after it ends."""
+        if not self.async_refit:
+            self._refit_identity()
+            return
+        if self._pending is not None:
+            return
+        import threading
+        snapshot = (list(self.keyframes), self.identity, self.focal, self._generation)
+        box = {}
+
+        def work():
+            try:
+                box["result"] = self._refit_result(*snapshot[:3])
+            except Exception as e:     # reported on the frame that collects it
+                box["error"] = e
+        thread = threading.Thread(target=work, name="dlm-identity-refit", daemon=True)
+        self._pending = (thread, box, snapshot[3])
+        thread.start()
+
+    def _collect_refit(self):
+        if self._pending is None or self._pending[0].is_alive():
+            return
+        _, box, generation = self._pending
+        self._pending = None
+        if "error" in box:
+            raise box["error"]
+        if generation == self._generation and self.identity is not None:
+            self._set_identity(*box["result"])
+
+    def wait_for_refit(self):
+        """Block until a running identity refit has finished and been applied (tests, benchmarks)."""
+        if self._pending is not None:
+            self._pending[0].join()
+            self._collect_refit()
+
     def _refit_identity(self):
-        """Identity and focal from the keyframes, warm-started from the tracked state."""
+        self._set_identity(*self._refit_result(self.keyframes, self.identity, self.focal))
+
+    def _refit_result(self, keyframes, identity, focal):
+        """(identity, focal) from the keyframes, warm-started from the tracked state."""
         from dlm.fitting import offline, energy as en
-        mus, sigmas, weights, xs = zip(*self.keyframes)
+        mus, sigmas, weights, xs = zip(*keyframes)
         obs = en.Observations(jnp.stack(mus)[:, None], jnp.stack(sigmas)[:, None], jnp.stack(weights)[:, None])
         xs = jnp.stack(xs)
         rot = xs[:, :12].reshape(-1, 4, 3)
-        init = en.FitVars(self.identity, xs[:, NUM_POSE:], rot, xs[:, 12:NUM_POSE], jnp.zeros((1, 3)),
-                          jnp.zeros((1, 3)), jnp.log(jnp.full((1, 1), self.focal / max(self.image_size))))
+        init = en.FitVars(identity, xs[:, NUM_POSE:], rot, xs[:, 12:NUM_POSE], jnp.zeros((1, 3)),
+                          jnp.zeros((1, 3)), jnp.log(jnp.full((1, 1), focal / max(self.image_size))))
         res = offline.fit(self.model, obs, self.image_size, config=self.offline_config, init=init)
-        self._set_identity(res.vars.identity, float(res.cameras.focal[0]))
+        return res.vars.identity, float(res.cameras.focal[0])
 
     def step(self, mu, sigma, weight=None) -> TrackResult:
         """Fit one frame's landmarks: mu (L, 2) px, sigma (L,) px, weight (L,) optional."""
@@ -466,6 +512,7 @@ class RealtimeFitter:
         mu = jnp.asarray(mu, jnp.float32)
         sigma = jnp.asarray(sigma, jnp.float32)
         weight = self._ones(n) if weight is None else jnp.asarray(weight, jnp.float32)
+        self._collect_refit()
         t0 = time.perf_counter()
         reinit = self.x is None
         if reinit:
@@ -493,6 +540,7 @@ class RealtimeFitter:
         Returns (TrackResult or None, (mu, sigma, extra) as host arrays)."""
         if self.x is None or self._fused is None:
             raise RuntimeError("step_from needs a warm fitter with the 'jit' solver; call step()")
+        self._collect_refit()
         t0 = time.perf_counter()
         fn = self._fused_from.get(landmark_fn)
         if fn is None:
@@ -522,6 +570,6 @@ class RealtimeFitter:
         if not lost and self.refit_every:
             self.keyframes = (self.keyframes + [(mu, sigma, weight, x)])[-self.num_keyframes:]
             if self.frame_index % self.refit_every == 0 and len(self.keyframes) == self.num_keyframes:
-                self._refit_identity()
+                self._start_refit()
         params = fm.FaceParams(self.identity, psi, rot, trans)
         return TrackResult(params, self._camera, px_host, cost_value, reinit, solve_ms, terms, self._mesh)
