@@ -59,7 +59,7 @@ def main(argv=None):
     for name, (cfg, sigma) in variants().items():
         ids = ns.fit_identities(sub, config, fit_config=cfg, sigma=sigma, subjects=range(n), model=model,
                                 progress=name)
-        results[name] = ns.summarise([scorer(v, data["identity"][i]) for (i, _), v in sorted(ids.items())])
+        results[name] = ns.score(ids, data, scorer)
         print(f"{name}: median {results[name]['median_mm']:.3f} mm, mean {results[name]['mean_mm']:.3f} mm", flush=True)
     name = "ablate_fit_quick" if args.quick else "ablate_fit"
     cfg = dict(now_synth=config, subjects_used=n, images_used=args.images)
