@@ -129,3 +129,40 @@ def arc_cameras(model: fm.FaceModel, scene: Scene, num: int, max_yaw_deg: float)
     return fm.Camera(jnp.asarray(np.stack(rots), jnp.float32), jnp.asarray(np.stack(trans), jnp.float32),
                      jnp.full((num,), scene.camera.focal),
                      jnp.broadcast_to(jnp.asarray(scene.camera.principal_point, jnp.float32), (num, 2)))
+
+
+def smooth_knots(knots: jax.Array, num_frames: int) -> jax.Array:
+    """(num_frames, ...) values that pass through the (K, ...) knots, spaced evenly in time, easing
+    in and out of each (smoothstep between neighbours: the motion stops at a knot and turns)."""
+    k = knots.shape[0]
+    t = jnp.linspace(0.0, k - 1.0, num_frames)
+    i = jnp.clip(jnp.floor(t).astype(jnp.int32), 0, k - 2)
+    u = t - i
+    w = (u * u * (3.0 - 2.0 * u)).reshape((-1,) + (1,) * (knots.ndim - 1))
+    return knots[i] * (1.0 - w) + knots[i + 1] * w
+
+
+def sample_sequence(key: jax.Array, model: fm.FaceModel, image_size: int, num_frames: int,
+                    ranges: SceneRanges = SceneRanges(max_yaw=np.radians(40.0), max_pitch=np.radians(15.0),
+                                                      max_roll=np.radians(8.0), min_fill=0.35, max_fill=0.55),
+                    num_knots: int = 4, identity: jax.Array | None = None) -> Scene:
+    """A short video of one person: the head turns, nods and talks smoothly in front of a still camera.
+
+    The head's yaw swings from side to side (at least 0.3 max_yaw each way); head pose, neck, gaze, expression and a drift of the head (up to 1.5 cm) each pass smoothly
+    through `num_knots` random states drawn from `ranges` (`smooth_knots`).  Returns a Scene whose
+    params are batched over frames (identity (F, I), expression (F, E), joint_rotations (F, 4, 3),
+    translation (F, 3)) and one camera.
+    """
+    kb, ke, kp, kt = jax.random.split(key, 4)
+    base = sample_scene(kb, model, image_size, ranges, identity=identity)
+    expr = jax.vmap(lambda k: sample_expression(k, model, ranges))(jax.random.split(ke, num_knots))
+    kp, ks = jax.random.split(kp)
+    pose = jax.vmap(lambda k: sample_pose(k, ranges))(jax.random.split(kp, num_knots))
+    # The head turns from one side to the other between knots (a look around, as in MICC's videos).
+    side = jnp.where(jax.random.bernoulli(ks), 1.0, -1.0) * (-1.0) ** jnp.arange(num_knots)
+    pose = pose.at[:, 1, 1].set(side * jnp.maximum(jnp.abs(pose[:, 1, 1]), 0.3 * ranges.max_yaw))
+    drift = jax.random.uniform(kt, (num_knots, 3), minval=-1.5, maxval=1.5)
+    params = fm.FaceParams(jnp.broadcast_to(base.params.identity, (num_frames,) + base.params.identity.shape),
+                           smooth_knots(expr, num_frames), smooth_knots(pose, num_frames),
+                           base.params.translation + smooth_knots(drift, num_frames))
+    return Scene(params, base.camera)

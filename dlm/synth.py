@@ -583,12 +583,23 @@ def render_sample(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int
     ks = jax.random.split(key, 9)
     sc = scenes.sample_scene(ks[0], model, size, ranges, identity=identity)
     cam = crop_camera(ks[1], model, assets, sc.params, sc.camera, size)
-    verts = fm.vertices(model, sc.params)
+    return render_scene(key, model, assets, size, landmark_ids, sc.params, cam, augment_ranges)
+
+
+def render_scene(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int, landmark_ids: jax.Array,
+                 params: fm.FaceParams, cam: fm.Camera,
+                 augment_ranges: aug.AugmentRanges | None = aug.AugmentRanges()) -> Batch:
+    """Render given face parameters seen by `cam` (size x size pixels); the look (skin, hair,
+    glasses, occluders, light, background, augmentation) is drawn from `key` exactly as
+    `render_sample` draws it, so the frames of a video share one key and differ only in
+    `params`.  Pure, jit- and vmap-able (size static)."""
+    ks = jax.random.split(key, 9)
+    verts = fm.vertices(model, params)
     c = geometry.world_to_camera(verts, cam.rotation, cam.translation)
     px = geometry.project(c, cam.focal, cam.principal_point)
     lc, lpx = c[landmark_ids], px[landmark_ids]
     app = sample_appearance(ks[2])
-    occ = occluder_mesh(ks[6], model, sc.params, cam, size, lpx, -lc[:, 2], app.hair)
+    occ = occluder_mesh(ks[6], model, params, cam, size, lpx, -lc[:, 2], app.hair)
     nv = c.shape[0]
     all_c = jnp.concatenate([c, occ.cam])
     all_px = geometry.project(all_c, cam.focal, cam.principal_point)
@@ -633,7 +644,7 @@ def render_sample(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int
     image = jnp.clip(image, 0.0, 1.0) ** (1 / 2.2)
     if augment_ranges is not None:
         image = aug.augment(ks[8], image, augment_ranges)
-    return Batch(image, mask.astype(jnp.int32), lpx, visible, sc.params, cam)
+    return Batch(image, mask.astype(jnp.int32), lpx, visible, params, cam)
 
 
 @functools.partial(jax.jit, static_argnames=("size", "augment", "vectorize"))

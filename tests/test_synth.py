@@ -162,3 +162,35 @@ def test_synth_refuses_a_non_empty_folder(tmp_path, capsys):
     assert "not an empty folder" in capsys.readouterr().err
     assert os.listdir(out) == ["keep.txt"]
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".synth-")]
+
+
+def test_smooth_knots_pass_through_the_knots_without_jumps():
+    from dlm import scenes
+    knots = jnp.array([[0.0, 1.0], [2.0, -1.0], [1.0, 0.5]])
+    v = np.asarray(scenes.smooth_knots(knots, 21))  # knots at frames 0, 10, 20
+    np.testing.assert_allclose(v[[0, 10, 20]], knots, atol=1e-6)
+    step = np.abs(np.diff(v, axis=0)).max()
+    # Smoothstep's steepest slope is 1.5 x the straight line's (0.2 per frame for a jump of 2 over 10 frames).
+    assert step <= 1.5 * 2.0 / 10 + 1e-6
+    assert np.abs(v[1] - v[0]).max() < 0.1  # eases out of a knot (a straight line would step 0.2)
+
+
+def test_a_rendered_video_keeps_its_look_and_follows_its_motion(model, assets):
+    from dlm import scenes
+    ids = jnp.asarray(model.landmarks["703"])
+    seq = scenes.sample_sequence(jax.random.key(5), model, S, 6)
+    yaw = np.degrees(np.asarray(seq.params.joint_rotations[:, 1, 1]))
+    assert abs(yaw[-1] - yaw[0]) > 0.3 * 40 * 2 - 1e-3  # swings from one side to the other
+    np.testing.assert_array_equal(np.asarray(seq.params.identity[0]), np.asarray(seq.params.identity[-1]))
+    render = jax.jit(lambda p: synth.render_scene(jax.random.key(9), model, assets, S, ids, p, seq.camera, None))
+    frames = [render(jax.tree_util.tree_map(lambda a, f=f: a[f], seq.params)) for f in (0, 5)]
+    for f, b in zip((0, 5), frames):
+        p = jax.tree_util.tree_map(lambda a: a[f], seq.params)
+        np.testing.assert_allclose(np.asarray(b.landmarks),
+                                   np.asarray(fm.project_points(seq.camera, fm.landmark_vertices(model, p, "703"))),
+                                   atol=1e-3)
+    assert np.abs(np.asarray(frames[0].landmarks) - np.asarray(frames[1].landmarks)).max() > 2.0  # it moved
+    # One look: wherever neither frame draws the head, the background is the same picture.
+    bg = (np.asarray(frames[0].mask) == 0) & (np.asarray(frames[1].mask) == 0)
+    assert bg.mean() > 0.2
+    np.testing.assert_array_equal(np.asarray(frames[0].image)[bg], np.asarray(frames[1].image)[bg])
