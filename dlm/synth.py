@@ -580,10 +580,17 @@ def render_sample(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int
                   identity: jax.Array | None = None) -> Batch:
     """One labelled sample; pure, jit- and vmap-able (size static).  identity: (I,) render this
     person (pose, expression, camera, look still drawn from `key`) instead of a random one."""
+    params, cam = sample_view(key, model, assets, size, ranges, identity)
+    return render_scene(key, model, assets, size, landmark_ids, params, cam, augment_ranges)
+
+
+def sample_view(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int,
+                ranges: scenes.SceneRanges = scenes.SceneRanges(), identity: jax.Array | None = None):
+    """(params, crop camera) of the sample `render_sample(key, ...)` draws, without rendering it
+    (ground truth of a render at a fraction of its cost)."""
     ks = jax.random.split(key, 9)
     sc = scenes.sample_scene(ks[0], model, size, ranges, identity=identity)
-    cam = crop_camera(ks[1], model, assets, sc.params, sc.camera, size)
-    return render_scene(key, model, assets, size, landmark_ids, sc.params, cam, augment_ranges)
+    return sc.params, crop_camera(ks[1], model, assets, sc.params, sc.camera, size)
 
 
 def render_scene(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int, landmark_ids: jax.Array,
