@@ -18,18 +18,27 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
-# (script, quick arguments, full arguments); run in this order (ablate_fit reuses now_synth's cache).
+# (script, quick arguments, full arguments); run in this order (ablate_fit and tune_weights reuse
+# now_synth's cached detections).
 EXPERIMENTS = [
     ("realtime_iterations.py", ["--seeds", "1", "--frames", "20", "--json",
                                 str(HERE / "results" / "realtime_iterations_quick.json")], []),
     ("now_synth.py", ["--quick"], []),
     ("ablate_fit.py", ["--quick"], []),
+    ("tune_weights.py", ["--quick"], []),
+    ("landmark_count.py", ["--quick"], []),
+    ("video_synth.py", ["--quick"], []),
+    ("timing.py", ["--quick"], []),
 ]
 
 # Full-run tables included in docs/results.md, in this order, with a heading each.
 TABLES = [
     ("now_synth", "Synthetic NoW-like benchmark (neutral face from photos)"),
     ("ablate_fit", "Fitting ablations: energy terms and sigma"),
+    ("video_synth", "Synthetic MICC-like video benchmark: per-frame average vs joint fit, temporal term, ablations"),
+    ("landmark_count", "Landmark count (simulated detector)"),
+    ("tune_weights", "Differentiable tuning of the prior weights"),
+    ("timing", "Timing"),
 ]
 
 

@@ -102,7 +102,8 @@ def main(argv=None):
     write_text(RESULTS / f"{name}.md", f"Timing on this machine, medians "
                f"(`python experiments/timing.py{' --quick' if args.quick else ''}`). A 520-frame, 17-camera "
                f"sequence, extrapolated: {e['landmark_minutes']} min of landmark prediction (paper: 3) and "
-               f"{e['fit_minutes']} min of fitting (paper: 9).\n\n" + table)
+               f"{e['fit_minutes']} min of fitting (paper: 9); landmark network "
+               f"{pred['results']['network']} ({pred['results']['landmarks']} landmarks).\n\n" + table)
     print(table)
 
 
