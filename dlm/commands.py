@@ -52,6 +52,15 @@ def _finish(args, out: Path, summary: dict) -> int:
     return 1 if failed else 0
 
 
+def _load_predictor(name: str):
+    """A landmark model by name or weights path; a missing, corrupt or mismatched file is a UserError."""
+    from dlm import landmarks as lmk
+    try:
+        return lmk.shipped(name)
+    except lmk.WeightsError as e:
+        raise UserError(str(e)) from None
+
+
 def _error_text(e: Exception) -> str:
     from dlm.imageio import InputError
     if isinstance(e, InputError):
@@ -60,15 +69,12 @@ def _error_text(e: Exception) -> str:
 
 
 def cmd_reconstruct(args) -> int:
-    from dlm import facemodel as fm, imageio, landmarks as lmk, outputs, pipeline
+    from dlm import facemodel as fm, imageio, outputs, pipeline
     out = Path(args.output)
     paths = imageio.list_images(args.images)
     if not paths:
         raise UserError("no input images (folders given contain no image files)")
-    try:
-        pred = lmk.shipped(args.model)
-    except lmk.WeightsError as e:
-        raise UserError(str(e)) from None
+    pred = _load_predictor(args.model)
     model = fm.load_face_model()
     names = _unique_names(paths)
     failed, done = [], []
@@ -135,15 +141,15 @@ def cmd_reconstruct(args) -> int:
 
 
 def cmd_track(args) -> int:
-    from dlm import facemodel as fm, imageio, landmarks as lmk, outputs, pipeline
+    from dlm import facemodel as fm, imageio, outputs, pipeline
     if (args.video is None) == (args.webcam is None):
         raise UserError("give a VIDEO file or --webcam N (not both)")
     source = args.webcam if args.webcam is not None else args.video
     try:
         reader = imageio.VideoReader(source, max_frames=args.max_frames)
-        pred = lmk.shipped(args.model)
-    except (imageio.InputError, lmk.WeightsError) as e:
+    except imageio.InputError as e:
         raise UserError(str(e)) from None
+    pred = _load_predictor(args.model)
     out = Path(args.output)
     model = fm.load_face_model()
     tracker = pipeline.Tracker((reader.width, reader.height), pred, model, solver=args.solver)
@@ -199,7 +205,7 @@ def cmd_track(args) -> int:
 
 def cmd_capture(args) -> int:
     import jax
-    from dlm import facemodel as fm, imageio, landmarks as lmk, outputs, pipeline
+    from dlm import facemodel as fm, imageio, outputs, pipeline
     from dlm.fitting import calibration, energy as en, offline
     from dlm.io import write_json, write_obj
     dirs = [Path(d) for d in args.cameras]
@@ -222,10 +228,7 @@ def cmd_capture(args) -> int:
             cams, sizes_cal, _ = calibration.load_calibration(args.calibration, expected_cameras=C)
         except calibration.CalibrationError as e:
             raise UserError(str(e)) from None
-    try:
-        pred = lmk.shipped(args.model)
-    except lmk.WeightsError as e:
-        raise UserError(str(e)) from None
+    pred = _load_predictor(args.model)
     model = fm.load_face_model()
     L = pred.num_landmarks
     mu = np.zeros((F, C, L, 2), np.float32)
@@ -325,15 +328,12 @@ def cmd_batch(args) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
     import jax
-    from dlm import facemodel as fm, imageio, landmarks as lmk, outputs, pipeline
+    from dlm import facemodel as fm, imageio, outputs, pipeline
     from dlm.fitting import batch as fb
     paths = _expand_inputs(args.inputs)
     if not paths:
         raise UserError("no input images matched")
-    try:
-        pred = lmk.shipped(args.model)
-    except lmk.WeightsError as e:
-        raise UserError(str(e)) from None
+    pred = _load_predictor(args.model)
     out = Path(args.output)
     model = fm.load_face_model()
     names = _unique_names(paths)

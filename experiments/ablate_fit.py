@@ -18,7 +18,6 @@ import argparse
 import dataclasses
 import time
 
-import numpy as np
 
 import now_synth as ns
 from common import RESULTS, markdown_table, record

@@ -59,37 +59,6 @@ device_mesh = sharding.device_mesh
 # ---------------------------------------------------------------------------------------------
 # One face, pure: these are what gets vmapped.
 
-def _offline_one(mu, sigma, weight, size, problem_parts, config: offline.FitConfig):
-    """The offline fit of one photo (F = C = 1), all in jnp (no host syncs)."""
-    lm_model, jmodel, gmm, intersect = problem_parts
-    obs = en.Observations(mu[None, None], sigma[None, None], weight[None, None])
-    rig = offline.make_rig(size, 1, 1)
-    problem = offline.Problem(lm_model, jmodel, rig, gmm, intersect)
-    w = en.EnergyWeights(*(jnp.asarray(v, jnp.float32) for v in config.weights))
-    vars = offline._initial_vars_jit(lm_model.num_identity, lm_model.num_expression, lm_model.num_joints, obs, rig,
-                                     lm_model, None, config.initial_focal_factor)
-    rigid_mask = offline._mask(vars, config, "rigid")
-    rigid_w = w._replace(temporal=jnp.zeros(()), intersect=jnp.zeros(()))
-    best, best_e = None, None
-    for k, yaw in enumerate(config.yaw_starts_deg):
-        v0 = offline._rotate_root(vars, jnp.radians(yaw))
-        sol, _ = offline._compiled_solve(config.rigid_iters, config.tol)(v0, rigid_mask, obs, rigid_w, problem,
-                                                                         jax.random.key(0))
-        e = jnp.sum(offline._per_frame_landmark_energy(sol, obs, problem))
-        if best is None:
-            best, best_e = sol, e
-        else:
-            best = jax.tree_util.tree_map(lambda a, b: jnp.where(e < best_e, a, b), sol, best)
-            best_e = jnp.minimum(e, best_e)
-    mask = offline._mask(best, config, "full")
-    sol, _ = offline._compiled_solve(config.full_iters, config.tol)(best, mask, obs, w, problem, jax.random.key(1))
-    x2d = en.project_landmarks(lm_model, sol, rig)[0, 0]
-    e = jnp.sum(offline._per_frame_landmark_energy(sol, obs, problem))
-    focal = en.focal_lengths(sol, rig)[0, 0]
-    params = fm.FaceParams(sol.identity, sol.expression[0], sol.joint_rotations[0], sol.translation[0])
-    return params, focal, rig.principal_point[0, 0], x2d, e
-
-
 def _realtime_one(mu, sigma, weight, size, identity, focal, parts, st: rt.Structure, num_iters: int):
     """Pose + expression by the real-time LM from a cold start, identity and focal fixed."""
     model_rows, = parts
@@ -128,7 +97,7 @@ def _compiled(fitter: str, n: int, mesh: Mesh, static):
         # for every face until the slowest converges (8 faces took 185 s vmapped on a CPU and
         # ~30 s looped).
         def local(mu, sg, w, sz, parts):
-            return jax.lax.map(lambda a: _offline_one(*a, parts, config), (mu, sg, w, sz))
+            return jax.lax.map(lambda a: offline.fit_one_traced(*a, parts, config), (mu, sg, w, sz))
         fn = jax.shard_map(local, mesh=mesh, in_specs=(P("batch"),) * 4 + (P(),), out_specs=P("batch"),
                            check_vma=False)
         return jax.jit(fn, in_shardings=(shard, shard, shard, shard, rep), out_shardings=shard)

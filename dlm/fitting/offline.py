@@ -379,3 +379,38 @@ def make_problem(model: fm.FaceModel, image_size, num_cameras: int = 1, landmark
                    make_rig(image_size, num_intrinsics, num_cameras, cameras),
                    gmm or prior.standard_normal_prior(model.num_identity),
                    en.make_intersection_data(model) if use_intersect else None)
+
+
+def fit_one_traced(mu, sigma, weight, size, problem_parts, config: FitConfig):
+    """The offline fit of one photo (F = C = 1) as one traceable function (no host syncs), what
+    `dlm.fitting.batch` vmaps: the rigid starts of `fit` (best total landmark energy), then the
+    full solve.  mu (L, 2), sigma (L,), weight (L,), size (2,); problem_parts (lm_model,
+    joints-only model, gmm, intersect or None).  Returns (params, focal, principal point,
+    fitted projections (L, 2), landmark energy)."""
+    lm_model, jmodel, gmm, intersect = problem_parts
+    obs = en.Observations(mu[None, None], sigma[None, None], weight[None, None])
+    rig = make_rig(size, 1, 1)
+    problem = Problem(lm_model, jmodel, rig, gmm, intersect)
+    w = en.EnergyWeights(*(jnp.asarray(v, jnp.float32) for v in config.weights))
+    vars = _initial_vars_jit(lm_model.num_identity, lm_model.num_expression, lm_model.num_joints, obs, rig,
+                                     lm_model, None, config.initial_focal_factor)
+    rigid_mask = _mask(vars, config, "rigid")
+    rigid_w = w._replace(temporal=jnp.zeros(()), intersect=jnp.zeros(()))
+    best, best_e = None, None
+    for k, yaw in enumerate(config.yaw_starts_deg):
+        v0 = _rotate_root(vars, jnp.radians(yaw))
+        sol, _ = _compiled_solve(config.rigid_iters, config.tol)(v0, rigid_mask, obs, rigid_w, problem,
+                                                                         jax.random.key(0))
+        e = jnp.sum(_per_frame_landmark_energy(sol, obs, problem))
+        if best is None:
+            best, best_e = sol, e
+        else:
+            best = jax.tree_util.tree_map(lambda a, b: jnp.where(e < best_e, a, b), sol, best)
+            best_e = jnp.minimum(e, best_e)
+    mask = _mask(best, config, "full")
+    sol, _ = _compiled_solve(config.full_iters, config.tol)(best, mask, obs, w, problem, jax.random.key(1))
+    x2d = en.project_landmarks(lm_model, sol, rig)[0, 0]
+    e = jnp.sum(_per_frame_landmark_energy(sol, obs, problem))
+    focal = en.focal_lengths(sol, rig)[0, 0]
+    params = fm.FaceParams(sol.identity, sol.expression[0], sol.joint_rotations[0], sol.translation[0])
+    return params, focal, rig.principal_point[0, 0], x2d, e
