@@ -1,0 +1,70 @@
+"""Run a peer landmark detector over images, inside that peer's own virtual environment.
+
+    PEER_VENV/bin/python experiments/peers_runner.py {mediapipe,dlib} LIST.txt OUT.npz
+
+LIST.txt: one image path per line.  OUT.npz: points (N, P, 2) float64 in dlm's pixel convention
+(a pixel's centre at i + 0.5), NaN where no face was found; found (N,) bool; seconds (N,) per image.
+MediaPipe Face Mesh (static images, one face, 468 points; its own face detector); dlib's HOG
+frontal face detector and 68-point shape predictor (face_recognition_models), the largest face.
+Imports nothing from dlm: it runs under the peer's interpreter and packages only.
+"""
+import sys
+import time
+
+import cv2
+import numpy as np
+
+
+def mediapipe_detector():
+    import mediapipe as mp
+    mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=False,
+                                           min_detection_confidence=0.5)
+
+    def run(rgb):
+        res = mesh.process(rgb)
+        if not res.multi_face_landmarks:
+            return None
+        h, w = rgb.shape[:2]
+        # Normalised image coordinates: x * width is already continuous (centre of pixel i at i + 0.5).
+        return np.array([[p.x * w, p.y * h] for p in res.multi_face_landmarks[0].landmark])
+    return run, 468
+
+
+def dlib_detector():
+    import dlib
+    import face_recognition_models
+    detect = dlib.get_frontal_face_detector()
+    shape = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
+
+    def run(rgb):
+        faces = detect(rgb, 1)
+        if len(faces) == 0:
+            return None
+        box = max(faces, key=lambda r: r.width() * r.height())
+        s = shape(rgb, box)
+        return np.array([[s.part(i).x + 0.5, s.part(i).y + 0.5] for i in range(68)], np.float64)
+    return run, 68
+
+
+def main():
+    tool, listing, out = sys.argv[1:4]
+    run, n = {"mediapipe": mediapipe_detector, "dlib": dlib_detector}[tool]()
+    paths = [line.strip() for line in open(listing) if line.strip()]
+    points = np.full((len(paths), n, 2), np.nan)
+    found = np.zeros(len(paths), bool)
+    seconds = np.zeros(len(paths))
+    for i, p in enumerate(paths):
+        bgr = cv2.imread(p, cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise SystemExit(f"{p}: unreadable image")
+        rgb = np.ascontiguousarray(bgr[..., ::-1])
+        t0 = time.perf_counter()
+        pts = run(rgb)
+        seconds[i] = time.perf_counter() - t0
+        if pts is not None:
+            points[i], found[i] = pts, True
+    np.savez(out, points=points, found=found, seconds=seconds)
+
+
+if __name__ == "__main__":
+    main()
