@@ -29,6 +29,8 @@ EXPERIMENTS = [
     ("landmark_count.py", ["--quick"], []),
     ("video_synth.py", ["--quick"], []),
     ("timing.py", ["--quick"], []),
+    ("peers.py", ["--quick"], []),
+    ("gnll_vs_l2.py", ["--quick"], []),
 ]
 
 # Full-run tables included in docs/results.md, in this order, with a heading each.
@@ -39,6 +41,8 @@ TABLES = [
     ("landmark_count", "Landmark count (simulated detector)"),
     ("tune_weights", "Differentiable tuning of the prior weights"),
     ("timing", "Timing"),
+    ("peers", "Peers: MediaPipe Face Mesh and dlib, 68-point NME"),
+    ("gnll_vs_l2", "GNLL versus L2 (landmark accuracy)"),
 ]
 
 
