@@ -1,8 +1,8 @@
 """Fitting ablations on the synthetic NoW-like benchmark: each energy term switched off in turn,
 and predicted sigma against a fixed sigma (the paper's Sections 3.2 and 4, single images).
 
-Reproduce (2-core CPU; about 15 minutes for the default 20 subjects x 2 images, --quick ~3):
-    python experiments/ablate_fit.py                     # the first 20 subjects of now_synth's data
+Reproduce (2-core CPU; about 20 minutes for the default 20 subjects x 1 image, --quick ~3):
+    python experiments/ablate_fit.py                     # image 0 of the first 20 subjects of now_synth's data
     python experiments/ablate_fit.py --quick             # now_synth --quick's data (4 x 2)
 
 The landmarks are the cached detections of experiments/now_synth.py (same config: the CNN runs
@@ -42,11 +42,12 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--subjects", type=int, default=None, help="first N subjects (default 20; quick: all 4)")
-    ap.add_argument("--images", type=int, default=2, help="first K images of each subject")
+    ap.add_argument("--images", type=int, default=None, help="first K images of each subject (default 1; quick: 2)")
     args = ap.parse_args(argv)
     started = time.time()
     config = ns.get_config(args.quick)
     n = args.subjects or (config["subjects"] if args.quick else 20)
+    args.images = args.images or (2 if args.quick else 1)
     data = ns.detect_dataset(config)
     from dlm import facemodel as fm
     model = fm.load_face_model()

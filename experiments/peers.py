@@ -1,7 +1,7 @@
 """Peers side by side: MediaPipe Face Mesh and dlib's 68-point predictor against dlm's landmarks.
 
 Reproduce (2-core CPU with PyPI access; about 15 minutes the first time, most of it installing):
-    python experiments/peers.py                               # AFLW2000 sample + 200 synthetic images
+    python experiments/peers.py                               # AFLW2000 sample + 100 synthetic images
     python experiments/peers.py --aflw2000 /path/to/AFLW2000  # the full AFLW2000-3D set
     python experiments/peers.py --quick                       # 16 synthetic images
 
@@ -52,7 +52,7 @@ YAW_BINS = ((0.0, 30.0), (30.0, 60.0), (60.0, 90.01))
 
 
 def get_config(quick: bool = False) -> dict:
-    return dict(synthetic=16 if quick else 200, calibration=16 if quick else 60, seed=9000, calibration_seed=9500,
+    return dict(synthetic=16 if quick else 100, calibration=16 if quick else 40, seed=9000, calibration_seed=9500,
                 image_size=256, canvas=384, max_yaw_deg=80.0, max_pitch_deg=30.0, max_roll_deg=25.0,
                 model="realtime", peers=list(PEERS))
 

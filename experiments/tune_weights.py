@@ -1,6 +1,6 @@
 """Differentiable tuning: learn the prior weights by gradient descent through the offline fit.
 
-Reproduce (2-core CPU; the default run about 30 minutes, --quick about 5):
+Reproduce (2-core CPU; the default run about 15 minutes, --quick about 5):
     python experiments/tune_weights.py
     python experiments/tune_weights.py --quick
 
@@ -29,8 +29,8 @@ TUNED = ("identity", "expression", "joints")
 
 def get_config(quick: bool = False) -> dict:
     # --quick uses now_synth --quick's 4 subjects: tune on subjects 2-3, evaluate on 0-1.
-    return dict(now=now_config(quick), train=2 if quick else 12, eval_subjects=2 if quick else 20, eval_images=2,
-                steps=2 if quick else 12, learning_rate=0.25, train_first_subject=2 if quick else 50)
+    return dict(now=now_config(quick), train=2 if quick else 8, eval_subjects=2 if quick else 10, eval_images=2,
+                steps=2 if quick else 8, learning_rate=0.25, train_first_subject=2 if quick else 50)
 
 
 def weights_from(log_w):
