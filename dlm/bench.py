@@ -188,7 +188,7 @@ def bench_predictor(model: str = "realtime", repeats: int = 200, frame_size: tup
     import cv2
     import jax
     from dlm import landmarks as lmk
-    pred = lmk.Predictor.load(model)
+    pred = lmk.Predictor.load(lmk.resolve_shipped(model))  # "offline" falls back as in every command
     rng = np.random.default_rng(0)
     frame = rng.integers(0, 255, (frame_size[1], frame_size[0], 3), np.uint8)
     s = pred.size
