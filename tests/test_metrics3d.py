@@ -37,7 +37,7 @@ def test_point_to_surface_matches_brute_force():
     verts, faces = _grid_mesh()
     rng = np.random.default_rng(1)
     pts = rng.uniform([-5, -5, -1.5], [5, 5, 1.5], size=(300, 3))
-    d, q = metrics3d.point_to_surface(pts, verts, faces, chunk=128)
+    d, q = metrics3d.point_to_surface(pts, verts, faces)
     a, b, c = (verts[faces[:, j]] for j in range(3))
     P = np.broadcast_to(pts[:, None], (len(pts), len(faces), 3))
     A, B, C = (np.broadcast_to(x[None], P.shape) for x in (a, b, c))
