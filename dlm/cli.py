@@ -303,7 +303,8 @@ def build_parser():
     p.add_argument("--num", type=int, default=16, help="number of images")
     p.add_argument("--size", type=int, default=256, help="square image size in pixels")
     p.add_argument("--seed", type=int, default=0, help="sample i is drawn from fold_in(key(seed), i)")
-    p.add_argument("--landmarks", default="703", choices=["703", "320", "68"])
+    p.add_argument("--landmarks", default="703", choices=["703", "320", "68", "all"],
+                   help="landmark set to label; all: every set's landmarks (one dataset trains any set)")
     p.add_argument("--no-augment", action="store_true", help="no blur, noise, compression or colour changes")
     p.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
     p.add_argument("--json", help="also write a summary JSON here")

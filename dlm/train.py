@@ -5,6 +5,8 @@
 
 The data stream is `dlm.synth.batches`: batch j holds samples j*B ... of the data seed, so a run
 restored from its checkpoint at step j continues with exactly the batches it would have seen.
+With `dataset` set (a `dlm synth` folder), batches come from it instead, in seeded epoch orders:
+several networks then train on the same images without rendering them again.
 Learning rate: a range test (exponentially increasing rate over a few steps, Smith 2017 / the
 "automatically determined learning rate" of the paper) picks the peak rate, then warm-up and
 cosine decay.  Metrics go to workdir/metrics.jsonl; checkpoints (orbax) to workdir/checkpoints;
@@ -51,6 +53,7 @@ class TrainConfig:
     checkpoint_every: int = 250
     log_every: int = 25
     render_workers: int = 1
+    dataset: str | None = None        # a `dlm synth` folder to train on instead of fresh renders
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -109,6 +112,25 @@ def train_step(state: TrainState, images: jax.Array, targets: jax.Array, weights
     return state, dict(loss=value, mean_error_px=jnp.mean(err), sigma_px=jnp.mean(jnp.exp(out[..., 2])) * size / 2)
 
 
+def training_batches(config: TrainConfig, seed: int, start: int, model: fm.FaceModel | None = None):
+    """Batches of samples start, start + 1, ...: rendered on the fly (`synth.batches`), or drawn
+    from `config.dataset` (`synth.dataset_batches`, epochs in seeded orders) when one is given.
+    Either way the stream is fixed by (seed, start), which is what makes a run resumable."""
+    if config.dataset is None:
+        return synth.batches(seed, config.batch_size, config.size, config.landmark_set, model=model, start=start,
+                             workers=config.render_workers, prefetch=2)
+    data = _load_dataset(config.dataset, config.landmark_set)
+    if data["image"].shape[1:3] != (config.size, config.size):
+        raise ValueError(f"{config.dataset}: images are {data['image'].shape[1]} px, the config's size is "
+                         f"{config.size}")
+    return synth.dataset_batches(data, seed, config.batch_size, start)
+
+
+@functools.lru_cache(maxsize=1)
+def _load_dataset(folder: str, landmark_set: str) -> dict:
+    return synth.load_dataset(folder, landmark_set)
+
+
 def lr_range_test(config: TrainConfig, key: jax.Array, weights: jax.Array, log=print) -> dict:
     """Train from scratch with the rate rising exponentially over `lr_test_steps` steps and pick a
     tenth of the rate where the smoothed landmark error (pixels) was lowest.
@@ -120,8 +142,7 @@ def lr_range_test(config: TrainConfig, key: jax.Array, weights: jax.Array, log=p
     n = config.lr_test_steps
     sched = lambda step: jnp.float32(lo * (hi / lo) ** (step / max(n - 1, 1)))  # noqa: E731
     state = create_train_state(config, key)
-    stream = synth.batches(config.data_seed + 7_777_777, config.batch_size, config.size, config.landmark_set,
-                           workers=config.render_workers, prefetch=2)
+    stream = training_batches(config, config.data_seed + 7_777_777, 0)
     rates, losses, errors = [], [], []
     for i in range(n):
         b = next(stream)
@@ -239,8 +260,7 @@ def train_and_evaluate(config: TrainConfig, workdir, quiet: bool = False, stop_a
         log(f"data-parallel over {mesh.devices.size} devices")
     test = make_test_set(config, model, workdir / "test_set.npz")
     metrics_path = workdir / "metrics.jsonl"
-    stream = synth.batches(config.data_seed, config.batch_size, config.size, config.landmark_set, model=model,
-                           start=step * config.batch_size, workers=config.render_workers, prefetch=2)
+    stream = training_batches(config, config.data_seed, step * config.batch_size, model)
     t0, seen, window = time.perf_counter(), 0, []
     last_eval = None
     while step < config.steps:

@@ -20,7 +20,7 @@ import time
 
 
 import now_synth as ns
-from common import RESULTS, markdown_table, record
+from common import RESULTS, markdown_table, record, write_table
 
 
 def variants():
@@ -66,10 +66,8 @@ def main(argv=None):
     rec = record(name, cfg, results, RESULTS / f"{name}.json", started)
     table = markdown_table(["variant", "median (mm)", "mean (mm)", "std (mm)", "scans"],
                            [[k, v["median_mm"], v["mean_mm"], v["std_mm"], v["scans"]] for k, v in results.items()])
-    from dlm.io import write_text
-    write_text(RESULTS / f"{name}.md", f"Fitting ablations, NoW-like synthetic data, single images ({n} subjects x "
-               f"{args.images} images, seed {config['seed']}; `{rec['command']}`, git {rec['git_revision'][:7]})\n\n"
-               + table)
+    write_table(name, f"Fitting ablations, NoW-like synthetic data, single images: {n} subjects x {args.images} "
+                f"images, seed {config['seed']}", rec, table)
     print(table)
 
 

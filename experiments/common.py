@@ -2,12 +2,14 @@
 docs/results.md.  Experiments import this; the library never does."""
 from __future__ import annotations
 
+import argparse
 import datetime
 import os
 import platform
 import sys
 import time
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -48,3 +50,41 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(fmt(v) for v in r) + " |" for r in rows]
     return "\n".join(lines) + "\n"
+
+
+class Run(NamedTuple):
+    args: argparse.Namespace
+    config: dict
+    name: str          # results name: experiments/results/NAME.{json,md,png}
+    started: float     # time.time() at the start, for record()
+
+
+def start(doc: str, get_config: Callable[[bool], dict], default_name: str, argv=None, overrides=(),
+          extra: Callable[[argparse.ArgumentParser], None] | None = None) -> Run:
+    """The command line every experiment shares: --quick (get_config(True)), --name (default
+    DEFAULT_NAME or DEFAULT_NAME_quick) and one flag per key in `overrides` that replaces that
+    config value (typed as the full config's value); `extra(parser)` adds a script's own flags."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="the small variant (CI; see the docstring)")
+    ap.add_argument("--name", default=None, help=f"results name (default {default_name}, {default_name}_quick)")
+    full = get_config(False)
+    for k in overrides:
+        ap.add_argument(f"--{k.replace('_', '-')}", dest=k, type=type(full[k]), help=f"replace the config's {k}")
+    if extra is not None:
+        extra(ap)
+    args = ap.parse_args(argv)
+    started = time.time()
+    config = get_config(args.quick)
+    for k in overrides:
+        if getattr(args, k) is not None:
+            config[k] = getattr(args, k)
+    return Run(args, config, args.name or (f"{default_name}_quick" if args.quick else default_name), started)
+
+
+def write_table(name: str, caption: str, rec: dict, *tables: str) -> Path:
+    """experiments/results/NAME.md (atomically): the caption, the command and git revision that
+    made it (from `rec`, record()'s return), then the markdown tables."""
+    from dlm.io import write_text
+    path = RESULTS / f"{name}.md"
+    write_text(path, f"{caption} (`{rec['command']}`, git {rec['git_revision'][:7]})\n\n" + "\n".join(tables))
+    return path

@@ -11,6 +11,8 @@ the command), then reports for both: NME on the held-out synthetic test set, ove
 region (dlm.train.evaluate), and 68-point NME on AFLW2000-3D with the ground-truth region of
 interest (dlm.evaluation, default the 16-image sample in ../shared/real, skipped when absent).
 The --quick result says only that the pipeline runs: its networks are barely trained.
+experiments/cnn_study.py makes the same comparison at a budget a 2-core CPU can afford (both
+losses on the same pre-rendered images, 1500 steps), next to the landmark-count study.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import dataclasses
 import time
 from pathlib import Path
 
-from common import RESULTS, markdown_table, record
+from common import RESULTS, markdown_table, record, write_table
 
 HERE = Path(__file__).resolve().parent
 AFLW_SAMPLE = HERE.parent.parent / "shared" / "real" / "aflw2000_sample"
@@ -63,11 +65,9 @@ def main(argv=None):
                      pct(a.get("nme_balanced")), pct(a.get("nme_mean"))])
     table = markdown_table(["loss", "synthetic NME (%)", "68 (%)", *regions, "AFLW2000 balanced (%)",
                             "AFLW2000 mean (%)"], rows)
-    from dlm.io import write_text
-    write_text(RESULTS / f"{name}.md", f"GNLL vs L2, `{Path(config_path).name}` ({base.steps} steps of "
-               f"{base.batch_size}); AFLW2000 from `{Path(args.aflw2000).name}` with the ground-truth ROI; "
-               f"`{rec['command']}`, git {rec['git_revision'][:7]}"
-               + (" (quick: barely trained networks, a smoke test only)" if args.quick else "") + "\n\n" + table)
+    write_table(name, f"GNLL vs L2, `{Path(config_path).name}` ({base.steps} steps of {base.batch_size}); AFLW2000 "
+                f"from `{Path(args.aflw2000).name}` with the ground-truth ROI"
+                + ("; quick: barely trained networks, a smoke test only" if args.quick else ""), rec, table)
     print(table)
 
 

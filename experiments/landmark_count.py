@@ -5,8 +5,8 @@ Reproduce (2-core CPU; the default run about 15 minutes, --quick about 4):
     python experiments/landmark_count.py --quick         # 3 subjects x 1 view, noise 2 px (CI)
 
 What this measures, and what it does not: the paper trains three CNNs (703, 320 and 68
-landmarks) and fits each one's predictions.  Training the 703- and 68-landmark CNNs needs GPU
-time this project has not had (issue 4), so here the detector is *simulated*: the true projections
+landmarks) and fits each one's predictions; experiments/cnn_study.py does that with small
+networks trained on a CPU budget.  Here the detector is *simulated*: the true projections
 of each set plus independent Gaussian noise of `--noise` px (per coordinate; the fitter is told
 that sigma).  This isolates the fitting side of the question (how much does a denser set
 constrain the identity when every landmark is equally good?) and leaves out the CNN side (whether
@@ -20,12 +20,11 @@ hand-set weights.  Metric: the NoW distance of now_synth (mm), median / mean / s
 """
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
 
-from common import RESULTS, markdown_table, record
+from common import RESULTS, markdown_table, record, start, write_table
 from now_synth import Scorer, get_config as now_config, plot_cumulative, summarise
 
 SETS = ("703", "320", "68")
@@ -50,16 +49,7 @@ def true_views(config: dict, model, assets, subject: int):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--subjects", type=int)
-    ap.add_argument("--name", default=None)
-    args = ap.parse_args(argv)
-    started = time.time()
-    config = get_config(args.quick)
-    if args.subjects:
-        config["subjects"] = args.subjects
-    name = args.name or ("landmark_count_quick" if args.quick else "landmark_count")
+    config, name, started = start(__doc__, get_config, "landmark_count", argv, ("subjects",))[1:]
     import jax
     from dlm import facemodel as fm, synth
     from dlm.fitting import energy as en, offline
@@ -88,11 +78,9 @@ def main(argv=None):
     rows = [[k, round(v["median_mm"], 3), round(v["mean_mm"], 3), round(v["std_mm"], 3), v["scans"]]
             for k, v in results.items()]
     table = markdown_table(["landmarks (simulated detector)", "median (mm)", "mean (mm)", "std (mm)", "scans"], rows)
-    from dlm.io import write_text
-    write_text(RESULTS / f"{name}.md", f"Landmark count, simulated detector: true projections + independent "
-               f"Gaussian noise ({config['subjects']} subjects x {config['views']} views of the NoW-like set; "
-               f"not CNN predictions, see the script's docstring; `{rec['command']}`, "
-               f"git {rec['git_revision'][:7]})\n\n" + table)
+    write_table(name, f"Landmark count, simulated detector: true projections + independent Gaussian noise; "
+                f"{config['subjects']} subjects x {config['views']} views of the NoW-like set; not CNN predictions "
+                f"(those are in the CNN study), see the script's docstring", rec, table)
     plot_cumulative({f"{s}, {n:g} px": v for (n, s), v in dist.items()}, RESULTS / f"{name}.png",
                     "Landmark count (simulated detector)")
     print(table)

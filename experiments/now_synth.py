@@ -27,7 +27,6 @@ Detections are cached under experiments/cache/ (keyed by config) so the ablation
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import time
@@ -35,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import RESULTS, markdown_table, record
+from common import RESULTS, markdown_table, record, start, write_table
 
 CACHE = Path(__file__).resolve().parent / "cache"
 FACE_REGION = np.arange(0, 6706)
@@ -220,19 +219,7 @@ def plot_cumulative(rows: dict, path: Path, title: str) -> None:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="4 subjects x 2 images")
-    ap.add_argument("--subjects", type=int)
-    ap.add_argument("--images", type=int)
-    ap.add_argument("--model")
-    ap.add_argument("--name", default=None, help="results name (default now_synth, now_synth_quick)")
-    args = ap.parse_args(argv)
-    started = time.time()
-    config = get_config(args.quick)
-    for k in ("subjects", "images", "model"):
-        if getattr(args, k) is not None:
-            config[k] = getattr(args, k)
-    name = args.name or ("now_synth_quick" if args.quick else "now_synth")
+    config, name, started = start(__doc__, get_config, "now_synth", argv, ("subjects", "images", "model"))[1:]
     from dlm import facemodel as fm
     model = fm.load_face_model()
     data = detect_dataset(config)
@@ -249,11 +236,9 @@ def main(argv=None):
     rec = record(name, config, results, RESULTS / f"{name}.json", started)
     rows = [[k, v["median_mm"], v["mean_mm"], v["std_mm"], v["scans"]] for k, v in results.items() if isinstance(v, dict)]
     table = markdown_table(["method", "median (mm)", "mean (mm)", "std (mm)", "scans"], rows)
-    from dlm.io import write_text
-    write_text(RESULTS / f"{name}.md", f"Synthetic NoW-like benchmark ({config['subjects']} subjects x "
-               f"{config['images']} images, seed {config['seed']}, model {config['model']}; "
-               f"faces found in {results['images_found']}/{results['images_total']} images; "
-               f"`{rec['command']}`, git {rec['git_revision'][:7]})\n\n" + table)
+    write_table(name, f"Synthetic NoW-like benchmark: {config['subjects']} subjects x {config['images']} images, "
+                f"seed {config['seed']}, model {config['model']}; faces found in {results['images_found']}/"
+                f"{results['images_total']} images", rec, table)
     plot_cumulative(dist, RESULTS / f"{name}.png", f"NoW-like synthetic ({config['subjects']} x {config['images']})")
     print(table)
 

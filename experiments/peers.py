@@ -29,7 +29,6 @@ truth's box, |yaw| bins 0-30, 30-60, 60-90 and their balanced mean.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import subprocess
@@ -39,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import RESULTS, markdown_table, record
+from common import RESULTS, markdown_table, record, start, write_table
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / "cache"
@@ -190,21 +189,11 @@ def evaluate(paths, gt, yaw, config, mapping) -> dict:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--aflw2000", default=str(AFLW_SAMPLE), help="AFLW2000-3D folder (default: the 16-image sample)")
-    ap.add_argument("--synthetic", type=int)
-    ap.add_argument("--calibration", type=int)
-    ap.add_argument("--model")
-    ap.add_argument("--name", default=None)
-    args = ap.parse_args(argv)
-    started = time.time()
-    config = get_config(args.quick)
-    for k in ("synthetic", "calibration", "model"):
-        if getattr(args, k) is not None:
-            config[k] = getattr(args, k)
+    args, config, name, started = start(
+        __doc__, get_config, "peers", argv, ("synthetic", "calibration", "model"),
+        extra=lambda ap: ap.add_argument("--aflw2000", default=str(AFLW_SAMPLE),
+                                         help="AFLW2000-3D folder (default: the 16-image sample)"))
     config["aflw2000"] = args.aflw2000
-    name = args.name or ("peers_quick" if args.quick else "peers")
     results = {}
     mapping = np.arange(68)
     if "mediapipe" in config["peers"]:
@@ -239,11 +228,9 @@ def main(argv=None):
                          round(r["median_ms_per_image"], 1)])
     table = markdown_table(["set", "method", "faces found", "NME 0-30 (%)", "30-60 (%)", "60-90 (%)", "balanced (%)",
                             "mean (%)", "ms / image"], rows)
-    from dlm.io import write_text
-    write_text(RESULTS / f"{name}.md", f"68-point NME, each method with its own face detection; AFLW2000-3D from "
-               f"`{Path(args.aflw2000).name}`, synthetic: {config['synthetic']} renders (seed {config['seed']}); "
-               f"MediaPipe's 68 chosen on {config['calibration']} other renders; `{rec['command']}`, "
-               f"git {rec['git_revision'][:7]}\n\n" + table)
+    write_table(name, f"68-point NME, each method with its own face detection; AFLW2000-3D from "
+                f"`{Path(args.aflw2000).name}`, synthetic: {config['synthetic']} renders (seed {config['seed']}); "
+                f"MediaPipe's 68 chosen on {config['calibration']} other renders", rec, table)
     print(table)
 
 

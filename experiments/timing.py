@@ -18,15 +18,13 @@ Reproduce (run on an otherwise idle machine; 2-core CPU: about 25 minutes, --qui
 """
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from common import RESULTS, markdown_table, record
+from common import RESULTS, markdown_table, record, start, write_table
 
 ROOT = Path(__file__).resolve().parent.parent
 VIDEO = ROOT.parent / "shared" / "real" / "video" / "short_hamilton_clip.mp4"
@@ -48,13 +46,7 @@ def _bench(args: list[str]) -> dict:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--name", default=None)
-    args = ap.parse_args(argv)
-    started = time.time()
-    config = get_config(args.quick)
-    name = args.name or ("timing_quick" if args.quick else "timing")
+    config, name, started = start(__doc__, get_config, "timing", argv)[1:]
     results: dict = {}
     rows = []
     if VIDEO.exists():
@@ -87,7 +79,7 @@ def main(argv=None):
         landmark_minutes=round(n * config["cameras"] * crop_ms / 1000 / 60, 2),
         basis=f"fit: linear in frames through {f1} and {f2} frames x {config['cameras']} cameras; "
               f"landmarks: {n} x {config['cameras']} crops at the median single-crop latency")
-    record(name, config, results, RESULTS / f"{name}.json", started)
+    rec = record(name, config, results, RESULTS / f"{name}.json", started)
     table = ""
     if rows:
         table += markdown_table(["real-time path (one thread)", "crop + ROI (ms)", "CNN (ms)", "fit (ms)",
@@ -97,13 +89,11 @@ def main(argv=None):
                              for f, r in fits.items()]
                             + [["extrapolated", n, round(results["extrapolated_520_frames"]["fit_minutes"] * 60),
                                 "-", "-"]])
-    from dlm.io import write_text
     e = results["extrapolated_520_frames"]
-    write_text(RESULTS / f"{name}.md", f"Timing on this machine, medians "
-               f"(`python experiments/timing.py{' --quick' if args.quick else ''}`). A 520-frame, 17-camera "
-               f"sequence, extrapolated: {e['landmark_minutes']} min of landmark prediction (paper: 3) and "
-               f"{e['fit_minutes']} min of fitting (paper: 9); landmark network "
-               f"{pred['results']['network']} ({pred['results']['landmarks']} landmarks).\n\n" + table)
+    write_table(name, f"Timing on this machine, medians. A 520-frame, 17-camera sequence, extrapolated: "
+                f"{e['landmark_minutes']} min of landmark prediction (paper: 3) and {e['fit_minutes']} min of fitting "
+                f"(paper: 9); landmark network {pred['results']['network']} ({pred['results']['landmarks']} "
+                f"landmarks)", rec, table)
     print(table)
 
 

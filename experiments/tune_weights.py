@@ -16,12 +16,11 @@ the learned weights and scored with the NoW distance.
 """
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
 
-from common import RESULTS, markdown_table, record
+from common import RESULTS, markdown_table, record, start, write_table
 from now_synth import FACE_REGION, Scorer, detect_dataset, get_config as now_config, summarise
 
 TUNED = ("identity", "expression", "joints")
@@ -48,13 +47,7 @@ def observations(data, i, j):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--name", default=None)
-    args = ap.parse_args(argv)
-    started = time.time()
-    config = get_config(args.quick)
-    name = args.name or ("tune_weights_quick" if args.quick else "tune_weights")
+    config, name, started = start(__doc__, get_config, "tune_weights", argv)[1:]
     import jax
     import jax.numpy as jnp
     import optax
@@ -130,11 +123,9 @@ def main(argv=None):
              results["learned weights"]["median_mm"], results["learned weights"]["mean_mm"]]]
     table = markdown_table(["weights", "identity", "expression", "joints", "train loss (mm^2)",
                             "held-out NoW median (mm)", "held-out NoW mean (mm)"], rows)
-    from dlm.io import write_text
-    write_text(RESULTS / f"{name}.md", f"Prior weights learned through the differentiable fit ({len(train)} training "
-               f"images, {config['steps']} Adam steps; held out: {results['learned weights']['scans']} images of "
-               f"{config['eval_subjects']} other subjects; `{rec['command']}`, git {rec['git_revision'][:7]})\n\n"
-               + table)
+    write_table(name, f"Prior weights learned through the differentiable fit: {len(train)} training images, "
+                f"{config['steps']} Adam steps; held out: {results['learned weights']['scans']} images of "
+                f"{config['eval_subjects']} other subjects", rec, table)
     print(table)
 
 

@@ -30,7 +30,6 @@ distance (px) of the fitted landmark projections to the true (noise-free) ones.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import time
@@ -38,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import RESULTS, markdown_table, record
+from common import RESULTS, markdown_table, record, start, write_table
 from now_synth import FACE_REGION, Scorer, plot_cumulative, summarise
 
 CACHE = Path(__file__).resolve().parent / "cache"
@@ -196,19 +195,7 @@ def variants(config: dict) -> dict:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="2 sequences x 6 frames")
-    ap.add_argument("--sequences", type=int)
-    ap.add_argument("--frames", type=int)
-    ap.add_argument("--model")
-    ap.add_argument("--name", default=None, help="results name (default video_synth, video_synth_quick)")
-    args = ap.parse_args(argv)
-    started = time.time()
-    config = get_config(args.quick)
-    for k in ("sequences", "frames", "model"):
-        if getattr(args, k) is not None:
-            config[k] = getattr(args, k)
-    name = args.name or ("video_synth_quick" if args.quick else "video_synth")
+    config, name, started = start(__doc__, get_config, "video_synth", argv, ("sequences", "frames", "model"))[1:]
     from dlm import facemodel as fm, landmarks as lmk
     model = fm.load_face_model()
     landmark_set = lmk.shipped(config["model"]).landmark_set
@@ -263,12 +250,10 @@ def main(argv=None):
                            [[k, fmt(v["median_mm"]), fmt(v["mean_mm"]), fmt(v["jitter_mm"]), fmt(v["true_jitter_mm"]),
                              fmt(v["landmark_rms_px"]), v["scans"]]
                             for k, v in results.items() if isinstance(v, dict)])
-    from dlm.io import write_text
-    write_text(RESULTS / f"{name}.md", f"Synthetic MICC-like video benchmark ({config['sequences']} sequences x "
-               f"{config['frames']} frames, seed {config['seed']}, model {config['model']}; faces found in "
-               f"{results['frames_found']}/{results['frames_total']} frames; default temporal weight "
-               f"{DEFAULT_TEMPORAL} in the ablation rows; `{rec['command']}`, git {rec['git_revision'][:7]})\n\n"
-               + table)
+    write_table(name, f"Synthetic MICC-like video benchmark: {config['sequences']} sequences x {config['frames']} "
+                f"frames, seed {config['seed']}, model {config['model']}; faces found in {results['frames_found']}/"
+                f"{results['frames_total']} frames; default temporal weight {DEFAULT_TEMPORAL} in the ablation rows",
+                rec, table)
     plot_cumulative({k: dist[k] for k in ("per-frame average", f"joint, temporal {config['temporal'][0]:g}")},
                     RESULTS / f"{name}.png", f"MICC-like synthetic video ({config['sequences']} x {config['frames']})")
     print(table)
