@@ -378,6 +378,11 @@ def build_parser():
     p.add_argument("--max-frames", type=int, default=None, help="use the first N frames")
     p.add_argument("--min-face", type=float, default=None, help="smallest face searched for, pixels")
     p.add_argument("--overlays", type=int, default=3, help="write overlays for the first N frames")
+    p.add_argument("--temporal", type=float, default=None, metavar="W",
+                   help="weight of the temporal smoothness term, stated for frames 320 px on their longer side "
+                        "and scaled to yours (default 0.003; 0: frames independent but for the shared identity). "
+                        "The frames must be consecutive instants; for unordered photos of one person use "
+                        "`dlm reconstruct --same-person`")
     p.add_argument("--json", help="also write the summary to this JSON file")
     p.add_argument("--quiet", **quiet)
     p.set_defaults(func=cmd_capture)

