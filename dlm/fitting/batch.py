@@ -120,7 +120,7 @@ def _cached(key, make):
 def _parts(model: fm.FaceModel, fitter: str, landmark_set: str, use_intersect: bool):
     if fitter == "offline":
         return _cached((id(model), fitter, landmark_set, use_intersect), lambda: (
-            fm.restrict(model, model.landmarks[landmark_set]), offline._joints_only(model),
+            fm.restrict(model, model.landmarks[landmark_set]), offline.joints_only(model),
             offline.prior.standard_normal_prior(model.num_identity),
             en.make_intersection_data(model) if use_intersect else None))
     return _cached((id(model), fitter, landmark_set), lambda: (fm.restrict(model, model.landmarks[landmark_set]),))

@@ -99,7 +99,7 @@ class Problem(NamedTuple):
     intersect: en.IntersectionData | None
 
 
-def _joints_only(model: fm.FaceModel) -> fm.FaceModel:
+def joints_only(model: fm.FaceModel) -> fm.FaceModel:
     """A zero-row model that still carries J(beta): the energy needs no more of the full
     model, and passing the full model's arrays through jaxopt makes compilation slow."""
     return fm.restrict(model, np.zeros(0, np.int32))
@@ -258,7 +258,7 @@ def fit(model: fm.FaceModel, obs: en.Observations, image_size, cameras: fm.Camer
     lm_model = fm.restrict(model, model.landmarks[config.landmark_set])
     gmm = gmm or prior.standard_normal_prior(model.num_identity)
     intersect = en.make_intersection_data(model) if config.use_intersect else None
-    problem = Problem(lm_model, _joints_only(model), rig, gmm, intersect)
+    problem = Problem(lm_model, joints_only(model), rig, gmm, intersect)
     weights = en.EnergyWeights(*(jnp.asarray(w, jnp.float32) for w in config.weights))
     iters = 0
     if init is None and config.mode == "uncalibrated" and cameras is None and C > 1:
@@ -375,7 +375,7 @@ def make_rig(image_size, num_intrinsics: int, num_cameras: int, cameras: fm.Came
 
 def make_problem(model: fm.FaceModel, image_size, num_cameras: int = 1, landmark_set: str = "703",
                  gmm=None, use_intersect: bool = True, num_intrinsics: int = 1, cameras=None) -> Problem:
-    return Problem(fm.restrict(model, model.landmarks[landmark_set]), _joints_only(model),
+    return Problem(fm.restrict(model, model.landmarks[landmark_set]), joints_only(model),
                    make_rig(image_size, num_intrinsics, num_cameras, cameras),
                    gmm or prior.standard_normal_prior(model.num_identity),
                    en.make_intersection_data(model) if use_intersect else None)
