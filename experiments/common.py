@@ -83,8 +83,11 @@ def start(doc: str, get_config: Callable[[bool], dict], default_name: str, argv=
 
 def write_table(name: str, caption: str, rec: dict, *tables: str) -> Path:
     """experiments/results/NAME.md (atomically): the caption, the command and git revision that
-    made it (from `rec`, record()'s return), then the markdown tables."""
+    made it (from `rec`, record()'s return), then the markdown tables; and NAME.png where
+    experiments/plots.py draws this experiment from its result file."""
     from dlm.io import write_text
+    from plots import draw
     path = RESULTS / f"{name}.md"
     write_text(path, f"{caption} (`{rec['command']}`, git {rec['git_revision'][:7]})\n\n" + "\n".join(tables))
+    draw(name)
     return path
