@@ -221,8 +221,9 @@ def train_and_evaluate(config: TrainConfig, workdir, quiet: bool = False, stop_a
     cfg_path = workdir / "config.json"
     cfg_dict = dataclasses.asdict(config)
     if cfg_path.exists():
-        old = json.loads(cfg_path.read_text())
-        # Everything but the step count (which a longer run may raise) must match.
+        # Everything but the step count (which a longer run may raise) must match; a field added
+        # to TrainConfig after the run started counts as its default.
+        old = dict(json.loads(json.dumps(dataclasses.asdict(TrainConfig()))), **json.loads(cfg_path.read_text()))
         old = {k: v for k, v in old.items() if k not in ("lr_chosen", "git_revision", "steps")}
         if old != json.loads(json.dumps({k: v for k, v in cfg_dict.items() if k != "steps"})):
             raise ValueError(f"{workdir}: holds a run with another config; use a new --workdir")

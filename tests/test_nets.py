@@ -81,6 +81,9 @@ def test_quick_training_resumes_exactly(tmp_path, model):
     assert not (b / "weights.npz").exists()
     with pytest.raises(ValueError):  # a workdir remembers its config
         train.train_and_evaluate(train.TrainConfig(network="tiny", size=32), b, quiet=True)
+    # A run saved before a config field existed still resumes (the field counts as its default).
+    saved = json.loads((b / "config.json").read_text())
+    (b / "config.json").write_text(json.dumps({k: v for k, v in saved.items() if k != "dataset"}))
     train.train_and_evaluate(cfg, b, quiet=True)
     resumed = [json.loads(x) for x in (b / "metrics.jsonl").read_text().splitlines()]
     loss = lambda recs, s: [r["loss"] for r in recs if r.get("step") == s and "loss" in r]  # noqa: E731
