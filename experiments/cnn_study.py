@@ -23,7 +23,8 @@ Reported per network:
   (experiments/now_synth.py's renders; the first `now_images` images of the first `now_subjects`
   subjects).  Every network sees the same crop of each image (the region of interest that the
   shipped real-time model found, cached by now_synth), so only the landmarks differ; sigma is each
-  network's own; single-view offline fit with hand-set weights; NoW protocol, mm.
+  network's own; single-view offline fit with hand-set weights; NoW protocol, mm.  The mean face
+  (the prior's mean identity, no fit) on the same images is the row every network must beat.
 """
 from __future__ import annotations
 
@@ -124,13 +125,18 @@ def main(argv=None):
             r["now_single_view"] = summarise(dist[run])
         results[run] = r
         print(f"{run}: synthetic NME {test['nme']:.4f}", flush=True)
+    # The baseline every fit must beat: the prior's mean identity, scored on the same images.
+    dist["mean face"] = [scorer(np.zeros_like(now_data["identity"][i]), now_data["identity"][i])
+                         for i in range(now["subjects"]) for j in range(now["images"]) if now_data["found"][i, j]]
+    results["mean_face"] = dict(now_single_view=summarise(dist["mean face"]))
     rec = record(name, dict(config, dataset=str(dataset), workdir=str(workdir)), results, RESULTS / f"{name}.json",
                  started)
     pct = lambda v: "-" if v is None else round(100 * v, 2)  # noqa: E731
     rows = []
     for run, r in results.items():
-        t, a, now_r = r["synthetic_test"], r.get("aflw2000_gt_roi", {}), r.get("now_single_view")
-        rows.append([run.replace("_", ", "), pct(t["nme"]), pct(t["nme_68"]), pct(a.get("nme_balanced")),
+        t, a, now_r = r.get("synthetic_test", {}), r.get("aflw2000_gt_roi", {}), r.get("now_single_view")
+        rows.append([run.replace("_", ", ") if t else "mean face (no fit)", pct(t.get("nme")), pct(t.get("nme_68")),
+                     pct(a.get("nme_balanced")),
                      "-" if now_r is None else round(now_r["median_mm"], 3),
                      "-" if now_r is None else round(now_r["mean_mm"], 3)])
     table = markdown_table(["landmarks, loss", "synthetic NME, all (%)", "synthetic NME, 68 (%)",
@@ -147,7 +153,8 @@ def main(argv=None):
                 + ("; quick: barely trained networks, a smoke test only" if args.quick else ""),
                 rec, table, "NME per region of the 320-landmark networks (%):\n", by_region)
     if dist:
-        plot_cumulative({f"{k.split('_')[0]} landmarks (CNN)": v for k, v in dist.items()}, RESULTS / f"{name}.png",
+        plot_cumulative({(k if k == "mean face" else f"{k.split('_')[0]} landmarks (CNN)"): v for k, v in dist.items()},
+                        RESULTS / f"{name}.png",
                         "Landmark count, trained CNNs (CPU scale)")
     print(table + "\n" + by_region)
 
