@@ -13,7 +13,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-@pytest.mark.parametrize("module", ["batch_cases.py", "product_cases.py"])
+@pytest.mark.parametrize("module", ["batch_cases.py", "product_cases.py", "dataset_cases.py"])
 def test_module_in_its_own_process(module):
     p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", os.path.join("isolated", module)],
                        cwd=HERE, capture_output=True, text=True, timeout=3600)

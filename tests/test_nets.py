@@ -1,5 +1,4 @@
 """Networks, losses, weights files, the predictor, and a tiny training run that resumes."""
-import dataclasses
 import json
 
 import jax
@@ -112,20 +111,3 @@ def test_shipped_realtime_weights_load_and_predict():
     mu, sigma = lmk.predict_landmarks(np.full((200, 200, 3), 128, np.uint8), model="realtime")
     assert mu.shape == (320, 2) and np.isfinite(mu).all() and (sigma > 0).all()
 
-
-def test_training_from_a_dataset_resumes_exactly(tmp_path, model):
-    """`dataset` trains on a `dlm synth` folder (epochs of seeded orders) and resumes like rendering."""
-    from dlm import synth
-    data = tmp_path / "data"
-    synth.write_dataset(data, 6, 64, 3, "all")
-    cfg = dataclasses.replace(train.load_config("experiments/configs/quick.py"), steps=6, dataset=str(data),
-                              batch_size=4, lr=1e-3, test_num=4, log_every=1, eval_every=6, checkpoint_every=2)
-    train.train_and_evaluate(cfg, tmp_path / "a", quiet=True)
-    assert train.train_and_evaluate(cfg, tmp_path / "b", quiet=True, stop_at=3) is None
-    train.train_and_evaluate(cfg, tmp_path / "b", quiet=True)
-    read = lambda d: {r["step"]: r["loss"] for r in map(json.loads, (tmp_path / d / "metrics.jsonl").read_text().splitlines()) if "loss" in r}  # noqa: E501,E731
-    a, b = read("a"), read("b")
-    assert sorted(a) == list(range(1, 7)) and a[1] != a[2]
-    np.testing.assert_allclose([b[s] for s in (4, 5, 6)], [a[s] for s in (4, 5, 6)], rtol=1e-4)
-    with pytest.raises(ValueError, match="px"):
-        train.train_and_evaluate(dataclasses.replace(cfg, size=32), tmp_path / "c", quiet=True)

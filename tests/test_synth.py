@@ -195,24 +195,3 @@ def test_a_rendered_video_keeps_its_look_and_follows_its_motion(model, assets):
     assert bg.mean() > 0.2
     np.testing.assert_array_equal(np.asarray(frames[0].image)[bg], np.asarray(frames[1].image)[bg])
 
-
-def test_a_dataset_of_every_landmark_serves_each_set(tmp_path, model):
-    """A dataset rendered with "all" holds the same images as one rendered for a single set, and
-    `load_dataset` picks out exactly that set's labels; a set the dataset lacks is refused."""
-    from dlm import synth
-    every, only68 = tmp_path / "all", tmp_path / "68"
-    synth.write_dataset(every, 3, 64, 9, "all")
-    synth.write_dataset(only68, 3, 64, 9, "68")
-    a, b = synth.load_dataset(every, "68", model), synth.load_dataset(only68, "68", model)
-    np.testing.assert_array_equal(a["image"], b["image"])
-    np.testing.assert_allclose(a["landmarks"], b["landmarks"], atol=1e-4)
-    np.testing.assert_array_equal(a["visible"], b["visible"])
-    assert synth.load_dataset(every, "703", model)["landmarks"].shape == (3, 703, 2)
-    with pytest.raises(ValueError, match="lacks"):
-        synth.load_dataset(only68, "320", model)
-    # Epochs: every sample once per epoch, in seeded orders; a resumed stream repeats them.
-    stream = synth.dataset_batches(a, seed=4, batch_size=2)
-    seen = np.concatenate([next(stream)["index"] for _ in range(6)])  # 12 samples = 4 epochs of 3
-    assert all(sorted(seen[3 * e:3 * e + 3]) == [0, 1, 2] for e in range(4))
-    resumed = synth.dataset_batches(a, seed=4, batch_size=2, start=6)
-    np.testing.assert_array_equal(next(resumed)["index"], seen[6:8])
