@@ -4,6 +4,7 @@ Reproduce (2-core CPU with PyPI access; about 15 minutes the first time, most of
     python experiments/peers.py                               # AFLW2000 sample + 100 synthetic images
     python experiments/peers.py --aflw2000 /path/to/AFLW2000  # the full AFLW2000-3D set
     python experiments/peers.py --quick                       # 16 synthetic images
+    python experiments/peers.py --quick --peers none          # dlm alone: nothing installed (CI)
 
 Each peer runs in its own virtual environment, created here under experiments/cache/peers/
 (mediapipe==0.10.14, which ships its models; dlib-bin with face-recognition-models), by
@@ -188,12 +189,28 @@ def evaluate(paths, gt, yaw, config, mapping) -> dict:
     return out
 
 
+def _peer_list(text: str) -> list[str]:
+    """--peers: "none", or a comma-separated subset of PEERS."""
+    names = [] if text.strip() == "none" else [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in PEERS]
+    if unknown:
+        raise SystemExit(f"--peers: unknown peer {', '.join(unknown)} (known: {', '.join(PEERS)}, or none)")
+    return names
+
+
+def _extra_flags(ap):
+    ap.add_argument("--aflw2000", default=str(AFLW_SAMPLE), help="AFLW2000-3D folder (default: the 16-image sample)")
+    ap.add_argument("--peers", default=None,
+                    help=f"comma-separated peers to run (default {','.join(PEERS)}; 'none': dlm alone, no install)")
+
+
 def main(argv=None):
     args, config, name, started = start(
         __doc__, get_config, "peers", argv, ("synthetic", "calibration", "model"),
-        extra=lambda ap: ap.add_argument("--aflw2000", default=str(AFLW_SAMPLE),
-                                         help="AFLW2000-3D folder (default: the 16-image sample)"))
+        extra=_extra_flags)
     config["aflw2000"] = args.aflw2000
+    if args.peers is not None:
+        config["peers"] = _peer_list(args.peers)
     results = {}
     mapping = np.arange(68)
     if "mediapipe" in config["peers"]:

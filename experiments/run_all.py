@@ -70,6 +70,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--docs-only", action="store_true")
+    ap.add_argument("--peers", default=None,
+                    help="passed to peers.py: the peers to install and run ('none' in CI: their environments "
+                         "take ~1.5 GB from PyPI)")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(HERE))
     failed = []
@@ -83,6 +86,8 @@ def main(argv=None):
         for script, quick, full in EXPERIMENTS:
             t0 = time.time()
             cmd = [sys.executable, str(HERE / script)] + (quick if args.quick else full)
+            if script == "peers.py" and args.peers is not None:
+                cmd += ["--peers", args.peers]
             print(f"== {' '.join(cmd[1:])}", flush=True)
             rc = subprocess.run(cmd, cwd=HERE, env=env).returncode
             print(f"== {script}: exit {rc} in {time.time() - t0:.0f} s", flush=True)
