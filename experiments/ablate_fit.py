@@ -3,7 +3,7 @@ and predicted sigma against a fixed sigma (the paper's Sections 3.2 and 4, singl
 
 Reproduce (2-core CPU; about 20 minutes for the default 20 subjects x 1 image, --quick ~3):
     python experiments/ablate_fit.py                     # image 0 of the first 20 subjects of now_synth's data
-    python experiments/ablate_fit.py --quick             # now_synth --quick's data (4 x 2)
+    python experiments/ablate_fit.py --quick             # 2 subjects x 2 images of now_synth --quick's data
 
 The landmarks are the cached detections of experiments/now_synth.py (same config: the CNN runs
 once); every variant refits the same images with dlm.pipeline.fit_faces (single view, monocular)
@@ -41,12 +41,12 @@ def variants():
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--subjects", type=int, default=None, help="first N subjects (default 20; quick: all 4)")
+    ap.add_argument("--subjects", type=int, default=None, help="first N subjects (default 20; quick: 2)")
     ap.add_argument("--images", type=int, default=None, help="first K images of each subject (default 1; quick: 2)")
     args = ap.parse_args(argv)
     started = time.time()
     config = ns.get_config(args.quick)
-    n = args.subjects or (config["subjects"] if args.quick else 20)
+    n = args.subjects or (2 if args.quick else 20)
     args.images = args.images or (2 if args.quick else 1)
     data = ns.detect_dataset(config)
     from dlm import facemodel as fm

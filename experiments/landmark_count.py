@@ -2,7 +2,7 @@
 
 Reproduce (2-core CPU; the default run about 15 minutes, --quick about 4):
     python experiments/landmark_count.py                 # 8 subjects x 2 views, noise 2 and 5 px
-    python experiments/landmark_count.py --quick         # 3 subjects x 1 view, noise 2 px (CI)
+    python experiments/landmark_count.py --quick         # 2 subjects x 1 view, noise 2 px (CI)
 
 What this measures, and what it does not: the paper trains three CNNs (703, 320 and 68
 landmarks) and fits each one's predictions; experiments/cnn_study.py does that with small
@@ -32,7 +32,7 @@ SETS = ("703", "320", "68")
 
 def get_config(quick: bool = False) -> dict:
     now = now_config(False)
-    return dict(subjects=3 if quick else 8, views=1 if quick else 2, noise_px=[2.0] if quick else [2.0, 5.0],
+    return dict(subjects=2 if quick else 8, views=1 if quick else 2, noise_px=[2.0] if quick else [2.0, 5.0],
                 sets=list(SETS), seed=now["seed"], image_size=now["image_size"], max_yaw_deg=now["max_yaw_deg"],
                 noise_seed=11)
 

@@ -1,39 +1,59 @@
 """Run every experiment, then rebuild docs/results.md from the result tables.
 
-    python experiments/run_all.py --quick     # every experiment's quick variant (CPU, ~10 minutes)
-    python experiments/run_all.py             # the full runs (CPU: hours; see each script)
-    python experiments/run_all.py --docs-only # only redraw the plots kept in result files and rebuild docs/results.md
+    python experiments/run_all.py --quick --peers none   # every quick variant, 2 at a time (CI; ~N min)
+    python experiments/run_all.py --quick                # the same, installing MediaPipe and dlib for peers.py
+    python experiments/run_all.py                        # the full runs, one at a time (CPU: hours; see each script)
+    python experiments/run_all.py --docs-only            # only redraw the plots kept in result files and rebuild docs/results.md
 
 Quick runs write *_quick result files, which docs/results.md does not include: it shows the full
-runs committed under experiments/results/.
+runs committed under experiments/results/.  With `--jobs N` (quick default 2, full default 1) up
+to N scripts run at once, each chain below in order; timing.py always runs alone, last, because it
+measures time.  Each script's output goes to experiments/cache/logs/SCRIPT.log (its last lines are
+printed when it fails).
 """
 from __future__ import annotations
 
 import argparse
 import os
+import queue
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+LOGS = HERE / "cache" / "logs"
 
-# (script, quick arguments, full arguments); run in this order (ablate_fit and tune_weights reuse
-# now_synth's cached detections).
-EXPERIMENTS = [
-    ("realtime_iterations.py", ["--seeds", "1", "--frames", "20", "--json",
+# script -> (quick arguments, full arguments)
+ARGS = {
+    "realtime_iterations.py": (["--seeds", "1", "--frames", "20", "--iters", "2,4", "--json",
                                 str(HERE / "results" / "realtime_iterations_quick.json")], []),
-    ("now_synth.py", ["--quick"], []),
-    ("ablate_fit.py", ["--quick"], []),
-    ("tune_weights.py", ["--quick"], []),
-    ("landmark_count.py", ["--quick"], []),
-    ("video_synth.py", ["--quick"], []),
-    ("timing.py", ["--quick"], []),
-    ("peers.py", ["--quick"], []),
-    ("gnll_vs_l2.py", ["--quick"], []),
-    ("cnn_study.py", ["--quick"], []),
+    "now_synth.py": (["--quick"], []),
+    "ablate_fit.py": (["--quick"], []),
+    "tune_weights.py": (["--quick"], []),
+    "landmark_count.py": (["--quick"], []),
+    "video_synth.py": (["--quick"], []),
+    "timing.py": (["--quick"], []),
+    "peers.py": (["--quick"], []),
+    "gnll_vs_l2.py": (["--quick"], []),
+    "cnn_study.py": (["--quick"], []),
+}
+# Chains run in order within themselves (ablate_fit and tune_weights reuse now_synth's cached
+# detections); the longest first, so that the last ones to finish are short.
+CHAINS = [
+    ["now_synth.py", "ablate_fit.py", "tune_weights.py"],
+    ["video_synth.py"],
+    ["cnn_study.py"],
+    ["landmark_count.py"],
+    ["gnll_vs_l2.py"],
+    ["realtime_iterations.py"],
+    ["peers.py"],
 ]
+ALONE = ["timing.py"]
+EXPERIMENTS = [s for chain in CHAINS for s in chain] + ALONE
+assert sorted(EXPERIMENTS) == sorted(ARGS)
 
 # Full-run tables included in docs/results.md, in this order, with a heading each.
 TABLES = [
@@ -66,34 +86,77 @@ def build_docs() -> Path:
     return out
 
 
+def _run(script: str, args, env: dict, lock: threading.Lock) -> int:
+    cmd = [sys.executable, str(HERE / script)] + ARGS[script][0 if args.quick else 1]
+    if script == "peers.py" and args.peers is not None:
+        cmd += ["--peers", args.peers]
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log = LOGS / f"{script[:-3]}.log"
+    with lock:
+        print(f"== {' '.join(cmd[1:])}  (log: {log.relative_to(ROOT)})", flush=True)
+    t0 = time.time()
+    with open(log, "w") as f:
+        rc = subprocess.run(cmd, cwd=HERE, env=env, stdout=f, stderr=subprocess.STDOUT).returncode
+    with lock:
+        if rc:   # the end of its log: the traceback
+            tail = log.read_text(errors="replace").replace("\r", "\n").splitlines()[-60:]
+            print(f"-- last {len(tail)} lines of {log}:\n" + "\n".join(tail), flush=True)
+        print(f"== {script}: exit {rc} in {time.time() - t0:.0f} s", flush=True)
+    return rc
+
+
+def run_experiments(args, env: dict) -> list[str]:
+    """Run the chains on `args.jobs` workers, then ALONE; the names of the scripts that failed."""
+    failed, lock, todo = [], threading.Lock(), queue.Queue()
+    for chain in CHAINS:
+        todo.put(chain)
+
+    def worker():
+        while True:
+            try:
+                chain = todo.get_nowait()
+            except queue.Empty:
+                return
+            for script in chain:
+                if _run(script, args, env, lock):
+                    with lock:
+                        failed.append(script)
+                    break   # the rest of a chain needs this one's output
+
+    workers = [threading.Thread(target=worker) for _ in range(max(1, args.jobs))]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    for script in ALONE:
+        if _run(script, args, env, lock):
+            failed.append(script)
+    return failed
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--docs-only", action="store_true")
+    ap.add_argument("--jobs", type=int, default=None, help="scripts at once (default: 2 with --quick, else 1)")
     ap.add_argument("--peers", default=None,
                     help="passed to peers.py: the peers to install and run ('none' in CI: their environments "
                          "take ~1.5 GB from PyPI)")
     args = ap.parse_args(argv)
+    if args.jobs is None:
+        args.jobs = 2 if args.quick else 1
     sys.path.insert(0, str(HERE))
-    failed = []
     # One persistent compilation cache for every script: they compile the same fitters and
     # networks, and XLA's compile time dominates the quick runs (one offline fit's first call:
     # 42 s cold, 14 s from the cache).
     env = dict(os.environ)
     env.setdefault("JAX_COMPILATION_CACHE_DIR", str(HERE / "cache" / "jax"))
     env.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
-    if not args.docs_only:
-        for script, quick, full in EXPERIMENTS:
-            t0 = time.time()
-            cmd = [sys.executable, str(HERE / script)] + (quick if args.quick else full)
-            if script == "peers.py" and args.peers is not None:
-                cmd += ["--peers", args.peers]
-            print(f"== {' '.join(cmd[1:])}", flush=True)
-            rc = subprocess.run(cmd, cwd=HERE, env=env).returncode
-            print(f"== {script}: exit {rc} in {time.time() - t0:.0f} s", flush=True)
-            if rc:
-                failed.append(script)
+    t0 = time.time()
+    failed = [] if args.docs_only else run_experiments(args, env)
     print(build_docs())
+    if not args.docs_only:
+        print(f"== all: {time.time() - t0:.0f} s, {len(failed)} failed", flush=True)
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
         return 1

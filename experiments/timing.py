@@ -32,7 +32,7 @@ VIDEO = ROOT.parent / "shared" / "real" / "video" / "short_hamilton_clip.mp4"
 
 def get_config(quick: bool = False) -> dict:
     return dict(cameras=17, frames=[4, 8] if quick else [10, 30], paper_frames=520,
-                realtime_passes=1 if quick else 3, realtime_max_frames=60 if quick else None,
+                realtime_passes=1 if quick else 3, realtime_max_frames=20 if quick else None,
                 predictor_repeats=20 if quick else 100)
 
 
