@@ -1,12 +1,13 @@
 """Run every experiment, then rebuild docs/results.md from the result tables.
 
-    python experiments/run_all.py --quick --peers none   # every quick variant, 2 at a time (CI; ~N min)
+    python experiments/run_all.py --quick --peers none   # every quick variant, 2 at a time (CI; 16 min)
     python experiments/run_all.py --quick                # the same, installing MediaPipe and dlib for peers.py
     python experiments/run_all.py                        # the full runs, one at a time (CPU: hours; see each script)
     python experiments/run_all.py --docs-only            # only redraw the plots kept in result files and rebuild docs/results.md
 
 Quick runs write *_quick result files, which docs/results.md does not include: it shows the full
-runs committed under experiments/results/.  With `--jobs N` (quick default 2, full default 1) up
+runs committed under experiments/results/.  The quick run took 16 min 17 s on an idle 2-core CPU
+from a clean clone (cold compilation cache; compilation is most of it).  With `--jobs N` (quick default 2, full default 1) up
 to N scripts run at once, each chain below in order; timing.py always runs alone, last, because it
 measures time.  Each script's output goes to experiments/cache/logs/SCRIPT.log (its last lines are
 printed when it fails).

@@ -1,6 +1,6 @@
 """Timing: the real-time per-frame breakdown on one thread, and offline multi-view throughput.
 
-Reproduce (run on an otherwise idle machine; 2-core CPU: about 25 minutes, --quick about 6):
+Reproduce (run on an otherwise idle machine; 2-core CPU: 17 minutes, --quick about 4):
     python experiments/timing.py
     python experiments/timing.py --quick
 
