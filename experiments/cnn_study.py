@@ -42,6 +42,7 @@ from now_synth import Scorer, detect_dataset, fit_identities, get_config as now_
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 AFLW_SAMPLE = ROOT.parent / "shared" / "real" / "aflw2000_sample"
+YAW_BINS = ("0-30", "30-60", "60-90")   # dlm.evaluation.eval_aflw2000's |yaw| bins, degrees
 RUNS = (("703", "gnll"), ("320", "gnll"), ("68", "gnll"), ("320", "l2"))
 
 
@@ -117,7 +118,8 @@ def main(argv=None):
         weights = workdir / run / "weights.npz"
         if Path(args.aflw2000).is_dir():
             a = evaluation.eval_aflw2000(args.aflw2000, str(weights), roi="gt")
-            r["aflw2000_gt_roi"] = {k: a[k] for k in ("num_images", "nme_mean", "nme_balanced", "failure_rate_10")}
+            r["aflw2000_gt_roi"] = {k: a[k] for k in ("num_images", "nme_mean", "nme_balanced", "yaw_bins",
+                                                      "failure_rate_10")}
         if loss == "gnll":
             data = now_landmarks(config, weights, now, now_data)
             fitted = fit_identities(data, dict(now, model=str(weights)), model=model, progress=f"fit {run}")
@@ -136,11 +138,11 @@ def main(argv=None):
     for run, r in results.items():
         t, a, now_r = r.get("synthetic_test", {}), r.get("aflw2000_gt_roi", {}), r.get("now_single_view")
         rows.append([run.replace("_", ", ") if t else "mean face (no fit)", pct(t.get("nme")), pct(t.get("nme_68")),
-                     pct(a.get("nme_balanced")),
+                     *(pct(a["yaw_bins"][b]["nme"]) if a else "-" for b in YAW_BINS), pct(a.get("nme_balanced")),
                      "-" if now_r is None else round(now_r["median_mm"], 3),
                      "-" if now_r is None else round(now_r["mean_mm"], 3)])
     table = markdown_table(["landmarks, loss", "synthetic NME, all (%)", "synthetic NME, 68 (%)",
-                            "AFLW2000 balanced (%)", "NoW-like median (mm)", "NoW-like mean (mm)"], rows)
+                            *(f"AFLW2000 yaw {b} (%)" for b in YAW_BINS), "AFLW2000 balanced (%)", "NoW-like median (mm)", "NoW-like mean (mm)"], rows)
     regions = sorted(results["320_gnll"]["synthetic_test"]["nme_by_region"])
     by_region = markdown_table(["320 landmarks", *regions], [
         [loss, *(pct(results[f"320_{loss}"]["synthetic_test"]["nme_by_region"][g]) for g in regions)]
