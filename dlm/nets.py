@@ -20,23 +20,101 @@ MEAN = jnp.array([0.485, 0.456, 0.406])
 STD = jnp.array([0.229, 0.224, 0.225])
 
 
+def _same_padding(n: int, stride: int, k: int) -> tuple[int, int, int]:
+    """(output size, low pad, high pad) of SAME padding as XLA computes it along one axis:
+    total = max((out - 1) * stride + k - n, 0), the low half first."""
+    out = -(-n // stride)
+    total = max((out - 1) * stride + k - n, 0)
+    return out, total // 2, total - total // 2
+
+
+def _shifted_taps(xp: jax.Array, kh: int, kw: int, ho: int, wo: int, stride: int):
+    """The kh * kw shifted (and strided) views of a padded (B, H', W', C) input, row-major."""
+    b, _, _, c = xp.shape
+    return [jax.lax.slice(xp, (0, dy, dx, 0), (b, dy + (ho - 1) * stride + 1, dx + (wo - 1) * stride + 1, c),
+                          (1, stride, stride, 1)) for dy in range(kh) for dx in range(kw)]
+
+
+def _pad_same(x: jax.Array, stride: int, kh: int, kw: int):
+    (ho, lh, hh), (wo, lw, hw) = _same_padding(x.shape[1], stride, kh), _same_padding(x.shape[2], stride, kw)
+    return jnp.pad(x, ((0, 0), (lh, hh), (lw, hw), (0, 0))), ho, wo
+
+
+def _depthwise_sum(xp: jax.Array, kernel: jax.Array, ho: int, wo: int, stride: int) -> jax.Array:
+    out = None
+    for t, tap in enumerate(_shifted_taps(xp, 3, 3, ho, wo, stride)):
+        term = tap * kernel[t // 3, t % 3]
+        out = term if out is None else out + term
+    return out
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def depthwise_conv3x3(x: jax.Array, kernel: jax.Array, stride: int = 1) -> jax.Array:
     """3 x 3 depthwise convolution of (B, H, W, C) by (3, 3, C), SAME padding, as nine shifted
     multiply-adds.  XLA's grouped convolution runs at under 1 GFLOP/s on these CPUs; this form is
-    about twenty times faster and equal to it (tested against `lax.conv_general_dilated`)."""
-    b, h, w, c = x.shape
-    ho, wo = -(-h // stride), -(-w // stride)
-    # SAME padding as XLA computes it: total = max((out - 1) * stride + 3 - in, 0), low half first.
-    ph, pw = max((ho - 1) * stride + 3 - h, 0), max((wo - 1) * stride + 3 - w, 0)
-    xp = jnp.pad(x, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)))
-    out = None
-    for dy in range(3):
-        for dx in range(3):
-            tap = jax.lax.slice(xp, (0, dy, dx, 0), (b, dy + (ho - 1) * stride + 1, dx + (wo - 1) * stride + 1, c),
-                                (1, stride, stride, 1))
-            term = tap * kernel[dy, dx]
-            out = term if out is None else out + term
-    return out
+    about twenty times faster and equal to it (tested against `lax.conv_general_dilated`, value
+    and gradient).  The gradient is written by hand (`_depthwise_bwd`): autodiff of the slices
+    writes one padded full-size tensor per tap, a third of a MobileNet training step."""
+    xp, ho, wo = _pad_same(x, stride, 3, 3)
+    return _depthwise_sum(xp, kernel, ho, wo, stride)
+
+
+def _depthwise_fwd(x, kernel, stride):
+    return depthwise_conv3x3(x, kernel, stride), (x, kernel)
+
+
+def _depthwise_bwd(stride, res, g):
+    x, kernel = res
+    _, h, w, c = x.shape
+    (ho, lh, _), (wo, lw, _) = _same_padding(h, stride, 3), _same_padding(w, stride, 3)
+    # d/dx: the output gradient dilated by the stride (interior padding), padded so that a
+    # stride-1 pass of the flipped kernel lands exactly on x's pixels (negative pads crop).
+    zero = jnp.zeros((), g.dtype)
+    gp = jax.lax.pad(g, zero, ((0, 0, 0), (2 - lh, h + lh - (ho - 1) * stride - 1, stride - 1),
+                               (2 - lw, w + lw - (wo - 1) * stride - 1, stride - 1), (0, 0, 0)))
+    dx = _depthwise_sum(gp, kernel[::-1, ::-1], h, w, 1)
+    # d/dkernel: nine products reduced in one variadic reduction (one pass over x and g), over
+    # H and W first so the batch axis is left to parallelise, then over the batch.
+    xp, _, _ = _pad_same(x, stride, 3, 3)
+    prods = [tap * g for tap in _shifted_taps(xp, 3, 3, ho, wo, stride)]
+    sums = jax.lax.reduce(prods, [zero] * 9, lambda a, b: [u + v for u, v in zip(a, b)], (1, 2))
+    dk = jnp.stack([s.sum(0) for s in sums]).reshape(3, 3, c)
+    return dx, dk
+
+
+depthwise_conv3x3.defvjp(_depthwise_fwd, _depthwise_bwd)
+
+
+def conv2d(x: jax.Array, kernel: jax.Array, stride: int = 1) -> jax.Array:
+    """Dense convolution of (B, H, W, Cin) by (kh, kw, Cin, Cout), SAME padding, as one matrix
+    product: a 1 x 1 convolution is a dot over channels; a larger one concatenates its kh * kw
+    shifted views (im2col) first.  On XLA:CPU both run 1.6-2x faster than `lax.conv`, forward and
+    backward (tested equal to it in value and gradient)."""
+    kh, kw, cin, cout = kernel.shape
+    if kh == kw == 1:
+        if stride > 1:
+            x = x[:, ::stride, ::stride]
+        b, h, w, _ = x.shape
+        return (x.reshape(-1, cin) @ kernel.reshape(cin, cout)).reshape(b, h, w, cout)
+    xp, ho, wo = _pad_same(x, stride, kh, kw)
+    cols = jnp.concatenate(_shifted_taps(xp, kh, kw, ho, wo, stride), axis=-1)      # (B, Ho, Wo, kh*kw*Cin)
+    return (cols.reshape(-1, kh * kw * cin) @ kernel.reshape(kh * kw * cin, cout)).reshape(x.shape[0], ho, wo, cout)
+
+
+class Conv(nn.Module):
+    """A bias-free SAME convolution computed by `conv2d`; its parameter ("kernel", (kh, kw, Cin,
+    Cout), LeCun-normal) and its name in the tree (`Conv_i`) are those of `flax.linen.Conv`, so
+    weights trained with either load into the other."""
+    features: int
+    kernel_size: tuple = (1, 1)
+    strides: int = 1
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        kernel = self.param("kernel", nn.initializers.lecun_normal(),
+                            tuple(self.kernel_size) + (x.shape[-1], self.features))
+        return conv2d(x.astype(self.dtype), kernel.astype(self.dtype), self.strides)
 
 
 class DepthwiseConv3x3(nn.Module):
@@ -62,11 +140,11 @@ class InvertedResidual(nn.Module):
         norm = functools.partial(nn.BatchNorm, use_running_average=not self.train, momentum=0.9, dtype=self.dtype)
         y = x
         if self.expand != 1:
-            y = nn.Conv(x.shape[-1] * self.expand, (1, 1), use_bias=False, dtype=self.dtype)(y)
+            y = Conv(x.shape[-1] * self.expand, dtype=self.dtype)(y)
             y = jnp.minimum(nn.relu(norm()(y)), 6.0)
         y = DepthwiseConv3x3(self.stride, self.dtype)(y)
         y = jnp.minimum(nn.relu(norm()(y)), 6.0)
-        y = nn.Conv(self.features, (1, 1), use_bias=False, dtype=self.dtype)(y)
+        y = Conv(self.features, dtype=self.dtype)(y)
         if self.stride == 1 and x.shape[-1] == self.features:
             # Residual blocks start as the identity (zero-initialised last scale); a block
             # without a skip must not, or it would output zeros and silence the network.
@@ -93,14 +171,12 @@ class MobileNetV2(nn.Module):
     def __call__(self, x, train: bool = False):
         norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9, dtype=self.dtype)
         x = ((x - MEAN) / STD).astype(self.dtype)
-        x = nn.Conv(_make_divisible(32 * self.width), (3, 3), strides=2, padding="SAME", use_bias=False,
-                    dtype=self.dtype)(x)
+        x = Conv(_make_divisible(32 * self.width), (3, 3), strides=2, dtype=self.dtype)(x)
         x = jnp.minimum(nn.relu(norm()(x)), 6.0)
         for t, c, n, s in self.blocks:
             for i in range(n):
                 x = InvertedResidual(_make_divisible(c * self.width), s if i == 0 else 1, t, train, self.dtype)(x)
-        x = nn.Conv(_make_divisible(self.last_features * max(1.0, self.width)), (1, 1), use_bias=False,
-                    dtype=self.dtype)(x)
+        x = Conv(_make_divisible(self.last_features * max(1.0, self.width)), dtype=self.dtype)(x)
         x = jnp.minimum(nn.relu(norm()(x)), 6.0)
         return LandmarkHead(self.num_landmarks)(jnp.mean(x, axis=(1, 2)))
 
@@ -115,12 +191,12 @@ class BasicBlock(nn.Module):
     @nn.compact
     def __call__(self, x):
         norm = functools.partial(nn.BatchNorm, use_running_average=not self.train, momentum=0.9, dtype=self.dtype)
-        y = nn.Conv(self.features, (3, 3), self.stride, padding="SAME", use_bias=False, dtype=self.dtype)(x)
+        y = Conv(self.features, (3, 3), self.stride, dtype=self.dtype)(x)
         y = nn.relu(norm()(y))
-        y = nn.Conv(self.features, (3, 3), padding="SAME", use_bias=False, dtype=self.dtype)(y)
+        y = Conv(self.features, (3, 3), dtype=self.dtype)(y)
         y = norm(scale_init=nn.initializers.zeros)(y)
         if x.shape[-1] != self.features or self.stride != 1:
-            x = norm()(nn.Conv(self.features, (1, 1), self.stride, use_bias=False, dtype=self.dtype)(x))
+            x = norm()(Conv(self.features, (1, 1), self.stride, dtype=self.dtype)(x))
         return nn.relu(x + y)
 
 
@@ -134,13 +210,13 @@ class Bottleneck(nn.Module):
     @nn.compact
     def __call__(self, x):
         norm = functools.partial(nn.BatchNorm, use_running_average=not self.train, momentum=0.9, dtype=self.dtype)
-        y = nn.relu(norm()(nn.Conv(self.features, (1, 1), use_bias=False, dtype=self.dtype)(x)))
-        y = nn.Conv(self.features, (3, 3), self.stride, padding="SAME", use_bias=False, dtype=self.dtype)(y)
+        y = nn.relu(norm()(Conv(self.features, dtype=self.dtype)(x)))
+        y = Conv(self.features, (3, 3), self.stride, dtype=self.dtype)(y)
         y = nn.relu(norm()(y))
-        y = nn.Conv(self.features * 4, (1, 1), use_bias=False, dtype=self.dtype)(y)
+        y = Conv(self.features * 4, dtype=self.dtype)(y)
         y = norm(scale_init=nn.initializers.zeros)(y)
         if x.shape[-1] != self.features * 4 or self.stride != 1:
-            x = norm()(nn.Conv(self.features * 4, (1, 1), self.stride, use_bias=False, dtype=self.dtype)(x))
+            x = norm()(Conv(self.features * 4, (1, 1), self.stride, dtype=self.dtype)(x))
         return nn.relu(x + y)
 
 

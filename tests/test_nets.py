@@ -9,13 +9,50 @@ import pytest
 from dlm import landmarks as lmk, nets, train
 
 
-@pytest.mark.parametrize("stride,size", [(1, 9), (2, 9), (2, 8), (1, 5)])
-def test_depthwise_equals_grouped_convolution(stride, size):
-    x = jax.random.normal(jax.random.key(0), (2, size, size + 1, 5))
+def _vjp_pair(fn, ref, x, k, seed=2):
+    """(value, d/dx, d/dk) of fn and of ref at (x, k) under the same random output gradient."""
+    y, back = jax.vjp(fn, x, k)
+    y_ref, back_ref = jax.vjp(ref, x, k)
+    g = jax.random.normal(jax.random.key(seed), y_ref.shape)
+    return (y, *back(g)), (y_ref, *back_ref(g))
+
+
+# Sizes with odd and even sides, strides 1 and 2, and a 1-pixel image: the SAME padding's
+# uneven split and the dilated gradient's edges are where a hand-written form goes wrong.
+@pytest.mark.parametrize("stride,h,w", [(1, 9, 10), (2, 9, 10), (2, 8, 8), (1, 5, 6), (2, 1, 1), (2, 2, 3)])
+def test_depthwise_equals_grouped_convolution_value_and_gradient(stride, h, w):
+    x = jax.random.normal(jax.random.key(0), (2, h, w, 5))
     k = jax.random.normal(jax.random.key(1), (3, 3, 5))
-    want = jax.lax.conv_general_dilated(x, k[:, :, None, :], (stride, stride), "SAME",
-                                        dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=5)
-    np.testing.assert_allclose(np.asarray(nets.depthwise_conv3x3(x, k, stride)), np.asarray(want), atol=1e-5)
+    ref = lambda x, k: jax.lax.conv_general_dilated(  # noqa: E731
+        x, k[:, :, None, :], (stride, stride), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        feature_group_count=5)
+    got, want = _vjp_pair(lambda x, k: nets.depthwise_conv3x3(x, k, stride), ref, x, k)
+    # float32 sums of at most 9 * B * H * W products of unit normals: 1e-4 relative is ample.
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("ksize,stride,h,w", [(1, 1, 6, 7), (1, 2, 7, 6), (3, 1, 6, 7), (3, 2, 7, 8), (7, 2, 9, 9)])
+def test_dense_convolution_equals_lax_value_and_gradient(ksize, stride, h, w):
+    x = jax.random.normal(jax.random.key(3), (2, h, w, 4))
+    k = jax.random.normal(jax.random.key(4), (ksize, ksize, 4, 6))
+    ref = lambda x, k: jax.lax.conv_general_dilated(  # noqa: E731
+        x, k, (stride, stride), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    got, want = _vjp_pair(lambda x, k: nets.conv2d(x, k, stride), ref, x, k)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-4)
+
+
+def test_conv_module_has_flax_conv_parameters():
+    """Weights trained with flax.linen.Conv load into nets.Conv: same name, shape and output."""
+    import flax.linen as nn
+    x = jax.random.normal(jax.random.key(5), (1, 8, 8, 3))
+    v = nn.Conv(4, (3, 3), strides=2, padding="SAME", use_bias=False).init(jax.random.key(6), x)
+    mine = nets.Conv(4, (3, 3), strides=2)
+    assert jax.tree_util.tree_map(jnp.shape, mine.init(jax.random.key(6), x)) == \
+        jax.tree_util.tree_map(jnp.shape, v)
+    want = nn.Conv(4, (3, 3), strides=2, padding="SAME", use_bias=False).apply(v, x)
+    np.testing.assert_allclose(np.asarray(mine.apply(v, x)), np.asarray(want), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["tiny", "resnet18"])
