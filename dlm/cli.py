@@ -227,9 +227,15 @@ def cmd_synth(args):
             print(f"\rrendered {i}/{n}", end="" if i < n else "\n", flush=True)
 
     try:
-        summary = synth.write_dataset(args.out, args.num, args.size, args.seed, args.landmarks, progress,
-                                      augment=not args.no_augment)
-    except FileExistsError as e:
+        if args.pool:
+            from dlm import pool
+            from dlm.bench import git_revision
+            summary = pool.write_pool(args.out, args.num, args.size, args.seed, args.crop_scale, progress,
+                                      git_revision=git_revision())
+        else:
+            summary = synth.write_dataset(args.out, args.num, args.size, args.seed, args.landmarks, progress,
+                                          augment=not args.no_augment)
+    except (FileExistsError, ValueError) as e:
         raise UserError(str(e)) from None
     if args.json:
         write_json(args.json, summary)
@@ -306,6 +312,10 @@ def build_parser():
     p.add_argument("--landmarks", default="703", choices=["703", "320", "68", "all"],
                    help="landmark set to label; all: every set's landmarks (one dataset trains any set)")
     p.add_argument("--no-augment", action="store_true", help="no blur, noise, compression or colour changes")
+    p.add_argument("--pool", action="store_true",
+                   help="a training pool (dlm.pool): memory-mapped arrays, every set's labels, no photometric "
+                        "augmentation, the head at --crop-scale of its usual size; resumable (rerun the command)")
+    p.add_argument("--crop-scale", type=float, default=0.8, help="with --pool: head size factor (default 0.8)")
     p.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
     p.add_argument("--json", help="also write a summary JSON here")
     p.set_defaults(func=cmd_synth)

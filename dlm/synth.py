@@ -558,18 +558,20 @@ def raster_levels(size: int, levels: tuple) -> tuple:
 
 
 def crop_camera(key: jax.Array, model: fm.FaceModel, assets: Assets, params: fm.FaceParams,
-                camera: fm.Camera, size: int) -> fm.Camera:
+                camera: fm.Camera, size: int, crop_scale: float = 1.0) -> fm.Camera:
     """A jittered square crop about the head: the box of the non-neck landmarks fills a random
-    fraction of the image, shifted and rolled at random (a roll of the camera about its axis)."""
+    fraction of the image, shifted and rolled at random (a roll of the camera about its axis).
+    crop_scale < 1 shrinks the head and the shift by that factor: a render pool drawn wider
+    than the training crop, so training can take its own scale, shift and roll from it."""
     k1, k2, k3 = jax.random.split(key, 3)
     roll = jax.random.uniform(k1, (), minval=-1.0, maxval=1.0) * np.radians(CROP_ROLL_DEG)
     cam = camera.replace(rotation=jnp.array([0.0, 0.0, 1.0]) * roll)
     pts = fm.vertices(model, params, assets.roi_ids)
     px = fm.project_points(cam, pts)
     lo, hi = px.min(0), px.max(0)
-    fill = jax.random.uniform(k2, (), minval=CROP_FILL[0], maxval=CROP_FILL[1])
+    fill = jax.random.uniform(k2, (), minval=CROP_FILL[0], maxval=CROP_FILL[1]) * crop_scale
     scale = fill * size / jnp.max(hi - lo)
-    shift = jax.random.uniform(k3, (2,), minval=-CROP_SHIFT, maxval=CROP_SHIFT) * size
+    shift = jax.random.uniform(k3, (2,), minval=-CROP_SHIFT, maxval=CROP_SHIFT) * size * crop_scale
     return cam.replace(focal=cam.focal * scale,
                        principal_point=(cam.principal_point - (lo + hi) / 2) * scale + size / 2 + shift)
 
@@ -577,20 +579,22 @@ def crop_camera(key: jax.Array, model: fm.FaceModel, assets: Assets, params: fm.
 def render_sample(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int, landmark_ids: jax.Array,
                   ranges: scenes.SceneRanges = scenes.SceneRanges(),
                   augment_ranges: aug.AugmentRanges | None = aug.AugmentRanges(),
-                  identity: jax.Array | None = None) -> Batch:
+                  identity: jax.Array | None = None, crop_scale: float = 1.0) -> Batch:
     """One labelled sample; pure, jit- and vmap-able (size static).  identity: (I,) render this
-    person (pose, expression, camera, look still drawn from `key`) instead of a random one."""
-    params, cam = sample_view(key, model, assets, size, ranges, identity)
+    person (pose, expression, camera, look still drawn from `key`) instead of a random one.
+    crop_scale: see `crop_camera`."""
+    params, cam = sample_view(key, model, assets, size, ranges, identity, crop_scale)
     return render_scene(key, model, assets, size, landmark_ids, params, cam, augment_ranges)
 
 
 def sample_view(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int,
-                ranges: scenes.SceneRanges = scenes.SceneRanges(), identity: jax.Array | None = None):
+                ranges: scenes.SceneRanges = scenes.SceneRanges(), identity: jax.Array | None = None,
+                crop_scale: float = 1.0):
     """(params, crop camera) of the sample `render_sample(key, ...)` draws, without rendering it
     (ground truth of a render at a fraction of its cost)."""
     ks = jax.random.split(key, 9)
     sc = scenes.sample_scene(ks[0], model, size, ranges, identity=identity)
-    return sc.params, crop_camera(ks[1], model, assets, sc.params, sc.camera, size)
+    return sc.params, crop_camera(ks[1], model, assets, sc.params, sc.camera, size, crop_scale)
 
 
 def render_scene(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int, landmark_ids: jax.Array,
@@ -654,9 +658,9 @@ def render_scene(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int,
     return Batch(image, mask.astype(jnp.int32), lpx, visible, params, cam)
 
 
-@functools.partial(jax.jit, static_argnames=("size", "augment", "vectorize"))
+@functools.partial(jax.jit, static_argnames=("size", "augment", "vectorize", "crop_scale"))
 def render_batch(keys: jax.Array, model: fm.FaceModel, assets: Assets, landmark_ids: jax.Array, size: int,
-                 augment: bool = True, vectorize: bool | None = None) -> Batch:
+                 augment: bool = True, vectorize: bool | None = None, crop_scale: float = 1.0) -> Batch:
     """Render a batch (B,) of keys; usable inside a jitted training step.
 
     vectorize: vmap over the batch (right for GPUs) or loop over it with lax.map (twice as
@@ -665,7 +669,7 @@ def render_batch(keys: jax.Array, model: fm.FaceModel, assets: Assets, landmark_
     if vectorize is None:
         vectorize = jax.default_backend() != "cpu"
     fn = functools.partial(render_sample, model=model, assets=assets, size=size, landmark_ids=landmark_ids,
-                           augment_ranges=aug.AugmentRanges() if augment else None)
+                           augment_ranges=aug.AugmentRanges() if augment else None, crop_scale=crop_scale)
     return jax.vmap(fn)(keys) if vectorize else jax.lax.map(fn, keys)
 
 

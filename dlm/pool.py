@@ -1,0 +1,327 @@
+"""A render pool: synthetic faces rendered once, wider than the training crop, and augmented
+afresh every time a sample is drawn (issue 18: "render once, augment every time").
+
+Rendering costs ~30 ms an image on a 2-core CPU, a training step ~10 ms an image; a network
+that must see millions of samples cannot wait for the renderer.  So:
+
+    write_pool(out, num, size=160, crop_scale=0.8)   # `dlm synth --pool`: once, resumable
+    pool = load_pool(out, "320")                       # memory-mapped, every set's labels
+    for batch in pool_batches(pool, seed, 32, 128):    # (seed, position) -> the same batch
+        ...
+
+Pool images are drawn like ordinary training renders but with the head at `crop_scale` of its
+usual size and no photometric augmentation.  Each draw then takes its own crop (zoom, shift,
+roll, horizontal flip with the landmark set's mirror permutation; the labels move with exactly
+the same similarity transform as the pixels) and the photometric chain of `render.augment`
+(colour, gamma, contrast, grayscale, blur, down-up sampling, noise, JPEG-like), all from the
+key fold_in(key(seed), position).
+
+Layout of a pool folder: image.npy (N, P, P, 3) uint8, landmarks.npy (N, Lall, 2) float32 pixels,
+visible.npy (N, Lall) bool, pose.npy (N, 4, 3) joint rotations, meta.json (vertex ids of the
+labelled landmarks: the union of every set, size, seed, crop_scale, render seconds, git revision).
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterator, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dlm import facemodel as fm, synth
+from dlm.io import write_json
+from dlm.render import augment as aug
+
+FORMAT = "dlm-render-pool/1"
+FIELDS = ("image", "landmarks", "visible", "pose")
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing.
+
+def _open_arrays(folder: str, num: int, size: int, num_landmarks: int, mode: str) -> dict:
+    shapes = dict(image=((num, size, size, 3), np.uint8), landmarks=((num, num_landmarks, 2), np.float32),
+                  visible=((num, num_landmarks), np.bool_), pose=((num, 4, 3), np.float32))
+    out = {}
+    for name, (shape, dtype) in shapes.items():
+        path = os.path.join(folder, f"{name}.npy")
+        if mode == "w+":
+            out[name] = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+        else:
+            out[name] = np.load(path, mmap_mode=mode)
+            if out[name].shape != shape:
+                raise ValueError(f"{path}: shape {out[name].shape}, expected {shape}")
+    return out
+
+
+def write_pool(out_dir, num: int, size: int = 160, seed: int = 0, crop_scale: float = 0.8, progress=None,
+               git_revision: str | None = None, workers: int | None = None) -> dict:
+    """Render `num` pool samples into out_dir (layout in the module docstring).
+
+    Resumable: work goes into out_dir + ".partial" with a progress record written after every
+    chunk; rerunning the same command continues there (a partial folder of other settings is an
+    error), and the folder is renamed to out_dir only when complete.  Sample i is drawn from
+    fold_in(key(seed), i) whatever the chunking, so a resumed pool equals an uninterrupted one."""
+    out_dir = os.path.abspath(out_dir)
+    if os.path.exists(out_dir):
+        raise FileExistsError(f"{out_dir}: exists; choose a new --out")
+    if num < synth.WRITE_CHUNK or size < 32 or not 0.2 <= crop_scale <= 1.0:
+        raise ValueError(f"need --num >= {synth.WRITE_CHUNK}, --size >= 32 and 0.2 <= crop_scale <= 1, got "
+                         f"{num}, {size} and {crop_scale}")
+    model = fm.load_face_model()
+    assets = synth.make_assets(model)
+    vertex_ids = synth.landmark_vertex_ids(model, "all")
+    ids = jnp.asarray(vertex_ids)
+    partial = out_dir + ".partial"
+    settings = dict(format=FORMAT, num=num, size=size, seed=seed, crop_scale=crop_scale,
+                    vertex_ids=[int(v) for v in vertex_ids])
+    progress_path = os.path.join(partial, "progress.json")
+    if os.path.isdir(partial):
+        with open(progress_path) as f:
+            state = json.load(f)
+        if state["settings"] != settings:
+            raise ValueError(f"{partial}: a partial pool with other settings; remove it or use its settings")
+        arrays = _open_arrays(partial, num, size, len(vertex_ids), "r+")
+    else:
+        os.makedirs(partial)
+        state = dict(settings=settings, done=0, render_seconds=0.0)
+        arrays = _open_arrays(partial, num, size, len(vertex_ids), "w+")
+        write_json(progress_path, state)
+    chunk = synth.WRITE_CHUNK
+
+    def render(first):
+        b = synth.render_batch(synth.batch_keys(seed, first, chunk), model, assets, ids, size, augment=False,
+                               crop_scale=crop_scale)
+        return first, b
+
+    # Render threads (XLA releases the GIL), results written strictly in order.
+    workers = workers or max(1, min(4, os.cpu_count() or 1))
+    last = time.perf_counter()
+    with ThreadPoolExecutor(workers) as ex:
+        pending = deque(ex.submit(render, f) for f in range(state["done"], num, chunk)[:2 * workers])
+        nxt = state["done"] + len(pending) * chunk
+        while pending:
+            first, b = pending.popleft().result()
+            if nxt < num:
+                pending.append(ex.submit(render, nxt))
+                nxt += chunk
+            n = min(chunk, num - first)
+            arrays["image"][first:first + n] = synth.to_uint8(b.image)[:n]
+            arrays["landmarks"][first:first + n] = np.asarray(b.landmarks, np.float32)[:n]
+            arrays["visible"][first:first + n] = np.asarray(b.visible)[:n]
+            arrays["pose"][first:first + n] = np.asarray(b.params.joint_rotations, np.float32)[:n]
+            for a in arrays.values():
+                a.flush()
+            state["done"] = first + n
+            now = time.perf_counter()
+            state["render_seconds"] += now - last          # wall time, compilation included
+            last = now
+            write_json(progress_path, state)
+            if progress:
+                progress(state["done"], num)
+    del arrays
+    meta = dict(settings, render_seconds=round(state["render_seconds"], 1), git_revision=git_revision,
+                images_per_s=round(num / max(state["render_seconds"], 1e-9), 2),
+                bytes=int(sum(os.path.getsize(os.path.join(partial, f"{k}.npy")) for k in FIELDS)))
+    write_json(os.path.join(partial, "meta.json"), meta)
+    os.remove(progress_path)
+    os.replace(partial, out_dir)
+    return dict(meta, out=out_dir, vertex_ids=len(vertex_ids))
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading.
+
+class Pool(NamedTuple):
+    image: np.ndarray        # (N, P, P, 3) uint8, memory-mapped
+    landmarks: np.ndarray    # (N, L, 2) float32 pixels of the chosen set
+    visible: np.ndarray      # (N, L) bool
+    mirror: np.ndarray       # (L,) int: landmark i of a flipped image is landmark mirror[i] of the original
+    landmark_set: str
+    meta: dict
+
+
+def mirror_permutation(model: fm.FaceModel, landmark_set: str, tolerance_cm: float = 0.05) -> np.ndarray:
+    """(L,) the landmark each landmark becomes under x -> -x: the nearest landmark of the set to
+    its mirrored template position.  An error if that is not a symmetric pairing (an involution
+    with every pair within `tolerance_cm` of exact mirror images)."""
+    from scipy.spatial import cKDTree
+    pts = np.asarray(model.template)[synth.landmark_vertex_ids(model, landmark_set)]
+    dist, perm = cKDTree(pts).query(pts * np.array([-1.0, 1.0, 1.0]))
+    if not (perm[perm] == np.arange(len(perm))).all() or dist.max() > tolerance_cm:
+        raise ValueError(f"landmark set {landmark_set!r} is not mirror-symmetric (largest gap {dist.max():.3f} cm)")
+    return perm.astype(np.int32)
+
+
+def load_pool(folder, landmark_set: str, model: fm.FaceModel | None = None) -> Pool:
+    """A pool written by `write_pool`, labelled for `landmark_set` (picked by vertex id)."""
+    folder = os.path.abspath(folder)
+    meta_path = os.path.join(folder, "meta.json")
+    if not os.path.isfile(meta_path):
+        hint = " (an unfinished pool: rerun the command that writes it)" if os.path.isdir(folder + ".partial") else ""
+        raise FileNotFoundError(f"{folder}: no meta.json, not a render pool written by `dlm synth --pool`{hint}")
+    with open(meta_path) as f:
+        meta = json.load(f)
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{meta_path}: format {meta.get('format')!r}, expected {FORMAT!r}")
+    model = model or fm.load_face_model()
+    arrays = _open_arrays(folder, meta["num"], meta["size"], len(meta["vertex_ids"]), "r")
+    where = {v: i for i, v in enumerate(meta["vertex_ids"])}
+    want = synth.landmark_vertex_ids(model, landmark_set)
+    missing = [int(v) for v in want if int(v) not in where]
+    if missing:
+        raise ValueError(f"{folder}: lacks {len(missing)} landmarks of set {landmark_set!r}")
+    cols = np.array([where[int(v)] for v in want])
+    return Pool(arrays["image"], np.ascontiguousarray(arrays["landmarks"][:, cols]),
+                np.ascontiguousarray(arrays["visible"][:, cols]), mirror_permutation(model, landmark_set),
+                landmark_set, meta)
+
+
+# ---------------------------------------------------------------------------------------------
+# Augmentation at training time.
+
+class CropRanges(NamedTuple):
+    """The crop each draw takes from a pool image: zoom (the head's size in the output over its
+    size in an ordinary render of that size, drawn log-uniformly), shift (of the output side),
+    roll (degrees) and the chance of a mirror flip."""
+    zoom: tuple = (0.85, 1.15)
+    shift: float = 0.05
+    roll_deg: float = 12.0
+    flip_prob: float = 0.5
+
+
+def _bilinear_uint8(image: jax.Array, px: jax.Array, py: jax.Array) -> jax.Array:
+    """(P, P, 3) uint8 sampled at continuous pixel coordinates (pixel centres at integer + 0.5),
+    edges clamped; float32 in [0, 1]."""
+    p = image.shape[0]
+    fx, fy = px - 0.5, py - 0.5
+    x0, y0 = jnp.floor(fx), jnp.floor(fy)
+    wx, wy = (fx - x0)[..., None], (fy - y0)[..., None]
+    xi = [jnp.clip(x0 + d, 0, p - 1).astype(jnp.int32) for d in (0, 1)]
+    yi = [jnp.clip(y0 + d, 0, p - 1).astype(jnp.int32) for d in (0, 1)]
+    im = image.astype(jnp.float32) / 255.0
+    top = im[yi[0], xi[0]] * (1 - wx) + im[yi[0], xi[1]] * wx
+    bottom = im[yi[1], xi[0]] * (1 - wx) + im[yi[1], xi[1]] * wx
+    return top * (1 - wy) + bottom * wy
+
+
+def augment_sample(key: jax.Array, image: jax.Array, landmarks: jax.Array, visible: jax.Array,
+                   mirror: jax.Array, size: int, base_zoom: float, crops: CropRanges = CropRanges(),
+                   photometric: aug.AugmentRanges | None = aug.AugmentRanges()):
+    """One pool sample -> a training sample of `size` pixels.
+
+    image (P, P, 3) uint8; landmarks (L, 2) pool pixels; visible (L,) bool; mirror (L,) int.
+    base_zoom: output pixels per pool pixel at zoom 1, size / (P * crop_scale).
+    Returns image (S, S, 3) float32 in [0, 1], landmarks (L, 2) output pixels, visible (L,) (also
+    false where the crop cut a landmark off).  An output pixel q maps to the pool point
+    c_P + t + R (q - c_S) / z, so a label p maps to c_S + z R^T (p - c_P - t): labels and pixels
+    move with the same similarity transform."""
+    k_zoom, k_shift, k_roll, k_flip, k_photo = jax.random.split(key, 5)
+    p = image.shape[0]
+    lo, hi = np.log(crops.zoom[0]), np.log(crops.zoom[1])
+    z = jnp.exp(jax.random.uniform(k_zoom, (), minval=lo, maxval=hi)) * base_zoom
+    t = jax.random.uniform(k_shift, (2,), minval=-crops.shift, maxval=crops.shift) * size / z
+    a = jax.random.uniform(k_roll, (), minval=-1.0, maxval=1.0) * np.radians(crops.roll_deg)
+    flip = jax.random.uniform(k_flip) < crops.flip_prob
+    rot = jnp.array([[jnp.cos(a), -jnp.sin(a)], [jnp.sin(a), jnp.cos(a)]])
+    g = jnp.arange(size, dtype=jnp.float32) + 0.5
+    qx = jnp.where(flip, size - g, g)           # a flipped output reads its column from the mirror side
+    q = jnp.stack(jnp.broadcast_arrays(qx[None, :], g[:, None]), -1) - size / 2     # (S, S, 2)
+    src = p / 2 + t + jnp.einsum("ij,hwj->hwi", rot, q) / z
+    out = _bilinear_uint8(image, src[..., 0], src[..., 1])
+    lm = size / 2 + z * (landmarks - p / 2 - t) @ rot          # row vectors: (p - c) R == R^T (p - c)
+    lm_flipped = jnp.stack([size - lm[:, 0], lm[:, 1]], -1)[mirror]
+    lm = jnp.where(flip, lm_flipped, lm)
+    vis = jnp.where(flip, visible[mirror], visible)
+    vis = vis & jnp.all((lm >= 0) & (lm <= size), -1)
+    if photometric is not None:
+        out = aug.augment(k_photo, out, photometric)
+    return out, lm, vis
+
+
+@functools.partial(jax.jit, static_argnames=("size", "base_zoom", "crops", "photometric"))
+def augment_batch(keys, images, landmarks, visible, mirror, size: int, base_zoom: float,
+                  crops: CropRanges = CropRanges(),
+                  photometric: aug.AugmentRanges | None = aug.AugmentRanges()):
+    """`augment_sample` over a batch (B,) with lax.map (sequential: on a CPU each sample pays
+    only for the photometric steps it drew); images come back as uint8."""
+    fn = functools.partial(augment_sample, mirror=mirror, size=size, base_zoom=base_zoom, crops=crops,
+                           photometric=photometric)
+    img, lm, vis = jax.lax.map(lambda a: fn(*a), (keys, images, landmarks, visible))
+    return jnp.round(jnp.clip(img, 0.0, 1.0) * 255).astype(jnp.uint8), lm, vis
+
+
+@functools.lru_cache(maxsize=4)
+def _epoch_order(seed: int, n: int, epoch: int) -> np.ndarray:
+    return np.asarray(jax.random.permutation(jax.random.fold_in(jax.random.key(seed), epoch), n))
+
+
+def pool_batch(pool: Pool, seed: int, start: int, batch_size: int, size: int, crops: CropRanges = CropRanges(),
+               photometric: aug.AugmentRanges | None = aug.AugmentRanges()) -> dict:
+    """Draws start .. start + B - 1: image uint8 (B, S, S, 3), landmarks (B, L, 2), visible (B, L),
+    index (B,) pool indices.  A function of (seed, start) only (the augmentation key of draw i is
+    fold_in(key(seed + 1), i), apart from the order's)."""
+    n = len(pool.image)
+    pos = np.arange(start, start + batch_size)
+    idx = np.array([_epoch_order(seed, n, int(p) // n)[int(p) % n] for p in pos])
+    order = np.argsort(idx)                      # sorted reads from the memory map
+    images = np.empty((batch_size,) + pool.image.shape[1:], np.uint8)
+    images[order] = pool.image[idx[order]]
+    keys = synth.batch_keys(seed + 1, start, batch_size)
+    base_zoom = size / (pool.image.shape[1] * pool.meta["crop_scale"])
+    img, lm, vis = augment_batch(keys, images, pool.landmarks[idx], pool.visible[idx], jnp.asarray(pool.mirror),
+                                 size, base_zoom, crops, photometric)
+    return dict(image=np.asarray(img), landmarks=np.asarray(lm), visible=np.asarray(vis), index=idx)
+
+
+def pool_batches(pool: Pool, seed: int, batch_size: int, size: int, start: int = 0, prefetch: int = 2,
+                 crops: CropRanges = CropRanges(),
+                 photometric: aug.AugmentRanges | None = aug.AugmentRanges()) -> Iterator[dict]:
+    """An endless stream of `pool_batch`es, batch j holding draws start + j*B ...; one background
+    thread prepares the next `prefetch` batches while the caller trains (XLA releases the GIL)."""
+    if batch_size > len(pool.image):
+        raise ValueError(f"batch size {batch_size} is larger than the pool ({len(pool.image)} images)")
+    ready: deque = deque()
+    cond = threading.Condition()
+    stop = threading.Event()
+    failed: list = []
+
+    def work():
+        nxt = start
+        while not stop.is_set():
+            try:
+                b = pool_batch(pool, seed, nxt, batch_size, size, crops, photometric)
+            except BaseException as e:  # handed to the consumer, which re-raises it
+                failed.append(e)
+                return
+            nxt += batch_size
+            with cond:
+                while len(ready) >= prefetch and not stop.is_set():
+                    cond.wait(0.1)
+                ready.append(b)
+                cond.notify_all()
+
+    thread = threading.Thread(target=work, daemon=True, name="pool-batches")
+    thread.start()
+    try:
+        while True:
+            with cond:
+                while not ready:
+                    if failed:
+                        raise failed[0]
+                    if not thread.is_alive():
+                        raise RuntimeError("the pool batch thread stopped")
+                    cond.wait(0.1)
+                b = ready.popleft()
+                cond.notify_all()
+            yield b
+    finally:
+        stop.set()
+        thread.join(timeout=5)
