@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -54,6 +55,10 @@ class TrainConfig:
     log_every: int = 25
     render_workers: int = 1
     dataset: str | None = None        # a `dlm synth` folder to train on instead of fresh renders
+    pool: str | None = None           # a `dlm synth --pool` folder: drawn with fresh augmentation
+    pool_photometric: bool = True     # the photometric chain on pool draws (crops always vary)
+    init_from: str | None = None      # weights (.npz or a shipped name) to start from, when no checkpoint
+    real_eval_dir: str | None = "../shared/real/aflw2000_sample"   # real photos scored at each eval, if present
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -116,6 +121,12 @@ def training_batches(config: TrainConfig, seed: int, start: int, model: fm.FaceM
     """Batches of samples start, start + 1, ...: rendered on the fly (`synth.batches`), or drawn
     from `config.dataset` (`synth.dataset_batches`, epochs in seeded orders) when one is given.
     Either way the stream is fixed by (seed, start), which is what makes a run resumable."""
+    if config.pool is not None:
+        from dlm import pool as pool_lib
+        from dlm.render import augment as aug
+        return pool_lib.pool_batches(_load_pool(config.pool, config.landmark_set), seed, config.batch_size,
+                                     config.size, start,
+                                     photometric=aug.AugmentRanges() if config.pool_photometric else None)
     if config.dataset is None:
         return synth.batches(seed, config.batch_size, config.size, config.landmark_set, model=model, start=start,
                              workers=config.render_workers, prefetch=2)
@@ -124,6 +135,12 @@ def training_batches(config: TrainConfig, seed: int, start: int, model: fm.FaceM
         raise ValueError(f"{config.dataset}: images are {data['image'].shape[1]} px, the config's size is "
                          f"{config.size}")
     return synth.dataset_batches(data, seed, config.batch_size, start)
+
+
+@functools.lru_cache(maxsize=1)
+def _load_pool(folder: str, landmark_set: str):
+    from dlm import pool as pool_lib
+    return pool_lib.load_pool(folder, landmark_set)
 
 
 @functools.lru_cache(maxsize=1)
@@ -244,12 +261,17 @@ def train_and_evaluate(config: TrainConfig, workdir, quiet: bool = False, stop_a
     schedule = optax.warmup_cosine_decay_schedule(0.0, peak, min(config.warmup_steps, config.steps // 4 + 1),
                                                   config.steps, end_value=peak * 0.01)
     state = create_train_state(config, jax.random.fold_in(key, 0))
+    parent = {}
+    if config.init_from is not None:
+        state, parent = init_from_weights(state, config.init_from)
     mngr = ocp.CheckpointManager(workdir / "checkpoints",
                                  options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True))
     if mngr.latest_step() is not None:
         state = mngr.restore(mngr.latest_step(), args=ocp.args.StandardRestore(state))
         log(f"resumed at step {int(state.step)}")
     step = int(state.step)
+    progress_path = workdir / "progress.json"
+    progress = json.loads(progress_path.read_text()) if progress_path.exists() else dict(train_seconds=0.0)
     # Data-parallel over every device: state replicated, each batch split along its first axis
     # (XLA then all-reduces the gradients and the batch-norm statistics).
     mesh = sharding.device_mesh()
@@ -263,7 +285,45 @@ def train_and_evaluate(config: TrainConfig, workdir, quiet: bool = False, stop_a
     metrics_path = workdir / "metrics.jsonl"
     stream = training_batches(config, config.data_seed, step * config.batch_size, model)
     t0, seen, window = time.perf_counter(), 0, []
+    t_saved = t0
     last_eval = None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+    def record(step):
+        """Wall seconds of training so far (all sessions), written beside each checkpoint."""
+        nonlocal t_saved
+        now = time.perf_counter()
+        progress["train_seconds"] += now - t_saved
+        t_saved = now
+        write_json(progress_path, dict(progress, step=step, cores=cores))
+
+    def export(step, evaluation):
+        """Half-precision weights with their manifest (samples seen, hours, the run chain)."""
+        samples = parent.get("samples_seen", 0) + step * config.batch_size
+        hours = progress["train_seconds"] / 3600
+        run = dict(name=config.name, git_revision=git_revision(), steps=step, batch_size=config.batch_size,
+                   samples=step * config.batch_size, train_hours=round(hours, 5),
+                   cpu_hours=round(hours * cores, 5) if jax.default_backend() == "cpu" else None,
+                   device=jax.devices()[0].device_kind, init_from=config.init_from)
+        net_cfg = dict(network=config.network, num_landmarks=len(region_names), size=config.size,
+                       landmark_set=config.landmark_set, loss=config.loss)
+        lmk.save_weights(workdir / "weights.npz", {"params": state.params, "batch_stats": state.batch_stats},
+                         net_cfg, metrics=dict(test=evaluation, steps=step, real=real_eval(state)),
+                         extra=dict(data_seed=config.data_seed, test_seed=config.test_seed, train_config=cfg_dict,
+                                    lr=peak, samples_seen=samples,
+                                    cpu_hours=round(parent.get("cpu_hours", 0.0) + (run["cpu_hours"] or 0.0), 5),
+                                    chain=parent.get("chain", []) + [run],
+                                    pool=_pool_meta(config)))
+
+    def real_eval(state):
+        if not config.real_eval_dir or not os.path.isdir(config.real_eval_dir):
+            return None
+        from dlm import evaluation
+        pred = lmk.Predictor(config.network, len(region_names), config.size,
+                             {"params": state.params, "batch_stats": state.batch_stats}, config.landmark_set)
+        r = evaluation.eval_aflw2000(config.real_eval_dir, pred, roi="gt")
+        return dict(dir=config.real_eval_dir, nme_balanced=r["nme_balanced"], nme_mean=r["nme_mean"],
+                    failure_rate_10=r["failure_rate_10"], num_images=r["num_evaluated"])
     while step < config.steps:
         if stop_at is not None and step >= stop_at:
             stream.close()
@@ -293,24 +353,52 @@ def train_and_evaluate(config: TrainConfig, workdir, quiet: bool = False, stop_a
                 sys.stdout.flush()
         if step % config.checkpoint_every == 0 or step == config.steps:
             mngr.save(step, args=ocp.args.StandardSave(state))
+            record(step)
         if step % config.eval_every == 0 or step == config.steps:
             variables = {"params": state.params, "batch_stats": state.batch_stats}
             last_eval = evaluate(state.apply_fn, variables, test, region_names, config.size)
             _log_jsonl(metrics_path, dict(step=step, eval=last_eval))
             log(f"\nstep {step}: test NME {last_eval['nme']:.4f} (visible {last_eval['nme_visible']:.4f}), "
                 f"within 1/2 sigma {last_eval['within_1_sigma']:.2f}/{last_eval['within_2_sigma']:.2f}")
+            if step < config.steps:   # weights of the run so far, for a session that ends before it does
+                record(step)
+                export(step, last_eval)
     stream.close()
     mngr.wait_until_finished()
     if last_eval is None:
         variables = {"params": state.params, "batch_stats": state.batch_stats}
         last_eval = evaluate(state.apply_fn, variables, test, region_names, config.size)
-    net_cfg = dict(network=config.network, num_landmarks=len(region_names), size=config.size,
-                   landmark_set=config.landmark_set, loss=config.loss)
-    lmk.save_weights(workdir / "weights.npz", {"params": state.params, "batch_stats": state.batch_stats},
-                     net_cfg, metrics=dict(test=last_eval, steps=step),
-                     extra=dict(data_seed=config.data_seed, test_seed=config.test_seed, train_config=cfg_dict,
-                                lr=peak))
+    record(step)
+    export(step, last_eval)
     return last_eval
+
+
+def init_from_weights(state: TrainState, name_or_path: str) -> tuple[TrainState, dict]:
+    """state with the parameters and batch statistics of a weights file (the optimiser starts
+    afresh); and that file's manifest entries a continued run adds to (samples seen, CPU hours,
+    the chain of runs).  Weights of another shape are an error naming both."""
+    name = str(name_or_path)
+    path = name if name.endswith(".npz") else lmk.WEIGHTS_DIR / f"{lmk.SHIPPED.get(name, name)}.npz"
+    variables, manifest = lmk.load_weights(path)
+    want = jax.tree_util.tree_map(jnp.shape, {"params": state.params, "batch_stats": state.batch_stats})
+    if jax.tree_util.tree_map(jnp.shape, variables) != want:
+        raise ValueError(f"{name_or_path}: weights of another network than the config's")
+    cast = lambda new, old: jnp.asarray(new, old.dtype)  # noqa: E731  (half-precision files)
+    state = state.replace(params=jax.tree_util.tree_map(cast, variables["params"], state.params),
+                          batch_stats=jax.tree_util.tree_map(cast, variables["batch_stats"], state.batch_stats))
+    steps = manifest.get("metrics", {}).get("steps", 0)
+    tc = manifest.get("train_config", {})
+    samples = manifest.get("samples_seen", steps * tc.get("batch_size", 0))
+    chain = manifest.get("chain") or [dict(name=tc.get("name"), git_revision=manifest.get("git_revision"),
+                                           steps=steps, samples=samples)]
+    return state, dict(samples_seen=samples, cpu_hours=manifest.get("cpu_hours", 0.0), chain=chain)
+
+
+def _pool_meta(config: TrainConfig) -> dict | None:
+    if config.pool is None:
+        return None
+    meta = _load_pool(config.pool, config.landmark_set).meta
+    return {k: meta.get(k) for k in ("num", "size", "seed", "crop_scale", "render_seconds", "git_revision")}
 
 
 def load_config(path) -> TrainConfig:

@@ -1,0 +1,137 @@
+"""The render pool: writing resumes exactly, draws are deterministic, and labels move with the
+pixels under every crop and flip."""
+import numpy as np
+import pytest
+
+import jax
+import jax.numpy as jnp
+
+from dlm import pool
+
+
+def _dot_image(points, size):
+    """A black (size, size, 3) uint8 image with a bright 3 x 3 px dot centred on each point."""
+    img = np.zeros((size, size, 3), np.uint8)
+    for x, y in points:
+        i, j = int(y), int(x)   # pixel (i, j) has its centre at (j + 0.5, i + 0.5)
+        img[i - 1:i + 2, j - 1:j + 2] = 255
+    return img
+
+
+def _centroid(image, x, y, r=4):
+    """Intensity-weighted centroid of image (S, S, 3) in a window about (x, y), pixel-centre
+    coordinates."""
+    g = image.astype(np.float64).mean(-1)
+    i0, j0 = int(y) - r, int(x) - r
+    win = g[max(i0, 0):i0 + 2 * r + 1, max(j0, 0):j0 + 2 * r + 1]
+    ii, jj = np.mgrid[max(i0, 0):max(i0, 0) + win.shape[0], max(j0, 0):max(j0, 0) + win.shape[1]]
+    w = win.sum()
+    return (np.sum(win * jj) / w + 0.5, np.sum(win * ii) / w + 0.5) if w > 0 else (np.nan, np.nan)
+
+
+def test_labels_move_with_the_pixels_under_crop_roll_and_flip():
+    p, s = 96, 64
+    # Landmarks 0 and 1 a mirror pair (left and right of the image), 2 and 3 on the midline.
+    pts = np.array([[30.5, 40.5], [65.5, 40.5], [48.5, 30.5], [48.5, 66.5]], np.float32)
+    mirror = jnp.array([1, 0, 2, 3])
+    image = jnp.asarray(_dot_image(pts, p))
+    checked = 0
+    for seed in range(12):
+        out, lm, vis = pool.augment_sample(jax.random.key(seed), image, jnp.asarray(pts), jnp.ones(4, bool), mirror,
+                                           s, base_zoom=s / p, crops=pool.CropRanges(roll_deg=20.0),
+                                           photometric=None)
+        out = np.asarray(jnp.round(out * 255)).astype(np.uint8)
+        lm = np.asarray(lm)
+        for k in range(4):
+            if not bool(vis[k]) or not (5 < lm[k, 0] < s - 5 and 5 < lm[k, 1] < s - 5):
+                continue
+            # Bilinear resampling of a symmetric dot keeps its centroid to a fraction of a pixel.
+            np.testing.assert_allclose(_centroid(out, *lm[k]), lm[k], atol=0.35)
+            checked += 1
+        # Mirror pair: landmark 0 stays the one on the image's left, flipped or not (rolls of at
+        # most 20 degrees cannot swap two points 35 px apart horizontally).
+        assert lm[0, 0] < lm[1, 0]
+    assert checked >= 24   # most of the 12 x 4 dots stay well inside the crop
+
+
+def test_flip_uses_the_mirror_permutation():
+    p = s = 64
+    pts = np.array([[20.5, 30.5], [43.5, 30.5]], np.float32)
+    image = jnp.asarray(_dot_image(pts, p))
+    crops = pool.CropRanges(zoom=(1.0, 1.0), shift=0.0, roll_deg=0.0, flip_prob=1.0)
+    out, lm, vis = pool.augment_sample(jax.random.key(0), image, jnp.asarray(pts), jnp.ones(2, bool),
+                                       jnp.array([1, 0]), s, base_zoom=1.0, crops=crops, photometric=None)
+    # x -> S - x, and the labels swap: the new landmark 0 is the old 1's dot, mirrored.
+    np.testing.assert_allclose(np.asarray(lm), [[s - 43.5, 30.5], [s - 20.5, 30.5]], atol=1e-4)
+    np.testing.assert_array_equal(np.asarray(jnp.round(out * 255)).astype(np.uint8), np.asarray(image)[:, ::-1])
+
+
+def test_landmarks_cut_off_by_the_crop_are_not_visible():
+    p, s = 64, 32
+    pts = np.array([[32.5, 32.5], [2.5, 2.5]], np.float32)     # centre, and a corner the crop drops
+    crops = pool.CropRanges(zoom=(1.0, 1.0), shift=0.0, roll_deg=0.0, flip_prob=0.0)
+    _, lm, vis = pool.augment_sample(jax.random.key(0), jnp.zeros((p, p, 3), jnp.uint8), jnp.asarray(pts),
+                                     jnp.ones(2, bool), jnp.array([0, 1]), s, base_zoom=1.0, crops=crops,
+                                     photometric=None)
+    assert bool(vis[0]) and not bool(vis[1]) and float(lm[1, 0]) < 0
+
+
+def test_every_landmark_set_has_a_mirror_permutation(model):
+    for name in ("68", "320", "703"):
+        perm = pool.mirror_permutation(model, name)
+        assert (perm[perm] == np.arange(len(perm))).all() and (perm != np.arange(len(perm))).any()
+
+
+def test_pool_writes_resume_exactly_and_draws_are_deterministic(tmp_path, model):
+    class Stop(Exception):
+        pass
+
+    def stop_after_first_chunk(done, num):
+        if done < num:
+            raise Stop
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    pool.write_pool(a, 16, size=32, seed=3, crop_scale=0.8, workers=1)
+    with pytest.raises(Stop):
+        pool.write_pool(b, 16, size=32, seed=3, crop_scale=0.8, progress=stop_after_first_chunk, workers=1)
+    assert not b.exists() and (tmp_path / "b.partial").is_dir()
+    with pytest.raises(FileNotFoundError, match="unfinished"):
+        pool.load_pool(b, "68", model)
+    pool.write_pool(b, 16, size=32, seed=3, crop_scale=0.8, workers=1)
+    for name in pool.FIELDS:
+        np.testing.assert_array_equal(np.load(a / f"{name}.npy"), np.load(b / f"{name}.npy"))
+    with pytest.raises(FileExistsError):
+        pool.write_pool(a, 16, size=32, seed=3)
+    p = pool.load_pool(a, "68", model)
+    assert p.image.shape == (16, 32, 32, 3) and p.landmarks.shape == (16, 68, 2)
+    one = pool.pool_batch(p, 5, 8, 8, 32)
+    again = pool.pool_batch(p, 5, 8, 8, 32)
+    other = pool.pool_batch(p, 5, 16, 8, 32)           # the next epoch: other draws of the same images
+    for k in ("image", "landmarks", "visible", "index"):
+        np.testing.assert_array_equal(one[k], again[k])
+    assert sorted(np.concatenate([one["index"], pool.pool_batch(p, 5, 0, 8, 32)["index"]])) == list(range(16))
+    assert not np.array_equal(one["landmarks"], other["landmarks"])
+    stream = pool.pool_batches(p, 5, 8, 32, start=8)
+    np.testing.assert_array_equal(next(stream)["image"], one["image"])
+    stream.close()
+
+
+def test_training_continues_from_weights_on_a_pool(tmp_path, model):
+    """A run on a pool, started from another run's weights: the manifest adds the samples seen and
+    keeps the chain of runs."""
+    import json
+    from dlm import landmarks as lmk, train
+    pool.write_pool(tmp_path / "pool", 16, size=80, seed=1, crop_scale=0.8, workers=1)
+    base = dict(name="first", network="tiny", landmark_set="68", size=64, batch_size=8, steps=4, lr=1e-3,
+                warmup_steps=1, test_num=8, eval_every=4, checkpoint_every=2, log_every=2,
+                pool=str(tmp_path / "pool"), real_eval_dir=None)
+    train.train_and_evaluate(train.TrainConfig(**base), tmp_path / "one", quiet=True)
+    first = json.loads((tmp_path / "one" / "weights.json").read_text())
+    assert first["samples_seen"] == 32 and first["pool"]["num"] == 16 and len(first["chain"]) == 1
+    cfg = train.TrainConfig(**dict(base, name="second", steps=2, init_from=str(tmp_path / "one" / "weights.npz")))
+    train.train_and_evaluate(cfg, tmp_path / "two", quiet=True)
+    second = json.loads((tmp_path / "two" / "weights.json").read_text())
+    assert second["samples_seen"] == 32 + 16
+    assert [r["name"] for r in second["chain"]] == ["first", "second"]
+    assert second["cpu_hours"] >= first["cpu_hours"] > 0
+    lmk.Predictor.load(tmp_path / "two" / "weights.npz")
