@@ -139,6 +139,23 @@ def cmd_bench_synth(args):
     return 0
 
 
+def cmd_bench_train(args):
+    from dlm import bench
+    from dlm.io import write_json
+    res = dict(benchmark="train", environment=bench.environment(),
+               results=bench.bench_train(args.config, args.steps, pool=args.pool))
+    if args.json:
+        write_json(args.json, res)
+    if not args.quiet:
+        r = res["results"]
+        print(f"train {r['network']} {r['size']} px, batch {r['batch_size']}, data {r['data']}: "
+              f"{r['images_per_s']:.1f} images/s (median step {r['median_step_ms']:.0f} ms, p90 "
+              f"{r['p90_step_ms']:.0f}); {r['flops_per_image'] / 1e9:.2f} GFLOP per image, "
+              f"{r['effective_gflops']:.1f} GFLOP/s"
+              + (f"; data path alone {r['data_alone_images_per_s']:.0f} images/s" if r["data_alone_images_per_s"] else ""))
+    return 0
+
+
 def cmd_train(args):
     from dlm import train
     config = train.load_config(args.config)
@@ -438,6 +455,12 @@ def build_parser():
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--json", help="write the figures to this JSON file")
     p.set_defaults(func=cmd_bench_synth)
+    p = bench.add_parser("train", help="images per second of the whole training step, as dlm train runs it")
+    p.add_argument("--config", required=True, help="experiments/configs/*.py")
+    p.add_argument("--steps", type=int, default=20, help="timed steps after 3 of warm-up")
+    p.add_argument("--pool", help="train from this pool folder instead of the config's")
+    p.add_argument("--json", help="write the figures to this JSON file")
+    p.set_defaults(func=cmd_bench_train)
     p = bench.add_parser("realtime", help="per-frame latency of crop + real-time CNN + fit over a video")
     p.add_argument("--video", help="video file (default: ../shared/real/video/short_hamilton_clip.mp4)")
     p.add_argument("--model", default="realtime", help="landmark model (default: realtime)")
