@@ -12,15 +12,15 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "dlm.facemodel": ["Camera", "FaceModel", "FaceParams", "bind_pose", "expression_vector", "joint_locations",
+    "dlm.core.facemodel": ["Camera", "FaceModel", "FaceParams", "bind_pose", "expression_vector", "joint_locations",
                       "landmark_vertices", "load_face_model", "posed_joints", "project_points", "vertices"],
-    "dlm.prior": ["GaussianMixture", "fit_gmm", "gmm_log_prob", "identity_energy", "standard_normal_prior"],
+    "dlm.core.prior": ["GaussianMixture", "fit_gmm", "gmm_log_prob", "identity_energy", "standard_normal_prior"],
     "dlm.fitting.energy": ["Observations", "EnergyWeights"],
     "dlm.fitting.offline": ["fit", "FitConfig", "FitResult"],
     "dlm.fitting.realtime": ["RealtimeFitter", "RealtimeWeights", "TrackResult"],
-    "dlm.landmarks": ["predict_landmarks", "Predictor"],
-    "dlm.imageio": ["read_image", "InputError", "VideoReader"],
-    "dlm.pipeline": ["reconstruct", "reconstruct_faces", "reconstruct_same_person", "FaceResult", "Tracker",
+    "dlm.landmarks.predictor": ["predict_landmarks", "Predictor"],
+    "dlm.io.images": ["read_image", "InputError", "VideoReader"],
+    "dlm.product.pipeline": ["reconstruct", "reconstruct_faces", "reconstruct_same_person", "FaceResult", "Tracker",
                      "NoFaceError"],
 }
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}

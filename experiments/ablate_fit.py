@@ -6,7 +6,7 @@ Reproduce (2-core CPU; about 20 minutes for the default 20 subjects x 1 image, -
     python experiments/ablate_fit.py --quick             # 2 subjects x 2 images of now_synth --quick's data
 
 The landmarks are the cached detections of experiments/now_synth.py (same config: the CNN runs
-once); every variant refits the same images with dlm.pipeline.fit_faces (single view, monocular)
+once); every variant refits the same images with dlm.product.pipeline.fit_faces (single view, monocular)
 and is scored with the NoW protocol against the subject's neutral mesh.
 Variants: full energy; identity prior off; expression prior off; joint prior off;
 self-intersection off; expression bounds off; fixed sigma (each image's median predicted sigma for
@@ -49,7 +49,7 @@ def main(argv=None):
     n = args.subjects or (2 if args.quick else 20)
     args.images = args.images or (2 if args.quick else 1)
     data = ns.detect_dataset(config)
-    from dlm import facemodel as fm
+    from dlm.core import facemodel as fm
     model = fm.load_face_model()
     scorer = ns.Scorer(model)
     sub = dict(data)

@@ -7,7 +7,7 @@ no face (the synthetic engine's backgrounds: random affine crops of scikit-image
 procedural patterns, seed 3_000_017), picks the threshold with the best balanced accuracy, and
 writes experiments/results/<model>/roi_calibration.json (config, seed, git revision, rates,
 score quantiles).  --write-manifest stores the threshold as `roi_threshold` in the model's
-manifest, where `dlm.roi.search` and the tracker read it.  A few minutes on a 2-core CPU.
+manifest, where `dlm.product.roi.search` and the tracker read it.  A few minutes on a 2-core CPU.
 """
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ def scores_of(pred, images: np.ndarray, batch: int = 32) -> np.ndarray:
 def background_crops(num: int, size: int, seed: int) -> np.ndarray:
     import jax
     import jax.numpy as jnp
-    from dlm import facemodel as fm, synth
+    from dlm.core import facemodel as fm
+    from dlm.synth import render as synth
     assets = synth.make_assets(fm.load_face_model())
     keys = jax.random.split(jax.random.key(seed), num)
     fn = jax.jit(jax.vmap(lambda k: synth.sample_background(k, size, assets.backgrounds) ** (1 / 2.2)))
@@ -45,9 +46,10 @@ def main(argv=None):
     ap.add_argument("--num", type=int, default=256)
     ap.add_argument("--write-manifest", action="store_true")
     args = ap.parse_args(argv)
-    from dlm import landmarks as lmk, synth
-    from dlm.bench import git_revision
-    from dlm.io import write_json
+    from dlm.landmarks import predictor as lmk
+    from dlm.synth import render as synth
+    from dlm.io.provenance import git_revision
+    from dlm.io.files import write_json
     shipped = "/" not in args.model and not args.model.endswith(".npz")
     name = lmk.SHIPPED[lmk.resolve_shipped(args.model)] if shipped else Path(args.model).stem
     pred = lmk.Predictor.load(name if shipped else args.model)

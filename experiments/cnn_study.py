@@ -16,7 +16,7 @@ This is a budget-matched comparison, not the paper's scale: `steps` x `batch_siz
 Absolute errors are therefore far above the paper's; the comparisons between runs are the point.
 
 Reported per network:
-- held-out synthetic test NME (same 256 renders for every set; per region; `dlm.train.evaluate`),
+- held-out synthetic test NME (same 256 renders for every set; per region; `dlm.train.loop.evaluate`),
 - 68-point NME on AFLW2000-3D with the ground-truth crop (the 16-image sample in ../shared/real;
   skipped when absent),
 - GNLL networks: the 3D error of fitting their landmarks on the NoW-like benchmark
@@ -42,7 +42,7 @@ from now_synth import Scorer, detect_dataset, fit_identities, get_config as now_
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 AFLW_SAMPLE = ROOT.parent / "shared" / "real" / "aflw2000_sample"
-YAW_BINS = ("0-30", "30-60", "60-90")   # dlm.evaluation.eval_aflw2000's |yaw| bins, degrees
+YAW_BINS = ("0-30", "30-60", "60-90")   # dlm.eval.aflw2000.eval_aflw2000's |yaw| bins, degrees
 RUNS = (("703", "gnll"), ("320", "gnll"), ("68", "gnll"), ("320", "l2"))
 
 
@@ -62,7 +62,7 @@ def _key(d) -> str:
 
 def make_dataset(config: dict, workdir: Path) -> Path:
     """The shared training images (rendered once; reused by every run and by a rerun)."""
-    from dlm import synth
+    from dlm.synth import render as synth
     t = config["train"]
     folder = workdir / f"data_{_key([config['dataset_num'], config['dataset_seed'], t['size']])}"
     if not (folder / "labels.npz").exists():
@@ -76,7 +76,10 @@ def make_dataset(config: dict, workdir: Path) -> Path:
 
 def now_landmarks(config: dict, weights: Path, now: dict, data: dict) -> dict:
     """Landmarks of one network on the NoW-like images, in the cached crops of the shipped model."""
-    from dlm import facemodel as fm, landmarks as lmk, roi as roi_lib, synth
+    from dlm.core import facemodel as fm
+    from dlm.landmarks import predictor as lmk
+    from dlm.product import roi as roi_lib
+    from dlm.synth import render as synth
     model = fm.load_face_model()
     assets = synth.make_assets(model)
     pred = lmk.Predictor.load(weights)
@@ -101,7 +104,9 @@ def main(argv=None):
     args, config, name, started = start(__doc__, get_config, "cnn_study", argv, ("dataset_num", "now_subjects"),
                                         extra)
     workdir = Path(args.workdir or (ROOT / "runs" / name)).resolve()
-    from dlm import evaluation, facemodel as fm, train
+    from dlm.eval import aflw2000 as evaluation
+    from dlm.core import facemodel as fm
+    from dlm.train import loop as train
     dataset = make_dataset(config, workdir)
     now = dict(now_config(False), subjects=config["now_subjects"], images=config["now_images"])
     now_data = detect_dataset(now)   # the shipped model's crops (and its own landmarks, unused here)

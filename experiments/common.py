@@ -28,8 +28,8 @@ def record(name: str, config: dict, results: dict, out: str | os.PathLike | None
     """Write `results` with the experiment's config (seed included), git revision and platform as
     one JSON file (atomically); returns the record.  Default path: experiments/results/NAME.json."""
     import jax
-    from dlm.bench import git_revision
-    from dlm.io import write_json
+    from dlm.io.provenance import git_revision
+    from dlm.io.files import write_json
     rec = dict(experiment=name, config=config, git_revision=git_revision(),
                command=_command(),
                date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -85,7 +85,7 @@ def write_table(name: str, caption: str, rec: dict, *tables: str) -> Path:
     """experiments/results/NAME.md (atomically): the caption, the command and git revision that
     made it (from `rec`, record()'s return), then the markdown tables; and NAME.png where
     experiments/plots.py draws this experiment from its result file."""
-    from dlm.io import write_text
+    from dlm.io.files import write_text
     from plots import draw
     path = RESULTS / f"{name}.md"
     write_text(path, f"{caption} (`{rec['command']}`, git {rec['git_revision'][:7]})\n\n" + "\n".join(tables))

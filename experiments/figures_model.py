@@ -12,7 +12,9 @@ import jax.numpy as jnp
 import numpy as np
 
 import dlm
-from dlm import facemodel as fm, geometry, viz
+from dlm.core import facemodel as fm
+from dlm.core import geometry
+from dlm.product import viz
 
 DOCS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs")
 REGION_COLORS = {  # BGR

@@ -19,7 +19,11 @@ def main():
     import cv2
     import jax
     import jax.numpy as jnp
-    from dlm import facemodel as fm, outputs, pipeline, scenes, synth
+    from dlm.core import facemodel as fm
+    from dlm.product import outputs
+    from dlm.product import pipeline
+    from dlm.synth import scenes
+    from dlm.synth import render as synth
     m = fm.load_face_model()
     assets = synth.make_assets(m)
     ids = jnp.asarray(m.landmarks["320"])

@@ -3,7 +3,7 @@
 
     python experiments/figures_synth.py --seed 0 --size 192
 
-Samples 0..63 of `dlm.synth.batches(seed)`, exactly as training sees them (augmentation on).
+Samples 0..63 of `dlm.synth.render.batches(seed)`, exactly as training sees them (augmentation on).
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import os
 import cv2
 import numpy as np
 
-from dlm import synth
-from dlm.io import atomic_path
+from dlm.synth import render as synth
+from dlm.io.files import atomic_path
 
 
 def contact_sheet(seed: int, size: int, grid: int = 8) -> np.ndarray:

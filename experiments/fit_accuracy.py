@@ -3,7 +3,7 @@
 Reproduce (CPU, about 10 minutes):
     python experiments/fit_accuracy.py --num 10 --seed 0 --json experiments/results/fit_accuracy.json
 
-Protocols (all scenes from dlm.scenes.sample_scene with the seed; 256 px images):
+Protocols (all scenes from dlm.synth.scenes.sample_scene with the seed; 256 px images):
   exact:      exact 703 landmarks (sigma 0.05 px), camera known (calibrated): posed-vertex error (mm).
   exact_3cam: the same from three calibrated cameras (yaw -40, 0, 40 degrees).
   exact_mono: the same, but monocular with the focal length unknown (reported, no floor).
@@ -31,8 +31,9 @@ import jax.numpy as jnp
 import numpy as np
 
 import dlm
-from dlm import facemodel as fm, scenes
-from dlm.scenes import arc_cameras
+from dlm.core import facemodel as fm
+from dlm.synth import scenes
+from dlm.synth.scenes import arc_cameras
 from dlm.fitting import energy as en, offline
 
 S = 256
@@ -173,7 +174,7 @@ def main(argv=None):
     print(json.dumps({k: (v if not isinstance(v, dict) else {a: b for a, b in v.items() if a != "per_subject_median"})
                       for k, v in res.items()}, indent=1))
     if args.json:
-        from dlm.io import write_json
+        from dlm.io.files import write_json
         write_json(args.json, record)
 
 

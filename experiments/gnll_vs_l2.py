@@ -8,8 +8,8 @@ Reproduce:
 Each run trains `--config` with loss "gnll" and with loss "l2" (everything else equal: network,
 data seed, test set, steps, learning rate) in WORKDIR/{gnll,l2} (resumable after a kill: rerun
 the command), then reports for both: NME on the held-out synthetic test set, overall and per
-region (dlm.train.evaluate), and 68-point NME on AFLW2000-3D with the ground-truth region of
-interest (dlm.evaluation, default the 16-image sample in ../shared/real, skipped when absent).
+region (dlm.train.loop.evaluate), and 68-point NME on AFLW2000-3D with the ground-truth region of
+interest (dlm.eval.aflw2000, default the 16-image sample in ../shared/real, skipped when absent).
 The --quick result says only that the pipeline runs: its networks are barely trained.
 experiments/cnn_study.py makes the same comparison at a budget a 2-core CPU can afford (both
 losses on the same pre-rendered images, 1500 steps), next to the landmark-count study.
@@ -36,7 +36,8 @@ def main(argv=None):
     ap.add_argument("--name", default=None)
     args = ap.parse_args(argv)
     started = time.time()
-    from dlm import evaluation, train
+    from dlm.eval import aflw2000 as evaluation
+    from dlm.train import loop as train
     config_path = args.config or str(HERE / "configs" / ("quick.py" if args.quick else "realtime_mnv2050_320.py"))
     base = train.load_config(config_path)
     if args.quick:  # enough steps at a fixed rate that the two losses part (the range test picks ~4e-5 here)

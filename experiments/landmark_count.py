@@ -14,7 +14,7 @@ a network predicts 703 points as well as 68; its errors are also correlated betw
 landmarks, which independent noise is not, so these figures favour dense sets).
 
 Views: the first `--views` views of the first `--subjects` subjects of experiments/now_synth.py
-(same seed, identities, poses, expressions and crop cameras; `dlm.synth.sample_view`, no
+(same seed, identities, poses, expressions and crop cameras; `dlm.synth.render.sample_view`, no
 rendering), landmarks in the 256 px crop.  Fit: the offline fitter, single view, monocular,
 hand-set weights.  Metric: the NoW distance of now_synth (mm), median / mean / std over all points.
 """
@@ -40,7 +40,8 @@ def get_config(quick: bool = False) -> dict:
 def true_views(config: dict, model, assets, subject: int):
     """[(params, camera)] of the subject's first `views` views, as now_synth renders them."""
     import jax
-    from dlm import scenes, synth
+    from dlm.synth import scenes
+    from dlm.synth import render as synth
     key = jax.random.fold_in(jax.random.key(config["seed"]), subject)
     identity = jax.random.normal(jax.random.fold_in(key, 0), (model.num_identity,))
     ranges = scenes.SceneRanges(max_yaw=np.radians(config["max_yaw_deg"]))
@@ -51,7 +52,8 @@ def true_views(config: dict, model, assets, subject: int):
 def main(argv=None):
     config, name, started = start(__doc__, get_config, "landmark_count", argv, ("subjects",))[1:]
     import jax
-    from dlm import facemodel as fm, synth
+    from dlm.core import facemodel as fm
+    from dlm.synth import render as synth
     from dlm.fitting import energy as en, offline
     model = fm.load_face_model()
     assets = synth.make_assets(model, backgrounds=False)

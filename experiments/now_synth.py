@@ -5,13 +5,13 @@ Reproduce (2-core CPU; the full run about 40 minutes, --quick about 2):
     python experiments/now_synth.py --quick              # 4 subjects x 2 images (CI)
 
 Data: `--subjects` identities drawn from the model's prior, `--images` renders of each
-(dlm.synth.render_sample with the subject's identity: its own pose up to +-60 degrees of yaw,
+(dlm.synth.render.render_sample with the subject's identity: its own pose up to +-60 degrees of yaw,
 expression, lighting, skin, hair, glasses and occluders, background and focal length; no image
 augmentation), 256 px, pasted into a 384 px grey canvas so the face does not touch the border.
 Ground truth: the subject's neutral-expression mesh (bind pose, no expression).
 
-Pipeline per image: dlm's own region-of-interest search (`dlm.pipeline.detect`) and the landmark
-CNN (`--model`, default the shipped real-time model), then the offline fit (`dlm.pipeline.fit_faces`).
+Pipeline per image: dlm's own region-of-interest search (`dlm.product.pipeline.detect`) and the landmark
+CNN (`--model`, default the shipped real-time model), then the offline fit (`dlm.product.pipeline.fit_faces`).
 Single view: each image alone (monocular, focal length unknown).  Multi-view: all images of a
 subject at once (one identity, a camera per photo).  A mean-face row (identity zero) shows what the
 fit adds.
@@ -53,7 +53,8 @@ def render_subject(config: dict, model, assets, subject: int):
     """(images (K, canvas, canvas, 3) uint8, identity (I,)) of one subject."""
     import jax
     import jax.numpy as jnp
-    from dlm import scenes, synth
+    from dlm.synth import scenes
+    from dlm.synth import render as synth
     key = jax.random.fold_in(jax.random.key(config["seed"]), subject)
     identity = jax.random.normal(jax.random.fold_in(key, 0), (model.num_identity,))
     ranges = scenes.SceneRanges(max_yaw=np.radians(config["max_yaw_deg"]))
@@ -75,7 +76,7 @@ _RENDER = {}
 
 def _renderer(model, assets, size, ranges):
     import jax
-    from dlm import synth
+    from dlm.synth import render as synth
     k = (size, ranges)
     if k not in _RENDER:
         _RENDER[k] = jax.jit(lambda key, identity, ids: synth.render_sample(
@@ -90,7 +91,10 @@ def detect_dataset(config: dict, progress: bool = True) -> dict:
     if path.exists():
         with np.load(path) as z:
             return {k: z[k] for k in z.files}
-    from dlm import facemodel as fm, landmarks as lmk, pipeline, synth
+    from dlm.core import facemodel as fm
+    from dlm.landmarks import predictor as lmk
+    from dlm.product import pipeline
+    from dlm.synth import render as synth
     model = fm.load_face_model()
     assets = synth.make_assets(model)
     pred = lmk.shipped(config["model"])
@@ -122,7 +126,7 @@ def detect_dataset(config: dict, progress: bool = True) -> dict:
 
 def neutral_mesh(model, identity) -> np.ndarray:
     import jax.numpy as jnp
-    from dlm import facemodel as fm
+    from dlm.core import facemodel as fm
     return np.asarray(fm.bind_pose(model, jnp.asarray(identity), jnp.zeros(model.num_expression)))
 
 
@@ -130,7 +134,7 @@ class Scorer:
     """NoW distances (mm) of predicted identities against a subject's ground-truth neutral."""
 
     def __init__(self, model):
-        from dlm import metrics3d
+        from dlm.eval import metrics3d
         self.model = model
         faces = np.asarray(model.faces)
         part = np.asarray(model.vertex_part)
@@ -139,7 +143,7 @@ class Scorer:
         self.landmarks = np.asarray(model.landmarks["68"])[list(metrics3d.NOW_LANDMARKS_68)]
 
     def __call__(self, identity, gt_identity) -> np.ndarray:
-        from dlm import metrics3d
+        from dlm.eval import metrics3d
         pred = neutral_mesh(self.model, identity)
         gt = neutral_mesh(self.model, gt_identity)
         return 10.0 * metrics3d.now_distances(pred, gt, self.faces, FACE_REGION, self.landmarks)
@@ -150,7 +154,10 @@ def fit_identities(data: dict, config: dict, fit_config=None, multi_view: bool =
     """Fitted identities per image (single view) or per subject (multi-view): a dict
     {(subject, image or -1): identity}.  sigma: "predicted" or "fixed" (every landmark of an image
     gets that image's median predicted sigma: same overall weight, no per-landmark weighting)."""
-    from dlm import facemodel as fm, landmarks as lmk, pipeline, roi as roi_lib
+    from dlm.core import facemodel as fm
+    from dlm.landmarks import predictor as lmk
+    from dlm.product import pipeline
+    from dlm.product import roi as roi_lib
     model = model or fm.load_face_model()
     landmark_set = lmk.shipped(config["model"]).landmark_set
     size = (config["canvas"], config["canvas"])
@@ -220,7 +227,7 @@ def plot_cumulative(rows: dict, path: Path, title: str) -> None:
 
 def main(argv=None):
     config, name, started = start(__doc__, get_config, "now_synth", argv, ("subjects", "images", "model"))[1:]
-    from dlm import facemodel as fm
+    from dlm.core import facemodel as fm
     model = fm.load_face_model()
     data = detect_dataset(config)
     scorer = Scorer(model)

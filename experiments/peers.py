@@ -12,15 +12,15 @@ experiments/peers_runner.py under that environment's interpreter: neither is a d
 A peer that cannot be installed is reported as skipped, with the reason.
 
 Every method finds the face itself: MediaPipe's and dlib's own detectors, dlm's own
-region-of-interest search (`dlm.pipeline.detect`, model `--model`, default the shipped real-time
+region-of-interest search (`dlm.product.pipeline.detect`, model `--model`, default the shipped real-time
 network; its first 68 landmarks are ICT's 68).  Images where a method finds no face count against
 its detection rate and are left out of its NME.
 
-Protocol: the AFLW2000-3D one (`dlm.evaluation`): mean 68-point error / sqrt(w h) of the ground
+Protocol: the AFLW2000-3D one (`dlm.eval.aflw2000`): mean 68-point error / sqrt(w h) of the ground
 truth's box, |yaw| bins 0-30, 30-60, 60-90 and their balanced mean.
 - AFLW2000-3D: `--aflw2000 DIR` (default ../shared/real/aflw2000_sample, 16 images: a smoke
   test of the protocol, not a benchmark; skipped when absent).
-- Synthetic: `--synthetic N` renders of dlm.synth (seed 9000; head yaw up to 80 degrees, pitch
+- Synthetic: `--synthetic N` renders of dlm.synth.render (seed 9000; head yaw up to 80 degrees, pitch
   30, roll 25, photo-like rather than the training set's up to 90 / 45 / 30; 256 px, pasted into
   a 384 px grey canvas), ground truth the 68 ICT points projected (hidden ones included), yaw of
   the head in the camera frame (neck and head joints, camera roll).
@@ -82,7 +82,10 @@ def synthetic_set(n: int, seed: int, config: dict) -> dict:
     import cv2
     import jax
     import jax.numpy as jnp
-    from dlm import facemodel as fm, geometry, scenes, synth
+    from dlm.core import facemodel as fm
+    from dlm.core import geometry
+    from dlm.synth import scenes
+    from dlm.synth import render as synth
     model = fm.load_face_model()
     assets = synth.make_assets(model)
     ids = jnp.asarray(model.landmarks["68"])
@@ -124,7 +127,8 @@ def run_peer(name: str, paths: list[str]) -> dict:
 
 def run_dlm(paths: list[str], model: str) -> dict:
     import cv2
-    from dlm import landmarks as lmk, pipeline
+    from dlm.landmarks import predictor as lmk
+    from dlm.product import pipeline
     pred = lmk.shipped(model)
     points = np.full((len(paths), 68, 2), np.nan)
     found, seconds = np.zeros(len(paths), bool), np.zeros(len(paths))
@@ -223,7 +227,7 @@ def main(argv=None):
     syn = synthetic_set(config["synthetic"], config["seed"], config)
     results["synthetic"] = evaluate(syn["paths"], syn["gt"], syn["yaw"], config, mapping)
     if Path(args.aflw2000).is_dir():
-        from dlm.evaluation import read_aflw2000
+        from dlm.eval.aflw2000 import read_aflw2000
         items = read_aflw2000(args.aflw2000)
         results["aflw2000"] = evaluate([p for _, p, _, _ in items], np.stack([g for _, _, g, _ in items]),
                                        np.array([y for *_, y in items]), config, mapping)

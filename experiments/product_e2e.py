@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def procrustes_mm(a: np.ndarray, b: np.ndarray) -> float:
     """Mean distance (mm) of a (N, 3) cm after the best similarity transform onto b."""
-    from dlm.metrics3d import procrustes_distances
+    from dlm.eval.metrics3d import procrustes_distances
     return 10 * float(procrustes_distances(a, b).mean())
 
 
@@ -36,9 +36,14 @@ def main(argv=None):
     args = ap.parse_args(argv)
     import jax
     import jax.numpy as jnp
-    from dlm import facemodel as fm, geometry, landmarks as lmk, pipeline, scenes, synth
-    from dlm.bench import git_revision
-    from dlm.io import write_json
+    from dlm.core import facemodel as fm
+    from dlm.core import geometry
+    from dlm.landmarks import predictor as lmk
+    from dlm.product import pipeline
+    from dlm.synth import scenes
+    from dlm.synth import render as synth
+    from dlm.io.provenance import git_revision
+    from dlm.io.files import write_json
     m = fm.load_face_model()
     assets = synth.make_assets(m)
     pred = lmk.shipped(args.model)

@@ -3,7 +3,7 @@
 Reproduce (CPU, about 3 minutes):
     python experiments/realtime_iterations.py
 
-Synthetic 60-frame sequences (dlm.bench.synthetic_sequence: one identity, a head turn and nod,
+Synthetic 60-frame sequences (dlm.eval.scenes.synthetic_sequence: one identity, a head turn and nod,
 the jaw opening and closing), the 320 projected landmarks with 1.5 px Gaussian noise (sigma
 1.5 px), fitted frame by frame by dlm.fitting.realtime.RealtimeFitter with each iteration count.
 Reported: RMS distance of the fitted landmark projections to the noise-free ones (px, frames 5+).
@@ -30,13 +30,14 @@ def main():
     args = ap.parse_args()
     started = time.time()
     import dlm
-    from dlm import bench, facemodel as fm
+    from dlm.synth import scenes
+    from dlm.core import facemodel as fm
     from dlm.fitting import realtime as rt
     model = dlm.load_face_model()
     iters = [int(v) for v in args.iters.split(",")]
     rms = {it: [] for it in iters}
     for seed in range(args.seeds):
-        seq = bench.synthetic_sequence(model, jax.random.key(seed), args.frames, 256, "320")
+        seq = scenes.synthetic_sequence(model, jax.random.key(seed), args.frames, 256, "320")
         truth = [np.asarray(fm.project_points(sc.camera, fm.landmark_vertices(model, sc.params, "320"))) for sc in seq]
         noisy = [t + args.noise * np.asarray(jax.random.normal(jax.random.fold_in(jax.random.key(1000 + seed), i), t.shape))
                  for i, t in enumerate(truth)]

@@ -71,7 +71,7 @@ TABLES = [
 
 
 def build_docs() -> Path:
-    from dlm.io import write_text
+    from dlm.io.files import write_text
     from plots import draw
     for name, _ in TABLES:   # plots drawn from result files alone (the others come with their runs)
         draw(name)

@@ -51,7 +51,8 @@ def main(argv=None):
     import jax
     import jax.numpy as jnp
     import optax
-    from dlm import facemodel as fm, landmarks as lmk
+    from dlm.core import facemodel as fm
+    from dlm.landmarks import predictor as lmk
     from dlm.fitting import offline
     now = config["now"]
     data = detect_dataset(now)  # the full NoW-like set's detections (cached by now_synth.py)

@@ -5,14 +5,14 @@ Reproduce (2-core CPU; the full run about an hour, --quick about 4 minutes):
     python experiments/video_synth.py --quick            # 1 sequence x 8 frames (CI)
 
 Data: each sequence is one person (identity from the model's prior) filmed by a still camera for
-`--frames` frames (dlm.scenes.sample_sequence: the head swings from side to side up to 40 degrees
+`--frames` frames (dlm.synth.scenes.sample_sequence: the head swings from side to side up to 40 degrees
 of yaw, nods, drifts and talks, passing smoothly through 3 random states: at 30 frames a second,
 one second of video), rendered by
-dlm.synth.render_scene with one look per sequence (skin, hair, glasses, occluders, light,
+dlm.synth.render.render_scene with one look per sequence (skin, hair, glasses, occluders, light,
 background), 320 x 320 px, no image augmentation.
 
 Pipeline: dlm's own region-of-interest search and the landmark CNN on every frame
-(`dlm.pipeline.detect`, `--model`, default the shipped real-time model), then the offline fitter:
+(`dlm.product.pipeline.detect`, `--model`, default the shipped real-time model), then the offline fitter:
 - "per-frame average": each frame fitted alone, the neutral meshes averaged (MICC single view,
   Deng et al. 2019: one shape per frame, the meshes averaged);
 - "joint": one fit over all frames (one identity and focal length, a pose and expression per
@@ -62,7 +62,8 @@ def render_sequence(config: dict, model, assets, s: int):
     """(frames (F, S, S, 3) uint8, scene with params batched over frames) of sequence s."""
     import jax
     import jax.numpy as jnp
-    from dlm import scenes, synth
+    from dlm.synth import scenes
+    from dlm.synth import render as synth
     size = config["image_size"]
     key = jax.random.fold_in(jax.random.key(config["seed"]), s)
     scene = scenes.sample_sequence(jax.random.fold_in(key, 0), model, size, config["frames"],
@@ -86,7 +87,10 @@ def detect_dataset(config: dict, progress: bool = True) -> dict:
     if path.exists():
         with np.load(path) as z:
             return {k: z[k] for k in z.files}
-    from dlm import facemodel as fm, landmarks as lmk, pipeline, synth
+    from dlm.core import facemodel as fm
+    from dlm.landmarks import predictor as lmk
+    from dlm.product import pipeline
+    from dlm.synth import render as synth
     model = fm.load_face_model()
     assets = synth.make_assets(model)
     pred = lmk.shipped(config["model"])
@@ -126,7 +130,7 @@ def true_frames(model, data: dict, s: int, landmark_set: str):
     """(posed face-region vertices (F, V', 3) cm, true landmark projections (F, L, 2) px) of sequence s."""
     import jax
     import jax.numpy as jnp
-    from dlm import facemodel as fm
+    from dlm.core import facemodel as fm
     F = data["expression"].shape[1]
     params = fm.FaceParams(jnp.broadcast_to(jnp.asarray(data["identity"][s]), (F, model.num_identity)),
                            jnp.asarray(data["expression"][s]), jnp.asarray(data["joint_rotations"][s]),
@@ -196,7 +200,8 @@ def variants(config: dict) -> dict:
 
 def main(argv=None):
     config, name, started = start(__doc__, get_config, "video_synth", argv, ("sequences", "frames", "model"))[1:]
-    from dlm import facemodel as fm, landmarks as lmk
+    from dlm.core import facemodel as fm
+    from dlm.landmarks import predictor as lmk
     model = fm.load_face_model()
     landmark_set = lmk.shipped(config["model"]).landmark_set
     data = detect_dataset(config)

@@ -1,6 +1,6 @@
 import os
 
-# Never the persistent compilation cache inside the test process (see dlm.cli.main).
+# Never the persistent compilation cache inside the test process (see dlm.cli.main.main).
 os.environ.setdefault("DLM_NO_COMPILE_CACHE", "1")
 
 import jax  # noqa: E402

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dlm import facemodel as fm
+from dlm.core import facemodel as fm
 from dlm.fitting.calibration import CalibrationError, load_calibration, save_calibration
 
 

@@ -5,8 +5,8 @@ import sys
 
 import numpy as np
 
-from dlm import cli
-from dlm.io import write_obj
+from dlm.cli import main as cli
+from dlm.io.files import write_obj
 
 
 def test_model_info_json(tmp_path, capsys):
@@ -54,5 +54,5 @@ def test_write_obj_is_atomic(tmp_path):
 
 
 def test_console_script_help():
-    r = subprocess.run([sys.executable, "-m", "dlm.cli", "--help"], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "dlm.cli.main", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "model" in r.stdout

@@ -7,7 +7,10 @@ import numpy as np
 import pytest
 from scipy.io import savemat
 
-from dlm import cli, evaluation, landmarks as lmk, nets
+from dlm.cli import main as cli
+from dlm.eval import aflw2000 as evaluation
+from dlm.landmarks import predictor as lmk
+from dlm.landmarks import nets
 from conftest import REAL_DIR
 
 AFLW = os.path.join(REAL_DIR, "aflw2000_sample")

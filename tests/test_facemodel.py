@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import dlm
-from dlm import facemodel as fm, geometry
+from dlm.core import facemodel as fm
+from dlm.core import geometry
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import dlm
-from dlm import facemodel as fm, scenes
+from dlm.core import facemodel as fm
+from dlm.synth import scenes
 from dlm.fitting import energy as en, lm, offline, realtime as rt
 
 S = 256
@@ -206,7 +207,7 @@ def test_uncalibrated_multiview_recovers_cameras(model, scene):
     obs = en.Observations(mus[None], jnp.full((1, 3, 703), 0.5), jnp.ones((1, 3, 703)))
     r = dlm.fit(model, obs, (S, S), config=offline.FitConfig(mode="uncalibrated", use_intersect=False))
     # Relative rotation camera 0 -> camera c is the gauge-free quantity.
-    from dlm import geometry
+    from dlm.core import geometry
     R = lambda v: np.asarray(geometry.axis_angle_to_matrix(jnp.asarray(v)))
     for c in (1, 2):
         want = R(cams.rotation[c]) @ R(cams.rotation[0]).T
@@ -218,8 +219,7 @@ def test_uncalibrated_multiview_recovers_cameras(model, scene):
 
 
 def test_realtime_fitter_tracks_a_sequence(model):
-    from dlm import bench
-    seq = bench.synthetic_sequence(model, jax.random.key(11), 40, S)[:8]  # ~1 degree per frame
+    seq = scenes.synthetic_sequence(model, jax.random.key(11), 40, S)[:8]  # ~1 degree per frame
     tracker = dlm.RealtimeFitter(model, (S, S))
     errs = []
     for f, sc in enumerate(seq):
@@ -239,8 +239,7 @@ def test_realtime_fitter_tracks_a_sequence(model):
 def test_realtime_identity_refit_in_a_thread_equals_the_inline_one(model):
     """The identity refit runs in a worker thread (no stall in the frame loop); once applied it
     is the refit the inline path computes from the same keyframes."""
-    from dlm import bench
-    seq = bench.synthetic_sequence(model, jax.random.key(12), 40, S)[:5]
+    seq = scenes.synthetic_sequence(model, jax.random.key(12), 40, S)[:5]
     obs = []
     for f, sc in enumerate(seq):
         clean = fm.project_points(sc.camera, fm.landmark_vertices(model, sc.params, "320"))

@@ -8,7 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from dlm import gltf, imageio, roi
+from dlm.io import gltf
+from dlm.io import images as imageio
+from dlm.product import roi
 
 
 def _write(path, arr):

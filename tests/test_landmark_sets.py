@@ -2,7 +2,8 @@ import json
 
 import numpy as np
 
-from dlm import facemodel as fm, landmark_sets
+from dlm.core import facemodel as fm
+from dlm.core import landmark_sets
 
 ICT_68 = [1225, 1888, 1052, 367, 1719, 1722, 2199, 1447, 966, 3661, 4390, 3927, 3924, 2608, 3272, 4088, 3443, 268,
           493, 1914, 2044, 1401, 3615, 4240, 4114, 2734, 2509, 978, 4527, 4942, 4857, 1140, 2075, 1147, 4269, 3360,

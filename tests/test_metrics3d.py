@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from dlm import metrics3d
+from dlm.eval import metrics3d
 
 
 def _rotation(rng):

@@ -6,7 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dlm import landmarks as lmk, nets, train
+from dlm.landmarks import predictor as lmk
+from dlm.landmarks import nets
+from dlm.train import loop as train
 
 
 def _vjp_pair(fn, ref, x, k, seed=2):
@@ -132,7 +134,7 @@ def test_quick_training_resumes_exactly(tmp_path, model):
 def test_a_network_can_fit_one_batch(model):
     """Overfitting 16 renders must beat the mean shape by far (a block that silenced the signal
     once left every prediction at the mean)."""
-    from dlm import synth
+    from dlm.synth import render as synth
     cfg = train.TrainConfig(network="tiny", size=64, batch_size=16, landmark_set="68", loss="l2")
     state = train.create_train_state(cfg, jax.random.key(0))
     b = next(synth.batches(0, 16, 64, "68", model=model, workers=1))

@@ -6,7 +6,7 @@ import pytest
 import jax
 import jax.numpy as jnp
 
-from dlm import pool
+from dlm.synth import pool
 
 
 def _dot_image(points, size):
@@ -120,7 +120,8 @@ def test_training_continues_from_weights_on_a_pool(tmp_path, model):
     """A run on a pool, started from another run's weights: the manifest adds the samples seen and
     keeps the chain of runs."""
     import json
-    from dlm import landmarks as lmk, train
+    from dlm.landmarks import predictor as lmk
+    from dlm.train import loop as train
     pool.write_pool(tmp_path / "pool", 16, size=80, seed=1, crop_scale=0.8, workers=1)
     base = dict(name="first", network="tiny", landmark_set="68", size=64, batch_size=8, steps=4, lr=1e-3,
                 warmup_steps=1, test_num=8, eval_every=4, checkpoint_every=2, log_every=2,

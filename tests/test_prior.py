@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import dlm
-from dlm import prior
+from dlm.core import prior
 
 
 def brute_force_log_prob(weights, means, covs, x):

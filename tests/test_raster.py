@@ -2,7 +2,7 @@
 import numpy as np
 import jax.numpy as jnp
 
-from dlm.render import raster
+from dlm.synth import raster
 
 
 def reference(pixels, depth, faces, h, w):

@@ -4,8 +4,9 @@ import jax.numpy as jnp
 import numpy as np
 
 import dlm
-from dlm import facemodel as fm, geometry
-from dlm.render import scene as rs
+from dlm.core import facemodel as fm
+from dlm.core import geometry
+from dlm.synth import shading as rs
 
 S = 192
 
@@ -72,8 +73,8 @@ def test_cornea_is_removed_so_the_iris_shows(model):
 
 
 def test_back_face_culling_changes_no_pixel(model):
-    from dlm import scenes
-    from dlm.render import raster
+    from dlm.synth import scenes
+    from dlm.synth import raster
     faces = jnp.asarray(rs.opaque_faces(model))
     cull = jnp.asarray(rs.facing_signs(faces))
     exact = ((16, 0), (64, 1024))

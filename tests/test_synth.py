@@ -8,8 +8,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dlm import cli, facemodel as fm, geometry, synth
-from dlm.render import augment as aug, raster, scene as rs
+from dlm.cli import main as cli
+from dlm.core import facemodel as fm
+from dlm.core import geometry
+from dlm.synth import render as synth
+from dlm.synth import augment as aug
+from dlm.synth import raster
+from dlm.synth import shading as rs
 
 # One compiled shape serves most tests (and the CLI's, which renders 8 at a time): 8 x 64 px.
 S = 64
@@ -165,7 +170,7 @@ def test_synth_refuses_a_non_empty_folder(tmp_path, capsys):
 
 
 def test_smooth_knots_pass_through_the_knots_without_jumps():
-    from dlm import scenes
+    from dlm.synth import scenes
     knots = jnp.array([[0.0, 1.0], [2.0, -1.0], [1.0, 0.5]])
     v = np.asarray(scenes.smooth_knots(knots, 21))  # knots at frames 0, 10, 20
     np.testing.assert_allclose(v[[0, 10, 20]], knots, atol=1e-6)
@@ -176,7 +181,7 @@ def test_smooth_knots_pass_through_the_knots_without_jumps():
 
 
 def test_a_rendered_video_keeps_its_look_and_follows_its_motion(model, assets):
-    from dlm import scenes
+    from dlm.synth import scenes
     ids = jnp.asarray(model.landmarks["703"])
     seq = scenes.sample_sequence(jax.random.key(5), model, S, 6)
     yaw = np.degrees(np.asarray(seq.params.joint_rotations[:, 1, 1]))

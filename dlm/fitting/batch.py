@@ -30,7 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from dlm import facemodel as fm, sharding
+from dlm.core import facemodel as fm
+from dlm.core import sharding
 from dlm.fitting import energy as en, offline, realtime as rt
 
 BUCKETS = (1, 8, 64, 512, 4096)

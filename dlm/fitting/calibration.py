@@ -8,7 +8,7 @@ Format (JSON), one entry per camera, in the order of the camera folders:
         ...]}
 
 rotation and translation map world points to camera space, x_cam = R x + t, in dlm's
-convention (camera looks along -z, y up; see dlm.geometry); translation in cm,
+convention (camera looks along -z, y up; see dlm.core.geometry); translation in cm,
 focal and principal point in pixels.  An OpenCV calibration (camera looks along +z,
 y down) converts by negating the second and third rows of R and of t:
 use "convention": "opencv" in the file to have that done on load.
@@ -20,7 +20,8 @@ import json
 import jax.numpy as jnp
 import numpy as np
 
-from dlm import facemodel as fm, geometry
+from dlm.core import facemodel as fm
+from dlm.core import geometry
 
 
 class CalibrationError(ValueError):
@@ -76,7 +77,7 @@ def load_calibration(path, expected_cameras: int | None = None) -> tuple[fm.Came
 
 
 def save_calibration(path, cameras: fm.Camera, image_sizes, names=None) -> None:
-    from dlm.io import write_json
+    from dlm.io.files import write_json
     n = len(np.asarray(cameras.focal))
     out = []
     for i in range(n):

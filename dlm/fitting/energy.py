@@ -16,7 +16,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dlm import facemodel as fm, geometry, prior
+from dlm.core import facemodel as fm
+from dlm.core import geometry
+from dlm.core import prior
 
 
 class Observations(NamedTuple):

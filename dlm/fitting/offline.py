@@ -19,7 +19,9 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import jaxopt
 
-from dlm import facemodel as fm, geometry, prior
+from dlm.core import facemodel as fm
+from dlm.core import geometry
+from dlm.core import prior
 from dlm.fitting import energy as en
 
 

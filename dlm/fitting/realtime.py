@@ -28,7 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dlm import facemodel as fm, geometry
+from dlm.core import facemodel as fm
+from dlm.core import geometry
 from dlm.fitting import lm
 
 NUM_POSE = 15  # 4 joint rotations + root translation
@@ -305,7 +306,7 @@ def cached_exported_solver(st: Structure, num_iters: int = 5, cache_dir=None):
     written atomically; a corrupt file is replaced.  Returns (solver, path).
     """
     import os
-    from dlm.io import atomic_path
+    from dlm.io.files import atomic_path
     cache_dir = cache_dir or os.environ.get("DLM_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "dlm")
     path = os.path.join(cache_dir, f"realtime-{structure_hash(st, num_iters)}.jaxexport")
     if os.path.isfile(path):

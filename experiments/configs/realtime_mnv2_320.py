@@ -6,7 +6,7 @@ Resumes after a kill (rerun the same command).  On this 2-core CPU it trains at 
 while rendering its own data, so the step count is a CPU-sized run (40 minutes); on a GPU raise it.
 
 The rate is fixed at 1e-3: the range test of the first version (which read the GNLL loss) picked
-2e-2, and 300 steps at that rate stayed at the mean shape; `dlm.train.lr_range_test` now reads the
+2e-2, and 300 steps at that rate stayed at the mean shape; `dlm.train.loop.lr_range_test` now reads the
 landmark error instead, but has not been rerun on this config.
 """
 

@@ -9,7 +9,8 @@ import jax
 import numpy as np
 import pytest
 
-from dlm import facemodel as fm, scenes
+from dlm.core import facemodel as fm
+from dlm.synth import scenes
 from dlm.fitting import batch
 
 
@@ -42,7 +43,8 @@ def test_realtime_batch_fits_and_ignores_padding(model):
 SHARD_SCRIPT = textwrap.dedent("""
     import os, sys, json
     import numpy as np, jax
-    from dlm import facemodel as fm, scenes
+    from dlm.core import facemodel as fm
+    from dlm.synth import scenes
     from dlm.fitting import batch, offline
     assert len(jax.devices()) == 4, jax.devices()
     m = fm.load_face_model()
@@ -86,7 +88,10 @@ def test_fit_batch_rejects_bad_input(model, bad):
 TRAIN_SCRIPT = textwrap.dedent("""
     import json, sys
     import numpy as np, jax, jax.numpy as jnp
-    from dlm import sharding, train, landmarks as lmk, facemodel as fm
+    from dlm.core import sharding
+    from dlm.train import loop as train
+    from dlm.landmarks import predictor as lmk
+    from dlm.core import facemodel as fm
     assert len(jax.devices()) == 4
     cfg = train.TrainConfig(network="tiny", landmark_set="68", size=64, batch_size=8)
     rng = np.random.default_rng(0)

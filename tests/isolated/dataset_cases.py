@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dlm import synth, train
+from dlm.synth import render as synth
+from dlm.train import loop as train
 
 QUICK_CONFIG = Path(__file__).resolve().parents[2] / "experiments" / "configs" / "quick.py"
 

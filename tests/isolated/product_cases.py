@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 
 REAL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "real")
-from dlm import cli, facemodel as fm, geometry, gltf, metrics3d, scenes, synth
+from dlm.cli import main as cli
+from dlm.core import facemodel as fm
+from dlm.core import geometry
+from dlm.io import gltf
+from dlm.eval import metrics3d
+from dlm.synth import scenes
+from dlm.synth import render as synth
 
 OFFSET = np.array([112.0, 52.0])       # where the 256 px render sits in the 480 x 360 canvas
 # Stated accuracy of the shipped real-time model + offline fit on these renders: over the 10 scenes
@@ -313,7 +319,7 @@ def test_tiny_face_is_reported_small_face_is_found(scene, tmp_path, capsys, mode
     naming the limit and the option, exit 1, nothing written.  A 60 px head is found."""
     import dlm
     tiny, _ = _small_face(scene, 16)
-    with pytest.raises(dlm.pipeline.NoFaceError, match="faces under 48 px"):
+    with pytest.raises(dlm.product.pipeline.NoFaceError, match="faces under 48 px"):
         dlm.reconstruct(tiny, model="realtime", face_model=model)
     path = tmp_path / "tiny.png"
     cv2.imwrite(str(path), tiny[..., ::-1])

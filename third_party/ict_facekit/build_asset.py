@@ -29,8 +29,8 @@ import sys
 import numpy as np
 
 # dlm's own helpers (run with dlm installed: pip install -e .).
-from dlm.io import write_npz_deterministic
-from dlm.landmark_sets import boundary_loops
+from dlm.io.files import write_npz_deterministic
+from dlm.core.landmark_sets import boundary_loops
 
 NUM_KEPT_VERTICES = 24591  # ICT geometries #0..#8
 NUM_KEPT_POLYGONS = 24692

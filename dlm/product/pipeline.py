@@ -1,7 +1,7 @@
 """From pixels to fitted faces: the pipeline users call (Section 3.3).
 
-    image -> region of interest (dlm.roi) -> probabilistic landmarks (dlm.landmarks)
-          -> model fit (dlm.fitting) -> mesh, parameters, pictures (dlm.outputs)
+    image -> region of interest (dlm.product.roi) -> probabilistic landmarks (dlm.landmarks.predictor)
+          -> model fit (dlm.fitting) -> mesh, parameters, pictures (dlm.product.outputs)
 
     result = dlm.reconstruct(dlm.read_image("me.jpg"))       # best face in a photo
     result.landmarks, result.sigma, result.params, result.vertices, result.camera
@@ -20,9 +20,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dlm import facemodel as fm, landmarks as lmk, roi as roi_lib
+from dlm.core import facemodel as fm
+from dlm.landmarks import predictor as lmk
+from dlm.product import roi as roi_lib
 from dlm.fitting import energy as en, offline
-from dlm.imageio import InputError
+from dlm.io.images import InputError
 
 
 class NoFaceError(InputError):

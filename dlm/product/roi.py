@@ -10,10 +10,10 @@ again.
 Real-time: `roi_from_landmarks` frames the next crop from the previous frame's landmarks, rotated
 upright so the eyes lie on a horizontal line.
 
-The framing matches training (`dlm.synth.crop_camera`): the box of the non-neck landmarks fills
+The framing matches training (`dlm.synth.render.crop_camera`): the box of the non-neck landmarks fills
 FILL of the crop side (the middle of the training range 0.62-0.95).  A set's non-neck box is
 smaller than the 703-point box that training used by BOX_RATIO (median over 40 random scenes:
-`python -m dlm.roi` prints it).
+`python -m dlm.product.roi` prints it).
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
-from dlm import landmarks as lmk
+from dlm.landmarks import predictor as lmk
 
 FILL = 0.785
 BOX_RATIO = {"703": 1.0, "320": 1.009, "68": 1.60}
@@ -112,7 +112,7 @@ _MODEL = None
 def _model():
     global _MODEL
     if _MODEL is None:
-        from dlm import facemodel as fm
+        from dlm.core import facemodel as fm
         _MODEL = fm.load_face_model()
     return _MODEL
 
@@ -273,7 +273,8 @@ def search(image: np.ndarray, predictor: lmk.Predictor, max_faces: int = 1, thre
 
 if __name__ == "__main__":
     import jax
-    from dlm import facemodel as fm, scenes
+    from dlm.core import facemodel as fm
+    from dlm.synth import scenes
     m = _model()
     names = m.landmark_regions["703"]
     roi_ids = np.asarray([v for v, n in zip(np.asarray(m.landmarks["703"]), names) if n != "neck"])

@@ -1,6 +1,6 @@
 """Deterministic construction of dlm's dense landmark sets ("703", "320", "68").
 
-Run `python -m dlm.landmark_sets` to rebuild `dlm/data/landmark_sets.json` from the
+Run `python -m dlm.core.landmark_sets` to rebuild `dlm/data/landmark_sets.json` from the
 face-model asset; the output is byte-identical for the same asset.
 
 Each set is a list of ICT vertex indices with a region label per landmark:
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-OUT = Path(__file__).resolve().parent / "data" / "landmark_sets.json"
+OUT = Path(__file__).resolve().parents[1] / "data" / "landmark_sets.json"
 
 # Polar angles (degrees from the optical axis) of the limbus and of the pupil edge
 # on ICT's eyeball, read off the iris mesh (see module docstring).
@@ -194,13 +194,13 @@ def build(asset_path) -> dict:
         sets[name] = dict(vertices=verts, regions=regions)
     return dict(
         description="dlm dense landmark sets: ICT FaceKit vertex indices with a region per landmark; "
-                    "rebuilt by `python -m dlm.landmark_sets` (see its docstring).",
+                    "rebuilt by `python -m dlm.core.landmark_sets` (see its docstring).",
         sets=sets)
 
 
 def main(argv=None):
     import argparse
-    from dlm.facemodel import DEFAULT_ASSET
+    from dlm.core.facemodel import DEFAULT_ASSET
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--asset", default=str(DEFAULT_ASSET))
     ap.add_argument("-o", "--out", default=str(OUT))

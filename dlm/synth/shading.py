@@ -1,5 +1,5 @@
 """Rendering a face scene: region classes, visible geometry, head-centred crops, shading and
-landmark visibility.  Builds on `dlm.render.raster` (work in progress toward the synthetic data issue).
+landmark visibility.  Builds on `dlm.synth.raster` (work in progress toward the synthetic data issue).
 """
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dlm import facemodel as fm, geometry
-from dlm.render import raster
+from dlm.core import facemodel as fm
+from dlm.core import geometry
+from dlm.synth import raster
 
 REGION_NAMES = ("background", "skin", "hair", "eyebrows", "sclera", "iris", "teeth", "mouth_interior",
                 "neck_clothing", "occluder")

@@ -7,7 +7,7 @@ import os
 import sys
 
 
-from dlm.commands import UserError, cmd_batch, cmd_capture, cmd_reconstruct, cmd_track  # noqa: F401 (UserError re-exported)
+from dlm.cli.commands import UserError, cmd_batch, cmd_capture, cmd_reconstruct, cmd_track  # noqa: F401 (UserError re-exported)
 
 
 def _single_thread():
@@ -34,7 +34,7 @@ def cmd_model_info(args):
         bbox_cm=np.asarray(m.template).min(0).round(2).tolist() + np.asarray(m.template).max(0).round(2).tolist(),
     )
     if args.json:
-        from dlm.io import write_json
+        from dlm.io.files import write_json
         write_json(args.json, info)
     if args.quiet:
         return 0
@@ -67,7 +67,7 @@ def cmd_model_sample(args):
     import jax
     import numpy as np
     import dlm
-    from dlm.io import write_obj, write_json
+    from dlm.io.files import write_obj, write_json
     if not args.output.lower().endswith(".obj"):
         raise UserError(f"-o {args.output}: the output must be a .obj file")
     m = dlm.load_face_model()
@@ -87,8 +87,8 @@ def cmd_model_sample(args):
 
 
 def cmd_bench_model(args):
-    from dlm import bench
-    from dlm.io import write_json
+    from dlm.eval import bench
+    from dlm.io.files import write_json
     res = dict(benchmark="model", results=bench.bench_model(repeats=args.repeats), environment=bench.environment(),
                threads=args.threads)
     if args.json:
@@ -101,8 +101,8 @@ def cmd_bench_model(args):
 
 
 def cmd_bench_fit(args):
-    from dlm import bench
-    from dlm.io import write_json
+    from dlm.eval import bench
+    from dlm.io.files import write_json
     res = dict(benchmark="fit", threads=args.threads, environment=bench.environment())
     if args.part in ("realtime", "all"):
         res["realtime"] = bench.bench_fit_realtime(repeats=args.repeats)
@@ -124,8 +124,8 @@ def cmd_bench_fit(args):
 
 
 def cmd_bench_synth(args):
-    from dlm import bench
-    from dlm.io import write_json
+    from dlm.eval import bench
+    from dlm.io.files import write_json
     res = dict(benchmark="synth", environment=bench.environment(),
                results=bench.bench_synth(args.size, args.batch, args.batches, args.workers, args.landmarks,
                                          not args.no_augment))
@@ -140,10 +140,11 @@ def cmd_bench_synth(args):
 
 
 def cmd_bench_train(args):
-    from dlm import bench
-    from dlm.io import write_json
+    from dlm.eval import bench
+    from dlm.io.files import write_json
+    from dlm.train.bench import bench_train
     res = dict(benchmark="train", environment=bench.environment(),
-               results=bench.bench_train(args.config, args.steps, pool=args.pool))
+               results=bench_train(args.config, args.steps, pool=args.pool))
     if args.json:
         write_json(args.json, res)
     if not args.quiet:
@@ -157,7 +158,7 @@ def cmd_bench_train(args):
 
 
 def cmd_train(args):
-    from dlm import train
+    from dlm.train import loop as train
     config = train.load_config(args.config)
     if args.quick:
         config = train.load_config(os.path.join(os.path.dirname(os.path.abspath(args.config)), "quick.py"))
@@ -165,14 +166,16 @@ def cmd_train(args):
         config.steps = args.steps
     result = train.train_and_evaluate(config, args.workdir, quiet=args.quiet)
     if args.json and result is not None:
-        from dlm.io import write_json
+        from dlm.io.files import write_json
         write_json(args.json, dict(config=args.config, workdir=args.workdir, test=result))
     return 0
 
 
 def cmd_eval_synth(args):
-    from dlm import facemodel as fm, landmarks as lmk, train
-    from dlm.io import write_json
+    from dlm.core import facemodel as fm
+    from dlm.landmarks import predictor as lmk
+    from dlm.train import loop as train
+    from dlm.io.files import write_json
     try:
         pred = lmk.shipped(args.model)
     except lmk.WeightsError as e:
@@ -195,8 +198,9 @@ def cmd_eval_synth(args):
 
 
 def cmd_bench_predictor(args):
-    from dlm import bench, landmarks as lmk
-    from dlm.io import write_json
+    from dlm.eval import bench
+    from dlm.landmarks import predictor as lmk
+    from dlm.io.files import write_json
     try:
         r = bench.bench_predictor(args.model, args.repeats)
     except lmk.WeightsError as e:
@@ -212,8 +216,9 @@ def cmd_bench_predictor(args):
 
 
 def cmd_eval_aflw2000(args):
-    from dlm import evaluation, landmarks as lmk
-    from dlm.io import write_json
+    from dlm.eval import aflw2000 as evaluation
+    from dlm.landmarks import predictor as lmk
+    from dlm.io.files import write_json
 
     def progress(i, n):
         if not args.quiet:
@@ -236,8 +241,8 @@ def cmd_eval_aflw2000(args):
 
 
 def cmd_synth(args):
-    from dlm import synth
-    from dlm.io import write_json
+    from dlm.synth import render as synth
+    from dlm.io.files import write_json
 
     def progress(i, n):
         if not args.quiet:
@@ -245,8 +250,8 @@ def cmd_synth(args):
 
     try:
         if args.pool:
-            from dlm import pool
-            from dlm.bench import git_revision
+            from dlm.synth import pool
+            from dlm.io.provenance import git_revision
             summary = pool.write_pool(args.out, args.num, args.size, args.seed, args.crop_scale, progress,
                                       git_revision=git_revision())
         else:
@@ -260,12 +265,12 @@ def cmd_synth(args):
 
 
 def cmd_bench_realtime(args):
-    from dlm import bench
-    from dlm.io import write_json
+    from dlm.eval import bench
+    from dlm.io.files import write_json
     video = args.video or bench.default_video()
     if video is None:
         raise UserError("no --video given and ../shared/real/video/short_hamilton_clip.mp4 is not there")
-    from dlm.imageio import InputError
+    from dlm.io.images import InputError
     try:
         r = bench.bench_realtime(video, args.model, args.max_frames, solver=args.solver, fuse=not args.no_fuse,
                                  passes=args.passes)
@@ -290,8 +295,8 @@ def cmd_bench_realtime(args):
 
 
 def cmd_bench_batch(args):
-    from dlm import bench
-    from dlm.io import write_json
+    from dlm.eval import bench
+    from dlm.io.files import write_json
     fitters = ("realtime", "offline") if args.fitter == "all" else (args.fitter,)
     r = bench.bench_batch(fitters, tuple(args.sizes), tuple(args.offline_sizes), args.repeats)
     res = dict(benchmark="batch", environment=bench.environment(), **r)
@@ -330,7 +335,7 @@ def build_parser():
                    help="landmark set to label; all: every set's landmarks (one dataset trains any set)")
     p.add_argument("--no-augment", action="store_true", help="no blur, noise, compression or colour changes")
     p.add_argument("--pool", action="store_true",
-                   help="a training pool (dlm.pool): memory-mapped arrays, every set's labels, no photometric "
+                   help="a training pool (dlm.synth.pool): memory-mapped arrays, every set's labels, no photometric "
                         "augmentation, the head at --crop-scale of its usual size; resumable (rerun the command)")
     p.add_argument("--crop-scale", type=float, default=0.8, help="with --pool: head size factor (default 0.8)")
     p.add_argument("--out", required=True, help="output folder (must not exist or be empty)")

@@ -1,4 +1,4 @@
-"""The product commands: `dlm reconstruct`, `dlm track`, `dlm capture` (argument parsing in dlm.cli).
+"""The product commands: `dlm reconstruct`, `dlm track`, `dlm capture` (argument parsing in dlm.cli.main).
 
 Each writes its files atomically, prints a progress line unless --quiet, writes a machine-readable
 summary (OUT/summary.json, and --json PATH if given), and exits non-zero when any input failed.
@@ -40,7 +40,7 @@ def _unique_names(paths) -> list[str]:
 
 
 def _finish(args, out: Path, summary: dict) -> int:
-    from dlm.io import write_json
+    from dlm.io.files import write_json
     write_json(out / "summary.json", summary)
     if getattr(args, "json", None):
         write_json(args.json, summary)
@@ -54,7 +54,7 @@ def _finish(args, out: Path, summary: dict) -> int:
 
 def _load_predictor(name: str):
     """A landmark model by name or weights path; a missing, corrupt or mismatched file is a UserError."""
-    from dlm import landmarks as lmk
+    from dlm.landmarks import predictor as lmk
     try:
         return lmk.shipped(name)
     except lmk.WeightsError as e:
@@ -62,14 +62,17 @@ def _load_predictor(name: str):
 
 
 def _error_text(e: Exception) -> str:
-    from dlm.imageio import InputError
+    from dlm.io.images import InputError
     if isinstance(e, InputError):
         return str(e)
     return f"{type(e).__name__}: {e}"
 
 
 def cmd_reconstruct(args) -> int:
-    from dlm import facemodel as fm, imageio, outputs, pipeline
+    from dlm.core import facemodel as fm
+    from dlm.io import images as imageio
+    from dlm.product import outputs
+    from dlm.product import pipeline
     out = Path(args.output)
     paths = imageio.list_images(args.images)
     if not paths:
@@ -141,7 +144,10 @@ def cmd_reconstruct(args) -> int:
 
 
 def cmd_track(args) -> int:
-    from dlm import facemodel as fm, imageio, outputs, pipeline
+    from dlm.core import facemodel as fm
+    from dlm.io import images as imageio
+    from dlm.product import outputs
+    from dlm.product import pipeline
     if (args.video is None) == (args.webcam is None):
         raise UserError("give a VIDEO file or --webcam N (not both)")
     source = args.webcam if args.webcam is not None else args.video
@@ -212,9 +218,12 @@ TEMPORAL_PER_320PX = 0.003
 
 def cmd_capture(args) -> int:
     import jax
-    from dlm import facemodel as fm, imageio, outputs, pipeline
+    from dlm.core import facemodel as fm
+    from dlm.io import images as imageio
+    from dlm.product import outputs
+    from dlm.product import pipeline
     from dlm.fitting import calibration, energy as en, offline
-    from dlm.io import write_json, write_obj
+    from dlm.io.files import write_json, write_obj
     dirs = [Path(d) for d in args.cameras]
     for d in dirs:
         if not d.is_dir():
@@ -321,7 +330,7 @@ def cmd_capture(args) -> int:
 def _expand_inputs(items) -> list[Path]:
     """Files from globs, folders, files, and .txt lists (one path per line, # comments)."""
     import glob
-    from dlm import imageio
+    from dlm.io import images as imageio
     out = []
     for item in items:
         s = str(item)
@@ -345,7 +354,10 @@ def cmd_batch(args) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
     import jax
-    from dlm import facemodel as fm, imageio, outputs, pipeline
+    from dlm.core import facemodel as fm
+    from dlm.io import images as imageio
+    from dlm.product import outputs
+    from dlm.product import pipeline
     from dlm.fitting import batch as fb
     paths = _expand_inputs(args.inputs)
     if not paths:

@@ -21,14 +21,14 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from dlm import geometry
+from dlm.core import geometry
 
 JOINT_NAMES = ("neck", "head", "eye_left", "eye_right")
 NUM_JOINTS = 4
 
-_REPO_ROOT = Path(__file__).resolve().parents[1]
+_REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_ASSET = _REPO_ROOT / "third_party" / "ict_facekit" / "ict_face_light.npz"
-DEFAULT_LANDMARKS = Path(__file__).resolve().parent / "data" / "landmark_sets.json"
+DEFAULT_LANDMARKS = Path(__file__).resolve().parents[1] / "data" / "landmark_sets.json"
 
 
 @struct.dataclass
@@ -117,7 +117,7 @@ class Camera:
     """A pinhole camera. World-to-camera x_cam = R(rotation) x + translation.
 
     rotation: (3,) axis-angle; translation: (3,) cm; focal: () pixels;
-    principal_point: (2,) pixels. See `dlm.geometry` for the axis conventions.
+    principal_point: (2,) pixels. See `dlm.core.geometry` for the axis conventions.
     """
     rotation: jax.Array
     translation: jax.Array

@@ -1,6 +1,6 @@
 """Probabilistic landmark prediction: losses, shipped weights with manifests, and the predictor.
 
-A network (`dlm.nets`) maps a square crop (S, S, 3) to (L, 3): x, y in [-1, 1] (the crop's
+A network (`dlm.landmarks.nets`) maps a square crop (S, S, 3) to (L, 3): x, y in [-1, 1] (the crop's
 [0, S] normalised) and log sigma in the same units.  `predict_landmarks` returns mu (L, 2) in crop
 pixels (x right, y down, pixel centres at integer + 0.5) and sigma (L,) in pixels.
 
@@ -19,9 +19,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dlm import nets
+from dlm.landmarks import nets
 
-WEIGHTS_DIR = Path(__file__).resolve().parent / "data" / "weights"
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "data" / "weights"
 SHIPPED = {"realtime": "realtime_mnv2050_320", "offline": "offline_703"}
 
 # Per-landmark loss weights lambda_i by region (Eq. 1), normalised to mean 1 over a set: the
@@ -106,8 +106,8 @@ def sha256(path) -> str:
 
 def save_weights(path, variables: dict, config: dict, metrics: dict | None = None, extra: dict | None = None) -> dict:
     """Write `path` (.npz, float16 arrays) and `path` with .json (manifest); both atomically."""
-    from dlm.bench import git_revision
-    from dlm.io import write_json, write_npz_deterministic
+    from dlm.io.provenance import git_revision
+    from dlm.io.files import write_json, write_npz_deterministic
     path = Path(path)
     flat = {k: v.astype(np.float16) for k, v in _flatten(jax.device_get(variables)).items()}
     write_npz_deterministic(path, flat)

@@ -35,9 +35,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dlm import facemodel as fm, synth
-from dlm.io import write_json
-from dlm.render import augment as aug
+from dlm.core import facemodel as fm
+from dlm.synth import render as synth
+from dlm.io.files import write_json
+from dlm.synth import augment as aug
 
 FORMAT = "dlm-render-pool/1"
 FIELDS = ("image", "landmarks", "visible", "pose")

@@ -11,7 +11,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dlm import facemodel as fm, geometry
+from dlm.core import facemodel as fm
+from dlm.core import geometry
 
 # Named compound expressions (ARKit weights), used for sampling and in the CLI.
 COMPOUND_EXPRESSIONS = {
@@ -166,3 +167,15 @@ def sample_sequence(key: jax.Array, model: fm.FaceModel, image_size: int, num_fr
                            smooth_knots(expr, num_frames), smooth_knots(pose, num_frames),
                            base.params.translation + smooth_knots(drift, num_frames))
     return Scene(params, base.camera)
+
+
+def synthetic_sequence(model, key, num_frames: int, image_size: int, landmark_set: str = "703"):
+    """One identity over a smooth head motion and expression change (ground truth scenes)."""
+    base = sample_scene(key, model, image_size, SceneRanges(max_yaw=0.5))
+    out = []
+    for f in range(num_frames):
+        t = f / max(num_frames - 1, 1)
+        rot = base.params.joint_rotations.at[1].add(jnp.array([0.2 * jnp.sin(3 * t), 0.6 * jnp.sin(2 * t), 0.0]))
+        expr = base.params.expression.at[model.expression_names.index("jawOpen")].set(0.4 * (1 + jnp.sin(5 * t)))
+        out.append(base._replace(params=base.params.replace(joint_rotations=rot, expression=expr)))
+    return out

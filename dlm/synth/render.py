@@ -2,8 +2,8 @@
 
 One jit-compiled, vmapped function turns PRNG keys into labelled images:
 
-  key -> identity, expression, pose, camera (`dlm.scenes`) and a jittered head crop
-      -> z-buffer render (`dlm.render.raster`) with per-pixel procedural appearance
+  key -> identity, expression, pose, camera (`dlm.synth.scenes`) and a jittered head crop
+      -> z-buffer render (`dlm.synth.raster`) with per-pixel procedural appearance
       -> background photograph, occluders, glasses -> photometric augmentation
       -> image, region mask, landmarks (L, 2), visibility (L,)
 
@@ -29,9 +29,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dlm import facemodel as fm, geometry, landmark_sets, scenes
-from dlm.io import write_npz_deterministic
-from dlm.render import augment as aug, raster, scene as rs
+from dlm.core import facemodel as fm
+from dlm.core import geometry
+from dlm.core import landmark_sets
+from dlm.synth import scenes
+from dlm.io.files import write_npz_deterministic
+from dlm.synth import augment as aug
+from dlm.synth import raster
+from dlm.synth import shading as rs
 
 R = {name: i for i, name in enumerate(rs.REGION_NAMES)}
 

@@ -3,7 +3,7 @@
     config = get_config()                   # an experiments/configs/*.py file
     train_and_evaluate(config, workdir)     # resumable: rerun the same command after a kill
 
-The data stream is `dlm.synth.batches`: batch j holds samples j*B ... of the data seed, so a run
+The data stream is `dlm.synth.render.batches`: batch j holds samples j*B ... of the data seed, so a run
 restored from its checkpoint at step j continues with exactly the batches it would have seen.
 With `dataset` set (a `dlm synth` folder), batches come from it instead, in seeded epoch orders:
 several networks then train on the same images without rendering them again.
@@ -29,7 +29,11 @@ import numpy as np
 import optax
 from flax.training import train_state
 
-from dlm import facemodel as fm, landmarks as lmk, nets, sharding, synth
+from dlm.core import facemodel as fm
+from dlm.landmarks import predictor as lmk
+from dlm.landmarks import nets
+from dlm.core import sharding
+from dlm.synth import render as synth
 
 
 @dataclasses.dataclass
@@ -122,8 +126,8 @@ def training_batches(config: TrainConfig, seed: int, start: int, model: fm.FaceM
     from `config.dataset` (`synth.dataset_batches`, epochs in seeded orders) when one is given.
     Either way the stream is fixed by (seed, start), which is what makes a run resumable."""
     if config.pool is not None:
-        from dlm import pool as pool_lib
-        from dlm.render import augment as aug
+        from dlm.synth import pool as pool_lib
+        from dlm.synth import augment as aug
         return pool_lib.pool_batches(_load_pool(config.pool, config.landmark_set), seed, config.batch_size,
                                      config.size, start,
                                      photometric=aug.AugmentRanges() if config.pool_photometric else None)
@@ -139,7 +143,7 @@ def training_batches(config: TrainConfig, seed: int, start: int, model: fm.FaceM
 
 @functools.lru_cache(maxsize=1)
 def _load_pool(folder: str, landmark_set: str):
-    from dlm import pool as pool_lib
+    from dlm.synth import pool as pool_lib
     return pool_lib.load_pool(folder, landmark_set)
 
 
@@ -191,7 +195,7 @@ def make_test_set(config: TrainConfig, model: fm.FaceModel, cache: Path | None =
     stream.close()
     out = {k: np.concatenate([p[k] for p in parts])[:config.test_num] for k in ("image", "landmarks", "visible")}
     if cache is not None:
-        from dlm.io import write_npz_deterministic
+        from dlm.io.files import write_npz_deterministic
         write_npz_deterministic(cache, out)
     return out
 
@@ -230,8 +234,8 @@ def train_and_evaluate(config: TrainConfig, workdir, quiet: bool = False, stop_a
     from the last checkpoint with the same batches and learning-rate schedule.  `stop_at` ends
     this call early at that step (as a kill would, but after a checkpoint) and returns None."""
     import orbax.checkpoint as ocp
-    from dlm.bench import git_revision
-    from dlm.io import write_json
+    from dlm.io.provenance import git_revision
+    from dlm.io.files import write_json
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     log = (lambda *a, **k: None) if quiet else functools.partial(print, flush=True)
@@ -318,7 +322,7 @@ def train_and_evaluate(config: TrainConfig, workdir, quiet: bool = False, stop_a
     def real_eval(state):
         if not config.real_eval_dir or not os.path.isdir(config.real_eval_dir):
             return None
-        from dlm import evaluation
+        from dlm.eval import aflw2000 as evaluation
         pred = lmk.Predictor(config.network, len(region_names), config.size,
                              {"params": state.params, "batch_stats": state.batch_stats}, config.landmark_set)
         r = evaluation.eval_aflw2000(config.real_eval_dir, pred, roi="gt")

@@ -81,7 +81,7 @@ def read_image(path) -> np.ndarray:
 def write_image(path, rgb: np.ndarray) -> None:
     """PNG or JPEG by suffix, atomically."""
     import cv2
-    from dlm.io import atomic_path
+    from dlm.io.files import atomic_path
     ok, buf = cv2.imencode(Path(path).suffix or ".png", cv2.cvtColor(np.asarray(rgb, np.uint8), cv2.COLOR_RGB2BGR))
     if not ok:
         raise InputError(f"{path}: OpenCV could not encode the image")

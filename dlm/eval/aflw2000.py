@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from dlm import landmarks as lmk
+from dlm.landmarks import predictor as lmk
 
 # The square ROI from a 68-point box that frames a face as training does: side = ROI_SCALE x the
 # box's longer side, centre shifted by ROI_SHIFT x that side (median over 128 synthetic training
@@ -76,10 +76,10 @@ def read_aflw2000(directory):
 
 def eval_aflw2000(directory, model="offline", roi: str = "gt", progress=None) -> dict:
     """roi "gt": crop framed by the ground-truth 68-point box (ROI_SCALE, ROI_SHIFT); "auto": dlm's
-    own ROI search (`dlm.roi.search`, no detector, no ground truth): images where it finds no
+    own ROI search (`dlm.product.roi.search`, no detector, no ground truth): images where it finds no
     face are failures and are left out of the NME (`detection_rate` says how many)."""
     import cv2
-    from dlm import roi as roi_lib
+    from dlm.product import roi as roi_lib
     if roi not in ("gt", "auto"):
         raise ValueError(f"roi must be 'gt' or 'auto', not {roi!r}")
     pred = model if isinstance(model, lmk.Predictor) else lmk.shipped(str(model))

@@ -1,6 +1,6 @@
 """What dlm writes for people: meshes, parameters, landmarks, overlays, tracks (the last stage).
 
-Every file is written to a temporary name and renamed (`dlm.io.atomic_path`), so an interrupted
+Every file is written to a temporary name and renamed (`dlm.io.files.atomic_path`), so an interrupted
 command never leaves a half-written file under its final name.
 """
 from __future__ import annotations
@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dlm import facemodel as fm, viz
-from dlm.imageio import write_image
-from dlm.io import atomic_path, write_json, write_obj
+from dlm.core import facemodel as fm
+from dlm.product import viz
+from dlm.io.images import write_image
+from dlm.io.files import atomic_path, write_json, write_obj
 
 COORDINATES = ("pixels: x right, y down, the top-left pixel's centre at (0.5, 0.5); mesh: cm, "
                "camera looks along -z from the origin (x right, y up); rotations: axis-angle radians")
@@ -178,7 +179,7 @@ def write_glb(path, model: fm.FaceModel, anim) -> None:
     """Animated glTF of the tracked head: the last identity's neutral mesh, the 55 expressions as
     morph targets, per-frame weights, joint rotations and translation."""
     import jax.numpy as jnp
-    from dlm import gltf
+    from dlm.io import gltf
     times = np.array([a[0] for a in anim], np.float32)
     identity = jnp.asarray(anim[-1][4])
     neutral = np.asarray(fm.bind_pose(model, identity, jnp.zeros(model.num_expression)))

@@ -1,4 +1,6 @@
-"""Benchmarks. Each returns a dict of figures; the CLI writes it with --json."""
+"""Benchmarks of the stages up to the product (face model, fitters, renderer, predictor, real-time
+path, batch fitting). Each returns a dict of figures; the CLI writes it with --json.  The training
+step's benchmark is `dlm.train.bench`."""
 from __future__ import annotations
 
 import os
@@ -8,13 +10,7 @@ import time
 
 import numpy as np
 
-
-def git_revision() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              cwd=__file__.rsplit("/", 2)[0], timeout=10).stdout.strip() or "unknown"
-    except Exception:
-        return "unknown"
+from dlm.io.provenance import environment, git_revision, shared_real_path  # noqa: F401 (environment: the CLI's)
 
 
 def time_fn(fn, *args, repeats: int = 50, warmup: int = 3) -> dict:
@@ -40,7 +36,7 @@ def bench_model(repeats: int = 50) -> dict:
     import jax
     import jax.numpy as jnp
     import dlm
-    from dlm import facemodel as fm
+    from dlm.core import facemodel as fm
     model = dlm.load_face_model()
     key = jax.random.key(0)
     k1, k2, k3 = jax.random.split(key, 3)
@@ -64,39 +60,17 @@ def bench_model(repeats: int = 50) -> dict:
     return out
 
 
-def environment() -> dict:
-    import jax
-    import os
-    return dict(jax=jax.__version__, backend=jax.default_backend(), devices=[str(d) for d in jax.devices()],
-                cpu_affinity=sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-                xla_flags=os.environ.get("XLA_FLAGS", ""), machine=platform.machine(),
-                python=platform.python_version(), git_revision=git_revision())
-
-
-def synthetic_sequence(model, key, num_frames: int, image_size: int, landmark_set: str = "703"):
-    """One identity over a smooth head motion and expression change (ground truth scenes)."""
-    import jax.numpy as jnp
-    from dlm import scenes
-    base = scenes.sample_scene(key, model, image_size, scenes.SceneRanges(max_yaw=0.5))
-    out = []
-    for f in range(num_frames):
-        t = f / max(num_frames - 1, 1)
-        rot = base.params.joint_rotations.at[1].add(jnp.array([0.2 * jnp.sin(3 * t), 0.6 * jnp.sin(2 * t), 0.0]))
-        expr = base.params.expression.at[model.expression_names.index("jawOpen")].set(0.4 * (1 + jnp.sin(5 * t)))
-        out.append(base._replace(params=base.params.replace(joint_rotations=rot, expression=expr)))
-    return out
-
-
 def bench_fit_realtime(repeats: int = 50) -> dict:
     """Per-frame LM solve: 320 landmarks, pose + expression, 5 iterations (structured, dense, exported)."""
     import jax
     import jax.numpy as jnp
     import dlm
-    from dlm import facemodel as fm
+    from dlm.core import facemodel as fm
     from dlm.fitting import realtime as rt
     model = dlm.load_face_model()
     # Two consecutive frames of a 1-second, 30-frame head turn: the per-frame warm start of tracking.
-    seq = synthetic_sequence(model, jax.random.key(0), 30, 256, "320")[10:12]
+    from dlm.synth import scenes
+    seq = scenes.synthetic_sequence(model, jax.random.key(0), 30, 256, "320")[10:12]
     st = rt.analyse_sparsity(model, "320")
     p0, p1 = seq[0].params, seq[1].params
     mu = fm.project_points(seq[1].camera, fm.landmark_vertices(model, p1, "320"))
@@ -124,11 +98,12 @@ def bench_fit_offline(num_frames: int = 100, num_cameras: int = 4) -> dict:
     import jax.numpy as jnp
     import numpy as np
     import dlm
-    from dlm import facemodel as fm, scenes
+    from dlm.core import facemodel as fm
+    from dlm.synth import scenes
     from dlm.fitting import energy as en, offline
     model = dlm.load_face_model()
     S = 512
-    seq = synthetic_sequence(model, jax.random.key(2), num_frames, S)
+    seq = scenes.synthetic_sequence(model, jax.random.key(2), num_frames, S)
     cams = scenes.arc_cameras(model, seq[0], num_cameras, 50.0)
     key = jax.random.key(3)
     mu = []
@@ -162,7 +137,7 @@ def bench_synth(size: int = 256, batch_size: int = 8, batches: int = 8, workers:
     """Rendered and labelled training images per second through `synth.batches` (the training
     input path: render, augment, labels, to host numpy uint8), after one warm-up batch per worker."""
     import os
-    from dlm import synth
+    from dlm.synth import render as synth
     workers = workers or max(1, min(4, os.cpu_count() or 1))
     t0 = time.perf_counter()
     stream = synth.batches(seed=0, batch_size=batch_size, size=size, landmark_set=landmark_set, workers=workers,
@@ -187,7 +162,7 @@ def bench_predictor(model: str = "realtime", repeats: int = 200, frame_size: tup
     network alone.  Run under `--threads 1` for the single-thread figure."""
     import cv2
     import jax
-    from dlm import landmarks as lmk
+    from dlm.landmarks import predictor as lmk
     pred = lmk.Predictor.load(lmk.resolve_shipped(model))  # "offline" falls back as in every command
     rng = np.random.default_rng(0)
     frame = rng.integers(0, 255, (frame_size[1], frame_size[0], 3), np.uint8)
@@ -209,9 +184,8 @@ def bench_predictor(model: str = "realtime", repeats: int = 200, frame_size: tup
 
 def default_video() -> str | None:
     """The development video beside the repository (../shared/real/video), if present."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    path = os.path.join(here, "..", "..", "shared", "real", "video", "short_hamilton_clip.mp4")
-    return os.path.normpath(path) if os.path.exists(path) else None
+    path = shared_real_path("video", "short_hamilton_clip.mp4")
+    return path if os.path.exists(path) else None
 
 
 def bench_realtime(video: str, model: str = "realtime", max_frames: int | None = None, warmup: int = 10,
@@ -224,7 +198,9 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
     frames untimed each time) and the frames pooled; per-pass medians show the run-to-run noise.
     Run under `--threads 1` for the single-thread figure."""
     import jax
-    from dlm import imageio, landmarks as lmk, pipeline
+    from dlm.io import images as imageio
+    from dlm.landmarks import predictor as lmk
+    from dlm.product import pipeline
     reader = imageio.VideoReader(video, max_frames=max_frames)
     frames = list(reader)
     if len(frames) <= warmup:
@@ -279,7 +255,8 @@ def bench_batch(fitters=("realtime", "offline"), sizes=(1, 8, 64, 512, 4096), of
     fit's.  Per size: one call to compile, then the median of `repeats` timed calls (each one
     transfer in, the solve, one transfer out)."""
     import jax
-    from dlm import facemodel as fm, scenes
+    from dlm.core import facemodel as fm
+    from dlm.synth import scenes
     from dlm.fitting import batch
     model = fm.load_face_model()
     n_max = max(max(sizes, default=1), max(offline_sizes, default=1))
@@ -312,63 +289,3 @@ def bench_batch(fitters=("realtime", "offline"), sizes=(1, 8, 64, 512, 4096), of
                              landmark_rms_px=rms))
         out[fitter] = rows
     return dict(results=out, devices=[str(d) for d in jax.devices()], landmark_set=landmark_set, repeats=repeats)
-
-
-def bench_train(config_path: str, steps: int = 20, warmup: int = 3, pool: str | None = None) -> dict:
-    """The training step as `dlm train` runs it (data, augmentation, forward, backward, update),
-    timed per step from asking the data stream for a batch to the updated state: images/s and
-    the median step; the step's FLOPs per image (XLA's cost analysis of the compiled step) and
-    the effective GFLOP/s they give; and the data path alone (batches/s of the stream without
-    training, pool draws only; on-the-fly rendering has `dlm bench synth`), to show whether data
-    keeps up.  pool: override the config's pool folder."""
-    import jax
-    import jax.numpy as jnp
-    from dlm import facemodel as fm, landmarks as lmk, train
-    config = train.load_config(config_path)
-    if pool is not None:
-        config.pool = pool
-    config.init_from = None          # the step's speed does not depend on the starting weights
-    model = fm.load_face_model()
-    weights = jnp.asarray(lmk.landmark_weights(model.landmark_regions[config.landmark_set]))
-    state = train.create_train_state(config, jax.random.key(config.seed))
-    stream = train.training_batches(config, config.data_seed, 0, model)
-    lr = jnp.float32(1e-4)
-    b = next(stream)
-    compiled = train.train_step.lower(state, b["image"], b["landmarks"], weights, lr, loss=config.loss,
-                                      size=config.size).compile()
-    cost = compiled.cost_analysis()
-    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-    flops = float(cost.get("flops", float("nan")))
-    times = []
-    for i in range(warmup + steps):
-        t0 = time.perf_counter()
-        b = next(stream)
-        state, m = train.train_step(state, b["image"], b["landmarks"], weights, lr, config.loss, config.size)
-        jax.block_until_ready(m)
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    t = np.asarray(times)
-    stream.close()
-    data_alone = None
-    if config.pool:
-        # Synchronous draws (the stream prefetches, which would hide their cost).
-        from dlm import pool as pool_lib
-        from dlm.render import augment as aug
-        p = train._load_pool(config.pool, config.landmark_set)
-        photometric = aug.AugmentRanges() if config.pool_photometric else None
-        data_times = []
-        for i in range(steps):
-            t0 = time.perf_counter()
-            pool_lib.pool_batch(p, 12345, i * config.batch_size, config.batch_size, config.size,
-                                photometric=photometric)
-            data_times.append(time.perf_counter() - t0)
-        data_alone = config.batch_size / float(np.median(data_times[1:] or data_times))
-    med = float(np.median(t))
-    return dict(config=str(config_path), network=config.network, size=config.size, batch_size=config.batch_size,
-                landmarks=len(model.landmarks[config.landmark_set]),
-                data="pool" if config.pool else ("dataset" if config.dataset else "rendered on the fly"),
-                steps=steps, median_step_ms=med * 1e3, p90_step_ms=float(np.percentile(t, 90)) * 1e3,
-                images_per_s=config.batch_size / med, flops_per_image=flops / config.batch_size,
-                effective_gflops=flops / med / 1e9,
-                data_alone_images_per_s=data_alone,
-                cores=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())

@@ -1,0 +1,32 @@
+"""Where a result came from: the git revision, the software and machine, and the team's real
+photographs beside the repository (`../shared/real`, never committed)."""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def git_revision() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              cwd=REPO_ROOT, timeout=10).stdout.strip() or "unknown"
+    except Exception:
+        return "unknown"
+
+
+def environment() -> dict:
+    import jax
+    return dict(jax=jax.__version__, backend=jax.default_backend(), devices=[str(d) for d in jax.devices()],
+                cpu_affinity=sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+                xla_flags=os.environ.get("XLA_FLAGS", ""), machine=platform.machine(),
+                python=platform.python_version(), git_revision=git_revision())
+
+
+def shared_real_path(*parts: str) -> str:
+    """A path under the team's real data folder, ../shared/real beside the repository (it may not
+    exist: callers check, and tests that need it skip)."""
+    return os.path.normpath(os.path.join(REPO_ROOT, "..", "shared", "real", *parts))
