@@ -62,12 +62,12 @@ def _key(d) -> str:
 
 def make_dataset(config: dict, workdir: Path) -> Path:
     """The shared training images (rendered once; reused by every run and by a rerun)."""
-    from dlm.synth import render as synth
+    from dlm.synth import dataset as synth_dataset
     t = config["train"]
     folder = workdir / f"data_{_key([config['dataset_num'], config['dataset_seed'], t['size']])}"
     if not (folder / "labels.npz").exists():
         t0 = time.time()
-        synth.write_dataset(folder, config["dataset_num"], t["size"], config["dataset_seed"], "all",
+        synth_dataset.write_dataset(folder, config["dataset_num"], t["size"], config["dataset_seed"], "all",
                             progress=lambda i, n: print(f"\rrender {i}/{n} ({time.time() - t0:.0f} s)", end="",
                                                         flush=True))
         print()

@@ -8,6 +8,7 @@ import sys
 
 
 from dlm.cli.commands import UserError, cmd_batch, cmd_capture, cmd_reconstruct, cmd_track  # noqa: F401 (UserError re-exported)
+from dlm.io.provenance import environment
 
 
 def _single_thread():
@@ -89,7 +90,7 @@ def cmd_model_sample(args):
 def cmd_bench_model(args):
     from dlm.eval import bench
     from dlm.io.files import write_json
-    res = dict(benchmark="model", results=bench.bench_model(repeats=args.repeats), environment=bench.environment(),
+    res = dict(benchmark="model", results=bench.bench_model(repeats=args.repeats), environment=environment(),
                threads=args.threads)
     if args.json:
         write_json(args.json, res)
@@ -103,7 +104,7 @@ def cmd_bench_model(args):
 def cmd_bench_fit(args):
     from dlm.eval import bench
     from dlm.io.files import write_json
-    res = dict(benchmark="fit", threads=args.threads, environment=bench.environment())
+    res = dict(benchmark="fit", threads=args.threads, environment=environment())
     if args.part in ("realtime", "all"):
         res["realtime"] = bench.bench_fit_realtime(repeats=args.repeats)
     if args.part in ("offline", "all"):
@@ -126,7 +127,7 @@ def cmd_bench_fit(args):
 def cmd_bench_synth(args):
     from dlm.eval import bench
     from dlm.io.files import write_json
-    res = dict(benchmark="synth", environment=bench.environment(),
+    res = dict(benchmark="synth", environment=environment(),
                results=bench.bench_synth(args.size, args.batch, args.batches, args.workers, args.landmarks,
                                          not args.no_augment))
     if args.json:
@@ -140,10 +141,9 @@ def cmd_bench_synth(args):
 
 
 def cmd_bench_train(args):
-    from dlm.eval import bench
     from dlm.io.files import write_json
     from dlm.train.bench import bench_train
-    res = dict(benchmark="train", environment=bench.environment(),
+    res = dict(benchmark="train", environment=environment(),
                results=bench_train(args.config, args.steps, pool=args.pool))
     if args.json:
         write_json(args.json, res)
@@ -205,7 +205,7 @@ def cmd_bench_predictor(args):
         r = bench.bench_predictor(args.model, args.repeats)
     except lmk.WeightsError as e:
         raise UserError(str(e)) from None
-    res = dict(benchmark="predictor", threads=args.threads, environment=bench.environment(), results=r)
+    res = dict(benchmark="predictor", threads=args.threads, environment=environment(), results=r)
     if args.json:
         write_json(args.json, res)
     if not args.quiet:
@@ -241,7 +241,7 @@ def cmd_eval_aflw2000(args):
 
 
 def cmd_synth(args):
-    from dlm.synth import render as synth
+    from dlm.synth import dataset as synth_dataset
     from dlm.io.files import write_json
 
     def progress(i, n):
@@ -255,7 +255,7 @@ def cmd_synth(args):
             summary = pool.write_pool(args.out, args.num, args.size, args.seed, args.crop_scale, progress,
                                       git_revision=git_revision())
         else:
-            summary = synth.write_dataset(args.out, args.num, args.size, args.seed, args.landmarks, progress,
+            summary = synth_dataset.write_dataset(args.out, args.num, args.size, args.seed, args.landmarks, progress,
                                           augment=not args.no_augment)
     except (FileExistsError, ValueError) as e:
         raise UserError(str(e)) from None
@@ -276,7 +276,7 @@ def cmd_bench_realtime(args):
                                  passes=args.passes)
     except InputError as e:
         raise UserError(str(e)) from None
-    res = dict(benchmark="realtime", threads=args.threads, environment=bench.environment(), **r)
+    res = dict(benchmark="realtime", threads=args.threads, environment=environment(), **r)
     if args.json:
         write_json(args.json, res)
     if not args.quiet:
@@ -299,7 +299,7 @@ def cmd_bench_batch(args):
     from dlm.io.files import write_json
     fitters = ("realtime", "offline") if args.fitter == "all" else (args.fitter,)
     r = bench.bench_batch(fitters, tuple(args.sizes), tuple(args.offline_sizes), args.repeats)
-    res = dict(benchmark="batch", environment=bench.environment(), **r)
+    res = dict(benchmark="batch", environment=environment(), **r)
     if args.json:
         write_json(args.json, res)
     if not args.quiet:

@@ -4,13 +4,11 @@ step's benchmark is `dlm.train.bench`."""
 from __future__ import annotations
 
 import os
-import platform
-import subprocess
 import time
 
 import numpy as np
 
-from dlm.io.provenance import environment, git_revision, shared_real_path  # noqa: F401 (environment: the CLI's)
+from dlm.io.provenance import shared_real_path
 
 
 def time_fn(fn, *args, repeats: int = 50, warmup: int = 3) -> dict:

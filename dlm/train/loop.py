@@ -34,6 +34,7 @@ from dlm.landmarks import predictor as lmk
 from dlm.landmarks import nets
 from dlm.core import sharding
 from dlm.synth import render as synth
+from dlm.synth import dataset as synth_dataset
 
 
 @dataclasses.dataclass
@@ -123,7 +124,7 @@ def train_step(state: TrainState, images: jax.Array, targets: jax.Array, weights
 
 def training_batches(config: TrainConfig, seed: int, start: int, model: fm.FaceModel | None = None):
     """Batches of samples start, start + 1, ...: rendered on the fly (`synth.batches`), or drawn
-    from `config.dataset` (`synth.dataset_batches`, epochs in seeded orders) when one is given.
+    from `config.dataset` (`synth_dataset.dataset_batches`, epochs in seeded orders) when one is given.
     Either way the stream is fixed by (seed, start), which is what makes a run resumable."""
     if config.pool is not None:
         from dlm.synth import pool as pool_lib
@@ -138,7 +139,7 @@ def training_batches(config: TrainConfig, seed: int, start: int, model: fm.FaceM
     if data["image"].shape[1:3] != (config.size, config.size):
         raise ValueError(f"{config.dataset}: images are {data['image'].shape[1]} px, the config's size is "
                          f"{config.size}")
-    return synth.dataset_batches(data, seed, config.batch_size, start)
+    return synth_dataset.dataset_batches(data, seed, config.batch_size, start)
 
 
 @functools.lru_cache(maxsize=1)
@@ -149,7 +150,7 @@ def _load_pool(folder: str, landmark_set: str):
 
 @functools.lru_cache(maxsize=1)
 def _load_dataset(folder: str, landmark_set: str) -> dict:
-    return synth.load_dataset(folder, landmark_set)
+    return synth_dataset.load_dataset(folder, landmark_set)
 
 
 def lr_range_test(config: TrainConfig, key: jax.Array, weights: jax.Array, log=print) -> dict:

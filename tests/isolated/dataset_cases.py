@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dlm.synth import render as synth
+from dlm.synth import dataset as synth_dataset
 from dlm.train import loop as train
 
 QUICK_CONFIG = Path(__file__).resolve().parents[2] / "experiments" / "configs" / "quick.py"
@@ -20,27 +20,27 @@ def test_a_dataset_of_every_landmark_serves_each_set(tmp_path, model):
     """A dataset rendered with "all" holds the same images as one rendered for a single set, and
     `load_dataset` picks out exactly that set's labels; a set the dataset lacks is refused."""
     every, only68 = tmp_path / "all", tmp_path / "68"
-    synth.write_dataset(every, 3, 64, 9, "all")
-    synth.write_dataset(only68, 3, 64, 9, "68")
-    a, b = synth.load_dataset(every, "68", model), synth.load_dataset(only68, "68", model)
+    synth_dataset.write_dataset(every, 3, 64, 9, "all")
+    synth_dataset.write_dataset(only68, 3, 64, 9, "68")
+    a, b = synth_dataset.load_dataset(every, "68", model), synth_dataset.load_dataset(only68, "68", model)
     np.testing.assert_array_equal(a["image"], b["image"])
     np.testing.assert_allclose(a["landmarks"], b["landmarks"], atol=1e-4)
     np.testing.assert_array_equal(a["visible"], b["visible"])
-    assert synth.load_dataset(every, "703", model)["landmarks"].shape == (3, 703, 2)
+    assert synth_dataset.load_dataset(every, "703", model)["landmarks"].shape == (3, 703, 2)
     with pytest.raises(ValueError, match="lacks"):
-        synth.load_dataset(only68, "320", model)
+        synth_dataset.load_dataset(only68, "320", model)
     # Epochs: every sample once per epoch, in seeded orders; a resumed stream repeats them.
-    stream = synth.dataset_batches(a, seed=4, batch_size=2)
+    stream = synth_dataset.dataset_batches(a, seed=4, batch_size=2)
     seen = np.concatenate([next(stream)["index"] for _ in range(6)])  # 12 samples = 4 epochs of 3
     assert all(sorted(seen[3 * e:3 * e + 3]) == [0, 1, 2] for e in range(4))
-    resumed = synth.dataset_batches(a, seed=4, batch_size=2, start=6)
+    resumed = synth_dataset.dataset_batches(a, seed=4, batch_size=2, start=6)
     np.testing.assert_array_equal(next(resumed)["index"], seen[6:8])
 
 
 def test_training_from_a_dataset_resumes_exactly(tmp_path, model):
     """`dataset` trains on a `dlm synth` folder (epochs of seeded orders) and resumes like rendering."""
     data = tmp_path / "data"
-    synth.write_dataset(data, 6, 64, 3, "all")
+    synth_dataset.write_dataset(data, 6, 64, 3, "all")
     cfg = dataclasses.replace(train.load_config(QUICK_CONFIG), steps=6, dataset=str(data),
                               batch_size=4, lr=1e-3, test_num=4, log_every=1, eval_every=6, checkpoint_every=2)
     train.train_and_evaluate(cfg, tmp_path / "a", quiet=True)
