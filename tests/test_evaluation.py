@@ -25,16 +25,22 @@ def tiny_weights(tmp_path_factory):
     return path
 
 
-def test_crop_transform_maps_the_roi_onto_the_crop():
-    centre, side = np.array([100.0, 80.0]), 50.0
-    a = evaluation.crop_transform(centre, side, 64)
-    corners = np.array([[75.0, 55.0], [125.0, 105.0], [100.0, 80.0]])
-    mapped = corners @ a[:, :2].T + a[:, 2]
-    np.testing.assert_allclose(mapped, [[0, 0], [64, 64], [32, 32]], atol=1e-9)
-    # The warped crop samples the image where the transform says: a bright pixel lands at its place.
+def test_evaluation_crop_is_the_products_crop():
+    """The ground-truth box gives a Roi that the product's own crop cuts: corners map onto the
+    crop's corners, and a bright pixel lands where the transform says."""
+    from dlm.product import roi
+    lo, hi = np.array([80.0, 60.0]), np.array([120.0, 90.0])
+    box = evaluation.roi_from_box(lo, hi)
+    assert box.side == pytest.approx(evaluation.ROI_SCALE * 40.0)
+    np.testing.assert_allclose(box.centre, (lo + hi) / 2 + np.array(evaluation.ROI_SHIFT) * 40.0)
+    a = box.transform(64)
+    c = np.asarray(box.centre)
+    corners = np.array([c - box.side / 2, c + box.side / 2, c])
+    np.testing.assert_allclose(corners @ a[:, :2].T + a[:, 2], [[0, 0], [64, 64], [32, 32]], atol=1e-9)
+    np.testing.assert_allclose(box.to_image(np.array([[32.0, 32.0]]), 64), [c], atol=1e-9)
     img = np.zeros((200, 200, 3), np.uint8)
     img[80, 100] = 255  # pixel centre (100.5, 80.5)
-    crop = evaluation.warp_crop(img, evaluation.crop_transform(centre, 64.0, 64), 64)
+    crop = roi.crop(img, roi.Roi((100.0, 80.0), 64.0), 64)   # (100.5, 80.5) -> crop (32.5, 32.5)
     y, x = np.unravel_index(np.argmax(crop[..., 0]), crop.shape[:2])
     assert (x, y) == (32, 32)
 

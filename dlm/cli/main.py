@@ -236,7 +236,8 @@ def cmd_eval_aflw2000(args):
                          for k, v in res["yaw_bins"].items())
         bal = f"{res['nme_balanced'] * 100:.2f}%" if res["nme_balanced"] is not None else "n/a (empty yaw bin)"
         print(f"AFLW2000-3D ({res['num_evaluated']}/{res['num_images']} images, roi {res['roi']}): balanced NME {bal}; "
-              f"{bins}; mean {res['nme_mean'] * 100:.2f}%; failures (NME > 10%): {len(res['failures'])}")
+              f"{bins}; mean {res['nme_mean'] * 100:.2f}% (inner 51: {res['nme_inner51_mean'] * 100:.2f}%); "
+              f"failures (NME > 10%): {len(res['failures'])}")
     return 0
 
 

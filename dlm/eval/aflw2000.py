@@ -17,6 +17,7 @@ import os
 import numpy as np
 
 from dlm.landmarks import predictor as lmk
+from dlm.product import roi as roi_lib
 
 # The square ROI from a 68-point box that frames a face as training does: side = ROI_SCALE x the
 # box's longer side, centre shifted by ROI_SHIFT x that side (median over 128 synthetic training
@@ -27,26 +28,12 @@ YAW_BINS = ((0.0, 30.0), (30.0, 60.0), (60.0, 90.01))
 FAILURE_NME = 0.10
 
 
-def roi_from_box(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, float]:
-    """(centre (2,), side) of the square crop for a 68-landmark box [lo, hi] (pixels)."""
+def roi_from_box(lo: np.ndarray, hi: np.ndarray) -> roi_lib.Roi:
+    """The square crop for a 68-landmark box [lo, hi] (pixels), cut as the product cuts its crops
+    (`roi.crop`: area pre-shrink for large photos), so evaluation sees the pixels users' photos give."""
     side = float(np.max(hi - lo))
     centre = (lo + hi) / 2 + np.asarray(ROI_SHIFT) * side
-    return centre, ROI_SCALE * side
-
-
-def crop_transform(centre: np.ndarray, side: float, size: int) -> np.ndarray:
-    """2 x 3 affine map from image pixels to crop pixels (continuous coordinates, centres at +0.5)."""
-    s = size / side
-    return np.array([[s, 0.0, size / 2 - s * centre[0]], [0.0, s, size / 2 - s * centre[1]]])
-
-
-def warp_crop(image: np.ndarray, transform: np.ndarray, size: int) -> np.ndarray:
-    """Crop with cv2.warpAffine; cv2 samples at integer coordinates, so shift by half a pixel."""
-    import cv2
-    a = transform.copy()
-    a[:, 2] += a[:, :2].sum(1) * 0.5 - 0.5
-    return cv2.warpAffine(image, a, (size, size), flags=cv2.INTER_AREA if a[0, 0] < 1 else cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
+    return roi_lib.Roi(tuple(float(c) for c in centre), ROI_SCALE * side)
 
 
 def read_aflw2000(directory):
@@ -79,7 +66,6 @@ def eval_aflw2000(directory, model="offline", roi: str = "gt", progress=None) ->
     own ROI search (`dlm.product.roi.search`, no detector, no ground truth): images where it finds no
     face are failures and are left out of the NME (`detection_rate` says how many)."""
     import cv2
-    from dlm.product import roi as roi_lib
     if roi not in ("gt", "auto"):
         raise ValueError(f"roi must be 'gt' or 'auto', not {roi!r}")
     pred = model if isinstance(model, lmk.Predictor) else lmk.shipped(str(model))
@@ -93,13 +79,10 @@ def eval_aflw2000(directory, model="offline", roi: str = "gt", progress=None) ->
         image = image[..., ::-1]
         lo, hi = gt.min(0), gt.max(0)
         if roi == "gt":
-            centre, side = roi_from_box(lo, hi)
-            a = crop_transform(centre, side, pred.size)
-            crop = warp_crop(image, a, pred.size)
-            mu, sigma = pred(crop[None])
-            mu = np.asarray(mu[0, :68], np.float64)
-            pts = (mu - a[:, 2]) / a[0, 0]  # back to image pixels
-            sig = np.asarray(sigma[0, :68]) / a[0, 0]
+            box = roi_from_box(lo, hi)
+            mu, sigma = pred(roi_lib.crop(image, box, pred.size)[None])
+            pts = box.to_image(np.asarray(mu[0, :68], np.float64), pred.size)
+            sig = np.asarray(sigma[0, :68]) * box.side / pred.size
         else:
             dets = roi_lib.search(np.ascontiguousarray(image), pred, max_faces=1)
             if not dets:
@@ -109,8 +92,10 @@ def eval_aflw2000(directory, model="offline", roi: str = "gt", progress=None) ->
                 continue
             pts, sig = np.asarray(dets[0].mu[:68], np.float64), np.asarray(dets[0].sigma[:68])
         box = hi - lo
-        nme = float(np.mean(np.linalg.norm(pts - gt, axis=1)) / np.sqrt(box[0] * box[1]))
-        per_image.append(dict(image=name, yaw_deg=yaw, nme=nme, mean_sigma_px=float(np.mean(sig))))
+        err = np.linalg.norm(pts - gt, axis=1) / np.sqrt(box[0] * box[1])
+        nme = float(np.mean(err))
+        per_image.append(dict(image=name, yaw_deg=yaw, nme=nme, nme_inner51=float(np.mean(err[17:])),
+                              mean_sigma_px=float(np.mean(sig))))
         if nme > FAILURE_NME:
             failures.append(dict(image=name, reason=f"NME {nme:.3f} > {FAILURE_NME}"))
         if progress:
@@ -125,6 +110,8 @@ def eval_aflw2000(directory, model="offline", roi: str = "gt", progress=None) ->
                 num_images=len(items), num_evaluated=len(per_image),
                 detection_rate=len(per_image) / max(len(items), 1),
                 nme_mean=float(np.mean([r["nme"] for r in per_image])) if per_image else None,
+                # The 51 inner points (brows, eyes, nose, mouth: the 68 without the jaw outline).
+                nme_inner51_mean=float(np.mean([r["nme_inner51"] for r in per_image])) if per_image else None,
                 nme_balanced=float(np.mean(filled)) if len(filled) == len(YAW_BINS) else None,
                 nme_balanced_note=None if len(filled) == len(YAW_BINS) else "a yaw bin is empty",
                 yaw_bins=bins, failure_rate_10=sum(r["nme"] > FAILURE_NME for r in per_image) / max(len(per_image), 1),
