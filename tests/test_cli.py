@@ -54,5 +54,44 @@ def test_write_obj_is_atomic(tmp_path):
 
 
 def test_console_script_help():
-    r = subprocess.run([sys.executable, "-m", "dlm.cli.main", "--help"], capture_output=True, text=True)
-    assert r.returncode == 0 and "model" in r.stdout
+    """`python -m dlm` is the command line: every subcommand listed, and each one's own help runs."""
+    r = subprocess.run([sys.executable, "-m", "dlm", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0
+    commands = ["model", "synth", "train", "eval", "reconstruct", "track", "capture", "batch", "bench"]
+    assert all(c in r.stdout for c in commands), r.stdout
+    r = subprocess.run([sys.executable, "-m", "dlm", "bench", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and all(b in r.stdout for b in ("train", "predictor", "realtime", "batch", "synth"))
+    r = subprocess.run([sys.executable, "-m", "dlm", "batch", "--help"], capture_output=True, text=True)
+    assert "default 64" in r.stdout and "default 4" in r.stdout   # --batch-size and --workers
+
+
+def test_output_location_is_checked_before_any_work(tmp_path, capsys):
+    """An -o that is a file, or where no folder can be made, is one line and exit 2, before a model
+    is loaded or an image read (the input here does not even exist); nothing is left behind."""
+    a_file = tmp_path / "taken"
+    a_file.write_text("x")
+    for cmd in (["reconstruct", str(tmp_path / "nope.jpg")], ["track", str(tmp_path / "nope.mp4")],
+                ["batch", str(tmp_path / "nope")]):
+        assert cli.main(cmd + ["-o", str(a_file)]) == 2
+        assert "exists and is not a folder" in capsys.readouterr().err
+        assert cli.main(cmd + ["-o", str(a_file / "sub")]) == 2
+        assert "cannot" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+
+
+def test_unknown_model_name_lists_the_valid_ones(tmp_path, capsys):
+    img = tmp_path / "a.png"
+    import cv2
+    cv2.imwrite(str(img), np.zeros((64, 64, 3), np.uint8))
+    assert cli.main(["reconstruct", str(img), "-o", str(tmp_path / "out"), "--model", "bogusname"]) == 2
+    err = capsys.readouterr().err
+    assert "bogusname" in err and "realtime" in err and "offline" in err and ".npz" in err
+
+
+def test_zero_frames_or_workers_are_refused(tmp_path, capsys):
+    import pytest
+    for cmd in (["track", "v.mp4", "-o", str(tmp_path / "o"), "--max-frames", "0"],
+                ["batch", str(tmp_path), "-o", str(tmp_path / "o"), "--workers", "0"]):
+        with pytest.raises(SystemExit) as e:
+            cli.main(cmd)
+        assert e.value.code == 2 and "at least 1" in capsys.readouterr().err

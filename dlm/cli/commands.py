@@ -52,13 +52,49 @@ def _finish(args, out: Path, summary: dict) -> int:
     return 1 if failed else 0
 
 
-def _load_predictor(name: str):
-    """A landmark model by name or weights path; a missing, corrupt or mismatched file is a UserError."""
+def _load_predictor(name: str, args=None):
+    """A landmark model by name or weights path; an unknown name, a missing, corrupt or mismatched
+    file is a UserError.  A fallback note (no offline model shipped) is printed once as dlm's own
+    line, not as a Python warning, and not at all under --quiet."""
+    import warnings
     from dlm.landmarks import predictor as lmk
+    if not Path(name).suffix and name not in lmk.SHIPPED and not Path(name).exists():
+        shipped = sorted(p.stem for p in lmk.WEIGHTS_DIR.glob("*.npz"))
+        raise UserError(f"unknown landmark model {name!r}: give one of {sorted(lmk.SHIPPED)} (shipped: "
+                        f"{', '.join(shipped)}) or the path of a weights .npz file")
     try:
-        return lmk.shipped(name)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            pred = lmk.shipped(name)
     except lmk.WeightsError as e:
         raise UserError(str(e)) from None
+    for w in caught:
+        if args is None or not args.quiet:
+            print(f"note: {w.message}", file=sys.stderr)
+    return pred
+
+
+def check_output_folder(path) -> Path:
+    """Refuse an output location that cannot hold a folder before any work is done: an existing
+    file, or a place where a folder cannot be made (no such parent, read-only, /proc).  Creates
+    nothing that stays: a probe folder is made in the nearest existing parent and removed."""
+    import tempfile
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a folder; give a folder for -o")
+    parent = out if out.exists() else next((p for p in out.absolute().parents if p.exists()), None)
+    if parent is None or not parent.is_dir():
+        raise UserError(f"{out}: cannot create the output folder ({parent} is not a folder)")
+    try:
+        probe = tempfile.mkdtemp(prefix=".dlm-probe-", dir=parent)
+        if not out.exists():
+            # The parents that do not exist yet must be creatable too (a file in the way, /proc).
+            Path(probe, *out.absolute().relative_to(parent).parts).mkdir(parents=True)
+        import shutil
+        shutil.rmtree(probe)
+    except OSError as e:
+        raise UserError(f"{out}: cannot write the output folder there ({e.strerror or e})") from None
+    return out
 
 
 def _error_text(e: Exception) -> str:
@@ -69,6 +105,7 @@ def _error_text(e: Exception) -> str:
 
 
 def cmd_reconstruct(args) -> int:
+    check_output_folder(args.output)
     from dlm.core import facemodel as fm
     from dlm.io import images as imageio
     from dlm.product import outputs
@@ -77,7 +114,7 @@ def cmd_reconstruct(args) -> int:
     paths = imageio.list_images(args.images)
     if not paths:
         raise UserError("no input images (folders given contain no image files)")
-    pred = _load_predictor(args.model)
+    pred = _load_predictor(args.model, args)
     model = fm.load_face_model()
     names = _unique_names(paths)
     failed, done = [], []
@@ -144,6 +181,7 @@ def cmd_reconstruct(args) -> int:
 
 
 def cmd_track(args) -> int:
+    check_output_folder(args.output)
     from dlm.core import facemodel as fm
     from dlm.io import images as imageio
     from dlm.product import outputs
@@ -155,7 +193,7 @@ def cmd_track(args) -> int:
         reader = imageio.VideoReader(source, max_frames=args.max_frames)
     except imageio.InputError as e:
         raise UserError(str(e)) from None
-    pred = _load_predictor(args.model)
+    pred = _load_predictor(args.model, args)
     out = Path(args.output)
     model = fm.load_face_model()
     tracker = pipeline.Tracker((reader.width, reader.height), pred, model, solver=args.solver)
@@ -204,8 +242,9 @@ def cmd_track(args) -> int:
     if not found:
         print(f"dlm: no face found in any of the {n} frames", file=sys.stderr)
         return 1
-    _say(args, f"{n} frames, face in {found}; tracking {summary['frames_per_s_tracking']} frames/s "
-               f"(median per tracked frame, without overlays); outputs in {out}")
+    speed = (f"tracking {summary['frames_per_s_tracking']} frames/s (median per tracked frame, without overlays)"
+             if summary["frames_per_s_tracking"] else "no frame was tracked after a search (too few frames)")
+    _say(args, f"{n} frames, face in {found}; {speed}; outputs in {out}")
     return _finish(args, out, summary)
 
 
@@ -217,6 +256,7 @@ TEMPORAL_PER_320PX = 0.003
 
 
 def cmd_capture(args) -> int:
+    check_output_folder(args.output)
     import jax
     from dlm.core import facemodel as fm
     from dlm.io import images as imageio
@@ -246,7 +286,7 @@ def cmd_capture(args) -> int:
             cams, sizes_cal, _ = calibration.load_calibration(args.calibration, expected_cameras=C)
         except calibration.CalibrationError as e:
             raise UserError(str(e)) from None
-    pred = _load_predictor(args.model)
+    pred = _load_predictor(args.model, args)
     model = fm.load_face_model()
     L = pred.num_landmarks
     mu = np.zeros((F, C, L, 2), np.float32)
@@ -349,6 +389,7 @@ def _expand_inputs(items) -> list[Path]:
 
 
 def cmd_batch(args) -> int:
+    check_output_folder(args.output)
     """Many photos: decode on host threads, landmarks per image, fits in padded batches
     (`dlm.fitting.batch.fit_batch`), the files of `dlm reconstruct` per input.  Resumable."""
     from concurrent.futures import ThreadPoolExecutor
@@ -362,7 +403,7 @@ def cmd_batch(args) -> int:
     paths = _expand_inputs(args.inputs)
     if not paths:
         raise UserError("no input images matched")
-    pred = _load_predictor(args.model)
+    pred = _load_predictor(args.model, args)
     out = Path(args.output)
     model = fm.load_face_model()
     names = _unique_names(paths)

@@ -311,6 +311,17 @@ def cmd_bench_batch(args):
     return 0
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (0 frames or 0 workers is a mistake, not a request)."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+    return v
+
+
 def build_parser():
     ap = argparse.ArgumentParser(prog="dlm", description="Dense-landmark 3D face reconstruction in JAX.")
     ap.add_argument("--quiet", action="store_true", help="print nothing but errors")
@@ -392,7 +403,7 @@ def build_parser():
     p.add_argument("--webcam", type=int, metavar="N", help="track webcam N instead of a file (Ctrl-C stops)")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
     p.add_argument("--model", default="realtime", help=model_help + " (default: realtime)")
-    p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    p.add_argument("--max-frames", type=positive_int, default=None, help="stop after this many frames")
     p.add_argument("--no-video", action="store_true", help="do not write overlay.mp4 (faster)")
     p.add_argument("--solver", choices=["jit", "exported"], default="jit",
                    help="real-time fitter: compiled here (jit) or the exported CPU artifact")
@@ -408,7 +419,7 @@ def build_parser():
     p.add_argument("--calibration", help="calibration JSON (see dlm.fitting.calibration)")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
     p.add_argument("--model", default="offline", help=model_help + " (default: offline)")
-    p.add_argument("--max-frames", type=int, default=None, help="use the first N frames")
+    p.add_argument("--max-frames", type=positive_int, default=None, help="use the first N frames")
     p.add_argument("--min-face", type=float, default=None, help="smallest face searched for, pixels")
     p.add_argument("--overlays", type=int, default=3, help="write overlays for the first N frames")
     p.add_argument("--temporal", type=float, default=None, metavar="W",
@@ -429,8 +440,9 @@ def build_parser():
     p.add_argument("--model", default="offline", help=model_help + " (default: offline)")
     p.add_argument("--fitter", choices=["offline", "realtime"], default="offline",
                    help="offline: full fit with identity; realtime: pose and expression LM, mean identity")
-    p.add_argument("--batch-size", type=int, default=64, help="images per fitting batch (padded to 1/8/64/...)")
-    p.add_argument("--workers", type=int, default=4, help="image-decoding threads")
+    p.add_argument("--batch-size", type=positive_int, default=64,
+                   help="images per fitting batch (padded to 1/8/64/...; default %(default)s)")
+    p.add_argument("--workers", type=positive_int, default=4, help="image-decoding threads (default %(default)s)")
     p.add_argument("--min-face", type=float, default=None, help="smallest face searched for, pixels")
     p.add_argument("--json", help="also write the summary to this JSON file")
     p.add_argument("--quiet", **quiet)
