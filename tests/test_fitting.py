@@ -166,12 +166,18 @@ def test_offline_fit_rejects_bad_shapes(model):
 
 
 def test_implicit_gradient_matches_finite_differences(model, scene):
-    """d(validation error)/d(energy weight) and d/d(landmarks) through the converged offline fit."""
+    """d(validation error)/d(energy weight) and d/d(landmarks) through the converged offline fit.
+
+    Well-conditioned on purpose: 703 landmarks determine the identity, so L-BFGS converges to where
+    the validation error is a smooth function of the weight (central differences at eps and 2 eps
+    agree to ~2%).  With 68 landmarks the solve stopped short along weakly determined identity
+    directions and the finite differences measured the solver's stopping noise (non-monotone
+    values; 0.0155 against an implicit 0.0115 on one CPU type)."""
     cams = jax.tree_util.tree_map(lambda a: jnp.asarray(a)[None], scene.camera)
-    problem = offline.make_problem(model, (S, S), landmark_set="68", use_intersect=False, cameras=cams)
-    mu = fm.project_points(scene.camera, fm.landmark_vertices(model, scene.params, "68"))
+    problem = offline.make_problem(model, (S, S), landmark_set="703", use_intersect=False, cameras=cams)
+    mu = fm.project_points(scene.camera, fm.landmark_vertices(model, scene.params, "703"))
     mu = mu + 1.5 * jax.random.normal(jax.random.key(4), mu.shape)
-    obs = en.Observations(mu[None, None], jnp.full((1, 1, 68), 1.5), jnp.ones((1, 1, 68)))
+    obs = en.Observations(mu[None, None], jnp.full((1, 1, 703), 1.5), jnp.ones((1, 1, 703)))
     p = scene.params
     vars0 = en.FitVars(jnp.zeros(100), jnp.zeros((1, 55)), p.joint_rotations[None], p.translation[None],
                        cams.rotation, cams.translation, jnp.log(cams.focal / S)[None])
@@ -182,7 +188,7 @@ def test_implicit_gradient_matches_finite_differences(model, scene):
         w = en.EnergyWeights(*(jnp.asarray(v, jnp.float32) for v in en.EnergyWeights()))._replace(
             identity=w_identity, intersect=jnp.zeros(()))
         sol = offline.solve_differentiable(vars0, obs._replace(mu=mu), w, problem, mode="calibrated",
-                                           maxiter=3000, tol=1e-5)
+                                           maxiter=3000, tol=1e-6)
         pred = fm.bind_pose(model, sol.identity, jnp.zeros(55))[::97]
         return jnp.mean((pred - gt) ** 2)
 
@@ -190,7 +196,8 @@ def test_implicit_gradient_matches_finite_differences(model, scene):
     g_w, g_mu = jax.grad(val_error, argnums=(0, 1))(w0, obs.mu)
     eps = 0.05
     fd_w = (float(val_error(w0 + eps, obs.mu)) - float(val_error(w0 - eps, obs.mu))) / (2 * eps)
-    assert np.isfinite(float(g_w)) and abs(float(g_w) - fd_w) <= 0.1 * abs(fd_w) + 1e-4, (float(g_w), fd_w)
+    # Central differences are accurate to O(eps^2) (1.7% between eps 0.05 and 0.1 here): 5%.
+    assert np.isfinite(float(g_w)) and abs(float(g_w) - fd_w) <= 0.05 * abs(fd_w) + 1e-5, (float(g_w), fd_w)
     d = jax.random.normal(jax.random.key(5), obs.mu.shape)
     eps_mu = 0.5
     fd_mu = (float(val_error(w0, obs.mu + eps_mu * d)) - float(val_error(w0, obs.mu - eps_mu * d))) / (2 * eps_mu)
