@@ -220,6 +220,8 @@ def cmd_track(args) -> int:
     except Exception:
         writer.abort()
         raise
+    finally:
+        tracker.close()
     _say(args, "")
     wall = time.perf_counter() - t_start
     tracked = [t for t in timings if not t["searched"]]

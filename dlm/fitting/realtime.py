@@ -19,9 +19,12 @@ Structure used by `structured_normal_equations` (no jacfwd over expressions):
 """
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import functools
+import threading
 import time
+import weakref
 from typing import Callable, NamedTuple
 
 import jax
@@ -33,6 +36,16 @@ from dlm.core import geometry
 from dlm.fitting import lm
 
 NUM_POSE = 15  # 4 joint rotations + root translation
+
+
+# Refit threads not yet joined: joined at interpreter exit, for callers that never close().
+_live_refits: "weakref.WeakSet[threading.Thread]" = weakref.WeakSet()
+
+
+@atexit.register
+def _join_live_refits():
+    for thread in list(_live_refits):
+        thread.join()
 
 
 class RealtimeWeights(NamedTuple):
@@ -460,7 +473,6 @@ class RealtimeFitter:
             return
         if self._pending is not None:
             return
-        import threading
         snapshot = (list(self.keyframes), self.identity, self.focal, self._generation)
         box = {}
 
@@ -471,6 +483,7 @@ class RealtimeFitter:
                 box["error"] = e
         thread = threading.Thread(target=work, name="dlm-identity-refit", daemon=True)
         self._pending = (thread, box, snapshot[3])
+        _live_refits.add(thread)
         thread.start()
 
     def _collect_refit(self):
@@ -482,6 +495,15 @@ class RealtimeFitter:
             raise box["error"]
         if generation == self._generation and self.identity is not None:
             self._set_identity(*box["result"])
+
+    def close(self):
+        """Wait for a running identity refit to end and drop its result: call when the stream
+        ends.  A refit thread still inside XLA when the interpreter exits aborts the process
+        (`terminate called ...`, exit status 134 or 139), though every output was written."""
+        if self._pending is not None:
+            self._pending[0].join()
+            _live_refits.discard(self._pending[0])
+            self._pending = None
 
     def wait_for_refit(self):
         """Block until a running identity refit has finished and been applied (tests, benchmarks)."""

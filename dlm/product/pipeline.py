@@ -195,6 +195,10 @@ class Tracker:
         self._landmark_fn = functools.partial(_landmarks_in_image, self.predictor.predict_fn, self.predictor.size)
         self.reset()
 
+    def close(self):
+        """End of the stream: wait for the fitter's identity refit (see RealtimeFitter.close)."""
+        self.fitter.close()
+
     def reset(self):
         self.roi = None
         self.index = 0

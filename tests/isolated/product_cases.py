@@ -190,6 +190,22 @@ def test_cli_track_video_that_ends_early(scene, tmp_path):
     assert summary["frames"] < 10 and summary["ended_early"] and summary["header_frames"] == 10
 
 
+def test_cli_track_exits_cleanly_when_the_clip_ends_during_a_refit(scene, tmp_path):
+    """The identity refit starts at frame 30 (8 keyframes) and compiles for many seconds in its
+    thread; the clip ends at frame 32.  The process must wait for it and exit 0 (it used to abort
+    at interpreter exit with status 134 or 139, after writing every file)."""
+    import subprocess
+    import sys
+    video = tmp_path / "clip.avi"
+    _write_video(video, [np.roll(scene["image"], i % 3, axis=1) for i in range(32)])
+    out = tmp_path / "t"
+    p = subprocess.run([sys.executable, "-m", "dlm", "track", str(video), "-o", str(out), "--quiet", "--no-video"],
+                       capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "terminate called" not in p.stderr
+    assert json.loads((out / "summary.json").read_text())["frames"] == 32
+
+
 def test_cli_capture_calibrated_two_views(scene, tmp_path, model, capsys):
     cams = [tmp_path / "cam0", tmp_path / "cam1"]
     bgr = np.ascontiguousarray(scene["image"][..., ::-1])
