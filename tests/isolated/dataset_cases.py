@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from dlm.synth import dataset as synth_dataset
+from dlm.synth import pool
 from dlm.train import loop as train
 
 QUICK_CONFIG = Path(__file__).resolve().parents[2] / "experiments" / "configs" / "quick.py"
@@ -52,3 +53,59 @@ def test_training_from_a_dataset_resumes_exactly(tmp_path, model):
     np.testing.assert_allclose([b[s] for s in (4, 5, 6)], [a[s] for s in (4, 5, 6)], rtol=1e-4)
     with pytest.raises(ValueError, match="px"):
         train.train_and_evaluate(dataclasses.replace(cfg, size=32), tmp_path / "c", quiet=True)
+
+
+def test_pool_writes_resume_exactly_and_draws_are_deterministic(tmp_path, model):
+    class Stop(Exception):
+        pass
+
+    def stop_after_first_chunk(done, num):
+        if done < num:
+            raise Stop
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    pool.write_pool(a, 16, size=32, seed=3, crop_scale=0.8, workers=1)
+    with pytest.raises(Stop):
+        pool.write_pool(b, 16, size=32, seed=3, crop_scale=0.8, progress=stop_after_first_chunk, workers=1)
+    assert not b.exists() and (tmp_path / "b.partial").is_dir()
+    with pytest.raises(FileNotFoundError, match="unfinished"):
+        pool.load_pool(b, "68", model)
+    pool.write_pool(b, 16, size=32, seed=3, crop_scale=0.8, workers=1)
+    for name in pool.FIELDS:
+        np.testing.assert_array_equal(np.load(a / f"{name}.npy"), np.load(b / f"{name}.npy"))
+    with pytest.raises(FileExistsError):
+        pool.write_pool(a, 16, size=32, seed=3)
+    p = pool.load_pool(a, "68", model)
+    assert p.image.shape == (16, 32, 32, 3) and p.landmarks.shape == (16, 68, 2)
+    one = pool.pool_batch(p, 5, 8, 8, 32)
+    again = pool.pool_batch(p, 5, 8, 8, 32)
+    other = pool.pool_batch(p, 5, 16, 8, 32)           # the next epoch: other draws of the same images
+    for k in ("image", "landmarks", "visible", "index"):
+        np.testing.assert_array_equal(one[k], again[k])
+    assert sorted(np.concatenate([one["index"], pool.pool_batch(p, 5, 0, 8, 32)["index"]])) == list(range(16))
+    assert not np.array_equal(one["landmarks"], other["landmarks"])
+    stream = pool.pool_batches(p, 5, 8, 32, start=8)
+    np.testing.assert_array_equal(next(stream)["image"], one["image"])
+    stream.close()
+
+
+def test_training_continues_from_weights_on_a_pool(tmp_path, model):
+    """A run on a pool, started from another run's weights: the manifest adds the samples seen and
+    keeps the chain of runs."""
+    import json
+    from dlm.landmarks import predictor as lmk
+    from dlm.train import loop as train
+    pool.write_pool(tmp_path / "pool", 16, size=80, seed=1, crop_scale=0.8, workers=1)
+    base = dict(name="first", network="tiny", landmark_set="68", size=64, batch_size=8, steps=4, lr=1e-3,
+                warmup_steps=1, test_num=8, eval_every=4, checkpoint_every=2, log_every=2,
+                pool=str(tmp_path / "pool"), real_eval_dir=None)
+    train.train_and_evaluate(train.TrainConfig(**base), tmp_path / "one", quiet=True)
+    first = json.loads((tmp_path / "one" / "weights.json").read_text())
+    assert first["samples_seen"] == 32 and first["pool"]["num"] == 16 and len(first["chain"]) == 1
+    cfg = train.TrainConfig(**dict(base, name="second", steps=2, init_from=str(tmp_path / "one" / "weights.npz")))
+    train.train_and_evaluate(cfg, tmp_path / "two", quiet=True)
+    second = json.loads((tmp_path / "two" / "weights.json").read_text())
+    assert second["samples_seen"] == 32 + 16
+    assert [r["name"] for r in second["chain"]] == ["first", "second"]
+    assert second["cpu_hours"] >= first["cpu_hours"] > 0
+    lmk.Predictor.load(tmp_path / "two" / "weights.npz")
