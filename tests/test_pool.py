@@ -1,7 +1,5 @@
 """The render pool's draws: labels move with the pixels under every crop and flip.  The tests that
-render a pool (resumable writing, deterministic draws, training from it) are in
-tests/isolated/dataset_cases.py: their renderer compilations in the suite's process bring back the
-XLA abort that tests/test_isolated.py describes (seen again at test_synth's threaded render)."""
+render a pool (resumable writing, deterministic draws, training from it) are in test_dataset.py."""
 import numpy as np
 import jax
 import jax.numpy as jnp

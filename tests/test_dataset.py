@@ -1,8 +1,4 @@
-"""Training from a pre-rendered dataset (`dlm synth --landmarks all`, `TrainConfig.dataset`).
-
-Run in its own process by tests/test_isolated.py: in one process with the whole suite, these extra
-renderer compilations brought back the XLA abort that test_isolated.py describes (at
-test_synth.py's vectorised render, twice in a clean-clone CI run)."""
+"""Training from a pre-rendered dataset (`dlm synth --landmarks all`, `TrainConfig.dataset`)."""
 import dataclasses
 import json
 from pathlib import Path
@@ -14,7 +10,7 @@ from dlm.synth import dataset as synth_dataset
 from dlm.synth import pool
 from dlm.train import loop as train
 
-QUICK_CONFIG = Path(__file__).resolve().parents[2] / "experiments" / "configs" / "quick.py"
+QUICK_CONFIG = Path(__file__).resolve().parents[1] / "experiments" / "configs" / "quick.py"
 
 
 def test_a_dataset_of_every_landmark_serves_each_set(tmp_path, model):
