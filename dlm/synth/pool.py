@@ -28,7 +28,7 @@ import os
 import threading
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Iterator, NamedTuple
 
 import jax
@@ -106,7 +106,12 @@ def write_pool(out_dir, num: int, size: int = 160, seed: int = 0, crop_scale: fl
     workers = workers or max(1, min(4, os.cpu_count() or 1))
     last = time.perf_counter()
     with ThreadPoolExecutor(workers) as ex:
-        pending = deque(ex.submit(render, f) for f in range(state["done"], num, chunk)[:2 * workers])
+        firsts = range(state["done"], num, chunk)[:2 * workers]
+        pending: deque = deque()
+        if firsts:  # the first chunk renders on this thread, so the workers only run compiled code
+            pending.append(Future())
+            pending[0].set_result(render(firsts[0]))
+        pending.extend(ex.submit(render, f) for f in firsts[1:])
         nxt = state["done"] + len(pending) * chunk
         while pending:
             first, b = pending.popleft().result()
@@ -294,8 +299,12 @@ def pool_batches(pool: Pool, seed: int, batch_size: int, size: int, start: int =
     stop = threading.Event()
     failed: list = []
 
+    # The first batch is drawn on this thread, so its programs compile here and the background
+    # thread only runs compiled code (compilations racing on threads aborted XLA:CPU).
+    ready.append(pool_batch(pool, seed, start, batch_size, size, crops, photometric))
+
     def work():
-        nxt = start
+        nxt = start + batch_size
         while not stop.is_set():
             try:
                 b = pool_batch(pool, seed, nxt, batch_size, size, crops, photometric)

@@ -700,9 +700,14 @@ def batches(seed: int, batch_size: int, size: int, landmark_set: str = "703", mo
         return dict(image=to_uint8(b.image), landmarks=np.asarray(b.landmarks), visible=np.asarray(b.visible),
                     mask=np.asarray(b.mask).astype(np.uint8), index=np.arange(first, first + batch_size))
 
+    # The first batch renders here, before any thread starts, so every program is compiled once on
+    # this thread and the workers only run compiled code.  A worker process aborted (rc 134) inside
+    # this stream in CI while two threads were compiling; racing XLA:CPU compilations are the suspect.
+    first = job(start)
     with ThreadPoolExecutor(workers) as pool:
         pending: deque = deque()
-        nxt = start
+        nxt = start + batch_size
+        yield first
         while True:
             while len(pending) < prefetch * workers:
                 pending.append(pool.submit(job, nxt))
