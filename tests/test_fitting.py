@@ -101,6 +101,33 @@ def test_sparse_and_dense_lm_reach_the_same_solution(model, scene):
     assert float(jnp.abs(s.x[12:15] - xt[12:15]).max()) < 0.1  # cm
 
 
+def test_spd_solve_matches_lapack():
+    # Gauss-Jordan on SPD systems the size of the real-time LM's (70 parameters), damped as LM
+    # damps them.  Backward-stable elimination: relative error <= c * cond * eps, here cond < 1e3.
+    rng = np.random.default_rng(0)
+    for p in (1, 7, 70):
+        m = rng.normal(size=(p, 3 * p)).astype(np.float32)
+        a = m @ m.T + 0.1 * p * np.eye(p, dtype=np.float32)
+        b = rng.normal(size=p).astype(np.float32)
+        cond = np.linalg.cond(a.astype(np.float64))
+        ref = np.linalg.solve(a.astype(np.float64), b.astype(np.float64))
+        x = np.asarray(jax.jit(lm.spd_solve)(jnp.asarray(a), jnp.asarray(b)))
+        assert np.linalg.norm(x - ref) <= 50 * cond * 1.2e-7 * np.linalg.norm(ref), (p, cond)
+    with pytest.raises(ValueError, match="linear_solver"):
+        lm.lm_run(lambda x: (jnp.eye(1), x, 0.0), lambda x: jnp.sum(x * x), jnp.ones(1), 1, linear_solver="qr")
+
+
+def test_lm_linear_solvers_reach_the_same_solution(model, scene):
+    st = rt.analyse_sparsity(model, "320")
+    frame, consts, xt = _frame(model, scene)
+    x0 = xt.at[:15].multiply(0.8).at[12:15].add(jnp.array([1.0, -1.0, 3.0])).at[15:].multiply(0.3)
+    solve = jax.jit(lambda x0, s: rt.solve_frame(x0, frame, consts, st, 10, linear_solver=s), static_argnums=1)
+    a, b = solve(x0, "cholesky"), solve(x0, "gauss_jordan")
+    np.testing.assert_allclose(float(a.cost), float(b.cost), rtol=1e-3)
+    proj = lambda x: rt._project(rt._points(x, consts, st), consts.focal, consts.principal_point)
+    np.testing.assert_allclose(np.asarray(proj(a.x)), np.asarray(proj(b.x)), atol=0.05)
+
+
 def test_exported_solver_equals_jit(model, scene):
     st = rt.analyse_sparsity(model, "320")
     frame, consts, xt = _frame(model, scene)

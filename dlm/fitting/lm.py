@@ -27,13 +27,39 @@ def lm_init(cost_fn: Callable, x0: jax.Array, damping: float = 1e-3) -> LMState:
                    jnp.zeros((), jnp.int32))
 
 
+def spd_solve(a: jax.Array, b: jax.Array) -> jax.Array:
+    """x with a x = b for a symmetric positive definite a (P, P), b (P,), by Gauss-Jordan
+    elimination without pivoting (an SPD matrix has positive pivots), one `fori_loop` of P
+    rank-one updates of [a | b] in plain XLA ops: no LAPACK call, so no thread-pool use."""
+    p = a.shape[-1]
+    m = jnp.concatenate([a, b[:, None]], axis=1)                     # (P, P + 1)
+
+    def eliminate(k, m):
+        pivot_row = m[k] / m[k, k]
+        m = m - m[:, k][:, None] * pivot_row[None, :]                 # column k -> 0 in every row
+        return m.at[k].set(pivot_row)                                 # ... but 1 in row k
+    return jax.lax.fori_loop(0, p, eliminate, m)[:, p]
+
+
+LINEAR_SOLVERS = ("cholesky", "gauss_jordan")
+
+
+def _solve(a, b, linear_solver: str):
+    if linear_solver == "cholesky":
+        return cho_solve(cho_factor(a, lower=True), b)
+    if linear_solver == "gauss_jordan":
+        return spd_solve(a, b)
+    raise ValueError(f"linear_solver must be one of {LINEAR_SOLVERS}, not {linear_solver!r}")
+
+
 def lm_update(normal_fn: Callable, cost_fn: Callable, state: LMState, min_damping: float = 1e-7,
-              max_damping: float = 1e7) -> LMState:
-    """One step: solve (J^T J + lambda diag(J^T J)) delta = -J^T r by Cholesky, keep it if the cost drops."""
+              max_damping: float = 1e7, linear_solver: str = "cholesky") -> LMState:
+    """One step: solve (J^T J + lambda diag(J^T J)) delta = -J^T r (`linear_solver`), keep it if
+    the cost drops."""
     jtj, jtr, cost = normal_fn(state.x)
     diag = jnp.diagonal(jtj)
     a = jtj + jnp.diag(state.damping * diag + 1e-9 * (1.0 + jnp.max(diag)))
-    delta = -cho_solve(cho_factor(a, lower=True), jtr)
+    delta = -_solve(a, jtr, linear_solver)
     x_new = state.x + delta
     new_cost = cost_fn(x_new)
     ok = jnp.isfinite(new_cost) & (new_cost < cost)
@@ -46,10 +72,11 @@ def lm_update(normal_fn: Callable, cost_fn: Callable, state: LMState, min_dampin
 
 
 def lm_run(normal_fn: Callable, cost_fn: Callable, x0: jax.Array, num_iters: int,
-           damping: float = 1e-3) -> LMState:
+           damping: float = 1e-3, linear_solver: str = "cholesky") -> LMState:
     """A fixed number of iterations (a static count keeps the solve one XLA loop)."""
     state = lm_init(cost_fn, x0, damping)
-    return jax.lax.fori_loop(0, num_iters, lambda i, s: lm_update(normal_fn, cost_fn, s), state)
+    return jax.lax.fori_loop(0, num_iters,
+                             lambda i, s: lm_update(normal_fn, cost_fn, s, linear_solver=linear_solver), state)
 
 
 def dense_normal_equations(residual_fn: Callable) -> Callable:

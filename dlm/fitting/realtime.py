@@ -246,8 +246,10 @@ def structured_normal_equations(x, frame: FrameInput, consts: FrameConstants, st
 
 
 def solve_frame(x0, frame: FrameInput, consts: FrameConstants, st: Structure, num_iters: int = 5,
-                jacobian: str = "structured") -> lm.LMState:
-    """LM from x0 for `num_iters` iterations. jacobian: "structured" or "dense" (jax.jacfwd reference)."""
+                jacobian: str = "structured", linear_solver: str = "cholesky") -> lm.LMState:
+    """LM from x0 for `num_iters` iterations. jacobian: "structured" or "dense" (jax.jacfwd
+    reference); linear_solver: see `dlm.fitting.lm` ("gauss_jordan" when vmapped over a batch
+    sharded over several CPU devices)."""
     cost_fn = lambda x: cost(x, frame, consts, st)
     if jacobian == "structured":
         normal = lambda x: structured_normal_equations(x, frame, consts, st)
@@ -255,7 +257,7 @@ def solve_frame(x0, frame: FrameInput, consts: FrameConstants, st: Structure, nu
         normal = lm.dense_normal_equations(lambda x: residuals(x, frame, consts, st))
     else:
         raise ValueError(f"jacobian must be 'structured' or 'dense', not {jacobian!r}")
-    return lm.lm_run(normal, cost_fn, x0, num_iters)
+    return lm.lm_run(normal, cost_fn, x0, num_iters, linear_solver=linear_solver)
 
 
 def make_solver(st: Structure, num_iters: int = 5, jacobian: str = "structured"):
