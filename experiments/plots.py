@@ -110,7 +110,26 @@ def gnll_vs_l2(res: dict, title: str):
     return plt, fig
 
 
-DRAW = dict(ablate_fit=(ablate_fit, "Fitting ablations (NoW-like, single photos)"),
+def batch_scaling(res: dict, title: str):
+    plt, fig, axs = _figure(8.0, 3.5, cols=2)
+    for ax, key, label in ((axs[0], "fits_per_s", "fits / s"), (axs[1], "compile_s", "compile (s)")):
+        for d, r in res.items():
+            for fitter, style in (("realtime", "-o"), ("offline", "--s")):
+                rows = r.get(fitter, [])
+                if rows:
+                    ax.plot([x["batch_size"] for x in rows], [x[key] for x in rows], style, label=f"{fitter}, {d} dev")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("batch size")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axs[0].set_yscale("log")
+    axs[0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    return plt, fig
+
+
+DRAW = dict(batch_scaling=(batch_scaling, "Batch fitting: fits/s and compile time by batch size and device count"),
+            ablate_fit=(ablate_fit, "Fitting ablations (NoW-like, single photos)"),
             tune_weights=(tune_weights, "Prior weights learned through the fit"),
             timing=(timing, "Real-time path, per tracked frame"),
             peers=(peers, "Peers: 68-point NME"),

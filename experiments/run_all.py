@@ -8,8 +8,8 @@
 Quick runs write *_quick result files, which docs/results.md does not include: it shows the full
 runs committed under experiments/results/.  The quick run took 16 min 17 s on an idle 2-core CPU
 from a clean clone (cold compilation cache; compilation is most of it).  With `--jobs N` (quick default 2, full default 1) up
-to N scripts run at once, each chain below in order; timing.py always runs alone, last, because it
-measures time.  Each script's output goes to experiments/cache/logs/SCRIPT.log (its last lines are
+to N scripts run at once, each chain below in order; batch_scaling.py and timing.py always run alone, last,
+because they measure time.  Each script's output goes to experiments/cache/logs/SCRIPT.log (its last lines are
 printed when it fails).
 """
 from __future__ import annotations
@@ -40,6 +40,7 @@ ARGS = {
     "peers.py": (["--quick"], []),
     "gnll_vs_l2.py": (["--quick"], []),
     "cnn_study.py": (["--quick"], []),
+    "batch_scaling.py": (["--quick"], []),
 }
 # Chains run in order within themselves (ablate_fit and tune_weights reuse now_synth's cached
 # detections); the longest first, so that the last ones to finish are short.
@@ -52,7 +53,7 @@ CHAINS = [
     ["realtime_iterations.py"],
     ["peers.py"],
 ]
-ALONE = ["timing.py"]
+ALONE = ["batch_scaling.py", "timing.py"]
 EXPERIMENTS = [s for chain in CHAINS for s in chain] + ALONE
 assert sorted(EXPERIMENTS) == sorted(ARGS)
 
@@ -67,6 +68,9 @@ TABLES = [
     ("timing", "Timing"),
     ("peers", "Peers: MediaPipe Face Mesh and dlib, 68-point NME"),
     ("gnll_vs_l2", "GNLL versus L2 at the shipped model's scale (landmark accuracy)"),
+    ("batch_scaling", "Batch fitting: fits/s and compile time by batch size and device count"),
+    # Written by hand from the campaign's records (experiments/results/realtime_pool_320/).
+    ("training_at_scale", "Training at scale on the CPU (issue 18): engine and the first campaign"),
 ]
 
 

@@ -86,6 +86,15 @@ def _realtime_one(mu, sigma, weight, size, identity, focal, parts, st: rt.Struct
     return params, focal, pp, x2d, state.cost
 
 
+def linear_solver(mesh: Mesh) -> str:
+    """The real-time LM's linear solver on `mesh`: plain-XLA Gauss-Jordan on a mesh of several
+    CPU devices, where vmapped LAPACK kernels deadlock (`dlm.fitting.lm`); LAPACK / cuSOLVER
+    Cholesky elsewhere, faster on one CPU device at large batches (batch 4096: 290 vs 213 fits/s
+    here; at 64 the two runs disagreed, 554 vs 163 and 366 vs 471).  The two agree to 0.008 px."""
+    devices = list(mesh.devices.flat)
+    return "gauss_jordan" if len(devices) > 1 and devices[0].platform == "cpu" else "cholesky"
+
+
 @functools.lru_cache(maxsize=None)
 def _compiled(fitter: str, n: int, mesh: Mesh, static):
     """vmapped + jitted batch function with the batch axis sharded over `mesh`."""
@@ -104,11 +113,9 @@ def _compiled(fitter: str, n: int, mesh: Mesh, static):
                            check_vma=False)
         return jax.jit(fn, in_shardings=(shard, shard, shard, shard, rep), out_shardings=shard)
     st, num_iters = static
-    # Plain-XLA Gauss-Jordan, not LAPACK Cholesky: vmapped LAPACK kernels deadlock on a mesh of
-    # several CPU devices (`dlm.fitting.lm`); on one CPU device it ran at 471 vs 366 fits/s at
-    # batch 64 and 382 vs 404 at 512, and one solver keeps results independent of the layout.
+    solver = linear_solver(mesh)
     fn = jax.vmap(lambda mu, sg, w, sz, idt, f, parts: _realtime_one(mu, sg, w, sz, idt, f, parts, st, num_iters,
-                                                                     "gauss_jordan"),
+                                                                     solver),
                   in_axes=(0, 0, 0, 0, 0, 0, None))
     return jax.jit(fn, in_shardings=(shard,) * 6 + (rep,), out_shardings=shard)
 

@@ -18,9 +18,23 @@ def git_revision() -> str:
         return "unknown"
 
 
+def cpu_name() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux), for benchmark records: times differ 2x between
+    this project's CPU types, so every figure names its CPU."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def environment() -> dict:
     import jax
     return dict(jax=jax.__version__, backend=jax.default_backend(), devices=[str(d) for d in jax.devices()],
+                cpu=cpu_name(), cpu_count=os.cpu_count(),
                 cpu_affinity=sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
                 xla_flags=os.environ.get("XLA_FLAGS", ""), machine=platform.machine(),
                 python=platform.python_version(), git_revision=git_revision())
