@@ -11,22 +11,23 @@ from dlm.cli.commands import UserError, cmd_batch, cmd_capture, cmd_reconstruct,
 from dlm.io.provenance import environment
 
 
+def _add_xla_flags(option: str, flags: str):
+    """Append to XLA_FLAGS; XLA reads them once, when JAX starts, so `option` must come first."""
+    if "jax" in sys.modules:
+        raise RuntimeError(f"{option} must be set before JAX is imported")
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + flags).strip()
+
+
 def _single_thread():
     """Pin to one core and ask XLA's CPU backend for one thread (call before importing jax)."""
-    if "jax" in sys.modules:
-        raise RuntimeError("--threads 1 must be set before JAX is imported")
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                               " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
+    _add_xla_flags("--threads 1", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
 
 
 def _force_host_devices(n: int):
     """Split the CPU into n XLA devices (call before importing jax), for sharding on one host."""
-    if "jax" in sys.modules:
-        raise RuntimeError("--devices must be set before JAX is imported")
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                               f" --xla_force_host_platform_device_count={n}").strip()
+    _add_xla_flags("--devices", f"--xla_force_host_platform_device_count={n}")
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 

@@ -86,10 +86,14 @@ def _realtime_one(mu, sigma, weight, size, identity, focal, parts, st: rt.Struct
     return params, focal, pp, x2d, state.cost
 
 
-# Real-time rows vmapped at once per CPU device: fits/s peaked at batch 64 on one CPU device (563,
-# vs 413 at 512 and 291 at 4096, experiments/results/batch_scaling.json) as the vmapped working
-# set outgrew the cache.
+# Real-time rows vmapped at once per CPU device.  Vmapping a whole batch, fits/s peaked at 64 on
+# one CPU device (563, vs 413 at 512 and 291 at 4096, this AMD EPYC) as the working set outgrew
+# the cache; in chunks of 64, batch 4096 ran at 571 fits/s.
 CPU_CHUNK = 64
+
+
+def _on_cpu(mesh: Mesh) -> bool:
+    return next(iter(mesh.devices.flat)).platform == "cpu"
 
 
 def linear_solver(mesh: Mesh) -> str:
@@ -97,8 +101,7 @@ def linear_solver(mesh: Mesh) -> str:
     CPU devices, where vmapped LAPACK kernels deadlock (`dlm.fitting.lm`); LAPACK / cuSOLVER
     Cholesky elsewhere, faster on one CPU device at large batches (batch 4096: 290 vs 213 fits/s
     here; at 64 the two runs disagreed, 554 vs 163 and 366 vs 471).  The two agree to 0.008 px."""
-    devices = list(mesh.devices.flat)
-    return "gauss_jordan" if len(devices) > 1 and devices[0].platform == "cpu" else "cholesky"
+    return "gauss_jordan" if mesh.devices.size > 1 and _on_cpu(mesh) else "cholesky"
 
 
 @functools.lru_cache(maxsize=None)
@@ -120,7 +123,7 @@ def _compiled(fitter: str, n: int, mesh: Mesh, static):
         return jax.jit(fn, in_shardings=(shard, shard, shard, shard, rep), out_shardings=shard)
     st, num_iters = static
     solver = linear_solver(mesh)
-    chunk = CPU_CHUNK if list(mesh.devices.flat)[0].platform == "cpu" else None
+    chunk = CPU_CHUNK if _on_cpu(mesh) else None
 
     def one(mu, sg, w, sz, idt, f, parts):
         return _realtime_one(mu, sg, w, sz, idt, f, parts, st, num_iters, solver)
