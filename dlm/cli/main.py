@@ -174,10 +174,31 @@ def cmd_train(args):
         config = train.load_config(os.path.join(os.path.dirname(os.path.abspath(args.config)), "quick.py"))
     if args.steps:
         config.steps = args.steps
-    result = train.train_and_evaluate(config, args.workdir, quiet=args.quiet)
+    if args.minutes is not None and not args.minutes > 0:
+        raise UserError(f"--minutes must be > 0, got {args.minutes}")
+    from dlm.io.provenance import cache_dir
+    workdir = args.workdir or cache_dir("runs", config.name)
+    if not args.quiet:
+        print(f"workdir {workdir}", flush=True)
+    result = train.train_and_evaluate(config, workdir, quiet=args.quiet, minutes=args.minutes)
     if args.json and result is not None:
         from dlm.io.files import write_json
-        write_json(args.json, dict(config=args.config, workdir=args.workdir, test=result))
+        write_json(args.json, dict(config=args.config, workdir=str(workdir), test=result))
+    if args.campaign_log:
+        import json
+        from dlm.train import campaign
+        roi_auto = None
+        if args.roi_auto:
+            if not (config.real_eval_dir and os.path.isdir(config.real_eval_dir)):
+                raise UserError("--roi-auto needs the config's real_eval_dir, which is absent here")
+            from dlm.eval import aflw2000
+            from dlm.landmarks import predictor as lmk
+            roi_auto = aflw2000.eval_aflw2000(config.real_eval_dir,
+                                              lmk.Predictor.load(os.path.join(workdir, "weights.npz")), roi="auto")
+        line = campaign.campaign_line(workdir, roi_auto)
+        campaign.append_line(args.campaign_log, line)
+        if not args.quiet:
+            print(f"campaign line appended to {args.campaign_log}: {json.dumps(line)}", flush=True)
     return 0
 
 
@@ -367,8 +388,15 @@ def build_parser():
 
     p = sub.add_parser("train", help="train a landmark network on synthetic data (resumable)")
     p.add_argument("config", help="experiments/configs/*.py with get_config()")
-    p.add_argument("--workdir", required=True, help="checkpoints, metrics.jsonl, weights.npz")
+    p.add_argument("--workdir", help="checkpoints, metrics.jsonl, weights.npz (default $DLM_CACHE/runs/NAME, "
+                                      "DLM_CACHE defaulting to ~/.cache/dlm)")
     p.add_argument("--steps", type=int, help="override the config's step count")
+    p.add_argument("--minutes", type=float, help="train for this wall-clock budget, then checkpoint, evaluate, "
+                                                 "export the weights and exit 0 (rerun to continue)")
+    p.add_argument("--campaign-log", help="append this session's campaign line (samples, CPU hours, synthetic and "
+                                          "dev-set NME, images/s, git revision) to this JSON-lines file")
+    p.add_argument("--roi-auto", action="store_true",
+                   help="with --campaign-log: also score dlm's own ROI search on the real photos (found %%, NME)")
     p.add_argument("--quick", action="store_true", help="train the tiny quick.py config instead (tests)")
     p.add_argument("--json", help="write the final test metrics here")
     p.set_defaults(func=cmd_train)
@@ -526,12 +554,13 @@ def build_parser():
 
 def _compilation_cache():
     """Keep compiled fitters and networks between runs (JAX's persistent cache): the offline fit
-    compiles for about a minute on a 2-core CPU and then runs in seconds.  DLM_CACHE_DIR moves the
-    cache; DLM_NO_COMPILE_CACHE=1 turns it off."""
+    compiles for about a minute on a 2-core CPU and then runs in seconds.  The cache is
+    $DLM_CACHE/jax (DLM_CACHE_DIR moves it alone); DLM_NO_COMPILE_CACHE=1 turns it off."""
     if os.environ.get("DLM_NO_COMPILE_CACHE"):
         return
     import jax
-    d = os.environ.get("DLM_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "dlm", "jax")
+    from dlm.io.provenance import cache_dir
+    d = os.environ.get("DLM_CACHE_DIR") or cache_dir("jax")
     jax.config.update("jax_compilation_cache_dir", d)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 

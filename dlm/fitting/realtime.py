@@ -322,7 +322,8 @@ def cached_exported_solver(st: Structure, num_iters: int = 5, cache_dir=None):
     """
     import os
     from dlm.io.files import atomic_path
-    cache_dir = cache_dir or os.environ.get("DLM_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "dlm")
+    from dlm.io.provenance import cache_dir as default_cache_dir
+    cache_dir = cache_dir or default_cache_dir()
     path = os.path.join(cache_dir, f"realtime-{structure_hash(st, num_iters)}.jaxexport")
     if os.path.isfile(path):
         try:

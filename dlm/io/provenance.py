@@ -44,3 +44,19 @@ def shared_real_path(*parts: str) -> str:
     """A path under the team's real data folder, ../shared/real beside the repository (it may not
     exist: callers check, and tests that need it skip)."""
     return os.path.normpath(os.path.join(REPO_ROOT, "..", "shared", "real", *parts))
+
+
+def cache_dir(*parts: str) -> str:
+    """A path under dlm's cache folder, $DLM_CACHE (default ~/.cache/dlm): render pools, training
+    runs, exported fitters and compiled programs live there, outside the work tree, which may be
+    laid anew while the machine is kept."""
+    root = os.environ.get("DLM_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "dlm")
+    return os.path.join(root, *parts)
+
+
+def cache_relative(path: str | None) -> str | None:
+    """`path` as given when it is absolute or exists from here; otherwise the same relative path
+    under the cache folder (a config names its pool `pools/pool160`, found wherever DLM_CACHE is)."""
+    if path is None or os.path.isabs(path) or os.path.exists(path):
+        return path
+    return cache_dir(path)

@@ -64,6 +64,13 @@ class TrainConfig:
     pool_photometric: bool = True     # the photometric chain on pool draws (crops always vary)
     init_from: str | None = None      # weights (.npz or a shipped name) to start from, when no checkpoint
     real_eval_dir: str | None = "../shared/real/aflw2000_sample"   # real photos scored at each eval, if present
+    # A campaign: `steps` is the whole campaign's budget over every run of its chain, and the
+    # learning-rate schedule is read at the chain's step (samples seen before this run, from the
+    # init_from manifest, over batch_size, plus this run's steps), so a run continued on a new
+    # machine from the last exported weights resumes the schedule instead of warming up again.
+    # The optimiser starts afresh from weights, so its rate ramps over `rewarm_steps` first.
+    campaign: bool = False
+    rewarm_steps: int = 100
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -144,8 +151,10 @@ def training_batches(config: TrainConfig, seed: int, start: int, model: fm.FaceM
 
 @functools.lru_cache(maxsize=1)
 def _load_pool(folder: str, landmark_set: str):
+    """A relative pool path that does not exist from here is looked up in the cache folder."""
     from dlm.synth import pool as pool_lib
-    return pool_lib.load_pool(folder, landmark_set)
+    from dlm.io.provenance import cache_relative
+    return pool_lib.load_pool(cache_relative(folder), landmark_set)
 
 
 @functools.lru_cache(maxsize=1)
@@ -230,10 +239,15 @@ def _log_jsonl(path: Path, record: dict):
         f.write(json.dumps(record) + "\n")
 
 
-def train_and_evaluate(config: TrainConfig, workdir, quiet: bool = False, stop_at: int | None = None) -> dict | None:
+def train_and_evaluate(config: TrainConfig, workdir, quiet: bool = False, stop_at: int | None = None,
+                       minutes: float | None = None) -> dict | None:
     """Train (or resume) in workdir; returns the final metrics.  Rerunning after a kill resumes
     from the last checkpoint with the same batches and learning-rate schedule.  `stop_at` ends
-    this call early at that step (as a kill would, but after a checkpoint) and returns None."""
+    this call early at that step (as a kill would, but after a checkpoint) and returns None.
+    `minutes` is a wall-clock budget for training: when it runs out the run checkpoints,
+    evaluates (synthetic test set and the real photos), exports its weights and returns the
+    metrics, and rerunning the command continues it.  Each call writes workdir/session.json
+    (steps, samples, seconds and images/s of this call alone)."""
     import orbax.checkpoint as ocp
     from dlm.io.provenance import git_revision
     from dlm.io.files import write_json
@@ -267,14 +281,35 @@ def train_and_evaluate(config: TrainConfig, workdir, quiet: bool = False, stop_a
                                                   config.steps, end_value=peak * 0.01)
     state = create_train_state(config, jax.random.fold_in(key, 0))
     parent = {}
-    if config.init_from is not None:
-        state, parent = init_from_weights(state, config.init_from)
     mngr = ocp.CheckpointManager(workdir / "checkpoints",
                                  options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True))
+    parent_path = workdir / "parent.json"
+    if config.init_from is not None:
+        state, parent = init_from_weights(state, config.init_from)
+        # The weights this run started from, as they were then: a resumed run keeps its chain and
+        # schedule even if the file behind init_from (a shipped name) has been replaced since.
+        if mngr.latest_step() is not None and parent_path.exists():
+            parent = json.loads(parent_path.read_text())
+        else:
+            write_json(parent_path, parent)
     if mngr.latest_step() is not None:
         state = mngr.restore(mngr.latest_step(), args=ocp.args.StandardRestore(state))
         log(f"resumed at step {int(state.step)}")
     step = int(state.step)
+    start_step = step
+    # The chain's step before this run: the schedule is read at offset + step (campaigns only).
+    offset = parent.get("samples_seen", 0) // config.batch_size if config.campaign else 0
+    end = config.steps - offset
+
+    def rate(step):
+        lr = schedule(offset + step)
+        if config.campaign and config.init_from is not None:   # a fresh optimiser on trained weights
+            lr = lr * jnp.minimum(1.0, (step + 1) / max(config.rewarm_steps, 1))
+        return jnp.float32(lr)
+    if config.campaign:
+        log(f"campaign step {offset + step} of {config.steps} ({parent.get('samples_seen', 0)} samples before "
+            f"this run), rate {float(rate(step)):.2e}")
+    deadline = None if minutes is None else time.perf_counter() + 60.0 * minutes
     progress_path = workdir / "progress.json"
     progress = json.loads(progress_path.read_text()) if progress_path.exists() else dict(train_seconds=0.0)
     # Data-parallel over every device: state replicated, each batch split along its first axis
@@ -291,7 +326,7 @@ def train_and_evaluate(config: TrainConfig, workdir, quiet: bool = False, stop_a
     stream = training_batches(config, config.data_seed, step * config.batch_size, model)
     t0, seen, window = time.perf_counter(), 0, []
     t_saved = t0
-    last_eval = None
+    last_eval, last_eval_step, saved_step = None, None, None
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
     def record(step):
@@ -328,8 +363,12 @@ def train_and_evaluate(config: TrainConfig, workdir, quiet: bool = False, stop_a
                              {"params": state.params, "batch_stats": state.batch_stats}, config.landmark_set)
         r = evaluation.eval_aflw2000(config.real_eval_dir, pred, roi="gt")
         return dict(dir=config.real_eval_dir, nme_balanced=r["nme_balanced"], nme_mean=r["nme_mean"],
-                    failure_rate_10=r["failure_rate_10"], num_images=r["num_evaluated"])
-    while step < config.steps:
+                    nme_inner51=r["nme_inner51_mean"], failure_rate_10=r["failure_rate_10"],
+                    num_images=r["num_evaluated"])
+    while step < end:
+        if deadline is not None and time.perf_counter() > deadline:
+            log(f"\ntime budget of {minutes:g} min used at step {step}")
+            break
         if stop_at is not None and step >= stop_at:
             stream.close()
             mngr.save(step, args=ocp.args.StandardSave(state), force=True)
@@ -339,42 +378,53 @@ def train_and_evaluate(config: TrainConfig, workdir, quiet: bool = False, stop_a
         images, targets = b["image"], b["landmarks"]
         if mesh.devices.size > 1:
             images, targets = sharding.shard_batch((images, targets), mesh)
-        state, m = train_step(state, images, targets, weights, jnp.float32(schedule(step)), config.loss,
-                              config.size)
+        state, m = train_step(state, images, targets, weights, rate(step), config.loss, config.size)
         step += 1
         seen += config.batch_size
         window.append(m)
-        if step % config.log_every == 0 or step == config.steps:
+        if step % config.log_every == 0 or step == end:
             avg = {k: float(np.mean([float(w[k]) for w in window])) for k in window[0]}
             window = []
-            rate = seen / (time.perf_counter() - t0)
-            rec = dict(step=step, lr=float(schedule(step)), images_per_s=rate, **avg)
+            speed = seen / (time.perf_counter() - t0)
+            rec = dict(step=step, lr=float(rate(step)), images_per_s=speed, **avg)
+            if config.campaign:
+                rec["chain_step"] = offset + step
             _log_jsonl(metrics_path, rec)
-            eta = (config.steps - step) * config.batch_size / max(rate, 1e-9)
-            bar = "#" * int(30 * step / config.steps)
+            eta = (end - step) * config.batch_size / max(speed, 1e-9)
+            bar = "#" * int(30 * step / max(end, 1))
             if not quiet:
-                sys.stdout.write(f"\r[{bar:<30}] {step}/{config.steps} loss {avg['loss']:.4f} "
-                                 f"err {avg['mean_error_px']:.2f}px {rate:.1f} img/s eta {eta / 60:.0f} min ")
+                sys.stdout.write(f"\r[{bar:<30}] {step}/{end} loss {avg['loss']:.4f} "
+                                 f"err {avg['mean_error_px']:.2f}px {speed:.1f} img/s eta {eta / 60:.0f} min ")
                 sys.stdout.flush()
-        if step % config.checkpoint_every == 0 or step == config.steps:
+        if step % config.checkpoint_every == 0 or step == end:
             mngr.save(step, args=ocp.args.StandardSave(state))
+            saved_step = step
             record(step)
-        if step % config.eval_every == 0 or step == config.steps:
+        if step % config.eval_every == 0 or step == end:
             variables = {"params": state.params, "batch_stats": state.batch_stats}
-            last_eval = evaluate(state.apply_fn, variables, test, region_names, config.size)
+            last_eval, last_eval_step = evaluate(state.apply_fn, variables, test, region_names, config.size), step
             _log_jsonl(metrics_path, dict(step=step, eval=last_eval))
             log(f"\nstep {step}: test NME {last_eval['nme']:.4f} (visible {last_eval['nme_visible']:.4f}), "
                 f"within 1/2 sigma {last_eval['within_1_sigma']:.2f}/{last_eval['within_2_sigma']:.2f}")
-            if step < config.steps:   # weights of the run so far, for a session that ends before it does
+            if step < end:   # weights of the run so far, for a session that ends before it does
                 record(step)
                 export(step, last_eval)
     stream.close()
+    train_seconds = time.perf_counter() - t0
+    if saved_step != step and step > start_step:   # stopped by the time budget between checkpoints
+        mngr.save(step, args=ocp.args.StandardSave(state), force=True)
     mngr.wait_until_finished()
-    if last_eval is None:
+    if last_eval_step != step:
         variables = {"params": state.params, "batch_stats": state.batch_stats}
         last_eval = evaluate(state.apply_fn, variables, test, region_names, config.size)
+        _log_jsonl(metrics_path, dict(step=step, eval=last_eval))
     record(step)
     export(step, last_eval)
+    write_json(workdir / "session.json",
+               dict(start_step=start_step, end_step=step, chain_step=offset + step, campaign_steps=config.steps,
+                    samples=(step - start_step) * config.batch_size, train_seconds=round(train_seconds, 2),
+                    images_per_s=round((step - start_step) * config.batch_size / max(train_seconds, 1e-9), 3),
+                    cores=cores, lr=float(rate(step)), minutes=minutes, git_revision=git_revision()))
     return last_eval
 
 

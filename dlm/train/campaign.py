@@ -1,0 +1,53 @@
+"""A campaign's record: one line per training session, appended to a JSON-lines file that is
+committed (experiments/results/campaign_<name>.jsonl), so progress outlives the machine.
+
+    dlm train CONFIG --minutes 90 --campaign-log experiments/results/campaign_realtime_320.jsonl
+
+The line is read from what the session left in its workdir: weights.json (the exported weights'
+manifest: synthetic and real-photo scores, samples and CPU hours over the whole chain of runs)
+and session.json (this session's steps, samples, seconds and images/s).
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from pathlib import Path
+
+from dlm.io.files import atomic_path
+from dlm.io.provenance import cpu_name, git_revision
+
+
+def campaign_line(workdir, roi_auto: dict | None = None) -> dict:
+    """The record of the session that last ran in `workdir`.  roi_auto: an `eval_aflw2000(...,
+    roi="auto")` result on the dev set, reported as found rate and balanced NME."""
+    workdir = Path(workdir)
+    manifest = json.loads((workdir / "weights.json").read_text())
+    session = json.loads((workdir / "session.json").read_text())
+    metrics = manifest.get("metrics", {})
+    test, real = metrics.get("test") or {}, metrics.get("real") or {}
+    line = dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                cpu=cpu_name(), cores=session["cores"], git_revision=git_revision(),
+                name=manifest.get("train_config", {}).get("name"),
+                steps_session=session["end_step"] - session["start_step"], chain_step=session["chain_step"],
+                campaign_steps=session["campaign_steps"],
+                samples_session=session["samples"], samples_total=manifest.get("samples_seen"),
+                cpu_hours_session=round(session["train_seconds"] * session["cores"] / 3600, 4),
+                cpu_hours_total=manifest.get("cpu_hours"), images_per_s=session["images_per_s"],
+                lr_end=session["lr"], synthetic_nme=test.get("nme"),
+                dev_dir=real.get("dir"), dev_nme_balanced=real.get("nme_balanced"),
+                dev_nme_inner51=real.get("nme_inner51"), dev_failure_rate_10=real.get("failure_rate_10"),
+                dev_num_images=real.get("num_images"), weights_sha256=manifest.get("sha256"))
+    if roi_auto is not None:
+        line.update(dev_roi_auto_found=roi_auto["detection_rate"], dev_roi_auto_nme_balanced=roi_auto["nme_balanced"])
+    return line
+
+
+def append_line(path, line: dict) -> None:
+    """Append one JSON line; the file is rewritten whole through a temporary file (atomic)."""
+    path = Path(path)
+    old = path.read_text() if path.exists() else ""
+    if old and not old.endswith("\n"):
+        old += "\n"
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(old + json.dumps(line, sort_keys=True) + "\n")
