@@ -83,3 +83,58 @@ def test_eval_synth_and_bench_predictor_cli(tmp_path, tiny_weights):
     b = json.loads(out.read_text())["results"]
     assert b["crop_and_network"]["median_ms"] > 0 and b["size"] == 64
     assert cli.main(["eval", "synth", "--model", str(tmp_path / "missing.npz")]) == 2
+
+
+class _KnownOffsetPredictor(lmk.Predictor):
+    """Returns each photo's ground truth (in crop pixels) plus a known offset per point, in the
+    order eval_aflw2000 reads the photos: the protocol's arithmetic then has exact answers."""
+
+    def __init__(self, answers, size=64):
+        self.size, self.landmark_set, self.num_landmarks, self.manifest = size, "68", 68, {}
+        self.answers = list(answers)
+
+    def __call__(self, crops):
+        mu = np.asarray(self.answers.pop(0), np.float32)[None]
+        return mu, np.full((1, 68), 1.0, np.float32)
+
+
+def test_protocol_arithmetic_is_exact_with_known_errors(tmp_path):
+    """NME per image (mean error over sqrt(w h) of the gt box), inner 51 (points 17-67), yaw bins
+    by |yaw| in [0, 30), [30, 60), [60, 90], the balanced mean of bin means, failures over 0.10."""
+    import cv2
+    rng = np.random.default_rng(0)
+    yaws = [10.0, -29.5, 30.5, 59.5, 60.5, -89.0]
+    shifts = [0.01, 0.03, 0.05, 0.12, 0.02, 0.20]          # error as a fraction of sqrt(w h), all points
+    jaw_extra = [0.0, 0.0, 0.0, 0.0, 0.4, 0.0]             # photo 4: points 0-16 off by more
+    answers, expected = [], []
+    for k, (yaw, shift, extra) in enumerate(zip(yaws, shifts, jaw_extra)):
+        gt = np.stack([rng.uniform(100, 220, 68), rng.uniform(90, 260, 68)], 1)
+        lo, hi = gt.min(0), gt.max(0)
+        norm = np.sqrt(np.prod(hi - lo))
+        off = np.zeros((68, 2))
+        off[:, 0] = shift * norm
+        off[:17, 1] = extra * norm
+        err = np.linalg.norm(off, axis=1) / norm
+        expected.append((abs(yaw), err.mean(), err[17:].mean()))
+        # The .mat holds 0-based coordinates: dlm reads them +0.5.
+        savemat(tmp_path / f"image{k:05d}.mat", {"pt3d_68": np.vstack([(gt - 0.5).T, np.zeros((1, 68))]),
+                                                 "Pose_Para": np.array([[0.0, np.radians(yaw), 0.0, 0, 0, 0, 1]])})
+        cv2.imwrite(str(tmp_path / f"image{k:05d}.jpg"), np.zeros((300, 300, 3), np.uint8))
+        a = evaluation.roi_from_box(lo, hi).transform(64)
+        answers.append((gt + off) @ a[:, :2].T + a[:, 2])
+    r = evaluation.eval_aflw2000(tmp_path, _KnownOffsetPredictor(answers), roi="gt")
+    nme = [e[1] for e in expected]
+    np.testing.assert_allclose([x["nme"] for x in r["per_image"]], nme, rtol=1e-4)
+    np.testing.assert_allclose([x["nme_inner51"] for x in r["per_image"]], [e[2] for e in expected], rtol=1e-4)
+    bins = {"0-30": [0, 1], "30-60": [2, 3], "60-90": [4, 5]}
+    for name, members in bins.items():
+        assert r["yaw_bins"][name]["count"] == len(members)
+        assert r["yaw_bins"][name]["nme"] == pytest.approx(np.mean([nme[i] for i in members]), rel=1e-4)
+    assert r["nme_balanced"] == pytest.approx(np.mean([np.mean([nme[i] for i in m]) for m in bins.values()]), rel=1e-4)
+    assert r["nme_mean"] == pytest.approx(np.mean(nme), rel=1e-4)
+    assert r["nme_inner51_mean"] == pytest.approx(np.mean([e[2] for e in expected]), rel=1e-4)
+    # Photos 3 (0.12), 4 (the jaw's hypot(0.02, 0.4) and 0.02 elsewhere: 0.115 over 68, 0.02 over the
+    # inner 51) and 5 (0.20) fail.
+    assert nme[4] > 0.10
+    assert r["failure_rate_10"] == pytest.approx(3 / 6)
+    assert r["num_evaluated"] == r["num_images"] == 6

@@ -88,6 +88,11 @@ def test_weights_roundtrip_and_corruption(tmp_path):
     path = tmp_path / "w.npz"
     lmk.save_weights(path, v, cfg, metrics=dict(nme=0.1))
     pred = lmk.Predictor.load(path)
+    # Half precision on disk: every loaded array is the saved one rounded to float16.
+    saved, loaded = jax.tree_util.tree_leaves_with_path(v), jax.tree_util.tree_leaves_with_path(pred.variables)
+    assert [k for k, _ in saved] == [k for k, _ in loaded]
+    for (_, a), (_, b) in zip(saved, loaded):
+        np.testing.assert_array_equal(np.asarray(a, np.float16).astype(np.float32), np.asarray(b))
     img = np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)
     mu, sigma = lmk.predict_landmarks(img, model=pred)
     assert mu.shape == (68, 2) and sigma.shape == (68,) and (sigma > 0).all()

@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 
 from dlm.synth import pool
+from dlm.synth import render as synth
 
 
 def _dot_image(points, size):
@@ -78,3 +79,7 @@ def test_every_landmark_set_has_a_mirror_permutation(model):
     for name in ("68", "320", "703"):
         perm = pool.mirror_permutation(model, name)
         assert (perm[perm] == np.arange(len(perm))).all() and (perm != np.arange(len(perm))).any()
+        # Not just any involution: landmark perm[i] sits at landmark i's mirror image (x -> -x) on
+        # the template, to the symmetry of ICT's mesh (mirror_permutation's 0.05 cm).
+        pts = np.asarray(model.template)[synth.landmark_vertex_ids(model, name)]
+        np.testing.assert_allclose(pts[perm] * np.array([-1.0, 1.0, 1.0]), pts, atol=0.05)

@@ -61,10 +61,11 @@ def read_aflw2000(directory):
     return items
 
 
-def eval_aflw2000(directory, model="offline", roi: str = "gt", progress=None) -> dict:
+def eval_aflw2000(directory, model="offline", roi: str = "gt", progress=None, keep_points: bool = False) -> dict:
     """roi "gt": crop framed by the ground-truth 68-point box (ROI_SCALE, ROI_SHIFT); "auto": dlm's
     own ROI search (`dlm.product.roi.search`, no detector, no ground truth): images where it finds no
-    face are failures and are left out of the NME (`detection_rate` says how many)."""
+    face are failures and are left out of the NME (`detection_rate` says how many).  keep_points:
+    each per-image record also holds the predicted and ground-truth 68 points (pixels)."""
     import cv2
     if roi not in ("gt", "auto"):
         raise ValueError(f"roi must be 'gt' or 'auto', not {roi!r}")
@@ -96,6 +97,8 @@ def eval_aflw2000(directory, model="offline", roi: str = "gt", progress=None) ->
         nme = float(np.mean(err))
         per_image.append(dict(image=name, yaw_deg=yaw, nme=nme, nme_inner51=float(np.mean(err[17:])),
                               mean_sigma_px=float(np.mean(sig))))
+        if keep_points:
+            per_image[-1].update(points=pts.tolist(), gt=gt.tolist())
         if nme > FAILURE_NME:
             failures.append(dict(image=name, reason=f"NME {nme:.3f} > {FAILURE_NME}"))
         if progress:

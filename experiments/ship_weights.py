@@ -1,0 +1,83 @@
+"""Ship a campaign's weights as the packaged model, only if they beat it on the real dev photos.
+
+    python experiments/ship_weights.py ~/.cache/dlm/runs/realtime_pool_320/weights.npz --name realtime
+
+Scores the candidate and the shipped model on `../shared/real/aflw2000_dev` (AFLW2000-3D protocol,
+ground-truth crop, balanced NME over the three yaw bins) and, when the candidate's balanced NME is
+lower, copies its half-precision weights and manifest over the shipped files
+(`dlm/data/weights/<file>.{npz,json}`), records both dev scores in the manifest (`dev_eval`), and
+recalibrates the ROI face / no-face threshold for the new weights (calibrate_roi.py
+--write-manifest).  Writes experiments/results/ship_<name>.json (both scores, the decision, git
+revision).  Exit 0 whether shipped or not; 2 on bad input.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+HERE = Path(__file__).resolve().parent
+
+
+def dev_scores(pred, directory: str) -> dict:
+    from dlm.eval import aflw2000
+    r = aflw2000.eval_aflw2000(directory, pred, roi="gt")
+    return dict(nme_balanced=r["nme_balanced"], nme_mean=r["nme_mean"], nme_inner51=r["nme_inner51_mean"],
+                failure_rate_10=r["failure_rate_10"], num_images=r["num_evaluated"],
+                yaw_bins={k: v["nme"] for k, v in r["yaw_bins"].items()})
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("weights", help="the candidate weights .npz (its .json manifest beside it)")
+    ap.add_argument("--name", default="realtime", help="the shipped model to replace")
+    ap.add_argument("--dev", default=None, help="AFLW2000-3D dev folder (default ../shared/real/aflw2000_dev)")
+    ap.add_argument("--dry-run", action="store_true", help="score and decide, change nothing")
+    args = ap.parse_args(argv)
+    from dlm.io.files import write_json
+    from dlm.io.provenance import git_revision, shared_real_path
+    from dlm.landmarks import predictor as lmk
+    dev = args.dev or shared_real_path("aflw2000_dev")
+    if not Path(dev).is_dir():
+        print(f"ship_weights: {dev}: no such folder (the dev photos decide what ships)", file=sys.stderr)
+        return 2
+    if args.name not in lmk.SHIPPED:
+        print(f"ship_weights: --name must be one of {sorted(lmk.SHIPPED)}", file=sys.stderr)
+        return 2
+    try:
+        cand = lmk.Predictor.load(args.weights)
+    except (lmk.WeightsError, FileNotFoundError) as e:
+        print(f"ship_weights: {e}", file=sys.stderr)
+        return 2
+    target = lmk.WEIGHTS_DIR / f"{lmk.SHIPPED[args.name]}.npz"
+    old = lmk.Predictor.load(target) if target.exists() else None
+    if old is not None and old.manifest.get("config") != cand.manifest.get("config"):
+        print(f"ship_weights: {args.weights} is another network than the shipped {args.name} "
+              f"({cand.manifest.get('config')} vs {old.manifest.get('config')})", file=sys.stderr)
+        return 2
+    new_dev = dev_scores(cand, dev)
+    old_dev = dev_scores(old, dev) if old is not None else None
+    better = old_dev is None or new_dev["nme_balanced"] < old_dev["nme_balanced"]
+    res = dict(experiment="ship_weights", name=args.name, candidate=str(args.weights),
+               candidate_sha256=cand.manifest.get("sha256"), shipped_sha256=old.manifest.get("sha256") if old else None,
+               dev=dev, candidate_dev=new_dev, shipped_dev=old_dev, shipped=bool(better and not args.dry_run),
+               git_revision=git_revision())
+    print(json.dumps({k: res[k] for k in ("candidate_dev", "shipped_dev", "shipped")}, indent=1))
+    if better and not args.dry_run:
+        shutil.copyfile(args.weights, target)
+        manifest = json.loads(Path(args.weights).with_suffix(".json").read_text())
+        manifest["dev_eval"] = dict(new_dev, dir=Path(dev).name, previous=old_dev,
+                                    previous_sha256=res["shipped_sha256"])
+        write_json(target.with_suffix(".json"), manifest)
+        lmk.Predictor.load(target)   # the copied pair verifies (sha256, shapes)
+        import calibrate_roi
+        calibrate_roi.main(["--model", args.name, "--write-manifest"])
+    write_json(HERE / "results" / f"ship_{args.name}.json", res)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
