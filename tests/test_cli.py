@@ -63,6 +63,15 @@ def test_console_script_help():
     assert r.returncode == 0 and all(b in r.stdout for b in ("train", "predictor", "realtime", "batch", "synth"))
     r = subprocess.run([sys.executable, "-m", "dlm", "batch", "--help"], capture_output=True, text=True)
     assert "default 64" in r.stdout and "default 4" in r.stdout   # --batch-size and --workers
+    r = subprocess.run([sys.executable, "-m", "dlm", "--version"], capture_output=True, text=True)
+    from importlib import metadata
+    assert r.returncode == 0 and r.stdout.strip() == f"dlm {metadata.version('dlm')}"
+    # Until the offline model ships, the product commands default to the model that exists.
+    from dlm.landmarks import predictor as lmk
+    shipped = "offline" if (lmk.WEIGHTS_DIR / f"{lmk.SHIPPED['offline']}.npz").exists() else "realtime"
+    for command in ("reconstruct", "capture", "batch"):
+        r = subprocess.run([sys.executable, "-m", "dlm", command, "--help"], capture_output=True, text=True)
+        assert f"(default: {shipped})" in " ".join(r.stdout.split()), command
 
 
 def test_output_location_is_checked_before_any_work(tmp_path, capsys):

@@ -125,6 +125,12 @@ def test_cli_reconstruct_reports_no_face_and_bad_args(tmp_path, capsys):
     assert cli.main(["reconstruct", str(blank), "-o", str(out), "--model", "realtime", "--quiet"]) == 1
     assert "no face found" in capsys.readouterr().err
     assert not (out / "blank").exists()
+    # Smaller than the smallest window searched (16-30 px once crashed in the ROI search): no face.
+    for side in (16, 24, 30):
+        small = tmp_path / f"small{side}.png"
+        cv2.imwrite(str(small), np.full((side, side, 3), 128, np.uint8))
+        assert cli.main(["reconstruct", str(small), "-o", str(out), "--model", "realtime", "--quiet"]) == 1
+        assert "no face found" in capsys.readouterr().err
     assert cli.main(["reconstruct", str(tmp_path / "empty_dir_missing.png"), "-o", str(out), "--quiet"]) == 1
     assert cli.main(["reconstruct", str(blank), "-o", str(out), "--model", str(tmp_path / "w.npz")]) == 2
     assert "missing" in capsys.readouterr().err

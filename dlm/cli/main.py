@@ -5,10 +5,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 
 from dlm.cli.commands import UserError, cmd_batch, cmd_capture, cmd_reconstruct, cmd_track  # noqa: F401 (UserError re-exported)
 from dlm.io.provenance import environment
+
+# The offline landmark model is the default once its weights ship (dlm.landmarks.predictor.SHIPPED
+# names the file); until then the model that exists is, so a default run prints no fallback note.
+DEFAULT_MODEL = ("offline" if (Path(__file__).resolve().parents[1] / "data" / "weights" / "offline_703.npz").exists()
+                 else "realtime")
 
 
 def _add_xla_flags(option: str, flags: str):
@@ -354,9 +360,18 @@ def positive_int(text: str) -> int:
     return v
 
 
+def _version() -> str:
+    from importlib import metadata
+    try:
+        return metadata.version("dlm")
+    except metadata.PackageNotFoundError:   # run from a checkout that was not installed
+        return "unknown (not installed)"
+
+
 def build_parser():
     ap = argparse.ArgumentParser(prog="dlm", description="Dense-landmark 3D face reconstruction in JAX.")
     ap.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    ap.add_argument("--version", action="version", version=f"dlm {_version()}")
     sub = ap.add_subparsers(dest="command", required=True)
 
     model = sub.add_parser("model", help="the face model").add_subparsers(dest="model_command", required=True)
@@ -411,9 +426,11 @@ def build_parser():
 
     p = ev.add_parser("aflw2000", help="68-point NME on the AFLW2000-3D layout, by yaw bin")
     p.add_argument("dir", help="folder with imageXXXXX.jpg and imageXXXXX.mat")
-    p.add_argument("--model", default="offline", help="realtime, offline, or a weights .npz path")
+    p.add_argument("--model", default=DEFAULT_MODEL,
+                   help=f"realtime, offline, or a weights .npz path (default: {DEFAULT_MODEL})")
     p.add_argument("--roi", choices=["gt", "auto"], default="gt",
-                   help="gt: crop from the ground-truth landmark box; auto: dlm's own search (not yet)")
+                   help="gt: crop from the ground-truth landmark box; auto: dlm's own search (no detector, no ground truth: "
+                        "photos where it finds no face count in detection_rate)")
     p.add_argument("--json", help="write the figures to this JSON file")
     p.set_defaults(func=cmd_eval_aflw2000)
 
@@ -426,7 +443,7 @@ def build_parser():
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders of images")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
     p.add_argument("--same-person", action="store_true", help="fit one identity to all images")
-    p.add_argument("--model", default="offline", help=model_help + " (default: offline)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=model_help + f" (default: {DEFAULT_MODEL})")
     p.add_argument("--max-faces", type=int, default=1, help="faces per image (OUT/<name>/face_<k>/ when > 1)")
     p.add_argument("--min-face", type=float, default=None,
                    help="smallest face searched for, pixels (default: a tenth of the shorter side, at least 24)")
@@ -457,7 +474,7 @@ def build_parser():
     p.add_argument("cameras", nargs="+", metavar="CAM_DIR", help="one folder of frames per camera")
     p.add_argument("--calibration", help="calibration JSON (see dlm.fitting.calibration)")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
-    p.add_argument("--model", default="offline", help=model_help + " (default: offline)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=model_help + f" (default: {DEFAULT_MODEL})")
     p.add_argument("--max-frames", type=positive_int, default=None, help="use the first N frames")
     p.add_argument("--min-face", type=float, default=None, help="smallest face searched for, pixels")
     p.add_argument("--overlays", type=int, default=3, help="write overlays for the first N frames")
@@ -476,7 +493,7 @@ def build_parser():
                                    "inputs. Exit status 1 if any input failed.")
     p.add_argument("inputs", nargs="+", metavar="INPUT_GLOB_OR_LIST")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
-    p.add_argument("--model", default="offline", help=model_help + " (default: offline)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=model_help + f" (default: {DEFAULT_MODEL})")
     p.add_argument("--fitter", choices=["offline", "realtime"], default="offline",
                    help="offline: full fit with identity; realtime: pose and expression LM, mean identity")
     p.add_argument("--batch-size", type=positive_int, default=64,

@@ -150,6 +150,9 @@ class Detection:
 def predict_in(image: np.ndarray, rois: Sequence[Roi], predictor: lmk.Predictor, batch: int = 32):
     """Landmarks in each crop: mu (N, L, 2) and sigma (N, L) in image pixels, and scores (N,)."""
     size = predictor.size
+    if not len(rois):
+        return (np.zeros((0, predictor.num_landmarks, 2), np.float32), np.zeros((0, predictor.num_landmarks), np.float32),
+                np.zeros((0,)))
     mus, sigmas, scores = [], [], []
     for i in range(0, len(rois), batch):
         chunk = rois[i:i + batch]
@@ -253,6 +256,8 @@ def search(image: np.ndarray, predictor: lmk.Predictor, max_faces: int = 1, thre
     # an upsampled blur whose sigma means little.
     min_side = max(min_face * f / FILL, predictor.size / 4)
     windows = sliding_windows(small.shape[1], small.shape[0], min_side, scale_step, stride)
+    if not windows:   # the image is smaller than the smallest face searched for
+        return []
     _, _, scores = predict_in(small, windows, predictor)
     if threshold is None:
         threshold = predictor.manifest.get("roi_threshold")

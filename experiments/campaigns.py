@@ -1,0 +1,72 @@
+"""Tables and curves of the training campaigns from their committed records.
+
+    python experiments/campaigns.py        # also run by run_all.py --docs-only
+
+experiments/results/campaign_NAME.jsonl holds one line per training session (`dlm train ...
+--campaign-log`); this writes campaign_NAME.md (a row per session) and campaign_NAME.png: the
+real dev-set balanced NME against the CPU hours the chain has spent, the figure that decides
+whether a campaign is worth its CPU (issue 31).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+
+
+def _pct(x):
+    return "-" if x is None else f"{100 * x:.2f}%"
+
+
+def write_campaign(path: Path) -> tuple[Path, Path | None]:
+    from dlm.io.files import write_text
+    lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    name = path.stem
+    rows = ["| date | CPU | samples (session / total) | CPU h (session / total) | img/s | synthetic NME | "
+            "dev balanced | dev inner 51 | dev failures > 10% | ROI auto found / balanced | git |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in lines:
+        auto = ("-" if r.get("dev_roi_auto_found") is None
+                else f"{100 * r['dev_roi_auto_found']:.1f}% / {_pct(r.get('dev_roi_auto_nme_balanced'))}")
+        rows.append(f"| {r['date'][:10]} | {r['cpu']} ({r['cores']} cores) | {r['samples_session']:,} / "
+                    f"{r['samples_total']:,} | {r['cpu_hours_session']:.2f} / {r['cpu_hours_total']:.2f} | "
+                    f"{r['images_per_s']:.1f} | {_pct(r['synthetic_nme'])} | {_pct(r['dev_nme_balanced'])} | "
+                    f"{_pct(r['dev_nme_inner51'])} | {_pct(r['dev_failure_rate_10'])} | {auto} | "
+                    f"{r['git_revision'][:7]} |")
+    md = RESULTS / f"{name}.md"
+    write_text(md, f"One row per training session, from `experiments/results/{path.name}` (`dlm train CONFIG "
+               f"--minutes N --campaign-log {path.relative_to(HERE.parent)}`). Dev: `../shared/real/aflw2000_dev` "
+               "(200 AFLW2000-3D photos, ground-truth crop; balanced = mean of the three yaw bins).\n\n"
+               + "\n".join(rows) + "\n")
+    png = None
+    pts = [(r["cpu_hours_total"], r["dev_nme_balanced"]) for r in lines if r.get("dev_nme_balanced") is not None]
+    if pts:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(5.5, 3.5), dpi=120)
+        ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], "o-")
+        ax.set_xlabel("CPU hours, whole chain")
+        ax.set_ylabel("dev-set balanced NME (%)")
+        ax.set_title(name.replace("_", " "))
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        png = RESULTS / f"{name}.png"
+        tmp = png.with_name(png.stem + ".tmp.png")
+        fig.savefig(tmp)
+        plt.close(fig)
+        tmp.replace(png)
+    return md, png
+
+
+def write_all() -> list[Path]:
+    return [write_campaign(p)[0] for p in sorted(RESULTS.glob("campaign_*.jsonl"))]
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(HERE.parent))
+    for p in write_all():
+        print(p)
