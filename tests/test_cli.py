@@ -85,6 +85,10 @@ def test_output_location_is_checked_before_any_work(tmp_path, capsys):
         assert "exists and is not a folder" in capsys.readouterr().err
         assert cli.main(cmd + ["-o", str(a_file / "sub")]) == 2
         assert "cannot" in capsys.readouterr().err
+        for long in (tmp_path / ("x" * 300), tmp_path / ("x" * 300) / "sub"):   # over NAME_MAX (255)
+            assert cli.main(cmd + ["-o", str(long)]) == 2
+            err = capsys.readouterr().err
+            assert err.startswith("dlm: error:") and err.count("\n") == 1 and "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
 
 

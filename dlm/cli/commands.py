@@ -80,6 +80,10 @@ def check_output_folder(path) -> Path:
     nothing that stays: a probe folder is made in the nearest existing parent and removed."""
     import tempfile
     out = Path(path)
+    try:
+        out.exists()
+    except OSError as e:   # a name longer than the file system allows (ENAMETOOLONG) and the like
+        raise UserError(f"{str(out)[:60]}...: not a usable output folder name ({e.strerror or e})") from None
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder; give a folder for -o")
     parent = out if out.exists() else next((p for p in out.absolute().parents if p.exists()), None)
