@@ -185,6 +185,24 @@ def test_cli_track_bad_inputs(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_cli_track_interrupted_says_so_and_exits_130(tmp_path, capsys, monkeypatch):
+    """Ctrl-C is not the video's end: the files are finished for the frames read, the summary and
+    stderr say 'interrupted', and the exit status is 130."""
+    from dlm.product import pipeline
+
+    def interrupt(self, frame):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(pipeline.Tracker, "__call__", interrupt)
+    video = tmp_path / "grey.avi"
+    _write_video(video, [np.full((120, 160, 3), 128, np.uint8)] * 5)
+    out = tmp_path / "t"
+    assert cli.main(["track", str(video), "-o", str(out), "--no-video", "--model", "realtime"]) == 130
+    captured = capsys.readouterr()
+    assert "interrupted after 0 frames" in captured.err and "video ended" not in captured.out + captured.err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["interrupted"] is True and summary["frames"] == 0
+
+
 def test_cli_track_video_that_ends_early(scene, tmp_path):
     video = tmp_path / "cut.avi"
     _write_video(video, [scene["image"]] * 10)

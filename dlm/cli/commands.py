@@ -204,6 +204,7 @@ def cmd_track(args) -> int:
     writer = outputs.TrackWriter(out, model, reader.fps, (reader.width, reader.height), video=not args.no_video)
     timings, found, searched, n = [], 0, 0, 0
     t_start = time.perf_counter()
+    interrupted = False
     try:
         for frame in reader:
             t0 = time.perf_counter()
@@ -220,7 +221,8 @@ def cmd_track(args) -> int:
                 head = _bar(n, total) if total else f"frame {n}"
                 print(f"\rtracking {head} {fps:.1f} frames/s (with outputs)", end="", flush=True)
     except KeyboardInterrupt:
-        _say(args, "\ninterrupted: finishing the files for the frames read")
+        interrupted = True
+        print(f"\ndlm: interrupted after {n} frames: finishing the files for the frames read", file=sys.stderr)
     except Exception:
         writer.abort()
         raise
@@ -240,8 +242,11 @@ def cmd_track(args) -> int:
                    wall_s=round(wall, 3), frames_per_s_with_outputs=round(n / max(wall, 1e-9), 2),
                    tracked_frame_median_ms={k: med(k, tracked) for k in ("roi", "cnn", "fit", "cnn_and_fit", "total")},
                    frames_per_s_tracking=(round(1e3 / med("total", tracked), 1) if tracked else None),
-                   model=pred.manifest.get("config", {}), landmark_set=pred.landmark_set,
+                   model=pred.manifest.get("config", {}), landmark_set=pred.landmark_set, interrupted=interrupted,
                    failed=([] if n else [dict(input=str(source), error="no frame was processed")]))
+    if interrupted:   # the files hold the frames read; the exit status says it was not the video's end
+        writer.close(summary)
+        return 130
     if reader.ended_early:
         _say(args, f"note: the video ended after {n} of the {reader.header_frames} frames its header announces")
     writer.close(summary)

@@ -454,7 +454,9 @@ def build_parser():
 
     p = sub.add_parser("track", help="real-time tracking of a video or webcam",
                        description="Writes OUT/frames.jsonl (per-frame parameters), blendshapes.csv (ARKit weights, "
-                                   "one row per frame), overlay.mp4, head.glb (animated glTF) and summary.json.")
+                                   "one row per frame), overlay.mp4, head.glb (animated glTF) and summary.json. Exit status 1 "
+                                   "if no frame showed a face; 130 after Ctrl-C (the files then hold the frames "
+                                   "read, and summary.json says interrupted).")
     p.add_argument("video", nargs="?", metavar="VIDEO", help="video file")
     p.add_argument("--webcam", type=int, metavar="N", help="track webcam N instead of a file (Ctrl-C stops)")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
