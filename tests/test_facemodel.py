@@ -230,3 +230,23 @@ def test_corrupt_asset_gives_clear_error(tmp_path):
         dlm.load_face_model(bad)
     with pytest.raises(FileNotFoundError, match="face model asset not found"):
         dlm.load_face_model(tmp_path / "missing.npz")
+
+
+def test_projection_numpy_and_jax_paths_and_broadcasting():
+    """geometry.project is the one pinhole projection: numpy in -> numpy out (float64, for the
+    drawings), JAX otherwise, equal values; per-frame focal lengths and principal points broadcast
+    as the fitter's energy uses them, equal to projecting each frame alone."""
+    from dlm.core import geometry
+    rng = np.random.default_rng(0)
+    pts = rng.normal(size=(3, 5, 3)) + np.array([0.0, 0.0, -40.0])     # (F, L, 3) in front of the camera
+    f, pp = np.array([500.0, 800.0, 1200.0]), rng.uniform(100, 300, (3, 2))
+    got = geometry.project(pts, f[:, None], pp[:, None])
+    assert isinstance(got, np.ndarray) and got.dtype == np.float64 and got.shape == (3, 5, 2)
+    for i in range(3):
+        want = np.stack([pp[i, 0] + f[i] * pts[i, :, 0] / -pts[i, :, 2],
+                         pp[i, 1] - f[i] * pts[i, :, 1] / -pts[i, :, 2]], -1)
+        np.testing.assert_allclose(got[i], want, rtol=1e-12)
+        np.testing.assert_allclose(geometry.project(pts[i], f[i], tuple(pp[i])), want, rtol=1e-12)
+    j = geometry.project(jnp.asarray(pts, jnp.float32), jnp.asarray(f)[:, None], jnp.asarray(pp)[:, None])
+    assert isinstance(j, jax.Array)
+    np.testing.assert_allclose(np.asarray(j), got, rtol=1e-5)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 def axis_angle_to_matrix(rotvec: jax.Array) -> jax.Array:
@@ -130,16 +131,22 @@ def world_to_camera(points: jax.Array, rotation: jax.Array, translation: jax.Arr
 
 
 def project(points_cam: jax.Array, focal: jax.Array, principal_point: jax.Array) -> jax.Array:
-    """Pinhole projection of camera-space points (camera looks along -z, y up).
+    """Pinhole projection of camera-space points (camera looks along -z, y up): the one
+    projection of the project, used by the renderer, the fitters and the drawings.
 
     Args:
       points_cam: (..., 3) points in camera space; visible points have z < 0.
-      focal: scalar focal length in pixels.
-      principal_point: (2,) in pixels (image x right, y down).
+      focal: focal length in pixels: a scalar, or an array broadcasting against points_cam[..., 0].
+      principal_point: (..., 2) in pixels (image x right, y down), its leading axes broadcasting
+        likewise.
     Returns:
-      (..., 2) pixel coordinates: u = cx + f x / (-z), v = cy - f y / (-z).
+      (..., 2) pixel coordinates: u = cx + f x / (-z), v = cy - f y / (-z).  A numpy array given
+      numpy points (float64, no JAX dispatch: drawing code calls it per frame, where eager JAX
+      compiled per call); a JAX array otherwise.
     """
+    xp = np if isinstance(points_cam, np.ndarray) else jnp
+    pp = xp.asarray(principal_point)
     depth = -points_cam[..., 2]
-    u = principal_point[0] + focal * points_cam[..., 0] / depth
-    v = principal_point[1] - focal * points_cam[..., 1] / depth
-    return jnp.stack([u, v], axis=-1)
+    u = pp[..., 0] + focal * points_cam[..., 0] / depth
+    v = pp[..., 1] - focal * points_cam[..., 1] / depth
+    return xp.stack([u, v], axis=-1)

@@ -184,10 +184,7 @@ def project_landmarks(lm_model: fm.FaceModel, vars: FitVars, rig: CameraRig) -> 
 
     def cam(rot, trans, f, pp):  # f (Fc,), pp (Fc, 2)
         pc = geometry.world_to_camera(pts, rot, trans)  # (F, L, 3)
-        depth = -pc[..., 2]
-        u = pp[:, None, 0] + f[:, None] * pc[..., 0] / depth
-        v = pp[:, None, 1] - f[:, None] * pc[..., 1] / depth
-        return jnp.stack([u, v], -1)  # (F, L, 2)
+        return geometry.project(pc, f[:, None], pp[:, None])  # (F, L, 2)
 
     x = jax.vmap(cam, in_axes=(0, 0, 1, 1))(vars.cam_rotation, vars.cam_translation, focal,
                                              rig.principal_point)  # (C, F, L, 2)

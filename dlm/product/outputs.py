@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from dlm.core import facemodel as fm
+from dlm.core import geometry
 from dlm.product import viz
 from dlm.io.images import write_image
 from dlm.io.files import atomic_path, write_json, write_obj
@@ -69,14 +70,13 @@ def draw_overlay(image: np.ndarray, vertices: np.ndarray, camera: fm.Camera, fac
                  mesh_alpha: float = 0.5) -> np.ndarray:
     """RGB picture: the fitted mesh (shaded, semi-transparent) and the landmarks coloured by sigma
     from green (certain) to red (uncertain), as in the paper's Fig. 5."""
-    # numpy, not the jnp geometry functions: eager JAX here compiled per call (a second per frame).
+    # numpy (geometry.project stays numpy on numpy arrays): eager JAX here compiled per call (a second per frame).
     import cv2
     rot = cv2.Rodrigues(np.asarray(camera.rotation, np.float64).reshape(3, 1))[0]
     cam = np.asarray(vertices, np.float64) @ rot.T + np.asarray(camera.translation, np.float64)
     f, pp = float(np.asarray(camera.focal)), np.asarray(camera.principal_point, np.float64)
-    depth = -cam[:, 2]
     with np.errstate(divide="ignore", invalid="ignore"):
-        px = np.stack([pp[0] + f * cam[:, 0] / depth, pp[1] - f * cam[:, 1] / depth], 1)
+        px = geometry.project(cam, f, pp)
     bgr = np.ascontiguousarray(image[..., ::-1])
     nz = viz.face_normals_towards_camera(cam, faces)
     out = viz.draw_mesh(bgr, px, -cam[:, 2], faces, np.full((len(faces), 3), (200.0, 190.0, 180.0)), nz,

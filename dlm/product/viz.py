@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 import cv2
 
+from dlm.core import geometry
+
 
 def draw_mesh(image: np.ndarray, pixels: np.ndarray, depth: np.ndarray, faces: np.ndarray,
               face_colors: np.ndarray | None = None, normals_z: np.ndarray | None = None,
@@ -65,7 +67,7 @@ def render_model_view(cam_points: np.ndarray, faces: np.ndarray, focal: float, s
     """Shaded picture of a mesh given in camera space. Returns (image, pixels (V, 2))."""
     w, h = size
     depth = -cam_points[:, 2]
-    px = np.stack([w / 2 + focal * cam_points[:, 0] / depth, h / 2 - focal * cam_points[:, 1] / depth], 1)
+    px = geometry.project(np.asarray(cam_points), focal, np.array([w / 2, h / 2]))
     img = np.zeros((h, w, 3), np.uint8)
     img[:] = background
     nz = face_normals_towards_camera(cam_points, faces)
