@@ -1,5 +1,7 @@
 """Networks, losses, weights files, the predictor, and a tiny training run that resumes."""
+import dataclasses
 import json
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -155,3 +157,37 @@ def test_shipped_realtime_weights_load_and_predict():
     mu, sigma = lmk.predict_landmarks(np.full((200, 200, 3), 128, np.uint8), model="realtime")
     assert mu.shape == (320, 2) and np.isfinite(mu).all() and (sigma > 0).all()
 
+
+
+IMAGENET = Path(__file__).resolve().parents[1] / "third_party" / "imagenet_mobilenetv2"
+
+
+def test_imagenet_backbone_classifies_as_imagenet_does():
+    """The converted torchvision MobileNetV2 in dlm's network: scikit-image's cat is a cat (ImageNet
+    281-285) and its coffee a cup or espresso (967-968), as at conversion."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("convert_imagenet", IMAGENET / "convert.py")
+    convert = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(convert)
+    with np.load(IMAGENET / "mobilenetv2_imagenet.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    images, allowed = convert.sample_images()
+    top = convert.imagenet_logits(arrays, images).argmax(1)
+    assert all(int(t) in a for t, a in zip(top, allowed)), top
+
+
+def test_init_backbone_loads_every_array_but_the_head():
+    cfg = train.TrainConfig(network="mobilenetv2", landmark_set="68", size=64)
+    state = train.create_train_state(cfg, jax.random.key(0))
+    loaded = train.init_backbone(state, "third_party/imagenet_mobilenetv2/mobilenetv2_imagenet.npz")
+    with np.load(IMAGENET / "mobilenetv2_imagenet.npz") as z:
+        np.testing.assert_array_equal(np.asarray(loaded.params["Conv_0"]["kernel"]),
+                                      z["params/Conv_0/kernel"].astype(np.float32))
+        np.testing.assert_array_equal(np.asarray(loaded.batch_stats["InvertedResidual_16"]["BatchNorm_2"]["var"]),
+                                      z["batch_stats/InvertedResidual_16/BatchNorm_2/var"].astype(np.float32))
+    for a, b in zip(jax.tree_util.tree_leaves(state.params["LandmarkHead_0"]),
+                    jax.tree_util.tree_leaves(loaded.params["LandmarkHead_0"])):
+        np.testing.assert_array_equal(a, b)
+    small = train.create_train_state(dataclasses.replace(cfg, network="mobilenetv2_050"), jax.random.key(0))
+    with pytest.raises(ValueError, match="network's is"):
+        train.init_backbone(small, IMAGENET / "mobilenetv2_imagenet.npz")

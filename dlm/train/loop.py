@@ -63,6 +63,9 @@ class TrainConfig:
     pool: str | None = None           # a `dlm synth --pool` folder: drawn with fresh augmentation
     pool_photometric: bool = True     # the photometric chain on pool draws (crops always vary)
     init_from: str | None = None      # weights (.npz or a shipped name) to start from, when no checkpoint
+    # A backbone to start from (an .npz of flat params/... and batch_stats/... keys, such as
+    # third_party/imagenet_mobilenetv2/): every array of the network but the landmark head.
+    init_backbone: str | None = None
     real_eval_dir: str | None = "../shared/real/aflw2000_sample"   # real photos scored at each eval, if present
     # A campaign: `steps` is the whole campaign's budget over every run of its chain, and the
     # learning-rate schedule is read at the chain's step (samples seen before this run, from the
@@ -284,6 +287,8 @@ def train_and_evaluate(config: TrainConfig, workdir, quiet: bool = False, stop_a
     mngr = ocp.CheckpointManager(workdir / "checkpoints",
                                  options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True))
     parent_path = workdir / "parent.json"
+    if config.init_backbone is not None:
+        state = init_backbone(state, config.init_backbone)
     if config.init_from is not None:
         state, parent = init_from_weights(state, config.init_from)
         # The weights this run started from, as they were then: a resumed run keeps its chain and
@@ -447,6 +452,34 @@ def init_from_weights(state: TrainState, name_or_path: str) -> tuple[TrainState,
     chain = manifest.get("chain") or [dict(name=tc.get("name"), git_revision=manifest.get("git_revision"),
                                            steps=steps, samples=samples)]
     return state, dict(samples_seen=samples, cpu_hours=manifest.get("cpu_hours", 0.0), chain=chain)
+
+
+def init_backbone(state: TrainState, path) -> TrainState:
+    """state with every array of the network but the landmark head taken from `path` (flat keys
+    params/... and batch_stats/..., any float type; keys of other networks, like an ImageNet
+    classifier, are ignored).  A backbone array the file lacks, or one of another shape, is an error:
+    a half-loaded network would train on silently."""
+    from dlm.io.provenance import REPO_ROOT
+    path = Path(path)
+    if not path.is_absolute() and not path.exists():
+        path = REPO_ROOT / path
+    with np.load(path, allow_pickle=False) as z:
+        flat = {k: z[k] for k in z.files}
+    tree = {"params": state.params, "batch_stats": state.batch_stats}
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(tree)
+    new = []
+    for keypath, old in leaves:
+        name = "/".join(str(getattr(k, "key", k)) for k in keypath)
+        if "LandmarkHead" in name:
+            new.append(old)
+            continue
+        if name not in flat:
+            raise ValueError(f"{path}: no array {name} (a backbone of another network?)")
+        if flat[name].shape != old.shape:
+            raise ValueError(f"{path}: {name} is {flat[name].shape}, the network's is {old.shape}")
+        new.append(jnp.asarray(flat[name], old.dtype))
+    tree = jax.tree_util.tree_unflatten(treedef, new)
+    return state.replace(params=tree["params"], batch_stats=tree["batch_stats"])
 
 
 def _pool_meta(config: TrainConfig) -> dict | None:
