@@ -263,8 +263,11 @@ def train_and_evaluate(config: TrainConfig, workdir, quiet: bool = False, stop_a
         # Everything but the step count (which a longer run may raise) must match; a field added
         # to TrainConfig after the run started counts as its default.
         old = dict(json.loads(json.dumps(dataclasses.asdict(TrainConfig()))), **json.loads(cfg_path.read_text()))
-        old = {k: v for k, v in old.items() if k not in ("lr_chosen", "git_revision", "steps")}
-        if old != json.loads(json.dumps({k: v for k, v in cfg_dict.items() if k != "steps"})):
+        # init_from counts only at a run's start (then the checkpoint and parent.json rule), so a
+        # campaign config may point it at newer weights while a kept machine resumes its run.
+        skip = ("lr_chosen", "git_revision", "steps", "init_from")
+        old = {k: v for k, v in old.items() if k not in skip}
+        if old != json.loads(json.dumps({k: v for k, v in cfg_dict.items() if k not in skip})):
             raise ValueError(f"{workdir}: holds a run with another config; use a new --workdir")
     model = fm.load_face_model()
     region_names = model.landmark_regions[config.landmark_set]
