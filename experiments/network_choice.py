@@ -93,8 +93,7 @@ def main(argv=None):
                              steps=progress["step"], samples=progress["step"] * cfg.batch_size,
                              samples_seen_chain=manifest.get("samples_seen"),
                              images_per_s=progress["step"] * cfg.batch_size / max(progress["train_seconds"], 1e-9),
-                             synthetic_nme=test["nme"], dev_nme_balanced=r["nme_balanced"],
-                             dev_nme_inner51=r["nme_inner51_mean"], dev_failure_rate_10=r["failure_rate_10"],
+                             synthetic_nme=test["nme"], dev=aflw2000.summary(r),
                              predictor_ms=predictor_ms(workdir / "weights.npz"), last_session=session)
         write_json(out, dict(experiment="network_choice", minutes_per_variant=args.minutes, dev=dev,
                              environment=environment(), results=results,
@@ -103,8 +102,8 @@ def main(argv=None):
             "crop + network ms |", "|---|---|---|---|---|---|---|---|---|"]
     for name, v in results.items():
         rows.append(f"| {name} | {v['minutes']:.1f} | {v['samples']:,} | {v['images_per_s']:.1f} | "
-                    f"{100 * v['synthetic_nme']:.2f}% | {100 * v['dev_nme_balanced']:.2f}% | "
-                    f"{100 * v['dev_nme_inner51']:.2f}% | {100 * v['dev_failure_rate_10']:.1f}% | "
+                    f"{100 * v['synthetic_nme']:.2f}% | {100 * v['dev']['nme_balanced']:.2f}% | "
+                    f"{100 * v['dev']['nme_inner51']:.2f}% | {100 * v['dev']['failure_rate_10']:.1f}% | "
                     f"{v['predictor_ms']:.2f} |")
     write_text(out.with_suffix(".md"), f"Equal wall-clock budget per variant ({args.minutes:g} min), pool "
                f"`{BASE['pool']}`, dev `{dev}`. Command: `python experiments/network_choice.py "

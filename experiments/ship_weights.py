@@ -24,10 +24,7 @@ HERE = Path(__file__).resolve().parent
 
 def dev_scores(pred, directory: str) -> dict:
     from dlm.eval import aflw2000
-    r = aflw2000.eval_aflw2000(directory, pred, roi="gt")
-    return dict(nme_balanced=r["nme_balanced"], nme_mean=r["nme_mean"], nme_inner51=r["nme_inner51_mean"],
-                failure_rate_10=r["failure_rate_10"], num_images=r["num_evaluated"],
-                yaw_bins={k: v["nme"] for k, v in r["yaw_bins"].items()})
+    return aflw2000.summary(aflw2000.eval_aflw2000(directory, pred, roi="gt"))
 
 
 def main(argv=None):

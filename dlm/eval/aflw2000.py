@@ -119,3 +119,11 @@ def eval_aflw2000(directory, model="offline", roi: str = "gt", progress=None, ke
                 nme_balanced_note=None if len(filled) == len(YAW_BINS) else "a yaw bin is empty",
                 yaw_bins=bins, failure_rate_10=sum(r["nme"] > FAILURE_NME for r in per_image) / max(len(per_image), 1),
                 failures=failures, per_image=per_image)
+
+
+def summary(result: dict) -> dict:
+    """The figures that choose networks and checkpoints, from an `eval_aflw2000` result: balanced,
+    mean and inner-51 NME, failure rate (> 10%), images scored, and the NME per yaw bin."""
+    return dict(nme_balanced=result["nme_balanced"], nme_mean=result["nme_mean"],
+                nme_inner51=result["nme_inner51_mean"], failure_rate_10=result["failure_rate_10"],
+                num_images=result["num_evaluated"], yaw_bins={k: v["nme"] for k, v in result["yaw_bins"].items()})

@@ -369,10 +369,8 @@ def train_and_evaluate(config: TrainConfig, workdir, quiet: bool = False, stop_a
         from dlm.eval import aflw2000 as evaluation
         pred = lmk.Predictor(config.network, len(region_names), config.size,
                              {"params": state.params, "batch_stats": state.batch_stats}, config.landmark_set)
-        r = evaluation.eval_aflw2000(config.real_eval_dir, pred, roi="gt")
-        return dict(dir=config.real_eval_dir, nme_balanced=r["nme_balanced"], nme_mean=r["nme_mean"],
-                    nme_inner51=r["nme_inner51_mean"], failure_rate_10=r["failure_rate_10"],
-                    num_images=r["num_evaluated"])
+        return dict(dir=config.real_eval_dir,
+                    **evaluation.summary(evaluation.eval_aflw2000(config.real_eval_dir, pred, roi="gt")))
     while step < end:
         if deadline is not None and time.perf_counter() > deadline:
             log(f"\ntime budget of {minutes:g} min used at step {step}")
