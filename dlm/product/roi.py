@@ -220,14 +220,21 @@ def refine(image: np.ndarray, roi: Roi, predictor: lmk.Predictor, iterations: in
 # so a face much smaller or larger in its crop is outside what the network has seen, whatever
 # its sigma says (a 16 px face in a 40 px window on a plain background scored as confident).
 FRAMING_TOLERANCE = 1.3
+# The face size a detection's landmarks give is an estimate: on the synthetic test set the
+# campaign network's box (roi_from_landmarks) over the true one has median 0.97 and 5th
+# percentile 0.87 (the first shipped network: 0.97, 0.80).  A face at the `min_face` limit is
+# kept while its estimate is within this factor under it, so faces just above the limit are not
+# dropped for the network's ~3% shrink.
+SIZE_TOLERANCE = 1.15
 
 
 def plausible(det: Detection, landmark_set: str, min_face: float) -> bool:
-    """The detection's own landmarks frame a face of at least `min_face` px whose crop agrees with
-    the crop they were predicted in (within FRAMING_TOLERANCE)."""
+    """The detection's own landmarks frame a face of at least `min_face` px (within
+    SIZE_TOLERANCE) whose crop agrees with the crop they were predicted in (within
+    FRAMING_TOLERANCE)."""
     own = roi_from_landmarks(det.mu, landmark_set)
     ratio = own.side / det.roi.side
-    return own.side * FILL >= min_face and 1 / FRAMING_TOLERANCE <= ratio <= FRAMING_TOLERANCE
+    return own.side * FILL * SIZE_TOLERANCE >= min_face and 1 / FRAMING_TOLERANCE <= ratio <= FRAMING_TOLERANCE
 
 
 def search(image: np.ndarray, predictor: lmk.Predictor, max_faces: int = 1, threshold: float | None = None,
