@@ -73,6 +73,8 @@ TABLES = [
     ("training_at_scale", "Training at scale on the CPU (issue 18): engine and the first campaign"),
     # Written by experiments/campaigns.py from the campaign's session lines.
     ("campaign_realtime_320", "Campaign: the real-time network, one line per training session (issue 31)"),
+    # Written by experiments/calibrate_quality.py (run by ship_weights.py for each shipped network).
+    ("face_quality", "Detected-face quality: right faces kept, wrong faces flagged (issue 29)"),
 ]
 
 

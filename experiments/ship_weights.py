@@ -72,6 +72,8 @@ def main(argv=None):
         lmk.Predictor.load(target)   # the copied pair verifies (sha256, shapes)
         import calibrate_roi
         calibrate_roi.main(["--model", args.name, "--write-manifest"])
+        import calibrate_quality   # after the ROI threshold: the search it runs uses it
+        calibrate_quality.main(["--model", args.name, "--write-manifest"])
     write_json(HERE / "results" / f"ship_{args.name}.json", res)
     return 0
 

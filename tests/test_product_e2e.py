@@ -118,6 +118,29 @@ def test_cli_reconstruct_batch_continues_past_bad_files(scene, tmp_path, capsys,
     assert _no_temp_files(out)
 
 
+def test_cli_reconstruct_flags_faces_under_min_quality(scene, tmp_path, capsys):
+    """A face whose quality (calibrated P(right face)) is under --min-quality is still written, named
+    in one warning line and in summary.json, and the exit status is 3.  The rendered face is well
+    above the shipped model's calibrated default, so the default run exits 0."""
+    path = tmp_path / "face.png"
+    cv2.imwrite(str(path), np.ascontiguousarray(scene["image"][..., ::-1]))
+    out = tmp_path / "out"
+    assert cli.main(["reconstruct", str(path), "-o", str(out), "--model", "realtime", "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    q = summary["succeeded"][0]["qualities"][0]
+    assert summary["min_quality"] < q < 1 and summary["low_quality"] == []
+    assert json.loads((out / "face" / "params.json").read_text())["quality"] == pytest.approx(q, abs=1e-4)
+    capsys.readouterr()
+    out2 = tmp_path / "out2"
+    assert cli.main(["reconstruct", str(path), "-o", str(out2), "--model", "realtime", "--quiet",
+                     "--min-quality", "0.9999"]) == 3
+    err = capsys.readouterr().err
+    assert "face.png" in err and "--min-quality" in err and len(err.strip().splitlines()) == 1
+    assert json.loads((out2 / "summary.json").read_text())["low_quality"][0]["face"] == 0
+    assert (out2 / "face" / "mesh.obj").exists()
+    assert cli.main(["reconstruct", str(path), "-o", str(tmp_path / "out3"), "--min-quality", "1.5"]) == 2
+
+
 def test_cli_reconstruct_reports_no_face_and_bad_args(tmp_path, capsys):
     blank = tmp_path / "blank.png"
     cv2.imwrite(str(blank), np.full((300, 400, 3), 128, np.uint8))
@@ -153,6 +176,12 @@ def test_cli_track_video_outputs(scene, tmp_path, model):
     rows = [json.loads(line) for line in (out / "frames.jsonl").read_text().splitlines()]
     assert len(rows) == 12 and sum(r["found"] for r in rows) >= 11
     assert rows[0]["searched"] and not rows[5]["searched"]
+    # Each found frame carries its landmarks, sigma and quality (over the calibrated minimum, or
+    # the track would have been dropped and searched again).
+    found = [r for r in rows if r["found"]]
+    assert all(np.array(r["landmarks"]).shape == (320, 2) and len(r["sigma"]) == 320 for r in found)
+    summary = json.loads((out / "summary.json").read_text())
+    assert all(summary["min_quality"] <= r["quality"] < 1 for r in found if not r["searched"])
     csv_rows = (out / "blendshapes.csv").read_text().splitlines()
     header = csv_rows[0].split(",")
     assert len(csv_rows) == 13 and header[:3] == ["frame", "time_s", "found"] and len(header) == 3 + 55

@@ -52,6 +52,19 @@ def _finish(args, out: Path, summary: dict) -> int:
     return 1 if failed else 0
 
 
+def _min_quality(value, pred):
+    """--min-quality: None -> the model's calibrated default (0 when it has no calibration); 0 -> off."""
+    cal = pred.manifest.get("quality")
+    if value is None:
+        return float(cal["min_quality"]) if cal else 0.0
+    if not 0.0 <= value < 1.0:
+        raise UserError(f"--min-quality must be in [0, 1), got {value:g}")
+    if value and not cal:
+        raise UserError("--min-quality: this landmark model has no quality calibration "
+                        "(experiments/calibrate_quality.py --write-manifest makes one)")
+    return float(value)
+
+
 def _load_predictor(name: str, args=None):
     """A landmark model by name or weights path; an unknown name, a missing, corrupt or mismatched
     file is a UserError.  A fallback note (no offline model shipped) is printed once as dlm's own
@@ -119,10 +132,15 @@ def cmd_reconstruct(args) -> int:
     if not paths:
         raise UserError("no input images (folders given contain no image files)")
     pred = _load_predictor(args.model, args)
+    min_quality = _min_quality(args.min_quality, pred)
     model = fm.load_face_model()
     names = _unique_names(paths)
-    failed, done = [], []
+    failed, done, low = [], [], []
     t_start = time.perf_counter()
+
+    def check_quality(path, k, res):
+        if min_quality and res.quality is not None and res.quality < min_quality:
+            low.append(dict(input=str(path), face=k, quality=round(res.quality, 4)))
 
     def load(i):
         try:
@@ -150,11 +168,13 @@ def cmd_reconstruct(args) -> int:
             _say(args, f"fitting one identity to {len(kept)} images ...")
             results = pipeline.fit_faces(dets, [(im.shape[1], im.shape[0]) for im in images], pred.landmark_set,
                                          model, same_person=True)
+            results = pipeline.with_quality(results, pred)
             for i, img, res in zip(kept, images, results):
+                check_quality(paths[i], 0, res)
                 files = outputs.write_face(out / names[i], img, res, model,
                                            extra=dict(input=str(paths[i]), same_person=True))
                 done.append(dict(input=str(paths[i]), output=str(out / names[i]), faces=1, files=files,
-                                 score=float(res.score)))
+                                 score=float(res.score), quality=res.quality))
     else:
         for i in range(len(paths)):
             _say(args, f"\rreconstructing {_bar(i, len(paths))} {paths[i].name[:40]:<40}", end="")
@@ -169,8 +189,9 @@ def cmd_reconstruct(args) -> int:
                     folder = out / names[i] if args.max_faces == 1 else out / names[i] / f"face_{k}"
                     outputs.write_face(folder, img, res, model, extra=dict(input=str(paths[i]), face=k))
                     folders.append(str(folder))
+                    check_quality(paths[i], k, res)
                 done.append(dict(input=str(paths[i]), outputs=folders, faces=len(results),
-                                 scores=[float(r.score) for r in results],
+                                 scores=[float(r.score) for r in results], qualities=[r.quality for r in results],
                                  seconds=round(time.perf_counter() - t0, 3)))
             except Exception as e:  # noqa: BLE001 - a batch continues past a bad file
                 if args.debug:
@@ -179,9 +200,13 @@ def cmd_reconstruct(args) -> int:
         _say(args, f"\rreconstructing {_bar(len(paths), len(paths))}{' ' * 41}")
     summary = dict(command="reconstruct", model=pred.manifest.get("config", {}), landmark_set=pred.landmark_set,
                    same_person=bool(args.same_person), num_inputs=len(paths), succeeded=done, failed=failed,
-                   seconds=round(time.perf_counter() - t_start, 3))
+                   min_quality=min_quality, low_quality=low, seconds=round(time.perf_counter() - t_start, 3))
     _say(args, f"{len(done)} of {len(paths)} inputs reconstructed into {out}")
-    return _finish(args, out, summary)
+    status = _finish(args, out, summary)
+    for f in low:
+        print(f"dlm: {f['input']}: face {f['face']} has quality {f['quality']:.3f}, under --min-quality "
+              f"{min_quality:g}: probably not the right face (check overlay.png)", file=sys.stderr)
+    return status or (3 if low else 0)
 
 
 def cmd_track(args) -> int:
@@ -200,9 +225,10 @@ def cmd_track(args) -> int:
     pred = _load_predictor(args.model, args)
     out = Path(args.output)
     model = fm.load_face_model()
-    tracker = pipeline.Tracker((reader.width, reader.height), pred, model, solver=args.solver)
+    min_quality = _min_quality(args.min_quality, pred)
+    tracker = pipeline.Tracker((reader.width, reader.height), pred, model, solver=args.solver, min_quality=min_quality)
     writer = outputs.TrackWriter(out, model, reader.fps, (reader.width, reader.height), video=not args.no_video)
-    timings, found, searched, n = [], 0, 0, 0
+    timings, found, searched, n, qualities = [], 0, 0, 0, []
     t_start = time.perf_counter()
     interrupted = False
     try:
@@ -213,6 +239,8 @@ def cmd_track(args) -> int:
             timings.append(dict(tf.timings_ms, total=dt, searched=tf.searched))
             found += tf.found
             searched += tf.searched
+            if tf.quality is not None:
+                qualities.append(tf.quality)
             writer.add(frame, tf)
             n += 1
             if not args.quiet and (n % 10 == 0 or n == 1):
@@ -243,6 +271,7 @@ def cmd_track(args) -> int:
                    tracked_frame_median_ms={k: med(k, tracked) for k in ("roi", "cnn", "fit", "cnn_and_fit", "total")},
                    frames_per_s_tracking=(round(1e3 / med("total", tracked), 1) if tracked else None),
                    model=pred.manifest.get("config", {}), landmark_set=pred.landmark_set, interrupted=interrupted,
+                   min_quality=min_quality, quality_median=float(np.median(qualities)) if qualities else None,
                    failed=([] if n else [dict(input=str(source), error="no frame was processed")]))
     if interrupted:   # the files hold the frames read; the exit status says it was not the video's end
         writer.close(summary)

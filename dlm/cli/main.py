@@ -439,7 +439,9 @@ def build_parser():
     p = sub.add_parser("reconstruct", help="fit the face model to photos: mesh, parameters, landmarks, overlay",
                        description="One fit per image (or one identity over all with --same-person). Writes "
                                    "OUT/<image name>/ mesh.obj, params.json, landmarks.json, overlay.png and "
-                                   "OUT/summary.json. Exit status 1 if any input failed (the rest are still done).")
+                                   "OUT/summary.json. Exit status 1 if any input failed (the rest are still done); "
+                                   "3 if all were reconstructed but some face's quality (the calibrated probability "
+                                   "that it is the right face, in params.json and summary.json) is under --min-quality.")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders of images")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
     p.add_argument("--same-person", action="store_true", help="fit one identity to all images")
@@ -447,13 +449,16 @@ def build_parser():
     p.add_argument("--max-faces", type=int, default=1, help="faces per image (OUT/<name>/face_<k>/ when > 1)")
     p.add_argument("--min-face", type=float, default=None,
                    help="smallest face searched for, pixels (default: a tenth of the shorter side, at least 24)")
+    p.add_argument("--min-quality", type=float, default=None, metavar="Q",
+                   help="warn and exit 3 when a face's quality is under Q, in (0, 1) (default: the model's "
+                        "calibrated minimum, the largest that keeps 90%% of right faces on the dev photos; 0 turns it off)")
     p.add_argument("--json", help="also write the summary to this JSON file")
     p.add_argument("--debug", action="store_true", help="print tracebacks of failed inputs")
     p.add_argument("--quiet", **quiet)
     p.set_defaults(func=cmd_reconstruct)
 
     p = sub.add_parser("track", help="real-time tracking of a video or webcam",
-                       description="Writes OUT/frames.jsonl (per-frame parameters), blendshapes.csv (ARKit weights, "
+                       description="Writes OUT/frames.jsonl (per-frame parameters, landmarks, sigma, quality), blendshapes.csv (ARKit weights, "
                                    "one row per frame), overlay.mp4, head.glb (animated glTF) and summary.json. Exit status 1 "
                                    "if no frame showed a face; 130 after Ctrl-C (the files then hold the frames "
                                    "read, and summary.json says interrupted).")
@@ -465,6 +470,9 @@ def build_parser():
     p.add_argument("--no-video", action="store_true", help="do not write overlay.mp4 (faster)")
     p.add_argument("--solver", choices=["jit", "exported"], default="jit",
                    help="real-time fitter: compiled here (jit) or the exported CPU artifact")
+    p.add_argument("--min-quality", type=float, default=None, metavar="Q",
+                   help="drop the track and search again when a frame's quality (calibrated probability that it "
+                        "is the right face) is under Q (default: the model's calibrated minimum; 0: off)")
     p.add_argument("--json", help="also write the summary to this JSON file")
     p.add_argument("--quiet", **quiet)
     p.set_defaults(func=cmd_track)

@@ -47,6 +47,7 @@ def face_json(result, model: fm.FaceModel, extra: dict | None = None) -> dict:
     return dict(params_dict(result.params, model), camera=camera_dict(result.camera, result.image_size),
                 roi=dict(centre_px=_f(r.centre), side_px=float(r.side), angle_rad=float(r.angle),
                          score=float(r.score)),
+                quality=None if getattr(result, "quality", None) is None else round(float(result.quality), 4),
                 energy={k: float(v) for k, v in result.energy.items()},
                 landmark_set=result.landmark_set, coordinates=COORDINATES, **(extra or {}))
 
@@ -136,7 +137,10 @@ class TrackWriter:
         if tf.found:
             p = tf.fit.params
             rec.update(params_dict(p, self.model), camera=camera_dict(tf.fit.camera, self.size),
-                       roi_score=float(tf.roi.score), reinitialised=bool(tf.fit.reinitialised))
+                       roi_score=float(tf.roi.score), reinitialised=bool(tf.fit.reinitialised),
+                       quality=None if tf.quality is None else round(float(tf.quality), 4),
+                       landmarks=np.round(np.asarray(tf.landmarks, np.float64), 2).tolist(),
+                       sigma=np.round(np.asarray(tf.sigma, np.float64), 3).tolist())
             self.csv.writerow([tf.index, f"{t:.4f}", 1] + [f"{w:.5f}" for w in np.asarray(p.expression)])
             self.anim.append((t, np.asarray(p.expression), np.asarray(p.joint_rotations), np.asarray(p.translation),
                               np.asarray(p.identity)))

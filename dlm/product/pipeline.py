@@ -22,6 +22,7 @@ import numpy as np
 
 from dlm.core import facemodel as fm
 from dlm.landmarks import predictor as lmk
+from dlm.product import quality as quality_lib
 from dlm.product import roi as roi_lib
 from dlm.fitting import energy as en, offline
 from dlm.io.images import InputError
@@ -44,10 +45,16 @@ class FaceResult:
     fitted_landmarks: np.ndarray  # (L, 2) projections of the fitted model's landmarks
     energy: dict                 # weighted energy terms at the solution
     vertices: np.ndarray         # (V, 3) posed mesh, cm (world = camera frame for one photo)
+    quality: float | None = None  # P(right face) from the ROI score (dlm.product.quality); None: uncalibrated
 
     @property
     def score(self) -> float:
         return self.roi.score
+
+
+def with_quality(results: list[FaceResult], pred: lmk.Predictor) -> list[FaceResult]:
+    cal = pred.manifest.get("quality")
+    return [dataclasses.replace(r, quality=quality_lib.probability(r.roi.score, cal)) for r in results]
 
 
 def _predictor(model) -> lmk.Predictor:
@@ -118,7 +125,7 @@ def reconstruct_faces(image: np.ndarray, model="offline", max_faces: int = 1, fa
     pred = _predictor(model)
     dets = detect(image, pred, max_faces, min_face)
     h, w = image.shape[:2]
-    return fit_faces(dets, (w, h), pred.landmark_set, face_model, config=config)
+    return with_quality(fit_faces(dets, (w, h), pred.landmark_set, face_model, config=config), pred)
 
 
 def reconstruct(image: np.ndarray, model="offline", face_model=None, config: offline.FitConfig | None = None,
@@ -134,7 +141,7 @@ def reconstruct_same_person(images, model="offline", face_model=None, config: of
     pred = _predictor(model)
     dets = [detect(im, pred, 1)[0] for im in images]
     sizes = [(im.shape[1], im.shape[0]) for im in images]
-    return fit_faces(dets, sizes, pred.landmark_set, face_model, same_person=True, config=config)
+    return with_quality(fit_faces(dets, sizes, pred.landmark_set, face_model, same_person=True, config=config), pred)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -150,6 +157,7 @@ class TrackFrame:
     fit: object | None                # dlm.fitting.realtime.TrackResult
     searched: bool                    # this frame ran the full ROI search
     timings_ms: dict                  # roi, cnn, fit
+    quality: float | None = None      # P(right face) from the ROI score (dlm.product.quality)
 
 
 def _landmarks_in_image(predict_fn, size: int, variables, crop, crop_to_image):
@@ -177,10 +185,13 @@ class Tracker:
       image_size: (width, height) of the frames.
       model: landmark predictor ("realtime", a weights path, or a Predictor).
       solver: the real-time fitter's solver ("jit" or "exported"); see RealtimeFitter.
+      min_quality: the track is dropped (and the next frame searches) when a frame's quality
+        (dlm.product.quality) falls under it; needs the model's quality calibration.  None: the
+        calibrated default `min_quality`; 0: only the face / no-face threshold.
     """
 
     def __init__(self, image_size, model="realtime", face_model=None, solver="jit", lost_score: float | None = None,
-                 min_face: float | None = None, fuse: bool = True, **fitter_kwargs):
+                 min_face: float | None = None, fuse: bool = True, min_quality: float | None = None, **fitter_kwargs):
         from dlm.fitting.realtime import RealtimeFitter
         self.predictor = _predictor(model)
         self.face_model = face_model or fm.load_face_model()
@@ -189,6 +200,15 @@ class Tracker:
                                      solver=solver, **fitter_kwargs)
         thr = self.predictor.manifest.get("roi_threshold")
         self.lost_score = lost_score if lost_score is not None else thr
+        self.quality_calibration = self.predictor.manifest.get("quality")
+        if min_quality is None and self.quality_calibration:
+            min_quality = self.quality_calibration["min_quality"]
+        if min_quality:
+            if not self.quality_calibration:
+                raise ValueError("min_quality needs a landmark model with a quality calibration")
+            q = quality_lib.max_score(min_quality, self.quality_calibration)
+            self.lost_score = q if self.lost_score is None else min(self.lost_score, q)
+        self.min_quality = min_quality
         self.min_face = min_face
         # Tracked frames run the CNN and the fit as one compiled program (solver "jit" only).
         self.fuse = fuse and solver == "jit"
@@ -268,7 +288,8 @@ class Tracker:
         self.roi = nxt if nxt is not None and nxt.side * roi_lib.FILL >= min_face else None
         t["roi"] += (time.perf_counter() - t0) * 1e3
         self.index += 1
-        return TrackFrame(self.index - 1, True, roi_used, np.asarray(mu), np.asarray(sigma), fit, searched, t)
+        return TrackFrame(self.index - 1, True, roi_used, np.asarray(mu), np.asarray(sigma), fit, searched, t,
+                          quality_lib.probability(roi_used.score, self.quality_calibration))
 
     def reset_track(self):
         self.roi = None
