@@ -203,3 +203,15 @@ def test_gltf_passes_khronos_validator(tmp_path):
                          text=True, timeout=120)
     issues = json.loads(out.stdout)
     assert issues["numErrors"] == 0 and issues["numWarnings"] == 0, issues["messages"][:5]
+
+
+def test_video_that_is_not_a_video_is_one_clear_error_and_no_library_noise(tmp_path, capfd):
+    """A text file named .mp4: InputError naming it, and nothing from FFmpeg on the process's
+    stderr (fd 2, where FFmpeg writes "moov atom not found" unless dlm quiets it)."""
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("not a video\n" * 10)
+    capfd.readouterr()
+    with pytest.raises(imageio.InputError, match="notes.mp4"):
+        imageio.VideoReader(str(bad))
+    err = capfd.readouterr().err
+    assert "moov" not in err and "WARN" not in err, err

@@ -166,6 +166,19 @@ def _write_video(path, frames, fps=10.0):
     w.release()
 
 
+def test_cli_track_without_a_face_leaves_only_a_summary_of_the_failure(tmp_path, capsys):
+    """Consistent failures: like a failed reconstruct, a track with no face in any frame leaves
+    summary.json (listing the failure) and no frames.jsonl, blendshapes.csv or overlay.mp4."""
+    video = tmp_path / "empty.avi"
+    _write_video(video, [np.full((120, 160, 3), 90, np.uint8)] * 3)
+    out = tmp_path / "track"
+    assert cli.main(["track", str(video), "-o", str(out), "--quiet"]) == 1
+    assert "no face found in any of the 3 frames" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["summary.json"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["frames"] == 3 and summary["frames_found"] == 0 and "no face" in summary["failed"][0]["error"]
+
+
 def test_cli_track_video_outputs(scene, tmp_path, model):
     # A short clip: the rendered face sliding a few pixels per frame.
     frames = [np.roll(scene["image"], (0, 2 * i), axis=(0, 1)) for i in range(12)]

@@ -278,10 +278,16 @@ def cmd_track(args) -> int:
         return 130
     if reader.ended_early:
         _say(args, f"note: the video ended after {n} of the {reader.header_frames} frames its header announces")
-    writer.close(summary)
-    if not found:
+    if not found:   # a failed run leaves only summary.json, saying what failed (as reconstruct does)
+        writer.abort()
+        summary["failed"] = [dict(input=str(source), error=f"no face found in any of the {n} frames")]
+        from dlm.io.files import write_json
+        write_json(out / "summary.json", summary)
+        if getattr(args, "json", None):
+            write_json(args.json, summary)
         print(f"dlm: no face found in any of the {n} frames", file=sys.stderr)
         return 1
+    writer.close(summary)
     speed = (f"tracking {summary['frames_per_s_tracking']} frames/s (median per tracked frame, without overlays)"
              if summary["frames_per_s_tracking"] else "no frame was tracked after a search (too few frames)")
     _say(args, f"{n} frames, face in {found}; {speed}; outputs in {out}")

@@ -89,6 +89,16 @@ def write_image(path, rgb: np.ndarray) -> None:
         Path(tmp).write_bytes(buf.tobytes())
 
 
+def quiet_opencv() -> None:
+    """Silence OpenCV's and FFmpeg's own log lines (a missing webcam gave ~8 lines of V4L2 and
+    FFmpeg warnings, a text file named .mp4 FFmpeg's "moov atom not found") before dlm's one line
+    says what is wrong.  Left alone when the user has set OPENCV_FFMPEG_LOGLEVEL / OPENCV_LOG_LEVEL."""
+    import cv2
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")   # AV_LOG_QUIET; read when a capture opens
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
 class VideoReader:
     """Frames of a video file or a webcam as uint8 RGB; iterate, then read `frames_read`.
 
@@ -107,6 +117,7 @@ class VideoReader:
                 raise InputError(f"{p}: is a folder, not a video")
             if p.stat().st_size == 0:
                 raise InputError(f"{p}: empty file")
+        quiet_opencv()
         self.cap = cv2.VideoCapture(source)
         if not self.cap.isOpened():
             raise InputError(f"{self.name}: cannot be opened" + (" (no such camera?)" if self.is_webcam
