@@ -13,7 +13,7 @@ REAL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", 
 from dlm.cli import main as cli
 from dlm.core import facemodel as fm
 from dlm.core import geometry
-from dlm.io import gltf
+from dlm.io import gltf, livelink
 from dlm.eval import metrics3d
 from dlm.synth import scenes
 from dlm.synth import render as synth
@@ -195,9 +195,12 @@ def test_cli_track_video_outputs(scene, tmp_path, model):
     assert all(np.array(r["landmarks"]).shape == (320, 2) and len(r["sigma"]) == 320 for r in found)
     summary = json.loads((out / "summary.json").read_text())
     assert all(summary["min_quality"] <= r["quality"] < 1 for r in found if not r["searched"])
-    csv_rows = (out / "blendshapes.csv").read_text().splitlines()
-    header = csv_rows[0].split(",")
-    assert len(csv_rows) == 13 and header[:3] == ["frame", "time_s", "found"] and len(header) == 3 + 55
+    # blendshapes.csv in Live Link Face's layout: one row per tracked frame.
+    csv_rows = [line.split(",") for line in (out / "blendshapes.csv").read_text().splitlines()]
+    assert tuple(csv_rows[0]) == livelink.HEADER and len(csv_rows) == 1 + len(found)
+    values = np.array([r[2:] for r in csv_rows[1:]], float)
+    assert (values[:, :52] >= 0).all() and (values[:, :52] <= 1).all() and all(r[1] == "61" for r in csv_rows[1:])
+    assert csv_rows[1][0] == livelink.timecode(found[0]["time_s"], 10.0)
     # The tracked head follows the motion (the face moves right by 2 px per frame).
     tx = [r["translation_cm"][0] for r in rows if r["found"]]
     assert tx[-1] > tx[0]

@@ -458,8 +458,9 @@ def build_parser():
     p.set_defaults(func=cmd_reconstruct)
 
     p = sub.add_parser("track", help="real-time tracking of a video or webcam",
-                       description="Writes OUT/frames.jsonl (per-frame parameters, landmarks, sigma, quality), blendshapes.csv (ARKit weights, "
-                                   "one row per frame), overlay.mp4, head.glb (animated glTF) and summary.json. Exit status 1 "
+                       description="Writes OUT/frames.jsonl (per-frame parameters, landmarks, sigma, quality), blendshapes.csv (Live Link "
+                                   "Face's CSV: ARKit's 52 weights in [0, 1] and head / eye rotations, one row per "
+                                   "tracked frame), overlay.mp4, head.glb (animated glTF) and summary.json. Exit status 1 "
                                    "if no frame showed a face; 130 after Ctrl-C (the files then hold the frames "
                                    "read, and summary.json says interrupted).")
     p.add_argument("video", nargs="?", metavar="VIDEO", help="video file")

@@ -15,6 +15,7 @@ from dlm.core import facemodel as fm
 from dlm.core import geometry
 from dlm.product import viz
 from dlm.io.images import write_image
+from dlm.io import livelink
 from dlm.io.files import atomic_path, write_json, write_obj
 
 COORDINATES = ("pixels: x right, y down, the top-left pixel's centre at (0.5, 0.5); mesh: cm, "
@@ -120,7 +121,10 @@ class TrackWriter:
         self.jsonl = open(self._tmp["frames.jsonl"], "w")
         self.csv_file = open(self._tmp["blendshapes.csv"], "w", newline="")
         self.csv = csv.writer(self.csv_file)
-        self.csv.writerow(["frame", "time_s", "found"] + list(model.expression_names))
+        # Live Link Face's layout (dlm.io.livelink): ARKit's 52 weights and 9 rotations per
+        # tracked frame; frames without a face have no row (their time is absent from Timecode).
+        self.csv.writerow(livelink.HEADER)
+        self.to_arkit = livelink.arkit_matrix(model.expression_names)
         self.video = None
         if video:
             import cv2
@@ -141,11 +145,11 @@ class TrackWriter:
                        quality=None if tf.quality is None else round(float(tf.quality), 4),
                        landmarks=np.round(np.asarray(tf.landmarks, np.float64), 2).tolist(),
                        sigma=np.round(np.asarray(tf.sigma, np.float64), 3).tolist())
-            self.csv.writerow([tf.index, f"{t:.4f}", 1] + [f"{w:.5f}" for w in np.asarray(p.expression)])
+            self.csv.writerow(livelink.row(t, self.fps, self.to_arkit @ np.asarray(p.expression, np.float64),
+                                           livelink.rotations(np.asarray(tf.fit.camera.rotation),
+                                                              np.asarray(p.joint_rotations))))
             self.anim.append((t, np.asarray(p.expression), np.asarray(p.joint_rotations), np.asarray(p.translation),
                               np.asarray(p.identity)))
-        else:
-            self.csv.writerow([tf.index, f"{t:.4f}", 0] + [""] * self.model.num_expression)
         self.jsonl.write(json.dumps(rec) + "\n")
         if self.video is not None:
             if tf.found:
