@@ -108,3 +108,12 @@ def test_zero_frames_or_workers_are_refused(tmp_path, capsys):
         with pytest.raises(SystemExit) as e:
             cli.main(cmd)
         assert e.value.code == 2 and "at least 1" in capsys.readouterr().err
+
+
+def test_reconstruct_needs_images_or_example(tmp_path, capsys):
+    """No IMAGE and no --example: one line naming both, exit 2.  The example portrait ships with
+    scikit-image (a dependency), so --example works on any install."""
+    from dlm.cli import commands
+    assert cli.main(["reconstruct", "-o", str(tmp_path / "out")]) == 2
+    assert "--example" in capsys.readouterr().err
+    assert commands.example_photo().is_file()

@@ -6,6 +6,7 @@ A batch carries on past a bad file and lists it at the end.
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 import traceback
@@ -121,6 +122,13 @@ def _error_text(e: Exception) -> str:
     return f"{type(e).__name__}: {e}"
 
 
+def example_photo() -> Path:
+    """The portrait `--example` reconstructs: scikit-image's astronaut.png (Eileen Collins, NASA,
+    public domain), installed with scikit-image, a dependency."""
+    import skimage
+    return Path(skimage.__file__).parent / "data" / "astronaut.png"
+
+
 def cmd_reconstruct(args) -> int:
     check_output_folder(args.output)
     from dlm.core import facemodel as fm
@@ -128,7 +136,11 @@ def cmd_reconstruct(args) -> int:
     from dlm.product import outputs
     from dlm.product import pipeline
     out = Path(args.output)
-    paths = imageio.list_images(args.images)
+    if not args.images and not args.example:
+        raise UserError("give IMAGE files or folders, or --example")
+    paths = imageio.list_images(args.images) if args.images else []
+    if args.example:
+        paths.append(example_photo())
     if not paths:
         raise UserError("no input images (folders given contain no image files)")
     pred = _load_predictor(args.model, args)
@@ -202,6 +214,9 @@ def cmd_reconstruct(args) -> int:
                    same_person=bool(args.same_person), num_inputs=len(paths), succeeded=done, failed=failed,
                    min_quality=min_quality, low_quality=low, seconds=round(time.perf_counter() - t_start, 3))
     _say(args, f"{len(done)} of {len(paths)} inputs reconstructed into {out}")
+    folders = [f for d in done for f in d.get("outputs", [d.get("output")])]
+    for f in folders[:3]:   # a few inputs: say where each one's files are
+        _say(args, f"  {f}{os.sep}: mesh.obj (fitted head), params.json, landmarks.json, overlay.png")
     status = _finish(args, out, summary)
     for f in low:
         print(f"dlm: {f['input']}: face {f['face']} has quality {f['quality']:.3f}, under --min-quality "

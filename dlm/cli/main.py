@@ -442,8 +442,11 @@ def build_parser():
                                    "OUT/summary.json. Exit status 1 if any input failed (the rest are still done); "
                                    "3 if all were reconstructed but some face's quality (the calibrated probability "
                                    "that it is the right face, in params.json and summary.json) is under --min-quality.")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders of images")
+    p.add_argument("images", nargs="*", metavar="IMAGE", help="image files or folders of images")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
+    p.add_argument("--example", action="store_true",
+                   help="also reconstruct the example portrait that comes with scikit-image (NASA's public-domain "
+                        "astronaut photo): try dlm with no photo of your own")
     p.add_argument("--same-person", action="store_true", help="fit one identity to all images")
     p.add_argument("--model", default=DEFAULT_MODEL, help=model_help + f" (default: {DEFAULT_MODEL})")
     p.add_argument("--max-faces", type=int, default=1, help="faces per image (OUT/<name>/face_<k>/ when > 1)")
