@@ -8,6 +8,12 @@ Names are imported lazily so that the command line can configure XLA (threads,
 devices) before JAX starts.
 """
 import importlib
+import os
+
+# FFmpeg (inside OpenCV) fixes its log level once per process, when the first video is opened or
+# written, from this variable: set here, before any dlm code touches a video, so a bad file gives
+# dlm's one line and not FFmpeg's "moov atom not found" (a user's own setting is kept).
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")   # AV_LOG_QUIET
 
 __version__ = "0.1.0"
 

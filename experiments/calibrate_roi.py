@@ -54,7 +54,7 @@ def main(argv=None):
     name = lmk.SHIPPED[lmk.resolve_shipped(args.model)] if shipped else Path(args.model).stem
     pred = lmk.Predictor.load(name if shipped else args.model)
     face_seed, bg_seed = 2_000_003, 3_000_017
-    stream = synth.batches(face_seed, 32, pred.size, pred.landmark_set, workers=1)
+    stream = synth.batches(face_seed, 32, pred.size, pred.landmark_set)
     faces = np.concatenate([next(stream)["image"] for _ in range((args.num + 31) // 32)])[:args.num]
     stream.close()
     s_face = scores_of(pred, faces)

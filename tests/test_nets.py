@@ -138,13 +138,29 @@ def test_quick_training_resumes_exactly(tmp_path, model):
     assert pred.manifest["metrics"]["steps"] == 10 and "nme" in pred.manifest["metrics"]["test"]
 
 
+def test_a_run_resumes_only_with_its_own_config():
+    """A workdir's config.json against a new config: the step count and init_from may change, a
+    field added since counts as its default, a field removed since is ignored, anything else is
+    another run."""
+    cfg = train.TrainConfig(name="t", steps=100)
+    saved = json.loads(json.dumps(dataclasses.asdict(cfg)))
+    assert train.resumes_same_run(saved, cfg)
+    assert train.resumes_same_run(saved, dataclasses.replace(cfg, steps=500, init_from="realtime"))
+    assert train.resumes_same_run(dict(saved, render_workers=1), cfg)          # removed field
+    added = {k: v for k, v in saved.items() if k != "rewarm_steps"}
+    assert train.resumes_same_run(added, cfg)                                  # added field, default value
+    assert not train.resumes_same_run(added, dataclasses.replace(cfg, rewarm_steps=7))
+    assert not train.resumes_same_run(saved, dataclasses.replace(cfg, lr=0.123))
+    assert not train.resumes_same_run(saved, dataclasses.replace(cfg, pool="elsewhere"))
+
+
 def test_a_network_can_fit_one_batch(model):
     """Overfitting 16 renders must beat the mean shape by far (a block that silenced the signal
     once left every prediction at the mean)."""
     from dlm.synth import render as synth
     cfg = train.TrainConfig(network="tiny", size=64, batch_size=16, landmark_set="68", loss="l2")
     state = train.create_train_state(cfg, jax.random.key(0))
-    b = next(synth.batches(0, 16, 64, "68", model=model, workers=1))
+    b = next(synth.batches(0, 16, 64, "68", model=model))
     for _ in range(40):
         state, m = train.train_step(state, b["image"], b["landmarks"], jnp.ones(68), jnp.float32(3e-3), "l2", 64)
     mean_shape = np.linalg.norm(b["landmarks"] - b["landmarks"].mean(0), axis=-1).mean()

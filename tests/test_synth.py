@@ -105,8 +105,8 @@ def test_same_key_same_sample_whatever_the_batch(model, assets, batch):
 
 
 def test_stream_is_deterministic_and_ordered(model, batch):
-    a = synth.batches(seed=3, batch_size=B, size=S, model=model, workers=2, prefetch=1)
-    b = synth.batches(seed=3, batch_size=B, size=S, model=model, workers=1, start=B)
+    a = synth.batches(seed=3, batch_size=B, size=S, model=model, prefetch=1)
+    b = synth.batches(seed=3, batch_size=B, size=S, model=model, prefetch=3, start=B)
     first, second = next(a), next(a)
     np.testing.assert_array_equal(first["index"], np.arange(B))
     np.testing.assert_array_equal(second["index"], np.arange(B, 2 * B))

@@ -144,13 +144,13 @@ def cmd_bench_synth(args):
     from dlm.eval import bench
     from dlm.io.files import write_json
     res = dict(benchmark="synth", environment=environment(),
-               results=bench.bench_synth(args.size, args.batch, args.batches, args.workers, args.landmarks,
+               results=bench.bench_synth(args.size, args.batch, args.batches, args.landmarks,
                                          not args.no_augment))
     if args.json:
         write_json(args.json, res)
     if not args.quiet:
         r = res["results"]
-        print(f"synth {r['size']} px, {r['landmarks']} landmarks, batch {r['batch_size']}, {r['workers']} workers: "
+        print(f"synth {r['size']} px, {r['landmarks']} landmarks, batch {r['batch_size']}: "
               f"{r['images_per_s']:.1f} images/s ({r['ms_per_image']:.1f} ms per image over {r['images']} images; "
               f"warm-up with compilation {r['warmup_s_with_compile']:.0f} s)")
     return 0
@@ -538,7 +538,6 @@ def build_parser():
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--batches", type=int, default=8, help="timed batches after warm-up")
-    p.add_argument("--workers", type=int, default=None, help="render threads (default: one per core, at most 4)")
     p.add_argument("--landmarks", default="703", choices=["703", "320", "68"])
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--json", help="write the figures to this JSON file")

@@ -130,18 +130,15 @@ def bench_fit_offline(num_frames: int = 100, num_cameras: int = 4) -> dict:
                 energy=res.energy)
 
 
-def bench_synth(size: int = 256, batch_size: int = 8, batches: int = 8, workers: int | None = None,
-                landmark_set: str = "703", augment: bool = True) -> dict:
-    """Rendered and labelled training images per second through `synth.batches` (the training
-    input path: render, augment, labels, to host numpy uint8), after one warm-up batch per worker."""
-    import os
+def bench_synth(size: int = 256, batch_size: int = 8, batches: int = 8, landmark_set: str = "703",
+                augment: bool = True) -> dict:
+    """Rendered and labelled training images per second through `synth.batches` (the synthetic
+    input path: render, augment, labels, to host numpy uint8), after one warm-up batch."""
     from dlm.synth import render as synth
-    workers = workers or max(1, min(4, os.cpu_count() or 1))
     t0 = time.perf_counter()
-    stream = synth.batches(seed=0, batch_size=batch_size, size=size, landmark_set=landmark_set, workers=workers,
-                           prefetch=1, augment=augment)
-    for _ in range(workers):  # compile and warm every worker
-        b = next(stream)
+    stream = synth.batches(seed=0, batch_size=batch_size, size=size, landmark_set=landmark_set, prefetch=1,
+                           augment=augment)
+    b = next(stream)  # compiles
     warm = time.perf_counter() - t0
     t0 = time.perf_counter()
     for _ in range(batches):
@@ -150,8 +147,7 @@ def bench_synth(size: int = 256, batch_size: int = 8, batches: int = 8, workers:
     stream.close()
     n = batches * batch_size
     return dict(images_per_s=n / dt, ms_per_image=dt / n * 1e3, images=n, size=size, batch_size=batch_size,
-                workers=workers, landmarks=int(b["landmarks"].shape[1]), augment=augment,
-                warmup_s_with_compile=warm)
+                landmarks=int(b["landmarks"].shape[1]), augment=augment, warmup_s_with_compile=warm)
 
 
 def bench_predictor(model: str = "realtime", repeats: int = 200, frame_size: tuple = (640, 480)) -> dict:

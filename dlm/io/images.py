@@ -94,7 +94,7 @@ def quiet_opencv() -> None:
     FFmpeg warnings, a text file named .mp4 FFmpeg's "moov atom not found") before dlm's one line
     says what is wrong.  Left alone when the user has set OPENCV_FFMPEG_LOGLEVEL / OPENCV_LOG_LEVEL."""
     import cv2
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")   # AV_LOG_QUIET; read when a capture opens
+    # FFmpeg's own level: OPENCV_FFMPEG_LOGLEVEL, set when `dlm` is imported (see dlm/__init__.py).
     if "OPENCV_LOG_LEVEL" not in os.environ:
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 

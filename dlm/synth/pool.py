@@ -25,7 +25,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -39,6 +38,7 @@ from dlm.core import facemodel as fm
 from dlm.synth import render as synth
 from dlm.io.files import write_json
 from dlm.synth import augment as aug
+from dlm.synth.prefetch import prefetched
 
 FORMAT = "dlm-render-pool/1"
 FIELDS = ("image", "landmarks", "visible", "pose")
@@ -294,44 +294,5 @@ def pool_batches(pool: Pool, seed: int, batch_size: int, size: int, start: int =
     thread prepares the next `prefetch` batches while the caller trains (XLA releases the GIL)."""
     if batch_size > len(pool.image):
         raise ValueError(f"batch size {batch_size} is larger than the pool ({len(pool.image)} images)")
-    ready: deque = deque()
-    cond = threading.Condition()
-    stop = threading.Event()
-    failed: list = []
-
-    # The first batch is drawn on this thread, so its programs compile here and the background
-    # thread only runs compiled code (compilations racing on threads aborted XLA:CPU).
-    ready.append(pool_batch(pool, seed, start, batch_size, size, crops, photometric))
-
-    def work():
-        nxt = start + batch_size
-        while not stop.is_set():
-            try:
-                b = pool_batch(pool, seed, nxt, batch_size, size, crops, photometric)
-            except BaseException as e:  # handed to the consumer, which re-raises it
-                failed.append(e)
-                return
-            nxt += batch_size
-            with cond:
-                while len(ready) >= prefetch and not stop.is_set():
-                    cond.wait(0.1)
-                ready.append(b)
-                cond.notify_all()
-
-    thread = threading.Thread(target=work, daemon=True, name="pool-batches")
-    thread.start()
-    try:
-        while True:
-            with cond:
-                while not ready:
-                    if failed:
-                        raise failed[0]
-                    if not thread.is_alive():
-                        raise RuntimeError("the pool batch thread stopped")
-                    cond.wait(0.1)
-                b = ready.popleft()
-                cond.notify_all()
-            yield b
-    finally:
-        stop.set()
-        thread.join(timeout=5)
+    return prefetched(lambda j: pool_batch(pool, seed, start + j * batch_size, batch_size, size, crops, photometric),
+                      prefetch, name="pool-batches")

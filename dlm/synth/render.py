@@ -34,6 +34,7 @@ from dlm.synth import scenes
 from dlm.synth import augment as aug
 from dlm.synth import raster
 from dlm.synth import shading as rs
+from dlm.synth.prefetch import prefetched
 
 R = {name: i for i, name in enumerate(rs.REGION_NAMES)}
 
@@ -682,37 +683,23 @@ def batch_keys(seed: int, start: int, batch_size: int) -> jax.Array:
 
 
 def batches(seed: int, batch_size: int, size: int, landmark_set: str = "703", model: fm.FaceModel | None = None,
-            start: int = 0, prefetch: int = 2, workers: int | None = None, augment: bool = True) -> Iterator[dict]:
+            start: int = 0, prefetch: int = 2, augment: bool = True) -> Iterator[dict]:
     """An endless deterministic stream of numpy batches {image uint8 (B,S,S,3), landmarks (B,L,2),
     visible (B,L), mask (B,S,S) uint8, index (B,)}; batch j holds samples start + j*B ... .
 
-    Rendering runs on `workers` host threads (default: one per CPU core, at most 4; XLA releases
-    the GIL, so they render in parallel), `prefetch` batches ahead per worker, yielded in order."""
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
+    One background thread renders the next `prefetch` batches while the caller works
+    (`dlm.synth.prefetch`); a faster input path for training is a render pool (`dlm.synth.pool`)."""
     model = model or fm.load_face_model()
     assets = make_assets(model)
     ids = jnp.asarray(model.landmarks[landmark_set])
-    workers = workers or max(1, min(4, os.cpu_count() or 1))
 
-    def job(first):
+    def job(j):
+        first = start + j * batch_size
         b = render_batch(batch_keys(seed, first, batch_size), model, assets, ids, size, augment)
         return dict(image=to_uint8(b.image), landmarks=np.asarray(b.landmarks), visible=np.asarray(b.visible),
                     mask=np.asarray(b.mask).astype(np.uint8), index=np.arange(first, first + batch_size))
 
-    # The first batch renders here, before any thread starts, so every program is compiled once on
-    # this thread and the workers only run compiled code.  A worker process aborted (rc 134) inside
-    # this stream in CI while two threads were compiling; racing XLA:CPU compilations are the suspect.
-    first = job(start)
-    with ThreadPoolExecutor(workers) as pool:
-        pending: deque = deque()
-        nxt = start + batch_size
-        yield first
-        while True:
-            while len(pending) < prefetch * workers:
-                pending.append(pool.submit(job, nxt))
-                nxt += batch_size
-            yield pending.popleft().result()
+    return prefetched(job, prefetch, name="synth-batches")
 
 
 def to_uint8(image: jax.Array) -> np.ndarray:

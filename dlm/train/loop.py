@@ -58,7 +58,6 @@ class TrainConfig:
     eval_every: int = 1000
     checkpoint_every: int = 250
     log_every: int = 25
-    render_workers: int = 1
     dataset: str | None = None        # a `dlm synth` folder to train on instead of fresh renders
     pool: str | None = None           # a `dlm synth --pool` folder: drawn with fresh augmentation
     pool_photometric: bool = True     # the photometric chain on pool draws (crops always vary)
@@ -144,7 +143,7 @@ def training_batches(config: TrainConfig, seed: int, start: int, model: fm.FaceM
                                      photometric=aug.AugmentRanges() if config.pool_photometric else None)
     if config.dataset is None:
         return synth.batches(seed, config.batch_size, config.size, config.landmark_set, model=model, start=start,
-                             workers=config.render_workers, prefetch=2)
+                             prefetch=2)
     data = _load_dataset(config.dataset, config.landmark_set)
     if data["image"].shape[1:3] != (config.size, config.size):
         raise ValueError(f"{config.dataset}: images are {data['image'].shape[1]} px, the config's size is "
@@ -203,7 +202,7 @@ def make_test_set(config: TrainConfig, model: fm.FaceModel, cache: Path | None =
         with np.load(cache) as z:
             return {k: z[k] for k in z.files}
     stream = synth.batches(config.test_seed, min(32, config.test_num), config.size, config.landmark_set, model=model,
-                           workers=config.render_workers, prefetch=1)
+                           prefetch=1)
     parts = [next(stream) for _ in range(-(-config.test_num // min(32, config.test_num)))]
     stream.close()
     out = {k: np.concatenate([p[k] for p in parts])[:config.test_num] for k in ("image", "landmarks", "visible")}
@@ -242,6 +241,21 @@ def _log_jsonl(path: Path, record: dict):
         f.write(json.dumps(record) + "\n")
 
 
+def resumes_same_run(saved: dict, config: TrainConfig) -> bool:
+    """Whether `config` continues the run whose config.json holds `saved`.
+
+    Everything but the step count (which a longer run may raise) must match.  A field added to
+    TrainConfig after the run started counts as its default; one removed since (such as
+    render_workers) no longer counts.  init_from counts only at a run's start (then the checkpoint
+    and parent.json rule), so a campaign config may point it at newer weights while a kept machine
+    resumes its run."""
+    skip = ("lr_chosen", "git_revision", "steps", "init_from")
+    new = json.loads(json.dumps(dataclasses.asdict(config)))
+    old = dict(json.loads(json.dumps(dataclasses.asdict(TrainConfig()))), **saved)
+    old = {k: v for k, v in old.items() if k not in skip and k in new}
+    return old == {k: v for k, v in new.items() if k not in skip}
+
+
 def train_and_evaluate(config: TrainConfig, workdir, quiet: bool = False, stop_at: int | None = None,
                        minutes: float | None = None) -> dict | None:
     """Train (or resume) in workdir; returns the final metrics.  Rerunning after a kill resumes
@@ -259,16 +273,8 @@ def train_and_evaluate(config: TrainConfig, workdir, quiet: bool = False, stop_a
     log = (lambda *a, **k: None) if quiet else functools.partial(print, flush=True)
     cfg_path = workdir / "config.json"
     cfg_dict = dataclasses.asdict(config)
-    if cfg_path.exists():
-        # Everything but the step count (which a longer run may raise) must match; a field added
-        # to TrainConfig after the run started counts as its default.
-        old = dict(json.loads(json.dumps(dataclasses.asdict(TrainConfig()))), **json.loads(cfg_path.read_text()))
-        # init_from counts only at a run's start (then the checkpoint and parent.json rule), so a
-        # campaign config may point it at newer weights while a kept machine resumes its run.
-        skip = ("lr_chosen", "git_revision", "steps", "init_from")
-        old = {k: v for k, v in old.items() if k not in skip}
-        if old != json.loads(json.dumps({k: v for k, v in cfg_dict.items() if k not in skip})):
-            raise ValueError(f"{workdir}: holds a run with another config; use a new --workdir")
+    if cfg_path.exists() and not resumes_same_run(json.loads(cfg_path.read_text()), config):
+        raise ValueError(f"{workdir}: holds a run with another config; use a new --workdir")
     model = fm.load_face_model()
     region_names = model.landmark_regions[config.landmark_set]
     weights = jnp.asarray(lmk.landmark_weights(region_names))

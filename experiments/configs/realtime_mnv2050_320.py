@@ -18,4 +18,4 @@ file differs from it in the learning rate of steps 1-900 by at most 8%.
 def get_config():
     return dict(name="realtime_mnv2050_320", network="mobilenetv2_050", landmark_set="320", size=128,
                 batch_size=32, steps=2400, loss="gnll", lr=2e-3, data_seed=0, seed=0, eval_every=1000,
-                checkpoint_every=100, render_workers=1)
+                checkpoint_every=100)

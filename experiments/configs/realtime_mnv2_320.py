@@ -13,5 +13,4 @@ landmark error instead, but has not been rerun on this config.
 
 def get_config():
     return dict(name="realtime_mnv2_320", network="mobilenetv2", landmark_set="320", size=128, batch_size=32,
-                steps=1200, loss="gnll", lr=1e-3, data_seed=0, seed=0, eval_every=500, checkpoint_every=100,
-                render_workers=1)
+                steps=1200, loss="gnll", lr=1e-3, data_seed=0, seed=0, eval_every=500, checkpoint_every=100)
