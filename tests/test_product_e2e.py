@@ -470,3 +470,16 @@ def test_tracker_fused_step_equals_separate_calls(scene, model):
         np.testing.assert_allclose(a.fit.landmarks_2d, b.fit.landmarks_2d, atol=tol)
         np.testing.assert_allclose(a.sigma, b.sigma, rtol=2e-3 if i <= 1 else 2e-2)
         assert a.roi.score == pytest.approx(b.roi.score, abs=2e-3 if i <= 1 else 2e-2)
+
+def test_reconstruct_example_finds_the_astronauts_face(tmp_path, capsys):
+    """The README's first command: the default model must fit the face of scikit-image's
+    astronaut, not her mission patch (the first shipped network's choice).  Her face spans
+    about x 180-270, y 80-185 px of the 512 x 512 photo (read off the image); the 68-point box
+    must be centred in its middle and sized like it."""
+    out = tmp_path / "out"
+    assert cli.main(["reconstruct", "--example", "-o", str(out)]) in (0, 3)
+    assert "astronaut" in capsys.readouterr().out
+    mu = np.array(json.loads((out / "astronaut" / "landmarks.json").read_text())["mu"])[:68]
+    centre, size = (mu.min(0) + mu.max(0)) / 2, mu.max(0) - mu.min(0)
+    assert 190 < centre[0] < 255 and 100 < centre[1] < 165, centre
+    assert 60 < size[0] < 130 and 70 < size[1] < 140, size
