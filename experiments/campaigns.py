@@ -48,9 +48,16 @@ def write_campaign(path: Path) -> tuple[Path, Path | None]:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         fig, ax = plt.subplots(figsize=(5.5, 3.5), dpi=120)
-        ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], "o-")
+        ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], "o-", label="dev set, balanced")
+        # The synthetic test set beside it: dev falling in step with it says more of the same
+        # training still pays; dev flat while it falls would say the domain gap limits.
+        for key, label, style in (("dev_nme_inner51", "dev set, inner 51", "s--"),
+                                  ("synthetic_nme", "synthetic test set", "^:")):
+            xs = [(r["cpu_hours_total"], r[key]) for r in lines if r.get(key) is not None]
+            ax.plot([x[0] for x in xs], [100 * x[1] for x in xs], style, label=label)
         ax.set_xlabel("CPU hours, whole chain")
-        ax.set_ylabel("dev-set balanced NME (%)")
+        ax.set_ylabel("NME (%)")
+        ax.legend(fontsize=8)
         ax.set_title(name.replace("_", " "))
         ax.grid(alpha=0.3)
         fig.tight_layout()
