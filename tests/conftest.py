@@ -1,12 +1,21 @@
 import os
 
-# Never the persistent compilation cache inside the test process (see dlm.cli.main.main).
-os.environ.setdefault("DLM_NO_COMPILE_CACHE", "1")
+import jax
+import pytest
 
-import jax  # noqa: E402
-import pytest  # noqa: E402
+from dlm.io.provenance import cache_dir
 
 jax.config.update("jax_enable_x64", False)
+
+# JAX's persistent compilation cache, shared by the xdist workers, by the `dlm` subprocesses that
+# CLI tests start (DLM_CACHE_DIR) and by later runs: most of the suite's time is compiling, and
+# the same programs recur across workers, processes and runs.  DLM_NO_COMPILE_CACHE=1 turns it
+# off.  (Session 28 turned it off after a worker aborted while loading a cached program; that was
+# the memory-map exhaustion that _bounded_compiled_programs below prevents, not the cache.)
+if not os.environ.get("DLM_NO_COMPILE_CACHE"):
+    os.environ.setdefault("DLM_CACHE_DIR", cache_dir("jax"))
+    jax.config.update("jax_compilation_cache_dir", os.environ["DLM_CACHE_DIR"])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 REAL_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "real")
 
 
@@ -24,12 +33,14 @@ def _memory_maps() -> int:
         return 0
 
 
-# Every program XLA:CPU compiles keeps ~18 memory maps while JAX caches it, and Linux allows a
-# process 65,530 (vm.max_map_count).  A test worker compiles thousands of programs over a run
-# (every test its own shapes), and near the end of the suite a compilation then segfaulted or
-# aborted the worker (CI: rc 134 and SIGSEGV in test_synth and test_product_e2e, always inside
-# backend_compile).  So between tests, past half the limit, drop JAX's caches: later tests
-# recompile what they need, and nothing else changes.
+# Every program XLA:CPU compiles (or loads from the persistent cache) keeps ~18 memory maps while
+# JAX holds it, and Linux allows a process 65,530 (vm.max_map_count).  A test worker compiles
+# thousands of programs over a run (every test its own shapes), and near the end of the suite a
+# compilation then segfaulted or aborted the worker (CI: rc 134 and SIGSEGV in test_synth and
+# test_product_e2e, inside backend_compile; session 28: inside the cache's
+# get_executable_and_time).  Both reproduce in seconds by filling the map table with mmap first:
+# LLVM reports "Cannot allocate memory", then the process segfaults.  So between tests, past half
+# the limit, drop JAX's in-memory caches: later tests reload (or recompile) what they need.
 MAX_MAPS = int(open("/proc/sys/vm/max_map_count").read()) if os.path.exists("/proc/sys/vm/max_map_count") else 65530
 
 

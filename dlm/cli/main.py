@@ -602,8 +602,8 @@ def main(argv=None):
     if getattr(args, "devices", None):
         _force_host_devices(args.devices)
     # The persistent cache is for the command line proper (argv None: the `dlm` executable), not
-    # for in-process callers such as the tests: once set it stays on for the whole process, and
-    # there one cache write of an unrelated program (the rasteriser) aborted the interpreter.
+    # for in-process callers: once set it stays on for their whole process (the tests set their
+    # own in conftest.py).
     if argv is None and args.func in (cmd_reconstruct, cmd_track, cmd_capture, cmd_batch):
         _compilation_cache()
     try:
