@@ -28,6 +28,9 @@ _EXPORTS = {
     "dlm.io.images": ["read_image", "InputError", "VideoReader"],
     "dlm.product.pipeline": ["reconstruct", "reconstruct_faces", "reconstruct_same_person", "FaceResult", "Tracker",
                      "NoFaceError"],
+    "dlm.product.capture": ["capture", "write_capture", "CaptureResult", "CaptureError"],
+    "dlm.product.batch": ["reconstruct_batch"],
+    "dlm.product.photos": ["reconstruct_photos"],
 }
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)

@@ -21,6 +21,12 @@ class InputError(ValueError):
     """Bad user input (file, shape, value); the message names it."""
 
 
+def error_text(e: Exception) -> str:
+    """One line for an input that failed: an InputError's own message (it names the file), else
+    the exception's type and message."""
+    return str(e) if isinstance(e, InputError) else f"{type(e).__name__}: {e}"
+
+
 def _check_complete(path: Path, data: bytes) -> None:
     """JPEG must end with the EOI marker and PNG with the IEND chunk (a few trailing bytes of
     padding are tolerated); a truncated download fails here instead of decoding half an image."""

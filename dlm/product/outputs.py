@@ -27,6 +27,17 @@ def _f(a):
     return [float(x) for x in np.asarray(a).reshape(-1)]
 
 
+def unique_names(paths) -> list[str]:
+    """Output folder names for input files: the file stem, with a counter where stems repeat."""
+    seen, out = {}, []
+    for p in paths:
+        stem = Path(p).stem or "image"
+        n = seen.get(stem, 0)
+        seen[stem] = n + 1
+        out.append(stem if n == 0 else f"{stem}_{n}")
+    return out
+
+
 def camera_dict(camera: fm.Camera, image_size) -> dict:
     return dict(focal_px=float(np.asarray(camera.focal)), principal_point_px=_f(camera.principal_point),
                 rotation=_f(camera.rotation), translation_cm=_f(camera.translation),

@@ -57,7 +57,8 @@ def with_quality(results: list[FaceResult], pred: lmk.Predictor) -> list[FaceRes
     return [dataclasses.replace(r, quality=quality_lib.probability(r.roi.score, cal)) for r in results]
 
 
-def _predictor(model) -> lmk.Predictor:
+def predictor(model) -> lmk.Predictor:
+    """A landmark model: a Predictor as it is, else a shipped name (offline, realtime) or a weights path."""
     return model if isinstance(model, lmk.Predictor) else lmk.shipped(str(model))
 
 
@@ -109,7 +110,7 @@ def fit_faces(detections, image_sizes, landmark_set: str, face_model: fm.FaceMod
 def detect(image: np.ndarray, model="offline", max_faces: int = 1, min_face: float | None = None,
            threshold: float | None = None) -> list[roi_lib.Detection]:
     """Faces in an RGB image, best first; raises NoFaceError when there is none."""
-    pred = _predictor(model)
+    pred = predictor(model)
     dets = roi_lib.search(image, pred, max_faces=max_faces, min_face=min_face, threshold=threshold)
     if not dets:
         h, w = image.shape[:2]
@@ -122,7 +123,7 @@ def detect(image: np.ndarray, model="offline", max_faces: int = 1, min_face: flo
 def reconstruct_faces(image: np.ndarray, model="offline", max_faces: int = 1, face_model=None,
                       config: offline.FitConfig | None = None, min_face: float | None = None) -> list[FaceResult]:
     """Every face (up to max_faces) in an RGB image (H, W, 3) uint8, fitted separately."""
-    pred = _predictor(model)
+    pred = predictor(model)
     dets = detect(image, pred, max_faces, min_face)
     h, w = image.shape[:2]
     return with_quality(fit_faces(dets, (w, h), pred.landmark_set, face_model, config=config), pred)
@@ -138,7 +139,7 @@ def reconstruct(image: np.ndarray, model="offline", face_model=None, config: off
 def reconstruct_same_person(images, model="offline", face_model=None, config: offline.FitConfig | None = None) \
         -> list[FaceResult]:
     """Several photos of one person: one identity, a pose, expression and camera per photo."""
-    pred = _predictor(model)
+    pred = predictor(model)
     dets = [detect(im, pred, 1)[0] for im in images]
     sizes = [(im.shape[1], im.shape[0]) for im in images]
     return with_quality(fit_faces(dets, sizes, pred.landmark_set, face_model, same_person=True, config=config), pred)
@@ -193,7 +194,7 @@ class Tracker:
     def __init__(self, image_size, model="realtime", face_model=None, solver="jit", lost_score: float | None = None,
                  min_face: float | None = None, fuse: bool = True, min_quality: float | None = None, **fitter_kwargs):
         from dlm.fitting.realtime import RealtimeFitter
-        self.predictor = _predictor(model)
+        self.predictor = predictor(model)
         self.face_model = face_model or fm.load_face_model()
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.fitter = RealtimeFitter(self.face_model, self.image_size, landmark_set=self.predictor.landmark_set,
