@@ -117,3 +117,22 @@ def test_reconstruct_needs_images_or_example(tmp_path, capsys):
     assert cli.main(["reconstruct", "-o", str(tmp_path / "out")]) == 2
     assert "--example" in capsys.readouterr().err
     assert commands.example_photo().is_file()
+
+
+def test_progress_bars_go_to_a_terminals_stderr_only(monkeypatch):
+    """Redirected output (not a terminal) and --quiet get no bar; a terminal gets one on stderr."""
+    import io
+    import types
+    from dlm.cli.commands import progress_bar
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    for stream, quiet, drawn in ((io.StringIO(), False, False), (Terminal(), True, False), (Terminal(), False, True)):
+        monkeypatch.setattr(sys, "stderr", stream)
+        bar = progress_bar(types.SimpleNamespace(quiet=quiet), "reconstructing")
+        for i in range(5):
+            bar(i, 4, "a.jpg")
+        text = stream.getvalue()
+        assert ("reconstructing" in text and "3/4" in text and "a.jpg" in text) == drawn, (quiet, text)

@@ -23,9 +23,31 @@ def _say(args, msg, end="\n"):
         print(msg, end=end, flush=True)
 
 
-def _bar(i, n, width=30):
-    k = int(width * i / max(n, 1))
-    return "[" + "#" * k + " " * (width - k) + f"] {i}/{n}"
+def progress_bar(args, desc: str, unit: str = "image"):
+    """A progress callback `(done, total, note=None)` drawing one tqdm bar on stderr, only on a
+    terminal and never under --quiet: redirected output and logs hold dlm's result lines alone.
+    A new total (the next stage) starts a new bar; total None counts without one."""
+    show = not getattr(args, "quiet", False) and sys.stderr.isatty()
+    state = {}
+
+    def update(done, total, note=None):
+        if not show:
+            return
+        from tqdm import tqdm
+        bar = state.get("bar")
+        if bar is None or bar.total != total:
+            if bar is not None:
+                bar.close()
+            bar = state["bar"] = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False,
+                                      dynamic_ncols=True)
+        bar.n = done
+        if note:
+            bar.set_postfix_str(note, refresh=False)
+        bar.refresh()
+        if total is not None and done >= total:
+            bar.close()
+            state.pop("bar")
+    return update
 
 
 def _finish(args, out: Path, summary: dict) -> int:
@@ -126,13 +148,13 @@ def cmd_reconstruct(args) -> int:
     pred = _load_predictor(args.model, args)
     min_quality = _min_quality(args.min_quality, pred)
 
+    bar = progress_bar(args, "reconstructing")
+
     def progress(i, n, stage):
         if stage == "fitting":
             _say(args, f"fitting one identity to {n} images ...")
-        elif i < n:
-            _say(args, f"\r{stage} {_bar(i, n)} {paths[i].name[:40]:<40}", end="")
         else:
-            _say(args, f"\r{stage} {_bar(n, n)}{' ' * 41}")
+            bar(i, n, paths[i].name[:40] if i < n else None)
 
     summary = reconstruct_photos(paths, out, pred, max_faces=args.max_faces, same_person=args.same_person,
                                  min_face=args.min_face, min_quality=min_quality, debug=args.debug,
@@ -171,6 +193,7 @@ def cmd_track(args) -> int:
     timings, found, searched, n, qualities = [], 0, 0, 0, []
     t_start = time.perf_counter()
     interrupted = False
+    bar = progress_bar(args, "tracking", unit="frame")
     try:
         for frame in reader:
             t0 = time.perf_counter()
@@ -183,11 +206,7 @@ def cmd_track(args) -> int:
                 qualities.append(tf.quality)
             writer.add(frame, tf)
             n += 1
-            if not args.quiet and (n % 10 == 0 or n == 1):
-                total = reader.header_frames or args.max_frames
-                fps = n / (time.perf_counter() - t_start)
-                head = _bar(n, total) if total else f"frame {n}"
-                print(f"\rtracking {head} {fps:.1f} frames/s (with outputs)", end="", flush=True)
+            bar(n, reader.header_frames or args.max_frames)
     except KeyboardInterrupt:
         interrupted = True
         print(f"\ndlm: interrupted after {n} frames: finishing the files for the frames read", file=sys.stderr)
@@ -196,7 +215,6 @@ def cmd_track(args) -> int:
         raise
     finally:
         tracker.close()
-    _say(args, "")
     wall = time.perf_counter() - t_start
     tracked = [t for t in timings if not t["searched"]]
 
@@ -210,7 +228,8 @@ def cmd_track(args) -> int:
                    wall_s=round(wall, 3), frames_per_s_with_outputs=round(n / max(wall, 1e-9), 2),
                    tracked_frame_median_ms={k: med(k, tracked) for k in ("roi", "cnn", "fit", "cnn_and_fit", "total")},
                    frames_per_s_tracking=(round(1e3 / med("total", tracked), 1) if tracked else None),
-                   model=pred.manifest.get("config", {}), landmark_set=pred.landmark_set, interrupted=interrupted,
+                   model=pred.manifest.get("config", {}), landmark_set=pred.landmark_set, solver=args.solver,
+                   interrupted=interrupted,
                    min_quality=min_quality, quality_median=float(np.median(qualities)) if qualities else None,
                    failed=([] if n else [dict(input=str(source), error="no frame was processed")]))
     if interrupted:   # the files hold the frames read; the exit status says it was not the video's end
@@ -243,7 +262,7 @@ def cmd_capture(args) -> int:
     pred = _load_predictor(args.model, args)
     res = cap.capture(args.cameras, args.calibration, pred, max_frames=args.max_frames, min_face=args.min_face,
                       temporal=args.temporal, keep_images=args.overlays,
-                      progress=lambda i, n: _say(args, f"\rlandmarks {_bar(i, n)}", end="" if i < n else "\n"))
+                      progress=progress_bar(args, "landmarks", unit="view"))
     C, F = len(frames), len(frames[0])
     _say(args, f"fitted {F} frames x {C} cameras ({res.mode}) in {res.fit_seconds:.1f} s")
     out = Path(args.output)
@@ -288,11 +307,11 @@ def cmd_batch(args) -> int:
     out = Path(args.output)
     summary = reconstruct_batch(paths, out, pred, fitter=args.fitter, batch_size=args.batch_size,
                                 workers=args.workers, min_face=args.min_face,
-                                progress=lambda i, n, nf: _say(args, f"\rbatch {_bar(i, n)}, {nf} failed", end=""))
+                                progress=lambda i, n, nf, bar=progress_bar(args, "batch"): bar(i, n, f"{nf} failed"))
     if summary["already_done"]:
         _say(args, f"{summary['already_done']} of {len(paths)} inputs were already done in {out}; resumed")
     if summary["processed"]:
-        _say(args, f" {summary['images_per_s']:.2f} images/s")
+        _say(args, f"{summary['images_per_s']:.2f} images/s")
     _say(args, f"{len(summary['succeeded'])} reconstructed, {len(summary['failed'])} failed, "
                f"{summary['already_done']} skipped (done before); outputs in {out}")
     return _finish(args, out, summary)

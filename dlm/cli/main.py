@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 
-from dlm.cli.commands import UserError, cmd_batch, cmd_capture, cmd_reconstruct, cmd_track  # noqa: F401 (UserError re-exported)
+from dlm.cli.commands import (UserError, cmd_batch, cmd_capture, cmd_reconstruct, cmd_track,  # noqa: F401
+                               progress_bar)  # (UserError re-exported)
 from dlm.io.provenance import environment
 
 # The offline landmark model is the default once its weights ship (dlm.landmarks.predictor.SHIPPED
@@ -257,10 +258,7 @@ def cmd_eval_aflw2000(args):
     from dlm.landmarks import predictor as lmk
     from dlm.io.files import write_json
 
-    def progress(i, n):
-        if not args.quiet:
-            print(f"\rimage {i}/{n}", end="" if i < n else "\n", flush=True)
-
+    progress = progress_bar(args, "evaluating")
     try:
         res = evaluation.eval_aflw2000(args.dir, args.model, args.roi, progress)
     except lmk.WeightsError as e:
@@ -282,9 +280,7 @@ def cmd_synth(args):
     from dlm.synth import dataset as synth_dataset
     from dlm.io.files import write_json
 
-    def progress(i, n):
-        if not args.quiet:
-            print(f"\rrendered {i}/{n}", end="" if i < n else "\n", flush=True)
+    progress = progress_bar(args, "rendering")
 
     try:
         if args.pool:
