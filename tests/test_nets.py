@@ -115,10 +115,17 @@ def test_weights_roundtrip_and_corruption(tmp_path):
 
 
 def test_quick_training_resumes_exactly(tmp_path, model):
+    """The first run goes through the command (`dlm train --steps --workdir --json`), the
+    second through the library, stopped and resumed: the same losses after the restart."""
+    from dlm.cli import main as cli
     cfg = train.load_config("experiments/configs/quick.py")
     cfg.steps = 10
     a = tmp_path / "a"
-    train.train_and_evaluate(cfg, a, quiet=True)
+    assert cli.main(["--quiet", "train", "experiments/configs/quick.py", "--workdir", str(a), "--steps", "10",
+                     "--json", str(tmp_path / "a.json")]) == 0
+    res = json.loads((tmp_path / "a.json").read_text())
+    assert res["workdir"] == str(a) and 0 < res["test"]["nme"] < 10
+    assert json.loads((a / "weights.json").read_text())["train_config"]["steps"] == 10
     full = [json.loads(x) for x in (a / "metrics.jsonl").read_text().splitlines()]
     # The same run stopped after step 5 and restarted: identical losses afterwards.
     b = tmp_path / "b"

