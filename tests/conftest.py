@@ -14,6 +14,9 @@ jax.config.update("jax_enable_x64", False)
 # the memory-map exhaustion that _bounded_compiled_programs below prevents, not the cache.)
 if not os.environ.get("DLM_NO_COMPILE_CACHE"):
     os.environ.setdefault("DLM_CACHE_DIR", cache_dir("jax"))
+    # Also for the `python -c` scripts tests start (sharded and multi-process runs): JAX reads these.
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.environ["DLM_CACHE_DIR"])
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
     jax.config.update("jax_compilation_cache_dir", os.environ["DLM_CACHE_DIR"])
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 REAL_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "real")

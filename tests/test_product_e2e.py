@@ -293,7 +293,9 @@ def test_cli_track_exits_cleanly_when_the_clip_ends_during_a_refit(scene, tmp_pa
     out = tmp_path / "t"
     # Without the compilation cache: a cached refit would load in a moment and miss the race.
     p = subprocess.run([sys.executable, "-m", "dlm", "track", str(video), "-o", str(out), "--quiet", "--no-video"],
-                       capture_output=True, text=True, timeout=900, env=dict(os.environ, DLM_NO_COMPILE_CACHE="1"))
+                       capture_output=True, text=True, timeout=900,
+                       env={**{k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"},
+                            "DLM_NO_COMPILE_CACHE": "1"})
     assert p.returncode == 0, p.stderr[-3000:]
     assert "terminate called" not in p.stderr
     assert json.loads((out / "summary.json").read_text())["frames"] == 32
