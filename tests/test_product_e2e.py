@@ -391,6 +391,9 @@ def test_cli_batch_resumes_and_reports_failures(scene, tmp_path, capsys):
     assert cli.main(args) == 1
     s2 = json.loads((out / "summary.json").read_text())
     assert s2["already_done"] == 1 and s2["processed"] == 2
+    # The summary after the resume describes the whole folder: a (done before) and b (redone).
+    assert sorted((os.path.basename(f["input"]), f.get("resumed", False)) for f in s2["succeeded"]) == \
+        [("a.png", True), ("b.png", False)]
     assert (out / "a" / "mesh.obj").stat().st_mtime_ns == mtime and (out / "b" / "overlay.png").exists()
     assert _no_temp_files(out)
 

@@ -312,6 +312,7 @@ def cmd_batch(args) -> int:
         _say(args, f"{summary['already_done']} of {len(paths)} inputs were already done in {out}; resumed")
     if summary["processed"]:
         _say(args, f"{summary['images_per_s']:.2f} images/s")
-    _say(args, f"{len(summary['succeeded'])} reconstructed, {len(summary['failed'])} failed, "
+    new = sum(not f.get("resumed") for f in summary["succeeded"])
+    _say(args, f"{new} reconstructed, {len(summary['failed'])} failed, "
                f"{summary['already_done']} skipped (done before); outputs in {out}")
     return _finish(args, out, summary)

@@ -35,7 +35,8 @@ def reconstruct_batch(paths, out, model: str | lmk.Predictor = "offline", face_m
     """Reconstruct every image of `paths` into OUT/<name>/ (name: the file stem, numbered where
     stems repeat).  fitter: "offline" (identity, expression, pose) or "realtime" (pose and
     expression, mean identity).  progress(done, total, failed) is called after each chunk.
-    Returns the summary: succeeded and failed inputs ({input, error}), skipped count, rates.
+    Returns the summary: succeeded inputs (with those an earlier run finished, marked resumed),
+    failed inputs ({input, error}), the count already done, rates.
     A file that cannot be read or shows no face fails alone; the rest are still done."""
     if batch_size < 1 or workers < 1:
         raise ValueError(f"batch_size and workers must be >= 1, got {batch_size} and {workers}")
@@ -45,7 +46,11 @@ def reconstruct_batch(paths, out, model: str | lmk.Predictor = "offline", face_m
     out = Path(out)
     names = outputs.unique_names(paths)
     todo = [i for i in range(len(paths)) if not all((out / names[i] / f).exists() for f in FACE_FILES)]
-    failed, done = [], []
+    failed = []
+    # Inputs finished by an earlier run are listed too: after a resume the summary describes the
+    # whole output folder, not just this run's share of it.
+    done = [dict(input=str(paths[i]), output=str(out / names[i]), resumed=True)
+            for i in sorted(set(range(len(paths))) - set(todo))]
     posed = jax.jit(jax.vmap(lambda p: fm.vertices(face_model, p)))
     t_start = time.perf_counter()
 
