@@ -68,6 +68,17 @@ def test_photos_that_cannot_be_read_fail_alone_and_write_nothing(tmp_path, model
     assert not (tmp_path / "out").exists()
 
 
+def test_batch_reports_each_input_and_lists_unreadable_ones(tmp_path, model):
+    bad = tmp_path / "a.jpg"
+    bad.write_text("not a photo\n")
+    calls = []
+    summary = reconstruct_batch([bad, tmp_path / "missing.png"], tmp_path / "out", "realtime", model,
+                                progress=lambda *a: calls.append(a))
+    assert calls == [(1, 2, 1), (2, 2, 2)]       # one call per input, not per chunk
+    assert summary["succeeded"] == [] and [f["input"] for f in summary["failed"]] == [str(bad), str(tmp_path / "missing.png")]
+    assert summary["processed"] == 2 and summary["already_done"] == 0
+
+
 def test_the_library_exports_the_product_functions():
     assert dlm.capture is cap.capture and dlm.write_capture is cap.write_capture
     assert dlm.reconstruct_batch is reconstruct_batch and dlm.reconstruct_photos is reconstruct_photos

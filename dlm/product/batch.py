@@ -34,7 +34,7 @@ def reconstruct_batch(paths, out, model: str | lmk.Predictor = "offline", face_m
                       progress: Callable[[int, int, int], None] | None = None) -> dict:
     """Reconstruct every image of `paths` into OUT/<name>/ (name: the file stem, numbered where
     stems repeat).  fitter: "offline" (identity, expression, pose) or "realtime" (pose and
-    expression, mean identity).  progress(done, total, failed) is called after each chunk.
+    expression, mean identity).  progress(done, total, failed) is called after each image's landmarks.
     Returns the summary: succeeded inputs (with those an earlier run finished, marked resumed),
     failed inputs ({input, error}), the count already done, rates.
     A file that cannot be read or shows no face fails alone; the rest are still done."""
@@ -69,21 +69,19 @@ def reconstruct_batch(paths, out, model: str | lmk.Predictor = "offline", face_m
             if c + 1 < len(chunks):          # decode the next chunk while this one is processed
                 next_chunk = pool.map(load, chunks[c + 1])
             items = []
-            for i, img, err in loaded:
+            for k, (i, img, err) in enumerate(loaded):
                 if err:
                     failed.append(dict(input=str(paths[i]), error=err))
-                    continue
-                try:
-                    det = pipeline.detect(img, pred, 1, min_face)[0]
-                except Exception as e:  # noqa: BLE001 - reported per input
-                    failed.append(dict(input=str(paths[i]), error=imageio.error_text(e)))
-                    continue
-                items.append((i, img, det))
+                else:
+                    try:
+                        items.append((i, img, pipeline.detect(img, pred, 1, min_face)[0]))
+                    except Exception as e:  # noqa: BLE001 - reported per input
+                        failed.append(dict(input=str(paths[i]), error=imageio.error_text(e)))
+                if progress is not None:   # per image: a chunk of 64 takes minutes
+                    progress(n_done + k + 1, len(todo), len(failed))
             if items:
                 _fit_and_write(items, pred, face_model, fitter, posed, paths, names, out, done)
             n_done += len(chunk)
-            if progress is not None:
-                progress(n_done, len(todo), len(failed))
     wall = time.perf_counter() - t_start
     return dict(command="batch", num_inputs=len(paths), already_done=len(paths) - len(todo), processed=len(todo),
                 succeeded=done, failed=failed, fitter=fitter, batch_size=batch_size,
