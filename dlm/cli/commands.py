@@ -258,13 +258,12 @@ def cmd_capture(args) -> int:
     from dlm.product import capture as cap
     if args.temporal is not None and not (np.isfinite(args.temporal) and args.temporal >= 0):
         raise UserError(f"--temporal must be a finite number >= 0, got {args.temporal}")
-    frames = cap.camera_frames(args.cameras, args.max_frames)    # folder errors before the model loads
+    cap.camera_frames(args.cameras, args.max_frames)    # folder errors before the model loads
     pred = _load_predictor(args.model, args)
     res = cap.capture(args.cameras, args.calibration, pred, max_frames=args.max_frames, min_face=args.min_face,
                       temporal=args.temporal, keep_images=args.overlays,
                       progress=progress_bar(args, "landmarks", unit="view"))
-    C, F = len(frames), len(frames[0])
-    _say(args, f"fitted {F} frames x {C} cameras ({res.mode}) in {res.fit_seconds:.1f} s")
+    _say(args, f"fitted {res.mu.shape[0]} frames x {len(res.cameras)} cameras ({res.mode}) in {res.fit_seconds:.1f} s")
     out = Path(args.output)
     summary = cap.write_capture(out, res)
     _say(args, f"per-frame meshes and parameters in {out}; cameras in {out / 'cameras.json'}")
