@@ -158,7 +158,7 @@ def cmd_reconstruct(args) -> int:
 
     summary = reconstruct_photos(paths, out, pred, max_faces=args.max_faces, same_person=args.same_person,
                                  min_face=args.min_face, min_quality=min_quality, debug=args.debug,
-                                 progress=progress)
+                                 mesh_frame=args.mesh_frame, progress=progress)
     done, low = summary["succeeded"], summary["low_quality"]
     _say(args, f"{len(done)} of {len(paths)} inputs reconstructed into {out}")
     folders = [f for d in done for f in d.get("outputs", [d.get("output")])]
@@ -265,7 +265,7 @@ def cmd_capture(args) -> int:
                       progress=progress_bar(args, "landmarks", unit="view"))
     _say(args, f"fitted {res.mu.shape[0]} frames x {len(res.cameras)} cameras ({res.mode}) in {res.fit_seconds:.1f} s")
     out = Path(args.output)
-    summary = cap.write_capture(out, res)
+    summary = cap.write_capture(out, res, mesh_frame=args.mesh_frame)
     _say(args, f"per-frame meshes and parameters in {out}; cameras in {out / 'cameras.json'}")
     if res.views_skipped:
         # A view without a face does not fail the capture (the other views carry the frame).
@@ -305,7 +305,7 @@ def cmd_batch(args) -> int:
     pred = _load_predictor(args.model, args)
     out = Path(args.output)
     summary = reconstruct_batch(paths, out, pred, fitter=args.fitter, batch_size=args.batch_size,
-                                workers=args.workers, min_face=args.min_face,
+                                workers=args.workers, min_face=args.min_face, mesh_frame=args.mesh_frame,
                                 progress=lambda i, n, nf, bar=progress_bar(args, "batch"): bar(i, n, f"{nf} failed"))
     if summary["already_done"]:
         _say(args, f"{summary['already_done']} of {len(paths)} inputs were already done in {out}; resumed")

@@ -452,6 +452,9 @@ def build_parser():
                    help="warn and exit 3 when a face's quality is under Q, in (0, 1) (default: the model's "
                         "calibrated minimum, the largest that keeps 90%% of right faces on the dev photos; 0 turns it off)")
     p.add_argument("--json", help="also write the summary to this JSON file")
+    p.add_argument("--mesh-frame", choices=["head", "camera"], default="head",
+                   help="mesh.obj in the head's own frame (params.json's head_to_camera places it; default) or in "
+                        "the camera frame")
     p.add_argument("--debug", action="store_true", help="print tracebacks of failed inputs")
     p.add_argument("--quiet", **quiet)
     p.set_defaults(func=cmd_reconstruct)
@@ -488,6 +491,9 @@ def build_parser():
     p.add_argument("--max-frames", type=positive_int, default=None, help="use the first N frames")
     p.add_argument("--min-face", type=float, default=None, help="smallest face searched for, pixels")
     p.add_argument("--overlays", type=int, default=3, help="write overlays for the first N frames")
+    p.add_argument("--mesh-frame", choices=["head", "world"], default="head",
+                   help="mesh.obj in the head's own frame (params.json's head_to_world places it; default) or in "
+                        "the world frame of cameras.json")
     p.add_argument("--temporal", type=float, default=None, metavar="W",
                    help="weight of the temporal smoothness term, stated for frames 320 px on their longer side "
                         "and scaled to yours (default 0.003; 0: frames independent but for the shared identity). "
@@ -509,6 +515,9 @@ def build_parser():
     p.add_argument("--batch-size", type=positive_int, default=64,
                    help="images per fitting batch (padded to 1/8/64/...; default %(default)s)")
     p.add_argument("--workers", type=positive_int, default=4, help="image-decoding threads (default %(default)s)")
+    p.add_argument("--mesh-frame", choices=["head", "camera"], default="head",
+                   help="mesh.obj in the head's own frame (params.json's head_to_camera places it; default) or in "
+                        "the camera frame")
     p.add_argument("--min-face", type=float, default=None, help="smallest face searched for, pixels")
     p.add_argument("--json", help="also write the summary to this JSON file")
     p.add_argument("--quiet", **quiet)

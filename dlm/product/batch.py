@@ -30,7 +30,7 @@ FACE_FILES = ("landmarks.json", "mesh.obj", "overlay.png", "params.json")
 
 def reconstruct_batch(paths, out, model: str | lmk.Predictor = "offline", face_model: fm.FaceModel | None = None,
                       fitter: str = "offline", batch_size: int = 64, workers: int = 4,
-                      min_face: float | None = None,
+                      min_face: float | None = None, mesh_frame: str = "head",
                       progress: Callable[[int, int, int], None] | None = None) -> dict:
     """Reconstruct every image of `paths` into OUT/<name>/ (name: the file stem, numbered where
     stems repeat).  fitter: "offline" (identity, expression, pose) or "realtime" (pose and
@@ -101,5 +101,6 @@ def _fit_and_write(items, pred, face_model, fitter, posed, paths, names, out, do
                         res.principal_point[k])
         fr = pipeline.FaceResult((img.shape[1], img.shape[0]), det.roi, pred.landmark_set, det.mu, det.sigma,
                                  p, cam, res.landmarks_2d[k], {"landmarks": float(res.landmark_energy[k])}, verts[k])
-        outputs.write_face(out / names[i], img, fr, face_model, extra=dict(input=str(paths[i]), fitter=fitter))
+        outputs.write_face(out / names[i], img, fr, face_model, extra=dict(input=str(paths[i]), fitter=fitter),
+                           mesh_frame=mesh_frame)
         done.append(dict(input=str(paths[i]), output=str(out / names[i]), score=float(det.score)))

@@ -163,9 +163,16 @@ def capture(camera_dirs, calibration=None, model: str | lmk.Predictor = "offline
                          pred.landmark_set, per_320, temporal_weight, time.perf_counter() - t0, skipped, images)
 
 
-def write_capture(out, result: CaptureResult, face_model: fm.FaceModel | None = None) -> dict:
+def write_capture(out, result: CaptureResult, face_model: fm.FaceModel | None = None,
+                  mesh_frame: str = "head") -> dict:
     """OUT/frame_NNNNN/ mesh.obj, params.json and overlay_camC.png (for the kept images),
-    OUT/cameras.json and OUT/summary.json, each written atomically.  Returns the summary."""
+    OUT/cameras.json and OUT/summary.json, each written atomically.  Returns the summary.
+
+    mesh_frame "head": each mesh.obj in the head's own frame, params.json's head_to_world (4 x 4,
+    cm) maps it into the calibration's world frame (cameras.json maps that into each camera);
+    "world": mesh.obj in the world frame."""
+    if mesh_frame not in ("head", "world"):
+        raise ValueError(f"mesh_frame must be head or world, got {mesh_frame!r}")
     face_model = face_model if face_model is not None else fm.load_face_model()
     out = Path(out)
     res, C = result.fit, len(result.frames)
@@ -174,11 +181,19 @@ def write_capture(out, result: CaptureResult, face_model: fm.FaceModel | None = 
         params = jax.tree_util.tree_map(lambda a: np.asarray(a[f]), res.params)
         folder = out / f"frame_{f:05d}"
         mesh = np.asarray(res.vertices[f])
-        write_obj(folder / "mesh.obj", mesh, np.asarray(face_model.faces), np.asarray(face_model.uvs),
-                  np.asarray(face_model.face_uvs), header="dlm capture, cm, world frame of the calibration")
+        to_world = outputs.head_to_world(params, face_model)
+        if mesh_frame == "head":
+            written = outputs.to_frame(mesh, to_world)
+            header = "dlm capture, cm, the head's own frame (params.json head_to_world places it)"
+        else:
+            written, header = mesh, "dlm capture, cm, world frame of the calibration"
+        write_obj(folder / "mesh.obj", written, np.asarray(face_model.faces), np.asarray(face_model.uvs),
+                  np.asarray(face_model.face_uvs), header=header)
         write_json(folder / "params.json", dict(outputs.params_dict(params, face_model), frame=f,
                                                 inputs=[str(result.frames[c][f]) for c in range(C)],
-                                                views_with_face=int(result.weight[f, :, 0].sum())))
+                                                views_with_face=int(result.weight[f, :, 0].sum()),
+                                                mesh_frame=mesh_frame,
+                                                head_to_world=np.round(to_world, 6).tolist()))
         for c in range(C):
             if (f, c) in result.images:
                 cam = jax.tree_util.tree_map(lambda a: np.asarray(a[c]), res.cameras)

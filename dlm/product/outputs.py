@@ -21,6 +21,9 @@ from dlm.io.files import atomic_path, write_json, write_obj
 COORDINATES = ("pixels: x right, y down, the top-left pixel's centre at (0.5, 0.5); mesh: cm, "
                "camera looks along -z from the origin (x right, y up); rotations: axis-angle radians")
 OVERLAY_PARTS = ("face", "head_neck", "eyeball_left", "eyeball_right")
+# mesh.obj's frame: "head" (the model's own frame: the root joint, the neck, unrotated and
+# untranslated; the head, jaw and eyes posed; params.json's head_to_camera places it) or "camera".
+MESH_FRAMES = ("head", "camera")
 
 
 def _f(a):
@@ -42,6 +45,42 @@ def camera_dict(camera: fm.Camera, image_size) -> dict:
     return dict(focal_px=float(np.asarray(camera.focal)), principal_point_px=_f(camera.principal_point),
                 rotation=_f(camera.rotation), translation_cm=_f(camera.translation),
                 image_size=[int(image_size[0]), int(image_size[1])])
+
+
+def _rotation_matrix(rotvec) -> np.ndarray:
+    import cv2
+    return cv2.Rodrigues(np.asarray(rotvec, np.float64).reshape(3, 1))[0]
+
+
+def head_to_world(params: fm.FaceParams, model: fm.FaceModel) -> np.ndarray:
+    """(4, 4) rigid transform from the head's own frame to the posed (world) frame, cm.
+
+    The neck is the root of the joint chain, so its rotation R (about the bind-pose neck joint j)
+    and the translation t move every skinned vertex rigidly: posed = R (x - j) + j + t, where x is
+    the mesh posed with the root unrotated and untranslated.  Numpy, one face (no batch axes)."""
+    rots = np.asarray(params.joint_rotations, np.float64)
+    ident = np.asarray(params.identity, np.float64)
+    j = np.asarray(model.joint_template, np.float64)[0] + np.asarray(model.joint_identity, np.float64)[0] @ ident
+    rot = _rotation_matrix(rots[0])
+    out = np.eye(4)
+    out[:3, :3] = rot
+    out[:3, 3] = j + np.asarray(params.translation, np.float64) - rot @ j
+    return out
+
+
+def camera_matrix(camera: fm.Camera) -> np.ndarray:
+    """(4, 4) world-to-camera transform of `camera` (x_cam = R x + t), cm."""
+    out = np.eye(4)
+    out[:3, :3] = _rotation_matrix(camera.rotation)
+    out[:3, 3] = np.asarray(camera.translation, np.float64)
+    return out
+
+
+def to_frame(vertices: np.ndarray, frame_to_world: np.ndarray) -> np.ndarray:
+    """World-frame points (N, 3) expressed in the frame that `frame_to_world` (4, 4, rigid) maps
+    to the world: R^T (v - t)."""
+    rot, t = frame_to_world[:3, :3], frame_to_world[:3, 3]
+    return (np.asarray(vertices, np.float64) - t) @ rot
 
 
 def params_dict(params: fm.FaceParams, model: fm.FaceModel) -> dict:
@@ -103,13 +142,28 @@ def draw_overlay(image: np.ndarray, vertices: np.ndarray, camera: fm.Camera, fac
 
 
 def write_face(out_dir, image: np.ndarray, result, model: fm.FaceModel, extra: dict | None = None,
-               faces_for_overlay: np.ndarray | None = None) -> list[str]:
-    """mesh.obj (with UVs), params.json, landmarks.json, overlay.png in out_dir; returns the names."""
+               faces_for_overlay: np.ndarray | None = None, mesh_frame: str = "head") -> list[str]:
+    """mesh.obj (with UVs), params.json, landmarks.json, overlay.png in out_dir; returns the names.
+
+    mesh_frame "head": mesh.obj in the head's own frame and params.json's head_to_camera (4 x 4,
+    cm) maps it onto the photo's camera frame; "camera": mesh.obj in the camera frame."""
+    if mesh_frame not in MESH_FRAMES:
+        raise ValueError(f"mesh_frame must be one of {MESH_FRAMES}, got {mesh_frame!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_obj(out / "mesh.obj", result.vertices, np.asarray(model.faces), np.asarray(model.uvs),
-              np.asarray(model.face_uvs), header="dlm fitted mesh, cm, camera frame\n" + COORDINATES)
-    write_json(out / "params.json", face_json(result, model, extra))
+    # For one photo the fit's world frame is the camera frame up to the camera's own extrinsics.
+    head_to_camera = camera_matrix(result.camera) @ head_to_world(result.params, model)
+    world_to_camera = camera_matrix(result.camera)
+    if mesh_frame == "head":
+        mesh = to_frame(result.vertices, head_to_world(result.params, model))
+        header = "dlm fitted mesh, cm, the head's own frame (params.json head_to_camera places it)"
+    else:
+        mesh = (np.asarray(result.vertices, np.float64) @ world_to_camera[:3, :3].T + world_to_camera[:3, 3])
+        header = "dlm fitted mesh, cm, camera frame"
+    write_obj(out / "mesh.obj", mesh, np.asarray(model.faces), np.asarray(model.uvs),
+              np.asarray(model.face_uvs), header=header + "\n" + COORDINATES)
+    write_json(out / "params.json", dict(face_json(result, model, extra), mesh_frame=mesh_frame,
+                                         head_to_camera=np.round(head_to_camera, 6).tolist()))
     write_json(out / "landmarks.json", landmarks_json(result))
     faces = overlay_faces(model) if faces_for_overlay is None else faces_for_overlay
     write_image(out / "overlay.png", draw_overlay(image, result.vertices, result.camera, faces, result.landmarks,

@@ -23,7 +23,7 @@ from dlm.product import outputs, pipeline
 
 def reconstruct_photos(paths, out, model: str | lmk.Predictor = "offline", face_model: fm.FaceModel | None = None,
                        max_faces: int = 1, same_person: bool = False, min_face: float | None = None,
-                       min_quality: float = 0.0, debug: bool = False,
+                       min_quality: float = 0.0, debug: bool = False, mesh_frame: str = "head",
                        progress: Callable[[int, int, str], None] | None = None) -> dict:
     """Reconstruct every image of `paths` into OUT (see the module's docstring).
 
@@ -31,7 +31,8 @@ def reconstruct_photos(paths, out, model: str | lmk.Predictor = "offline", face_
     quality (the calibrated probability that the face found is the right one) is under it are
     listed in the summary's low_quality (0: none are).  progress(i, n, stage) is called before
     each input, once at the end (i == n), and with stage "fitting" before a same-person fit of n
-    images; debug prints the traceback of a failed input.
+    images; debug prints the traceback of a failed input.  mesh_frame: "head" (mesh.obj in the
+    head's own frame, params.json's head_to_camera places it) or "camera".
     Returns the summary (what OUT/summary.json holds for `dlm reconstruct`)."""
     paths = [Path(p) for p in paths]
     pred = pipeline.predictor(model)
@@ -75,7 +76,8 @@ def reconstruct_photos(paths, out, model: str | lmk.Predictor = "offline", face_
             for i, img, res in zip(kept, images, pipeline.with_quality(results, pred)):
                 check_quality(paths[i], 0, res)
                 files = outputs.write_face(out / names[i], img, res, face_model,
-                                           extra=dict(input=str(paths[i]), same_person=True))
+                                           extra=dict(input=str(paths[i]), same_person=True),
+                                           mesh_frame=mesh_frame)
                 done.append(dict(input=str(paths[i]), output=str(out / names[i]), faces=1, files=files,
                                  score=float(res.score), quality=res.quality))
     else:
@@ -90,7 +92,8 @@ def reconstruct_photos(paths, out, model: str | lmk.Predictor = "offline", face_
                 folders = []
                 for k, res in enumerate(results):
                     folder = out / names[i] if max_faces == 1 else out / names[i] / f"face_{k}"
-                    outputs.write_face(folder, img, res, face_model, extra=dict(input=str(paths[i]), face=k))
+                    outputs.write_face(folder, img, res, face_model, extra=dict(input=str(paths[i]), face=k),
+                                       mesh_frame=mesh_frame)
                     folders.append(str(folder))
                     check_quality(paths[i], k, res)
                 done.append(dict(input=str(paths[i]), outputs=folders, faces=len(results),
