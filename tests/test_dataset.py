@@ -72,6 +72,13 @@ def test_pool_writes_resume_exactly_and_draws_are_deterministic(tmp_path, model)
         np.testing.assert_array_equal(np.load(a / f"{name}.npy"), np.load(b / f"{name}.npy"))
     with pytest.raises(FileExistsError):
         pool.write_pool(a, 16, size=32, seed=3)
+    # A pool lit by the environment maps: the same heads and labels in other light and settings.
+    env = tmp_path / "env"
+    pool.write_pool(env, 16, size=32, seed=3, crop_scale=0.8, workers=1, env_prob=1.0)
+    assert json.loads((env / "meta.json").read_text())["env_prob"] == 1.0
+    assert "env_prob" not in json.loads((a / "meta.json").read_text())
+    np.testing.assert_array_equal(np.load(env / "landmarks.npy"), np.load(a / "landmarks.npy"))
+    assert np.abs(np.load(env / "image.npy").astype(float) - np.load(a / "image.npy")).mean() > 5
     p = pool.load_pool(a, "68", model)
     assert p.image.shape == (16, 32, 32, 3) and p.landmarks.shape == (16, 68, 2)
     one = pool.pool_batch(p, 5, 8, 8, 32)

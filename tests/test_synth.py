@@ -177,6 +177,8 @@ def test_synth_refuses_a_non_empty_folder(tmp_path, capsys):
     assert "not an empty folder" in capsys.readouterr().err
     assert os.listdir(out) == ["keep.txt"]
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".synth-")]
+    assert cli.main(["synth", "--num", "8", "--env-light", "0.5", "--out", str(tmp_path / "x")]) == 2
+    assert "--env-light is a --pool option" in capsys.readouterr().err and not (tmp_path / "x").exists()
 
 
 def test_smooth_knots_pass_through_the_knots_without_jumps():
@@ -210,3 +212,77 @@ def test_a_rendered_video_keeps_its_look_and_follows_its_motion(model, assets):
     assert bg.mean() > 0.2
     np.testing.assert_array_equal(np.asarray(frames[0].image)[bg], np.asarray(frames[1].image)[bg])
 
+
+
+def _hdri_converter():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "third_party" / "polyhaven_hdri" / "convert.py"
+    spec = importlib.util.spec_from_file_location("convert_hdri", path)
+    convert = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(convert)
+    return convert
+
+
+def test_environment_conversion_uses_the_renderers_harmonics_and_finds_the_sun():
+    """convert.py's numpy basis is the renderer's; a uniform map of radiance 1 gives E / pi = 1 on
+    every normal (the Lambertian identity E = pi L), and a small bright spot becomes the direct
+    light along its own direction with its power, removed from the harmonics."""
+    convert = _hdri_converter()
+    n = np.random.default_rng(0).normal(size=(50, 3))
+    n /= np.linalg.norm(n, axis=1, keepdims=True)
+    np.testing.assert_allclose(convert.sh_basis(n), np.asarray(rs.sh_basis(jnp.asarray(n))), rtol=1e-5, atol=1e-6)
+    flat = convert.convert_map(np.ones((64, 128, 3), np.float32))
+    np.testing.assert_allclose(convert.sh_basis(n) @ flat["sh"], 1.0, atol=2e-3)
+    assert not flat["sun_colour"].any()
+    d, omega = convert.directions(convert.HEIGHT, convert.WIDTH)
+    np.testing.assert_allclose(omega.sum(), 4 * np.pi, rtol=1e-3)
+    hdr = np.ones((convert.HEIGHT, convert.WIDTH, 3), np.float32)
+    hdr[40:44, 300:304] = 5000.0          # a sun in the upper hemisphere
+    spot = d[40:44, 300:304].mean((0, 1))
+    out = convert.convert_map(hdr)
+    np.testing.assert_allclose(out["sun_direction"], spot / np.linalg.norm(spot), atol=0.01)
+    # Its power: (5000 - the clamp level) over its solid angle, / pi, in the map's normalisation.
+    scale = 1.0 / (1.0 + (convert.SUN_FACTOR - 1) * omega[40:44, 300:304].sum() / (4 * np.pi))
+    expect = (5000.0 - convert.SUN_FACTOR) * omega[40:44, 300:304].sum() / np.pi * scale
+    np.testing.assert_allclose(out["sun_colour"], expect, rtol=0.01)
+    q, (lo, hi) = out["radiance_log"], out["log2_range"]
+    assert hi - lo <= convert.STOPS and q.dtype == np.uint8
+
+
+def test_environment_light_and_background_agree_and_are_off_by_default(model, assets):
+    """With env_prob 0 the renderer draws exactly what it draws without maps (pools stay as they
+    were); with maps, the background seen along the key light's direction is the map's brightest
+    part (the sun the light came from), and env_prob 1 changes the picture."""
+    env_assets = synth.make_assets(model, env_prob=0.0)._replace(**{
+        k: v for k, v in zip(("env_radiance", "env_sh", "env_sun"),
+                             (jnp.asarray(a) for a in (synth.load_environments()["radiance"],
+                                                       synth.load_environments()["sh"],
+                                                       synth.load_environments()["sun"])))})
+    assert env_assets.env_sh.shape[0] == 12 and float(env_assets.env_prob) == 0.0
+    ids = jnp.asarray(model.landmarks["68"])
+    keys = synth.batch_keys(5, 0, 2)
+    plain = synth.render_batch(keys, model, assets, ids, S, augment=False)
+    off = synth.render_batch(keys, model, env_assets, ids, S, augment=False)
+    np.testing.assert_array_equal(np.asarray(off.image), np.asarray(plain.image))
+    on = synth.render_batch(keys, model, env_assets._replace(env_prob=jnp.float32(1.0)), ids, S, augment=False)
+    assert np.abs(np.asarray(on.image) - np.asarray(plain.image)).mean() > 0.02
+    np.testing.assert_array_equal(np.asarray(on.landmarks), np.asarray(plain.landmarks))
+    # One map with one sun (converted by convert.py): the renderer's look-up sees the sun along
+    # the direction its light comes from, and not the other way.
+    convert = _hdri_converter()
+    hdr = np.ones((convert.HEIGHT, convert.WIDTH, 3), np.float32)
+    hdr[60:66, 100:106] = 3000.0
+    c = convert.convert_map(hdr)
+    lo, hi = c["log2_range"]
+    radiance = jnp.asarray(np.exp2(lo + (hi - lo) * c["radiance_log"] / 255.0)[None], jnp.float32)
+    one = env_assets._replace(env_radiance=radiance, env_sh=jnp.asarray(c["sh"])[None],
+                              env_sun=jnp.asarray(np.stack([c["sun_direction"], c["sun_colour"]]))[None])
+    for seed in range(3):   # the map turned three ways
+        light = synth.sample_environment_light(jax.random.key(seed), one)
+        towards = jnp.stack([light.direction, -light.direction])[None]      # (1, 2, 3) rays
+        seen = np.asarray(synth.environment_background(light, 1.0, radiance, towards))
+        peak = float(radiance.max())
+        assert seen[0, 0].min() > 0.3 * peak and seen[0, 1].max() < 0.01 * peak, (seed, seen, peak)
+    with pytest.raises(ValueError, match="env_prob"):
+        synth.make_assets(model, env_prob=1.5)

@@ -1,17 +1,47 @@
-"""The product commands: `dlm reconstruct`, `dlm track`, `dlm capture` (argument parsing in dlm.cli.main).
+"""The `dlm` commands: each handler parses nothing (dlm.cli.main does), calls the library, prints.
 
-Each writes its files atomically, prints a progress line unless --quiet, writes a machine-readable
-summary (OUT/summary.json, and --json PATH if given), and exits non-zero when any input failed.
-A batch carries on past a bad file and lists it at the end.
+dlm.cli.main imports this module only after it has set XLA's flags (--threads, --devices), so the
+imports below, JAX's included, sit at the top.  The product commands write their files atomically,
+a machine-readable summary (OUT/summary.json), and exit non-zero when any input failed; a batch
+carries on past a bad file and lists it at the end.  Every command writes --json PATH through
+`report`, one copy.
 """
 from __future__ import annotations
 
+import glob
+import json
 import os
+import shutil
 import sys
+import tempfile
 import time
+import warnings
 from pathlib import Path
 
+import jax
 import numpy as np
+import skimage
+from tqdm import tqdm
+
+import dlm
+from dlm.core import facemodel as fm
+from dlm.eval import aflw2000
+from dlm.eval import bench
+from dlm.io import images as imageio
+from dlm.io.files import write_json, write_obj
+from dlm.io.images import InputError
+from dlm.io.provenance import cache_dir, environment, git_revision
+from dlm.landmarks import predictor as lmk
+from dlm.product import capture as cap
+from dlm.product import outputs
+from dlm.product import pipeline
+from dlm.product.batch import reconstruct_batch
+from dlm.product.photos import reconstruct_photos
+from dlm.synth import dataset as synth_dataset
+from dlm.synth import pool
+from dlm.train import campaign
+from dlm.train import loop as train
+from dlm.train.bench import bench_train
 
 
 class UserError(Exception):
@@ -33,7 +63,6 @@ def progress_bar(args, desc: str, unit: str = "image"):
     def update(done, total, note=None):
         if not show:
             return
-        from tqdm import tqdm
         bar = state.get("bar")
         if bar is None or bar.total != total:
             if bar is not None:
@@ -50,11 +79,19 @@ def progress_bar(args, desc: str, unit: str = "image"):
     return update
 
 
+def report(args, result: dict | None, lines=()) -> int:
+    """How every command ends, one copy: `result` to --json PATH when given (and not None),
+    `lines` to stdout unless --quiet.  Returns 0."""
+    if getattr(args, "json", None) and result is not None:
+        write_json(args.json, result)
+    for line in lines:
+        _say(args, line)
+    return 0
+
+
 def _finish(args, out: Path, summary: dict) -> int:
-    from dlm.io.files import write_json
     write_json(out / "summary.json", summary)
-    if getattr(args, "json", None):
-        write_json(args.json, summary)
+    report(args, summary)
     failed = summary.get("failed", [])
     if failed:
         print(f"dlm: {len(failed)} input(s) failed:", file=sys.stderr)
@@ -80,8 +117,6 @@ def _load_predictor(name: str, args=None):
     """A landmark model by name or weights path; an unknown name, a missing, corrupt or mismatched
     file is a UserError.  A fallback note (no offline model shipped) is printed once as dlm's own
     line, not as a Python warning, and not at all under --quiet."""
-    import warnings
-    from dlm.landmarks import predictor as lmk
     if not Path(name).suffix and name not in lmk.SHIPPED and not Path(name).exists():
         shipped = sorted(p.stem for p in lmk.WEIGHTS_DIR.glob("*.npz"))
         raise UserError(f"unknown landmark model {name!r}: give one of {sorted(lmk.SHIPPED)} (shipped: "
@@ -102,7 +137,6 @@ def check_output_folder(path) -> Path:
     """Refuse an output location that cannot hold a folder before any work is done: an existing
     file, or a place where a folder cannot be made (no such parent, read-only, /proc).  Creates
     nothing that stays: a probe folder is made in the nearest existing parent and removed."""
-    import tempfile
     out = Path(path)
     try:
         out.exists()
@@ -118,7 +152,6 @@ def check_output_folder(path) -> Path:
         if not out.exists():
             # The parents that do not exist yet must be creatable too (a file in the way, /proc).
             Path(probe, *out.absolute().relative_to(parent).parts).mkdir(parents=True)
-        import shutil
         shutil.rmtree(probe)
     except OSError as e:
         raise UserError(f"{out}: cannot write the output folder there ({e.strerror or e})") from None
@@ -128,15 +161,12 @@ def check_output_folder(path) -> Path:
 def example_photo() -> Path:
     """The portrait `--example` reconstructs: scikit-image's astronaut.png (Eileen Collins, NASA,
     public domain), installed with scikit-image, a dependency."""
-    import skimage
     return Path(skimage.__file__).parent / "data" / "astronaut.png"
 
 
 def cmd_reconstruct(args) -> int:
     """`dlm.product.photos.reconstruct_photos` with progress lines, a few output paths, quality warnings."""
     check_output_folder(args.output)
-    from dlm.io import images as imageio
-    from dlm.product.photos import reconstruct_photos
     out = Path(args.output)
     if not args.images and not args.example:
         raise UserError("give IMAGE files or folders, or --example")
@@ -173,10 +203,6 @@ def cmd_reconstruct(args) -> int:
 
 def cmd_track(args) -> int:
     check_output_folder(args.output)
-    from dlm.core import facemodel as fm
-    from dlm.io import images as imageio
-    from dlm.product import outputs
-    from dlm.product import pipeline
     if (args.video is None) == (args.webcam is None):
         raise UserError("give a VIDEO file or --webcam N (not both)")
     source = args.webcam if args.webcam is not None else args.video
@@ -240,10 +266,8 @@ def cmd_track(args) -> int:
     if not found:   # a failed run leaves only summary.json, saying what failed (as reconstruct does)
         writer.abort()
         summary["failed"] = [dict(input=str(source), error=f"no face found in any of the {n} frames")]
-        from dlm.io.files import write_json
         write_json(out / "summary.json", summary)
-        if getattr(args, "json", None):
-            write_json(args.json, summary)
+        report(args, summary)
         print(f"dlm: no face found in any of the {n} frames", file=sys.stderr)
         return 1
     writer.close(summary)
@@ -255,7 +279,6 @@ def cmd_track(args) -> int:
 
 def cmd_capture(args) -> int:
     check_output_folder(args.output)
-    from dlm.product import capture as cap
     if args.temporal is not None and not (np.isfinite(args.temporal) and args.temporal >= 0):
         raise UserError(f"--temporal must be a finite number >= 0, got {args.temporal}")
     cap.camera_frames(args.cameras, args.max_frames)    # folder errors before the model loads
@@ -276,8 +299,6 @@ def cmd_capture(args) -> int:
 
 def _expand_inputs(items) -> list[Path]:
     """Files from globs, folders, files, and .txt lists (one path per line, # comments)."""
-    import glob
-    from dlm.io import images as imageio
     out = []
     for item in items:
         s = str(item)
@@ -298,7 +319,6 @@ def _expand_inputs(items) -> list[Path]:
 def cmd_batch(args) -> int:
     """Many photos (`dlm.product.batch.reconstruct_batch`): resumable, failures listed at the end."""
     check_output_folder(args.output)
-    from dlm.product.batch import reconstruct_batch
     paths = _expand_inputs(args.inputs)
     if not paths:
         raise UserError("no input images matched")
@@ -315,3 +335,237 @@ def cmd_batch(args) -> int:
     _say(args, f"{new} reconstructed, {len(summary['failed'])} failed, "
                f"{summary['already_done']} skipped (done before); outputs in {out}")
     return _finish(args, out, summary)
+
+
+def cmd_model_info(args):
+    m = dlm.load_face_model()
+    info = dict(
+        num_vertices=m.num_vertices, num_triangles=int(m.faces.shape[0]), num_identity=m.num_identity,
+        num_expression=m.num_expression, joints=list(m.joint_names), joint_parents=list(m.joint_parents),
+        units="centimetres; x subject's left, y up, z out of the face",
+        parts={n: int((np.asarray(m.vertex_part) == i).sum()) for i, n in enumerate(m.part_names)},
+        landmark_sets={k: len(v) for k, v in m.landmarks.items()},
+        expression_names=list(m.expression_names),
+        bbox_cm=np.asarray(m.template).min(0).round(2).tolist() + np.asarray(m.template).max(0).round(2).tolist(),
+    )
+    return report(args, info, [
+        f"ICT FaceKit light (dlm compact copy): {info['num_vertices']} vertices, "
+        f"{info['num_triangles']} triangles, units: {info['units']}",
+        f"identity modes: {info['num_identity']} (coefficients ~ N(0, 1)); expressions: {info['num_expression']}",
+        f"joints: {', '.join(info['joints'])} (parents {info['joint_parents']})",
+        "parts: " + ", ".join(f"{k} {v}" for k, v in info["parts"].items()),
+        "landmark sets: " + ", ".join(f"{k} ({v} points)" for k, v in info["landmark_sets"].items()),
+        "expressions: " + " ".join(info["expression_names"])])
+
+
+def _parse_weights(items, names):
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise UserError(f"--expression {item!r}: expected NAME=WEIGHT, e.g. jawOpen=0.5")
+        name, value = item.split("=", 1)
+        if name not in names:
+            raise UserError(f"--expression: unknown expression {name!r}; run `dlm model info` for the names")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            raise UserError(f"--expression {item!r}: weight {value!r} is not a number") from None
+    return out
+
+
+def cmd_model_sample(args):
+    if not args.output.lower().endswith(".obj"):
+        raise UserError(f"-o {args.output}: the output must be a .obj file")
+    m = dlm.load_face_model()
+    weights = _parse_weights(args.expression, m.expression_names)
+    identity = args.scale * jax.random.normal(jax.random.key(args.seed), (m.num_identity,))
+    params = dlm.FaceParams.zeros(m).replace(identity=identity, expression=dlm.expression_vector(m, weights))
+    verts = np.asarray(dlm.vertices(m, params))
+    write_obj(args.output, verts, np.asarray(m.faces), np.asarray(m.uvs), np.asarray(m.face_uvs),
+              header=f"dlm model sample --seed {args.seed} --scale {args.scale}\nunits: cm")
+    summary = dict(output=args.output, seed=args.seed, scale=args.scale, expression=weights,
+                   identity=np.asarray(identity).round(6).tolist(), num_vertices=m.num_vertices)
+    return report(args, summary, [f"wrote {args.output} ({m.num_vertices} vertices, identity seed {args.seed})"])
+
+
+def cmd_bench_model(args):
+    res = dict(benchmark="model", results=bench.bench_model(repeats=args.repeats), environment=environment(),
+               threads=args.threads)
+    return report(args, res, [f"{k:>22}: median {v['median_ms']:.3f} ms (p10 {v['p10_ms']:.3f}, p90 {v['p90_ms']:.3f}, "
+                              f"n={v['repeats']})" for k, v in res["results"].items()])
+
+
+def cmd_bench_fit(args):
+    res = dict(benchmark="fit", threads=args.threads, environment=environment())
+    if args.part in ("realtime", "all"):
+        res["realtime"] = bench.bench_fit_realtime(repeats=args.repeats)
+    if args.part in ("offline", "all"):
+        res["offline"] = bench.bench_fit_offline(num_frames=args.frames, num_cameras=args.cameras)
+    lines = []
+    if "realtime" in res:
+        for k in ("structured", "dense_jacfwd", "exported_structured"):
+            v = res["realtime"][k]
+            lines.append(f"realtime {k:>20}: median {v['median_ms']:.3f} ms (p10 {v['p10_ms']:.3f}, "
+                         f"p90 {v['p90_ms']:.3f})")
+    if "offline" in res:
+        o = res["offline"]
+        lines.append(f"offline {o['num_frames']} frames x {o['num_cameras']} cameras x 703 landmarks: "
+                     f"{o['wall_s_first_call_with_compile']:.1f} s (with compilation), {o['wall_s_second_call']:.1f} s "
+                     f"(compiled), {o['iterations']} L-BFGS iterations")
+    return report(args, res, lines)
+
+
+def cmd_bench_synth(args):
+    res = dict(benchmark="synth", environment=environment(),
+               results=bench.bench_synth(args.size, args.batch, args.batches, args.landmarks,
+                                         not args.no_augment))
+    r = res["results"]
+    return report(args, res, [
+        f"synth {r['size']} px, {r['landmarks']} landmarks, batch {r['batch_size']}: "
+        f"{r['images_per_s']:.1f} images/s ({r['ms_per_image']:.1f} ms per image over {r['images']} images; "
+        f"warm-up with compilation {r['warmup_s_with_compile']:.0f} s)"])
+
+
+def cmd_bench_train(args):
+    res = dict(benchmark="train", environment=environment(),
+               results=bench_train(args.config, args.steps, pool=args.pool))
+    r = res["results"]
+    return report(args, res, [
+        f"train {r['network']} {r['size']} px, batch {r['batch_size']}, data {r['data']}: "
+        f"{r['images_per_s']:.1f} images/s (median step {r['median_step_ms']:.0f} ms, p90 "
+        f"{r['p90_step_ms']:.0f}); {r['flops_per_image'] / 1e9:.2f} GFLOP per image, "
+        f"{r['effective_gflops']:.1f} GFLOP/s"
+        + (f"; data path alone {r['data_alone_images_per_s']:.0f} images/s" if r["data_alone_images_per_s"] else "")])
+
+
+def cmd_train(args):
+    config = train.load_config(args.config)
+    if args.quick:
+        config = train.load_config(os.path.join(os.path.dirname(os.path.abspath(args.config)), "quick.py"))
+    if args.steps:
+        config.steps = args.steps
+    if args.minutes is not None and not args.minutes > 0:
+        raise UserError(f"--minutes must be > 0, got {args.minutes}")
+    workdir = args.workdir or cache_dir("runs", config.name)
+    if not args.quiet:
+        print(f"workdir {workdir}", flush=True)
+    result = train.train_and_evaluate(config, workdir, quiet=args.quiet, minutes=args.minutes)
+    report(args, None if result is None else dict(config=args.config, workdir=str(workdir), test=result))
+    if args.campaign_log:
+        roi_auto = None
+        if args.roi_auto:
+            if not (config.real_eval_dir and os.path.isdir(config.real_eval_dir)):
+                raise UserError("--roi-auto needs the config's real_eval_dir, which is absent here")
+            roi_auto = aflw2000.eval_aflw2000(config.real_eval_dir,
+                                              lmk.Predictor.load(os.path.join(workdir, "weights.npz")), roi="auto")
+        line = campaign.campaign_line(workdir, roi_auto)
+        campaign.append_line(args.campaign_log, line)
+        _say(args, f"campaign line appended to {args.campaign_log}: {json.dumps(line)}")
+    return 0
+
+
+def cmd_eval_synth(args):
+    try:
+        pred = lmk.shipped(args.model)
+    except lmk.WeightsError as e:
+        raise UserError(str(e)) from None
+    cfg = train.TrainConfig(landmark_set=pred.landmark_set, size=pred.size, test_seed=args.seed, test_num=args.num)
+    model = fm.load_face_model()
+    test = train.make_test_set(cfg, model)
+    res = train.evaluate(pred.module.apply, pred.variables, test, model.landmark_regions[pred.landmark_set], pred.size)
+    out = dict(benchmark="eval synth", model=str(args.model), seed=args.seed, results=res,
+               weights_manifest=pred.manifest.get("sha256"))
+    return report(args, out, [
+        f"synthetic test set ({res['num_images']} images, seed {args.seed}): NME {res['nme']:.4f} "
+        f"(visible {res['nme_visible']:.4f}, first 68 {res['nme_68']:.4f}); errors within 1 sigma "
+        f"{res['within_1_sigma']:.2f} (Gaussian 0.39), within 2 sigma {res['within_2_sigma']:.2f} (0.86)"]
+        + [f"  {r:>12}: {v:.4f}" for r, v in res["nme_by_region"].items()])
+
+
+def cmd_bench_predictor(args):
+    try:
+        r = bench.bench_predictor(args.model, args.repeats)
+    except lmk.WeightsError as e:
+        raise UserError(str(e)) from None
+    res = dict(benchmark="predictor", threads=args.threads, environment=environment(), results=r)
+    f, n = r["crop_and_network"], r["network_only"]
+    return report(args, res, [
+        f"{r['network']} {r['size']} px, {r['landmarks']} landmarks: crop + network median {f['median_ms']:.2f} ms "
+        f"(p10 {f['p10_ms']:.2f}, p90 {f['p90_ms']:.2f}); network alone {n['median_ms']:.2f} ms"])
+
+
+def cmd_eval_aflw2000(args):
+    progress = progress_bar(args, "evaluating")
+    try:
+        res = aflw2000.eval_aflw2000(args.dir, args.model, args.roi, progress)
+    except lmk.WeightsError as e:
+        raise UserError(str(e)) from None
+    res["benchmark"] = "eval aflw2000"
+    bins = ", ".join(f"{k}: {v['nme'] * 100:.2f}% ({v['count']})" if v["nme"] is not None else f"{k}: - (0)"
+                     for k, v in res["yaw_bins"].items())
+    bal = f"{res['nme_balanced'] * 100:.2f}%" if res["nme_balanced"] is not None else "n/a (empty yaw bin)"
+    return report(args, res, [
+        f"AFLW2000-3D ({res['num_evaluated']}/{res['num_images']} images, roi {res['roi']}): balanced NME {bal}; "
+        f"{bins}; mean {res['nme_mean'] * 100:.2f}% (inner 51: {res['nme_inner51_mean'] * 100:.2f}%); "
+        f"failures (NME > 10%): {len(res['failures'])}"])
+
+
+def cmd_synth(args):
+    if args.env_light and not args.pool:
+        raise UserError("--env-light is a --pool option")
+    progress = progress_bar(args, "rendering")
+    try:
+        if args.pool:
+            summary = pool.write_pool(args.out, args.num, args.size, args.seed, args.crop_scale, progress,
+                                      git_revision=git_revision(), env_prob=args.env_light)
+        else:
+            summary = synth_dataset.write_dataset(args.out, args.num, args.size, args.seed, args.landmarks, progress,
+                                          augment=not args.no_augment)
+    except (FileExistsError, ValueError) as e:
+        raise UserError(str(e)) from None
+    return report(args, summary)
+
+
+def cmd_bench_realtime(args):
+    video = args.video or bench.default_video()
+    if video is None:
+        raise UserError("no --video given and ../shared/real/video/short_hamilton_clip.mp4 is not there")
+    try:
+        r = bench.bench_realtime(video, args.model, args.max_frames, solver=args.solver, fuse=not args.no_fuse,
+                                 passes=args.passes)
+    except InputError as e:
+        raise UserError(str(e)) from None
+    res = dict(benchmark="realtime", threads=args.threads, environment=environment(), **r)
+    p = res["per_frame"]
+    if p is None:
+        line = f"no frame was tracked ({res['frames_without_face']} without a face)"
+    else:
+        line = (f"real-time per frame ({res['frames_tracked']} tracked frames of {res['video']}, "
+                f"{args.threads or 'all'} thread(s)): median {p['median_ms']:.2f} ms "
+                f"({res['frames_per_s']:.0f} frames/s), p90 {p['p90_ms']:.2f}; per pass "
+                f"{', '.join(f'{v:.2f}' for v in res['per_pass_median_ms'])}; crop + ROI {res['roi']['median_ms']:.2f}, "
+                + (f"CNN + fit {res['cnn_and_fit']['median_ms']:.2f} ms (one program); " if res["fused"] else
+                   f"CNN {res['cnn']['median_ms']:.2f}, fit {res['fit']['median_ms']:.2f} ms; ")
+                + f"{res['frames_searched']} frames needed the full search")
+    return report(args, res, [line])
+
+
+def cmd_bench_batch(args):
+    fitters = ("realtime", "offline") if args.fitter == "all" else (args.fitter,)
+    progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    r = bench.bench_batch(fitters, tuple(args.sizes), tuple(args.offline_sizes), args.repeats, progress=progress)
+    res = dict(benchmark="batch", forced_host_devices=args.devices, environment=environment(), **r)
+    return report(args, res, [f"{fitter:>8} batch {row['batch_size']:>5}: {row['fits_per_s']:10.1f} fits/s "
+                              f"(median {row['median_s'] * 1e3:.1f} ms per call; compile {row['compile_s']:.1f} s)"
+                              for fitter, rows in res["results"].items() for row in rows])
+
+
+def compilation_cache():
+    """Keep compiled fitters and networks between runs (JAX's persistent cache): the offline fit
+    compiles for about a minute on a 2-core CPU and then runs in seconds.  The cache is
+    $DLM_CACHE/jax (DLM_CACHE_DIR moves it alone); DLM_NO_COMPILE_CACHE=1 turns it off."""
+    if os.environ.get("DLM_NO_COMPILE_CACHE"):
+        return
+    d = os.environ.get("DLM_CACHE_DIR") or cache_dir("jax")
+    jax.config.update("jax_compilation_cache_dir", d)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+from pathlib import Path
 from typing import Iterator, NamedTuple
 
 import jax
@@ -71,6 +72,11 @@ class Assets(NamedTuple):
     roi_ids: jax.Array          # (N,) landmark vertices whose box frames the crop (no neck)
     eye_centres: jax.Array      # (2, 3) template eye centres (left, right)
     backgrounds: jax.Array      # (B, 320, 320, 3) uint8 photographs (B may be 0)
+    # Real light (issue 21): Poly Haven environment maps (third_party/polyhaven_hdri), linear radiance.
+    env_radiance: jax.Array     # (N, 256, 512, 3) float32 equirectangular maps (N may be 0)
+    env_sh: jax.Array           # (N, 9, 3) diffuse E(n) / pi of each map without its direct light
+    env_sun: jax.Array          # (N, 2, 3) direct light: direction (towards it), colour (E / pi)
+    env_prob: jax.Array         # () chance that a sample is lit by a map (and shows it behind the head)
 
 
 @functools.lru_cache(maxsize=2)
@@ -95,7 +101,26 @@ def load_backgrounds(size: int = BACKGROUND_SIZE) -> np.ndarray:
     return np.stack(out) if out else np.zeros((0, size, size, 3), np.uint8)
 
 
-def make_assets(model: fm.FaceModel, backgrounds: bool = True) -> Assets:
+ENVIRONMENTS = Path(__file__).resolve().parents[2] / "third_party" / "polyhaven_hdri" / "environments.npz"
+
+
+@functools.lru_cache(maxsize=1)
+def load_environments(path: str | None = None) -> dict:
+    """The environment maps decoded to linear radiance: radiance (N, H, W, 3) float32, sh
+    (N, 9, 3), sun (N, 2, 3) (see third_party/polyhaven_hdri/convert.py)."""
+    with np.load(path or ENVIRONMENTS) as z:
+        lo, hi = z["log2_range"][:, 0], z["log2_range"][:, 1]
+        q = z["radiance_log"].astype(np.float32) / 255.0
+        radiance = np.exp2(lo[:, None, None, None] + (hi - lo)[:, None, None, None] * q)
+        return dict(radiance=radiance.astype(np.float32), sh=z["sh"].astype(np.float32),
+                    sun=np.stack([z["sun_direction"], z["sun_colour"]], 1).astype(np.float32))
+
+
+def make_assets(model: fm.FaceModel, backgrounds: bool = True, env_prob: float = 0.0) -> Assets:
+    """env_prob: the chance that a sample is lit by a real environment map and shows it behind
+    the head (the rest: random spherical-harmonic light and photo or procedural backgrounds)."""
+    if not 0.0 <= env_prob <= 1.0:
+        raise ValueError(f"env_prob must be in [0, 1], got {env_prob}")
     t = np.asarray(model.template)
     part = np.asarray(model.vertex_part)
     lm68 = np.asarray(model.landmarks["68"])
@@ -111,9 +136,16 @@ def make_assets(model: fm.FaceModel, backgrounds: bool = True) -> Assets:
     roi = np.asarray([v for v, n in zip(np.asarray(model.landmarks["703"]), names) if n != "neck"], np.int32)
     faces = rs.opaque_faces(model)
     bgs = load_backgrounds() if backgrounds else np.zeros((0, BACKGROUND_SIZE, BACKGROUND_SIZE, 3), np.uint8)
+    if env_prob > 0:
+        env = load_environments()
+    else:   # nothing to carry through every compiled renderer
+        env = dict(radiance=np.zeros((0, 1, 2, 3), np.float32), sh=np.zeros((0, 9, 3), np.float32),
+                   sun=np.zeros((0, 2, 3), np.float32))
     return Assets(jnp.asarray(faces), jnp.asarray(rs.facing_signs(faces)), jnp.asarray(rs.vertex_regions(model)),
                   jnp.asarray(attr), jnp.asarray(roi),
-                  jnp.asarray(np.asarray(model.joint_template)[2:4], jnp.float32), jnp.asarray(bgs))
+                  jnp.asarray(np.asarray(model.joint_template)[2:4], jnp.float32), jnp.asarray(bgs),
+                  jnp.asarray(env["radiance"]), jnp.asarray(env["sh"]), jnp.asarray(env["sun"]),
+                  jnp.asarray(env_prob, jnp.float32))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,9 +355,11 @@ def _polyline_coords(pos: jax.Array, lines: jax.Array):
 # Light, background, occluders, glasses.
 
 class Light(NamedTuple):
-    sh: jax.Array          # (9, 3) ambient order-2 spherical harmonics (camera space)
+    sh: jax.Array          # (9, 3) ambient order-2 spherical harmonics (in the light's frame)
     direction: jax.Array   # (3,) key light direction towards the light (camera space)
     colour: jax.Array      # (3,) key light colour and strength
+    rotation: jax.Array    # (3, 3) camera space -> the light's frame (an environment map's)
+    env: jax.Array         # () int32 environment map index, -1: none (random light)
 
 
 def sample_light(key: jax.Array) -> Light:
@@ -337,7 +371,43 @@ def sample_light(key: jax.Array) -> Light:
     amb = jax.random.uniform(k[3], (), minval=0.25, maxval=1.1) * (1.0 + 0.1 * jax.random.normal(k[4], (3,)))
     sh = jnp.zeros((9, 3)).at[0].set(amb / 0.282095 * 0.9)
     sh = sh + 0.15 * jax.random.normal(k[4], (9, 3)) * amb
-    return Light(sh, d, colour)
+    return Light(sh, d, colour, jnp.eye(3), jnp.asarray(-1, jnp.int32))
+
+
+def sample_environment_light(key: jax.Array, assets: Assets) -> Light:
+    """One of the environment maps, turned about the vertical by a uniform angle and tilted a
+    little, exposed so that the light falling on a surface facing the camera is as bright as the
+    random lights' (a camera metering the face): its direct light becomes the key light, the rest
+    the spherical harmonics.  Needs at least one map in `assets`."""
+    k = jax.random.split(key, 4)
+    idx = jax.random.randint(k[0], (), 0, assets.env_sh.shape[0])
+    yaw = jax.random.uniform(k[1], (), minval=0.0, maxval=2 * np.pi)
+    tilt = 0.12 * jax.random.normal(k[2], (2,))
+    rot = geometry.axis_angle_to_matrix(jnp.stack([tilt[0], yaw, tilt[1]]))    # camera -> map frame
+    sh, sun = assets.env_sh[idx], assets.env_sun[idx]
+    sun_dir = rot.T @ sun[0]
+    facing = rs.sh_basis(rot @ jnp.array([0.0, 0.0, 1.0])) @ sh + jnp.clip(sun_dir[2], 0.0, None) * sun[1]
+    target = jax.random.uniform(k[3], (), minval=0.5, maxval=1.6)
+    exposure = target / jnp.maximum(jnp.mean(facing), 1e-3)
+    return Light(sh * exposure, sun_dir, sun[1] * exposure, rot, idx)
+
+
+def environment_background(light: Light, exposure_sh0: jax.Array, radiance: jax.Array, rays: jax.Array):
+    """What the camera sees of the light's environment map along `rays` (S, S, 3) (unit, camera
+    space, into the scene), linear, scaled as the light was: (S, S, 3)."""
+    h, w = radiance.shape[1:3]
+    d = rays @ light.rotation.T
+    u = 0.5 + jnp.arctan2(d[..., 0], -d[..., 2]) / (2 * np.pi)
+    v = jnp.arccos(jnp.clip(d[..., 1], -1.0, 1.0)) / np.pi
+    x, y = u * w - 0.5, jnp.clip(v * h - 0.5, 0.0, h - 1.0)
+    x0, y0 = jnp.floor(x), jnp.floor(y)
+    fx, fy = (x - x0)[..., None], (y - y0)[..., None]
+    x0, y0 = x0.astype(jnp.int32), y0.astype(jnp.int32)
+    xa, xb = x0 % w, (x0 + 1) % w                      # the map wraps around horizontally
+    ya, yb = y0, jnp.minimum(y0 + 1, h - 1)
+    img = radiance[jnp.maximum(light.env, 0)]
+    out = ((img[ya, xa] * (1 - fx) + img[ya, xb] * fx) * (1 - fy) + (img[yb, xa] * (1 - fx) + img[yb, xb] * fx) * fy)
+    return out * exposure_sh0
 
 
 def _mirror(i: jax.Array, n: int) -> jax.Array:
@@ -634,6 +704,12 @@ def render_scene(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int,
     albedo = jnp.where(is_occ[..., None], pix[..., :3], albedo)
     spec_k = jnp.where(is_occ, 0.15, spec_k)
     light = sample_light(ks[3])
+    use_env = jnp.zeros((), bool)
+    if assets.env_sh.shape[0]:   # static: assets without maps compile none of this
+        ke = jax.random.split(jax.random.fold_in(ks[3], 1), 2)
+        use_env = jax.random.uniform(ke[0]) < assets.env_prob
+        env_light = sample_environment_light(ke[1], assets)
+        light = jax.tree_util.tree_map(lambda a, b: jnp.where(use_env, a, b), env_light, light)
     n = pix[..., 12:15] / (jnp.linalg.norm(pix[..., 12:15], axis=-1, keepdims=True) + 1e-9)
     g = jnp.arange(size, dtype=jnp.float32) + 0.5
     ray = jnp.stack(jnp.broadcast_arrays((g[None, :] - cam.principal_point[0]) / cam.focal,
@@ -642,13 +718,20 @@ def render_scene(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int,
     ndl = jnp.sum(n * light.direction, -1)
     half = light.direction + view
     half = half / (jnp.linalg.norm(half, axis=-1, keepdims=True) + 1e-9)
-    diffuse = jnp.clip(rs.sh_basis(n) @ light.sh, 0.0, None) + jnp.clip(ndl, 0.0, None)[..., None] * light.colour
+    diffuse = (jnp.clip(rs.sh_basis(n @ light.rotation.T) @ light.sh, 0.0, None)
+               + jnp.clip(ndl, 0.0, None)[..., None] * light.colour)
     spec = spec_k * jnp.exp(spec_n * jnp.log(jnp.clip(jnp.sum(n * half, -1), 1e-6, 1.0))) * (ndl > 0)
     # Per-pixel scalars are computed once, not once per colour channel inside a fused loop.
     diffuse, spec = jax.lax.optimization_barrier((diffuse, spec))
     colour = albedo * diffuse + spec[..., None] * light.colour
     drawn = frags.triangle >= 0
-    image = jnp.where(drawn[..., None], colour, sample_background(ks[4], size, assets.backgrounds))
+    background = sample_background(ks[4], size, assets.backgrounds)
+    if assets.env_sh.shape[0]:
+        # The map's own exposure: the light's SH were scaled from the map's by the same factor.
+        exposure = light.sh[0, 0] / jnp.maximum(assets.env_sh[jnp.maximum(light.env, 0), 0, 0], 1e-6)
+        env_bg = environment_background(light, exposure, assets.env_radiance, -view)
+        background = jnp.where(use_env, env_bg, background)
+    image = jnp.where(drawn[..., None], colour, background)
     mask = jnp.where(drawn, cls, 0)
     # Seen in the image: inside it, and the nearest surface at its pixel is the landmark's own
     # region near its depth (the head itself, glasses and occluders hide landmarks; hair and
