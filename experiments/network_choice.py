@@ -107,7 +107,7 @@ def main(argv=None):
                     f"{v['predictor_ms']:.2f} |")
     write_text(out.with_suffix(".md"), f"Equal wall-clock budget per variant ({args.minutes:g} min), pool "
                f"`{BASE['pool']}`, dev `{dev}`. Command: `python experiments/network_choice.py "
-               f"--minutes {args.minutes:g}`.\n\n" + "\n".join(rows) + "\n")
+               f"{' '.join(sys.argv[1:] if argv is None else argv)}`.\n\n" + "\n".join(rows) + "\n")
     print("\n".join(rows))
     return 0
 
