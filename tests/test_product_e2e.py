@@ -109,6 +109,7 @@ def test_cli_reconstruct_batch_continues_past_bad_files(scene, tmp_path, capsys,
     params = json.loads((out / "face" / "params.json").read_text())
     assert len(params["expression"]) == 55 and "jawOpen" in params["expression"]
     assert set(params["joint_rotations"]) == {"neck", "head", "eye_left", "eye_right"}
+    assert params["mesh_frame"] == "head" and np.array(params["head_to_camera"]).shape == (4, 4)
     lm = json.loads((out / "face" / "landmarks.json").read_text())
     assert np.array(lm["mu"]).shape == (320, 2) and np.array(lm["sigma"]).shape == (320,)
     obj = (out / "face" / "mesh.obj").read_text()
@@ -327,8 +328,24 @@ def test_cli_capture_calibrated_two_views(scene, tmp_path, model, capsys):
     assert summary["mode"] == "calibrated" and summary["views_with_face"] == 2
     names = sorted(p.name for p in (out / "frame_00000").iterdir())
     assert names == ["mesh.obj", "overlay_cam0.png", "overlay_cam1.png", "params.json"]
-    assert (out / "cameras.json").exists()
     assert summary["temporal_weight"] == 0.0   # one frame: nothing to smooth
+    # Geometry: mesh.obj (the head's own frame), placed by params.json's head_to_world and seen by
+    # cameras.json's camera 0, is the rendered face (the renders' stated accuracy, as for reconstruct).
+    from dlm.fitting import calibration
+    fitted_cams, _, _ = calibration.load_calibration(out / "cameras.json")
+    frame = json.loads((out / "frame_00000" / "params.json").read_text())
+    assert frame["mesh_frame"] == "head"
+    head = np.array([[float(x) for x in line.split()[1:4]]
+                     for line in (out / "frame_00000" / "mesh.obj").read_text().splitlines() if line.startswith("v ")])
+    m = np.array(frame["head_to_world"])
+    world = head @ m[:3, :3].T + m[:3, 3]
+    cam0 = jax.tree_util.tree_map(lambda a: a[0], fitted_cams)
+    in_cam = np.asarray(geometry.world_to_camera(world, cam0.rotation, cam0.translation))
+    face = np.nonzero(np.asarray(model.vertex_part) == 0)[0]
+    assert _procrustes_mm(in_cam[face], scene["vertices"][face]) < MAX_MESH_ERROR_MM
+    px = np.asarray(fm.project_points(cam0, world[np.asarray(model.landmarks["320"])]))
+    gt = scene["landmarks"]
+    assert np.linalg.norm(px - gt, axis=1).mean() / np.ptp(gt, axis=0).max() < MAX_LANDMARK_ERROR
     # A monocular sequence (the same frame twice): the temporal term is on by default, scaled
     # from 320 px to this 480 px frame; a negative weight is refused before any work.
     (cams[0] / "001.png").write_bytes((cams[0] / "000.png").read_bytes())

@@ -80,7 +80,7 @@ def reconstruct_batch(paths, out, model: str | lmk.Predictor = "offline", face_m
                 if progress is not None:   # per image: a chunk of 64 takes minutes
                     progress(n_done + k + 1, len(todo), len(failed))
             if items:
-                _fit_and_write(items, pred, face_model, fitter, posed, paths, names, out, done)
+                _fit_and_write(items, pred, face_model, fitter, posed, paths, names, out, done, mesh_frame)
             n_done += len(chunk)
     wall = time.perf_counter() - t_start
     return dict(command="batch", num_inputs=len(paths), already_done=len(paths) - len(todo), processed=len(todo),
@@ -89,7 +89,7 @@ def reconstruct_batch(paths, out, model: str | lmk.Predictor = "offline", face_m
                 devices=[str(d) for d in jax.devices()], landmark_set=pred.landmark_set)
 
 
-def _fit_and_write(items, pred, face_model, fitter, posed, paths, names, out, done):
+def _fit_and_write(items, pred, face_model, fitter, posed, paths, names, out, done, mesh_frame="head"):
     """One padded batch fit of the chunk's detections, then each face's files."""
     res = fb.fit_batch(face_model, np.stack([d.mu for _, _, d in items]), np.stack([d.sigma for _, _, d in items]),
                        np.array([(im.shape[1], im.shape[0]) for _, im, _ in items], np.float32),
