@@ -254,11 +254,9 @@ def test_environment_light_and_background_agree_and_are_off_by_default(model, as
     """With env_prob 0 the renderer draws exactly what it draws without maps (pools stay as they
     were); with maps, the background seen along the key light's direction is the map's brightest
     part (the sun the light came from), and env_prob 1 changes the picture."""
-    env_assets = synth.make_assets(model, env_prob=0.0)._replace(**{
-        k: v for k, v in zip(("env_radiance", "env_sh", "env_sun"),
-                             (jnp.asarray(a) for a in (synth.load_environments()["radiance"],
-                                                       synth.load_environments()["sh"],
-                                                       synth.load_environments()["sun"])))})
+    env = synth.load_environments()
+    env_assets = synth.make_assets(model, env_prob=0.0)._replace(
+        env_radiance=jnp.asarray(env["radiance"]), env_sh=jnp.asarray(env["sh"]), env_sun=jnp.asarray(env["sun"]))
     assert env_assets.env_sh.shape[0] == 12 and float(env_assets.env_prob) == 0.0
     ids = jnp.asarray(model.landmarks["68"])
     keys = synth.batch_keys(5, 0, 2)

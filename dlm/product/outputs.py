@@ -152,13 +152,13 @@ def write_face(out_dir, image: np.ndarray, result, model: fm.FaceModel, extra: d
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     # For one photo the fit's world frame is the camera frame up to the camera's own extrinsics.
-    head_to_camera = camera_matrix(result.camera) @ head_to_world(result.params, model)
-    world_to_camera = camera_matrix(result.camera)
+    to_world, world_to_camera = head_to_world(result.params, model), camera_matrix(result.camera)
+    head_to_camera = world_to_camera @ to_world
     if mesh_frame == "head":
-        mesh = to_frame(result.vertices, head_to_world(result.params, model))
+        mesh = to_frame(result.vertices, to_world)
         header = "dlm fitted mesh, cm, the head's own frame (params.json head_to_camera places it)"
     else:
-        mesh = (np.asarray(result.vertices, np.float64) @ world_to_camera[:3, :3].T + world_to_camera[:3, 3])
+        mesh = np.asarray(result.vertices, np.float64) @ world_to_camera[:3, :3].T + world_to_camera[:3, 3]
         header = "dlm fitted mesh, cm, camera frame"
     write_obj(out / "mesh.obj", mesh, np.asarray(model.faces), np.asarray(model.uvs),
               np.asarray(model.face_uvs), header=header + "\n" + COORDINATES)

@@ -54,13 +54,17 @@ def reconstruct_photos(paths, out, model: str | lmk.Predictor = "offline", face_
             failed.append(dict(input=str(paths[i]), error=str(e)))
             return None
 
+    def readable(stage):
+        """(index, image) of each input that can be read, reporting progress before each."""
+        for i in range(len(paths)):
+            say(i, len(paths), stage)
+            img = load(i)
+            if img is not None:
+                yield i, img
+
     if same_person:
         images, dets, kept = [], [], []
-        for i in range(len(paths)):
-            say(i, len(paths), "detecting")
-            img = load(i)
-            if img is None:
-                continue
+        for i, img in readable("detecting"):
             try:
                 dets.append(pipeline.detect(img, pred, 1, min_face)[0])
             except Exception as e:  # noqa: BLE001 - reported per input
@@ -81,11 +85,7 @@ def reconstruct_photos(paths, out, model: str | lmk.Predictor = "offline", face_
                 done.append(dict(input=str(paths[i]), output=str(out / names[i]), faces=1, files=files,
                                  score=float(res.score), quality=res.quality))
     else:
-        for i in range(len(paths)):
-            say(i, len(paths), "reconstructing")
-            img = load(i)
-            if img is None:
-                continue
+        for i, img in readable("reconstructing"):
             try:
                 t0 = time.perf_counter()
                 results = pipeline.reconstruct_faces(img, pred, max_faces, face_model, min_face=min_face)
