@@ -135,6 +135,17 @@ def test_a_campaign_resumes_its_schedule_from_the_chain_and_keeps_a_time_budget(
                 warmup_steps=2, test_num=8, eval_every=100, checkpoint_every=2, log_every=1,
                 pool=str(tmp_path / "pool"), real_eval_dir=None)
     train.train_and_evaluate(train.TrainConfig(**base), tmp_path / "one", quiet=True)   # 32 samples: 4 chain steps
+    # until: a probe's equal-sample stop, ended as at the schedule's end (evaluated and exported)
+    # with the rate still the 4-step schedule's; a run past it is refused.
+    test = train.train_and_evaluate(train.TrainConfig(**base), tmp_path / "until", quiet=True, until=2)
+    recs = [json.loads(x) for x in (tmp_path / "until" / "metrics.jsonl").read_text().splitlines()]
+    first = optax.warmup_cosine_decay_schedule(0.0, 1e-3, 2, 4, end_value=1e-5)
+    assert [r["step"] for r in recs if "lr" in r] == [1, 2] and test is not None
+    np.testing.assert_allclose([r["lr"] for r in recs if "lr" in r], [float(first(1)), float(first(2))], rtol=1e-6)
+    until = json.loads((tmp_path / "until" / "weights.json").read_text())
+    assert until["samples_seen"] == 16 and until["metrics"]["test"]["nme"] == test["nme"]
+    with pytest.raises(ValueError, match="past until=1"):
+        train.train_and_evaluate(train.TrainConfig(**base), tmp_path / "until", quiet=True, until=1)
     cfg = train.TrainConfig(**dict(base, name="campaign", steps=8, campaign=True, rewarm_steps=2,
                                    init_from=str(tmp_path / "one" / "weights.npz")))
     # A budget already spent: no step, but the weights, session and line are written all the same.

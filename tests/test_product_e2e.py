@@ -415,6 +415,47 @@ def test_cli_batch_resumes_and_reports_failures(scene, tmp_path, capsys):
     assert _no_temp_files(out)
 
 
+def _landmark_error(points, truth):
+    """Mean landmark distance over the truth's landmark box size (the bound's measure)."""
+    return float(np.linalg.norm(np.asarray(points) - truth, axis=1).mean() / np.ptp(truth, axis=0).max())
+
+
+def test_cli_batch_default_offline_fitter_fits_the_face(scene, tmp_path):
+    """`dlm batch` with its default fitter (offline L-BFGS): params.json says so and the fitted
+    model's landmarks land on the rendered face within the stated bound."""
+    inp = tmp_path / "in"
+    inp.mkdir()
+    cv2.imwrite(str(inp / "a.png"), np.ascontiguousarray(scene["image"][..., ::-1]))
+    out = tmp_path / "out"
+    assert cli.main(["batch", str(inp / "*.png"), "-o", str(out), "--model", "realtime", "--batch-size", "1",
+                     "--quiet"]) == 0
+    params = json.loads((out / "a" / "params.json").read_text())
+    assert params["fitter"] == "offline"
+    fitted = np.array(json.loads((out / "a" / "landmarks.json").read_text())["fitted"])
+    assert _landmark_error(fitted, scene["landmarks"]) < MAX_LANDMARK_ERROR
+
+
+def test_cli_reconstruct_max_faces_finds_both_faces(scene, tmp_path, model):
+    """`--max-faces 2` on a photo holding the scene's face and its mirror image: face_0 and face_1,
+    one on each face (the mirrored face's landmarks are the truth's, reflected and relabelled by
+    the set's mirror pairing), each within the stated bound."""
+    from dlm.synth import pool
+    canvas = np.concatenate([scene["image"], scene["image"][:, ::-1]], axis=1)   # 960 x 360
+    truth_a = scene["landmarks"]
+    truth_b = truth_a[pool.mirror_permutation(model, "320")] * np.array([-1.0, 1.0]) + np.array([960.0, 0.0])
+    path = tmp_path / "two.png"
+    cv2.imwrite(str(path), np.ascontiguousarray(canvas[..., ::-1]))
+    out = tmp_path / "out"
+    assert cli.main(["reconstruct", str(path), "-o", str(out), "--max-faces", "2", "--model", "realtime",
+                     "--quiet"]) == 0
+    errors = []
+    for k in range(2):
+        mu = np.array(json.loads((out / "two" / f"face_{k}" / "landmarks.json").read_text())["mu"])
+        errors.append((_landmark_error(mu, truth_a), _landmark_error(mu, truth_b)))
+    (a0, b0), (a1, b1) = errors
+    assert min(max(a0, b1), max(b0, a1)) < MAX_LANDMARK_ERROR, errors   # one face each, in either order
+
+
 def test_reconstruct_8k_photo(scene, tmp_path, model):
     """An 8000 x 6000 photo: the search runs on a reduced copy, landmarks come back in full-size pixels."""
     import dlm
@@ -452,6 +493,12 @@ def test_cli_reconstruct_same_person_shares_identity(model, tmp_path):
     ya = pa["joint_rotations"]["neck"][1] + pa["joint_rotations"]["head"][1]
     yb = pb["joint_rotations"]["neck"][1] + pb["joint_rotations"]["head"][1]
     assert ya * yb < 0 and min(abs(ya), abs(yb)) > np.radians(5), (ya, yb)
+    # The Python API (dlm.reconstruct_same_person) on the same pixels fits the same identity and poses.
+    import dlm
+    api = dlm.reconstruct_same_person([bgr[..., ::-1], bgr[:, ::-1, ::-1]], model="realtime", face_model=model)
+    assert len(api) == 2
+    np.testing.assert_allclose(np.asarray(api[0].params.identity), pa["identity"], atol=1e-4)
+    np.testing.assert_allclose(np.asarray(api[1].params.identity), pb["identity"], atol=1e-4)
 
 
 def test_tracker_loses_and_reacquires_the_face(scene, model):

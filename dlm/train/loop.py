@@ -257,13 +257,15 @@ def resumes_same_run(saved: dict, config: TrainConfig) -> bool:
 
 
 def train_and_evaluate(config: TrainConfig, workdir, quiet: bool = False, stop_at: int | None = None,
-                       minutes: float | None = None) -> dict | None:
+                       minutes: float | None = None, until: int | None = None) -> dict | None:
     """Train (or resume) in workdir; returns the final metrics.  Rerunning after a kill resumes
     from the last checkpoint with the same batches and learning-rate schedule.  `stop_at` ends
     this call early at that step (as a kill would, but after a checkpoint) and returns None.
     `minutes` is a wall-clock budget for training: when it runs out the run checkpoints,
     evaluates (synthetic test set and the real photos), exports its weights and returns the
-    metrics, and rerunning the command continues it.  Each call writes workdir/session.json
+    metrics, and rerunning the command continues it.  `until` ends the run at that step of the
+    schedule as if it were the last (checkpoint, evaluation, export): probes that compare
+    variants at an equal number of samples seen; a run already past it is an error.  Each call writes workdir/session.json
     (steps, samples, seconds and images/s of this call alone)."""
     import orbax.checkpoint as ocp
     from dlm.io.provenance import git_revision
@@ -314,6 +316,10 @@ def train_and_evaluate(config: TrainConfig, workdir, quiet: bool = False, stop_a
     # The chain's step before this run: the schedule is read at offset + step (campaigns only).
     offset = parent.get("samples_seen", 0) // config.batch_size if config.campaign else 0
     end = config.steps - offset
+    if until is not None:
+        if step > until:
+            raise ValueError(f"{workdir}: trained to step {step}, past until={until}; use a new workdir")
+        end = min(end, until)
 
     def rate(step):
         lr = schedule(offset + step)
