@@ -32,15 +32,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 HERE = Path(__file__).resolve().parent
 
 import network_choice  # noqa: E402  (the recipe, shared so the baseline is that table's run)
+from dlm.synth import augment  # noqa: E402
 
 POOL = dict(num=24_000, size=160, seed=0, crop_scale=0.8)
 SAMPLES = 4531 * 32   # the baseline's 25 min on this project's 2-core AMD EPYC (145k samples)
-# name -> (pool folder under the cache, the renderer's settings for it, what the feature is)
+# name -> (pool folder under the cache, the renderer's settings for it, TrainConfig fields that
+# differ from the baseline's, what the feature is)
 VARIANTS = {
-    "procedural_light": ("pools/pool160_24k", dict(env_prob=0.0),
+    "procedural_light": ("pools/pool160_24k", dict(env_prob=0.0), {},
                          "three procedural lights, photo or procedural backgrounds"),
-    "env_light_50": ("pools/pool160_24k_env", dict(env_prob=0.5),
+    "env_light_50": ("pools/pool160_24k_env", dict(env_prob=0.5), {},
                      "half the samples lit by a randomly rotated Poly Haven HDRI, seen behind the head"),
+    "camera": ("pools/pool160_24k", dict(env_prob=0.0), dict(augment=augment.CAMERA),
+               "procedural light; camera steps in the augmentation (vignetting, lateral CA, white balance, "
+               "sharpening, 4:2:0 JPEG)"),
 }
 BASELINE = "procedural_light"
 
@@ -100,7 +105,7 @@ def main(argv=None):
     out = HERE / "results" / "realism_probe.json"
     results = json.loads(out.read_text()).get("results", {}) if out.exists() else {}
     for name in names:
-        folder, settings, what = VARIANTS[name]
+        folder, settings, overrides, what = VARIANTS[name]
         ensure_pool(folder, settings)
         if name == BASELINE:
             cfg = train.TrainConfig(**dict(network_choice.BASE, name="network_choice_mnv2_050_random",
@@ -108,7 +113,7 @@ def main(argv=None):
             workdir = Path(cache_dir("runs", "network_choice", "mnv2_050_random"))
         else:
             cfg = train.TrainConfig(**dict(network_choice.BASE, name=f"realism_probe_{name}", pool=folder,
-                                           **network_choice.VARIANTS["mnv2_050_random"]))
+                                           **network_choice.VARIANTS["mnv2_050_random"], **overrides))
             workdir = Path(cache_dir("runs", "realism_probe", name))
         assert cfg.pool == folder
         print(f"== {name}: {what}; to {SAMPLES:,} samples in {workdir}", flush=True)
@@ -117,7 +122,8 @@ def main(argv=None):
         pred = lmk.Predictor.load(workdir / "weights.npz")
         d = aflw2000.summary(aflw2000.eval_aflw2000(dev, pred, roi="gt"))
         o = score_labelled(pred, others)
-        results[name] = dict(feature=what, pool=folder, pool_settings=settings, config=dataclasses.asdict(cfg),
+        results[name] = dict(feature=what, pool=folder, pool_settings=settings, overrides=overrides,
+                             config=dataclasses.asdict(cfg),
                              steps=progress["step"], samples=progress["step"] * cfg.batch_size,
                              train_minutes=progress["train_seconds"] / 60, synthetic_nme=test["nme"], dev=d,
                              others=o, gap_dev=d["nme_balanced"] / test["nme"])

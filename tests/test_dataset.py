@@ -175,3 +175,16 @@ def test_a_campaign_resumes_its_schedule_from_the_chain_and_keeps_a_time_budget(
     train.train_and_evaluate(cfg, tmp_path / "two", quiet=True)
     assert json.loads((tmp_path / "two" / "session.json").read_text())["samples"] == 0
     lmk.Predictor.load(tmp_path / "two" / "weights.npz")
+
+
+def test_augment_overrides_in_a_config_reach_the_pool_draws():
+    """TrainConfig.augment sets AugmentRanges fields for pool draws (lists from JSON become the
+    tuples the jitted chain hashes); an unknown field is an error naming it."""
+    from dlm.synth import augment as aug
+    ranges = train.photometric_ranges(train.TrainConfig(augment=dict(aug.CAMERA, sharpen_amount=[0.5, 1.0])))
+    assert ranges.sharpen_amount == (0.5, 1.0) and ranges.vignette_prob == aug.CAMERA["vignette_prob"]
+    assert ranges.noise_prob == aug.AugmentRanges().noise_prob and hash(ranges)
+    assert train.photometric_ranges(train.TrainConfig()) == aug.AugmentRanges()
+    assert train.photometric_ranges(train.TrainConfig(pool_photometric=False, augment=aug.CAMERA)) is None
+    with pytest.raises(ValueError, match="vignete_prob"):
+        train.photometric_ranges(train.TrainConfig(augment=dict(vignete_prob=0.5)))

@@ -145,6 +145,45 @@ def test_augmentations():
     np.testing.assert_allclose(g[..., 0], g[..., 2], atol=1e-6)
 
 
+def test_camera_realism_steps():
+    """Vignetting darkens with the distance from its centre by the stated amount at the corners;
+    chromatic aberration leaves flat colour and the green channel alone and moves red and blue
+    edges apart, by the stated magnification; white balance keeps the mean luminance and moves red
+    against blue; sharpening keeps flat areas and overshoots at an edge; 4:2:0 JPEG loses colour
+    detail a 4:4:4 one keeps; with every camera step on, the chain still depends on its key."""
+    s = 64
+    flat = jnp.full((s, s, 3), 0.5)
+    v = np.asarray(aug.vignette(flat, 0.3, jnp.array([s / 2, s / 2])))
+    np.testing.assert_allclose(v[s // 2, s // 2], 0.5, rtol=1e-3)
+    np.testing.assert_allclose(v[0, 0], 0.5 * 0.7, rtol=0.05)        # a pixel centre near the corner
+    r = np.hypot(*np.mgrid[0:s, 0:s] + 0.5 - s / 2)
+    assert (np.diff(v[..., 0].ravel()[np.argsort(r.ravel())]) < 1e-6).all()   # no brighter farther out
+    edge = jnp.asarray(np.broadcast_to((np.arange(s) >= 48).astype(np.float32)[None, :, None], (s, s, 3)))
+    ca = np.asarray(aug.chromatic_aberration(edge, 0.05, jnp.array([s / 2, s / 2])))
+    np.testing.assert_array_equal(ca[..., 1], np.asarray(edge[..., 1]))
+    np.testing.assert_allclose(np.asarray(aug.chromatic_aberration(flat, 0.05, jnp.array([20.0, 40.0]))), 0.5,
+                               atol=1e-6)
+    # On the middle row the edge at x = 48 (16 px right of the centre) moves out by 16 x 0.05 for red.
+    half = lambda row: np.interp(0.5, row, np.arange(s) + 0.5)   # noqa: E731  (where the ramp crosses 0.5)
+    row = s // 2
+    assert abs(half(ca[row, :, 0]) - (48 + 16 * 0.05)) < 0.1 and abs(half(ca[row, :, 2]) - (48 - 16 * 0.05)) < 0.1
+    wb = np.asarray(aug.white_balance(flat, 0.2, 0.0))
+    np.testing.assert_allclose((wb[0, 0] * [0.299, 0.587, 0.114]).sum(), 0.5, rtol=1e-5)
+    np.testing.assert_allclose(wb[0, 0, 0] / wb[0, 0, 2], np.exp(0.4), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(aug.sharpen(flat, 1.0, 1.0)), 0.5, atol=1e-5)
+    sh = np.asarray(aug.sharpen(edge * 0.5 + 0.25, 1.0, 1.0))
+    assert sh.max() > 0.8 and sh.min() < 0.2      # halos on both sides of the edge
+    rng = np.random.default_rng(0)
+    colour = jnp.asarray(rng.uniform(0.2, 0.8, (s, s, 3)).astype(np.float32))
+    full, sub = aug.jpeg_like(colour, 100.0), aug.jpeg_like(colour, 100.0, chroma_subsampling=True)
+    assert float(jnp.abs(full - colour).mean()) < 0.01 < float(jnp.abs(sub - colour).mean())
+    ranges = aug.AugmentRanges(**dict(aug.CAMERA, vignette_prob=1.0, chromatic_prob=1.0, white_balance_prob=1.0,
+                                      sharpen_prob=1.0))
+    outs = [np.asarray(aug.augment(jax.random.key(k), colour, ranges)) for k in range(3)]
+    assert all(o.shape == (s, s, 3) and o.min() >= 0 and o.max() <= 1 for o in outs)
+    assert all(np.abs(outs[i] - outs[j]).mean() > 5e-3 for i in range(3) for j in range(i))
+
+
 def test_synth_cli_is_deterministic_and_writes_labels(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     args = ["--quiet", "synth", "--num", "3", "--size", str(S), "--seed", "5"]

@@ -48,9 +48,8 @@ def bench_train(config_path: str, steps: int = 20, warmup: int = 3, pool: str | 
     if config.pool:
         # Synchronous draws (the stream prefetches, which would hide their cost).
         from dlm.synth import pool as pool_lib
-        from dlm.synth import augment as aug
         p = train._load_pool(config.pool, config.landmark_set)
-        photometric = aug.AugmentRanges() if config.pool_photometric else None
+        photometric = train.photometric_ranges(config)
         data_times = []
         for i in range(steps):
             t0 = time.perf_counter()

@@ -61,6 +61,9 @@ class TrainConfig:
     dataset: str | None = None        # a `dlm synth` folder to train on instead of fresh renders
     pool: str | None = None           # a `dlm synth --pool` folder: drawn with fresh augmentation
     pool_photometric: bool = True     # the photometric chain on pool draws (crops always vary)
+    # AugmentRanges fields that differ from their defaults on pool draws, such as
+    # dlm.synth.augment.CAMERA (the camera-realism steps); None: the defaults.
+    augment: dict | None = None
     init_from: str | None = None      # weights (.npz or a shipped name) to start from, when no checkpoint
     # A backbone to start from (an .npz of flat params/... and batch_stats/... keys, such as
     # third_party/imagenet_mobilenetv2/): every array of the network but the landmark head.
@@ -137,10 +140,8 @@ def training_batches(config: TrainConfig, seed: int, start: int, model: fm.FaceM
     Either way the stream is fixed by (seed, start), which is what makes a run resumable."""
     if config.pool is not None:
         from dlm.synth import pool as pool_lib
-        from dlm.synth import augment as aug
         return pool_lib.pool_batches(_load_pool(config.pool, config.landmark_set), seed, config.batch_size,
-                                     config.size, start,
-                                     photometric=aug.AugmentRanges() if config.pool_photometric else None)
+                                     config.size, start, photometric=photometric_ranges(config))
     if config.dataset is None:
         return synth.batches(seed, config.batch_size, config.size, config.landmark_set, model=model, start=start,
                              prefetch=2)
@@ -149,6 +150,18 @@ def training_batches(config: TrainConfig, seed: int, start: int, model: fm.FaceM
         raise ValueError(f"{config.dataset}: images are {data['image'].shape[1]} px, the config's size is "
                          f"{config.size}")
     return synth_dataset.dataset_batches(data, seed, config.batch_size, start)
+
+
+def photometric_ranges(config: TrainConfig):
+    """The photometric chain's AugmentRanges for pool draws, or None when it is off."""
+    from dlm.synth import augment as aug
+    if not config.pool_photometric:
+        return None
+    unknown = set(config.augment or {}) - set(aug.AugmentRanges._fields)
+    if unknown:
+        raise ValueError(f"augment: unknown fields {sorted(unknown)}; AugmentRanges has {list(aug.AugmentRanges._fields)}")
+    # Tuples come back from JSON (config.json, manifests) as lists; the ranges must stay hashable.
+    return aug.AugmentRanges(**{k: tuple(v) if isinstance(v, list) else v for k, v in (config.augment or {}).items()})
 
 
 @functools.lru_cache(maxsize=1)
