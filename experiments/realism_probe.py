@@ -43,6 +43,8 @@ VARIANTS = {
                          "three procedural lights, photo or procedural backgrounds"),
     "env_light_50": ("pools/pool160_24k_env", dict(env_prob=0.5), {},
                      "half the samples lit by a randomly rotated Poly Haven HDRI, seen behind the head"),
+    "skin": ("pools/pool160_24k_skin", dict(env_prob=0.0, skin_detail=True), {},
+             "procedural light; skin detail (blood, dark eye sockets, oily T-zone, wrapped terminator)"),
     "camera": ("pools/pool160_24k", dict(env_prob=0.0), dict(augment=augment.CAMERA),
                "procedural light; camera steps in the augmentation (vignetting, lateral CA, white balance, "
                "sharpening, 4:2:0 JPEG)"),
@@ -76,9 +78,9 @@ def ensure_pool(folder: str, settings: dict) -> Path:
         print(f"rendering {path} ({POOL['num']:,} samples, {settings})", flush=True)
         pool_lib.write_pool(path, git_revision=git_revision(), **POOL, **settings)
     meta = json.loads((path / "meta.json").read_text())
-    want = dict(POOL, **{k: v for k, v in settings.items() if v})
-    got = {k: meta.get(k) for k in want}
-    if got != want or (not settings.get("env_prob") and meta.get("env_prob")):
+    want = dict(POOL, **settings)
+    got = {k: meta.get(k, type(v)()) for k, v in want.items()}   # a setting left out of meta.json is off
+    if got != want:
         raise ValueError(f"{path}: pool settings {got} differ from the probe's {want}")
     return path
 

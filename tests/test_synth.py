@@ -217,7 +217,9 @@ def test_synth_refuses_a_non_empty_folder(tmp_path, capsys):
     assert os.listdir(out) == ["keep.txt"]
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".synth-")]
     assert cli.main(["synth", "--num", "8", "--env-light", "0.5", "--out", str(tmp_path / "x")]) == 2
-    assert "--env-light is a --pool option" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    assert "are --pool options" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    assert cli.main(["synth", "--num", "8", "--skin-detail", "--out", str(tmp_path / "x")]) == 2
+    assert "--skin-detail" in capsys.readouterr().err and not (tmp_path / "x").exists()
 
 
 def test_smooth_knots_pass_through_the_knots_without_jumps():
@@ -323,3 +325,38 @@ def test_environment_light_and_background_agree_and_are_off_by_default(model, as
         assert seen[0, 0].min() > 0.3 * peak and seen[0, 1].max() < 0.01 * peak, (seed, seen, peak)
     with pytest.raises(ValueError, match="env_prob"):
         synth.make_assets(model, env_prob=1.5)
+
+
+def test_skin_detail_sits_on_the_face_and_is_off_by_default(model, assets):
+    """The blobs sit on the template's skin where they are named (the cheeks mirror each other);
+    blood reddens, the eye sockets darken, only skin changes; the wrap softens the key light only
+    on skin; rendering with skin detail keeps the labels and changes the pixels."""
+    assert assets.skin_blobs.shape == (0, 4)
+    blobs = synth.skin_blobs(model)
+    names = [b[0] for b in synth.SKIN_BLOBS]
+    t = np.asarray(model.template)
+    for (name, *_), b in zip(synth.SKIN_BLOBS, blobs):
+        assert np.linalg.norm(t - b[:3], axis=1).min() < b[3], name   # within its radius of the surface
+    right, left = blobs[names.index("cheek_right")], blobs[names.index("cheek_left")]
+    np.testing.assert_allclose(right[:3] * [-1, 1, 1], left[:3], atol=0.3)
+    assert right[0] * blobs[names.index("under_eye_right")][0] > 0      # same side
+    assert blobs[names.index("forehead")][1] > blobs[names.index("nose_tip")][1] + 3
+    # At the nose tip, under an eye and far away (the back of the head), skin and not.
+    pos = jnp.asarray(np.stack([blobs[0, :3], blobs[3, :3], [0.0, 5.0, -10.0], blobs[0, :3]]))
+    is_skin = jnp.array([True, True, True, False])
+    albedo = jnp.full((4, 3), 0.5)
+    key = next(k for k in (jax.random.key(i) for i in range(20))
+               if float(jax.random.uniform(jax.random.split(k, 4)[0], (), maxval=0.35)) > 0.1)
+    out, spec, wrap = synth.skin_detail(key, pos, jnp.zeros(4), is_skin, albedo, jnp.full(4, 0.1), jnp.asarray(blobs))
+    out, spec, wrap = np.asarray(out), np.asarray(spec), np.asarray(wrap)
+    assert out[0, 0] / out[0, 1] > 1.1 and out[1].mean() < 0.5            # blood; a dark socket
+    np.testing.assert_allclose(out[2], 0.5, atol=1e-4)                     # far from every blob
+    np.testing.assert_array_equal(out[3], 0.5)                             # not skin
+    assert spec[3] == np.float32(0.1) and (wrap[3] == 0).all() and (wrap[:3, 0] > wrap[:3, 2]).all()
+    ids = jnp.asarray(model.landmarks["68"])
+    keys = synth.batch_keys(5, 0, 2)
+    plain = synth.render_batch(keys, model, assets, ids, S, augment=False)
+    detail = synth.render_batch(keys, model, assets._replace(skin_blobs=jnp.asarray(blobs)), ids, S, augment=False)
+    np.testing.assert_array_equal(np.asarray(detail.landmarks), np.asarray(plain.landmarks))
+    changed = np.abs(np.asarray(detail.image) - np.asarray(plain.image)).max(-1) > 1e-3
+    assert changed.mean() > 0.02 and (np.asarray(detail.mask)[changed] > 0).all()   # only the head changes

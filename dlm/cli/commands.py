@@ -511,13 +511,14 @@ def cmd_eval_aflw2000(args):
 
 
 def cmd_synth(args):
-    if args.env_light and not args.pool:
-        raise UserError("--env-light is a --pool option")
+    if (args.env_light or args.skin_detail) and not args.pool:
+        raise UserError("--env-light and --skin-detail are --pool options")
     progress = progress_bar(args, "rendering")
     try:
         if args.pool:
             summary = pool.write_pool(args.out, args.num, args.size, args.seed, args.crop_scale, progress,
-                                      git_revision=git_revision(), env_prob=args.env_light)
+                                      git_revision=git_revision(), env_prob=args.env_light,
+                                      skin_detail=args.skin_detail)
         else:
             summary = synth_dataset.write_dataset(args.out, args.num, args.size, args.seed, args.landmarks, progress,
                                           augment=not args.no_augment)

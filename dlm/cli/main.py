@@ -88,6 +88,9 @@ def build_parser():
     p.add_argument("--env-light", type=float, default=0.0, metavar="P",
                    help="with --pool: the share of samples lit by a real environment map (Poly Haven HDRIs, "
                         "third_party/polyhaven_hdri) that also shows behind the head (default 0)")
+    p.add_argument("--skin-detail", action="store_true",
+                   help="with --pool: blood, dark eye sockets, an oily T-zone and light that wraps around the "
+                        "skin's terminator (dlm.synth.render.skin_detail)")
     p.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
     p.add_argument("--json", help="also write a summary JSON here")
     p.set_defaults(func="cmd_synth")

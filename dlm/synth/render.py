@@ -77,6 +77,9 @@ class Assets(NamedTuple):
     env_sh: jax.Array           # (N, 9, 3) diffuse E(n) / pi of each map without its direct light
     env_sun: jax.Array          # (N, 2, 3) direct light: direction (towards it), colour (E / pi)
     env_prob: jax.Array         # () chance that a sample is lit by a map (and shows it behind the head)
+    # Skin detail (issue 21): template-space blobs (K, 4: centre xyz cm, radius cm) in SKIN_BLOBS'
+    # order where blood shows, the eye sockets darken and the skin is oily; K = 0: off.
+    skin_blobs: jax.Array
 
 
 @functools.lru_cache(maxsize=2)
@@ -116,9 +119,31 @@ def load_environments(path: str | None = None) -> dict:
                     sun=np.stack([z["sun_direction"], z["sun_colour"]], 1).astype(np.float32))
 
 
-def make_assets(model: fm.FaceModel, backgrounds: bool = True, env_prob: float = 0.0) -> Assets:
+# Where skin detail sits, from the 68 landmarks in template space (cm): (name, landmark indices
+# averaged, offset, radius).  Blood shows at the nose tip and the cheeks (between the jaw and the
+# nostrils), the skin under the lower lids is thin and dark, and the forehead and nose are the
+# oily T-zone.
+SKIN_BLOBS = (("nose_tip", (30,), (0.0, 0.0, 0.0), 1.3),
+              ("cheek_right", (2, 31), (0.0, 0.5, 0.0), 2.2),
+              ("cheek_left", (14, 35), (0.0, 0.5, 0.0), 2.2),
+              ("under_eye_right", (40, 41), (0.0, -0.6, 0.0), 0.9),
+              ("under_eye_left", (46, 47), (0.0, -0.6, 0.0), 0.9),
+              ("forehead", (19, 24), (0.0, 2.8, 0.0), 3.0),
+              ("nose_ridge", (27, 28, 29), (0.0, 0.0, 0.0), 1.4))
+
+
+def skin_blobs(model: fm.FaceModel) -> np.ndarray:
+    """(K, 4) SKIN_BLOBS placed on the model's template: centre xyz, radius (cm)."""
+    t = np.asarray(model.template, np.float64)[np.asarray(model.landmarks["68"])]
+    return np.array([list(t[list(ids)].mean(0) + off) + [r] for _, ids, off, r in SKIN_BLOBS], np.float32)
+
+
+def make_assets(model: fm.FaceModel, backgrounds: bool = True, env_prob: float = 0.0,
+                skin_detail: bool = False) -> Assets:
     """env_prob: the chance that a sample is lit by a real environment map and shows it behind
-    the head (the rest: random spherical-harmonic light and photo or procedural backgrounds)."""
+    the head (the rest: random spherical-harmonic light and photo or procedural backgrounds).
+    skin_detail: blood, dark eye sockets and an oily T-zone painted on the skin, and light that
+    wraps around its terminator as scattering skin's does (`skin_detail`); off renders as before."""
     if not 0.0 <= env_prob <= 1.0:
         raise ValueError(f"env_prob must be in [0, 1], got {env_prob}")
     t = np.asarray(model.template)
@@ -145,7 +170,33 @@ def make_assets(model: fm.FaceModel, backgrounds: bool = True, env_prob: float =
                   jnp.asarray(attr), jnp.asarray(roi),
                   jnp.asarray(np.asarray(model.joint_template)[2:4], jnp.float32), jnp.asarray(bgs),
                   jnp.asarray(env["radiance"]), jnp.asarray(env["sh"]), jnp.asarray(env["sun"]),
-                  jnp.asarray(env_prob, jnp.float32))
+                  jnp.asarray(env_prob, jnp.float32),
+                  jnp.asarray(skin_blobs(model) if skin_detail else np.zeros((0, 4), np.float32)))
+
+
+def skin_detail(key: jax.Array, pos: jax.Array, ear: jax.Array, is_skin: jax.Array, albedo: jax.Array,
+                spec_k: jax.Array, blobs: jax.Array):
+    """Skin that is not one plastic colour: (albedo (..., 3), specular strength (...), wrap (..., 3)).
+
+    pos (..., 3) template position, ear (...) ear weight, is_skin (...) bool, blobs (K, 4) from
+    `skin_blobs`.  Per sample: blood (haemoglobin: red up, green and blue down) at the nose tip,
+    cheeks and ears; darker, bluer skin under the eyes; extra shine on the T-zone; and a wrap
+    per channel, (n.l + w) / (1 + w), that softens the key light's terminator, most in red (light
+    scattered under the skin travels farthest in red)."""
+    k = jax.random.split(key, 4)
+    blood = jax.random.uniform(k[0], (), minval=0.0, maxval=0.35)
+    socket = jax.random.uniform(k[1], (), minval=0.0, maxval=0.25)
+    oil = jax.random.uniform(k[2], (), minval=0.0, maxval=2.0)
+    wrap = jax.random.uniform(k[3], (), minval=0.3, maxval=1.0)
+    w = jnp.exp(-jnp.sum((pos[..., None, :] - blobs[:, :3]) ** 2, -1) / (2 * blobs[:, 3] ** 2))   # (..., K)
+    redness = jnp.maximum(jnp.max(w[..., 0:3], -1), 0.6 * ear)
+    under = jnp.max(w[..., 3:5], -1)
+    tzone = jnp.max(w[..., 5:7], -1)
+    tinted = albedo * (1 + blood * redness[..., None] * jnp.array([0.08, -0.3, -0.25]))
+    tinted = tinted * (1 - socket * under[..., None] * jnp.array([1.0, 1.05, 0.8]))
+    m = is_skin[..., None]
+    return (jnp.where(m, tinted, albedo), jnp.where(is_skin, spec_k * (1 + oil * tzone), spec_k),
+            jnp.where(m, wrap * jnp.array([0.5, 0.28, 0.22]), 0.0))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -703,6 +754,10 @@ def render_scene(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int,
     is_occ = region == R["occluder"]
     albedo = jnp.where(is_occ[..., None], pix[..., :3], albedo)
     spec_k = jnp.where(is_occ, 0.15, spec_k)
+    wrap = None
+    if assets.skin_blobs.shape[0]:   # static: off compiles the renderer as before
+        albedo, spec_k, wrap = skin_detail(jax.random.fold_in(ks[2], 1), pix[..., :3], pix[..., 4],
+                                           cls == R["skin"], albedo, spec_k, assets.skin_blobs)
     light = sample_light(ks[3])
     use_env = jnp.zeros((), bool)
     if assets.env_sh.shape[0]:   # static: assets without maps compile none of this
@@ -718,8 +773,9 @@ def render_scene(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int,
     ndl = jnp.sum(n * light.direction, -1)
     half = light.direction + view
     half = half / (jnp.linalg.norm(half, axis=-1, keepdims=True) + 1e-9)
-    diffuse = (jnp.clip(rs.sh_basis(n @ light.rotation.T) @ light.sh, 0.0, None)
-               + jnp.clip(ndl, 0.0, None)[..., None] * light.colour)
+    facing = (jnp.clip(ndl, 0.0, None)[..., None] if wrap is None
+              else jnp.clip((ndl[..., None] + wrap) / (1.0 + wrap), 0.0, None))
+    diffuse = jnp.clip(rs.sh_basis(n @ light.rotation.T) @ light.sh, 0.0, None) + facing * light.colour
     spec = spec_k * jnp.exp(spec_n * jnp.log(jnp.clip(jnp.sum(n * half, -1), 1e-6, 1.0))) * (ndl > 0)
     # Per-pixel scalars are computed once, not once per colour channel inside a fused loop.
     diffuse, spec = jax.lax.optimization_barrier((diffuse, spec))
