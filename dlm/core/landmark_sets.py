@@ -20,11 +20,15 @@ Each set is a list of ICT vertex indices with a region label per landmark:
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from pathlib import Path
 
 import numpy as np
+from scipy.spatial import cKDTree  # scipy comes with jax
+
+from dlm.core.facemodel import DEFAULT_ASSET
 
 OUT = Path(__file__).resolve().parents[1] / "data" / "landmark_sets.json"
 
@@ -47,7 +51,6 @@ BUDGETS = {
 
 def mirror_map(template: np.ndarray) -> np.ndarray:
     """Index of each vertex's mirror image (x -> -x), by nearest neighbour."""
-    from scipy.spatial import cKDTree  # scipy comes with jax
     _, j = cKDTree(template).query(template * np.array([-1.0, 1.0, 1.0]))
     return j.astype(np.int64)
 
@@ -199,8 +202,6 @@ def build(asset_path) -> dict:
 
 
 def main(argv=None):
-    import argparse
-    from dlm.core.facemodel import DEFAULT_ASSET
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--asset", default=str(DEFAULT_ASSET))
     ap.add_argument("-o", "--out", default=str(OUT))

@@ -15,7 +15,9 @@ import glob
 import json
 import os
 
+import cv2
 import numpy as np
+from scipy.io import loadmat
 
 from dlm.landmarks import predictor as lmk
 from dlm.product import roi as roi_lib
@@ -77,7 +79,6 @@ def roi_from_box(lo: np.ndarray, hi: np.ndarray) -> roi_lib.Roi:
 def read_aflw2000(directory):
     """[(name, image path, landmarks (68, 2) dlm pixels, yaw degrees)] sorted by name; raises
     FileNotFoundError / ValueError naming the file."""
-    from scipy.io import loadmat
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"{directory}: not a folder")
     items = []
@@ -104,7 +105,6 @@ def eval_aflw2000(directory, model="offline", roi: str = "gt", progress=None, ke
     own ROI search (`dlm.product.roi.search`, no detector, no ground truth): images where it finds no
     face are failures and are left out of the NME (`detection_rate` says how many).  keep_points:
     each per-image record also holds the predicted and ground-truth 68 points (pixels)."""
-    import cv2
     if roi not in ("gt", "auto"):
         raise ValueError(f"roi must be 'gt' or 'auto', not {roi!r}")
     pred = model if isinstance(model, lmk.Predictor) else lmk.shipped(str(model))

@@ -6,14 +6,26 @@ from __future__ import annotations
 import os
 import time
 
+import cv2
+import jax
+import jax.numpy as jnp
 import numpy as np
 
+import dlm
+from dlm.core import facemodel as fm
+from dlm.fitting import batch
+from dlm.fitting import energy as en
+from dlm.fitting import offline
+from dlm.fitting import realtime as rt
+from dlm.io import images as imageio
 from dlm.io.provenance import shared_real_path
-
+from dlm.landmarks import predictor as lmk
+from dlm.product import pipeline
+from dlm.synth import render as synth
+from dlm.synth import scenes
 
 def time_fn(fn, *args, repeats: int = 50, warmup: int = 3) -> dict:
     """Median and spread of wall time of a jitted fn (blocks on its result)."""
-    import jax
     t0 = time.perf_counter()
     jax.block_until_ready(fn(*args))
     first = time.perf_counter() - t0
@@ -31,10 +43,6 @@ def time_fn(fn, *args, repeats: int = 50, warmup: int = 3) -> dict:
 
 def bench_model(repeats: int = 50) -> dict:
     """Time M(beta, psi, theta) for the whole mesh and for landmark sets alone."""
-    import jax
-    import jax.numpy as jnp
-    import dlm
-    from dlm.core import facemodel as fm
     model = dlm.load_face_model()
     key = jax.random.key(0)
     k1, k2, k3 = jax.random.split(key, 3)
@@ -60,14 +68,8 @@ def bench_model(repeats: int = 50) -> dict:
 
 def bench_fit_realtime(repeats: int = 50) -> dict:
     """Per-frame LM solve: 320 landmarks, pose + expression, 5 iterations (structured, dense, exported)."""
-    import jax
-    import jax.numpy as jnp
-    import dlm
-    from dlm.core import facemodel as fm
-    from dlm.fitting import realtime as rt
     model = dlm.load_face_model()
     # Two consecutive frames of a 1-second, 30-frame head turn: the per-frame warm start of tracking.
-    from dlm.synth import scenes
     seq = scenes.synthetic_sequence(model, jax.random.key(0), 30, 256, "320")[10:12]
     st = rt.analyse_sparsity(model, "320")
     p0, p1 = seq[0].params, seq[1].params
@@ -92,13 +94,6 @@ def bench_fit_realtime(repeats: int = 50) -> dict:
 
 def bench_fit_offline(num_frames: int = 100, num_cameras: int = 4) -> dict:
     """Joint offline fit of a synthetic sequence seen by calibrated cameras (703 landmarks)."""
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
-    import dlm
-    from dlm.core import facemodel as fm
-    from dlm.synth import scenes
-    from dlm.fitting import energy as en, offline
     model = dlm.load_face_model()
     S = 512
     seq = scenes.synthetic_sequence(model, jax.random.key(2), num_frames, S)
@@ -134,7 +129,6 @@ def bench_synth(size: int = 256, batch_size: int = 8, batches: int = 8, landmark
                 augment: bool = True) -> dict:
     """Rendered and labelled training images per second through `synth.batches` (the synthetic
     input path: render, augment, labels, to host numpy uint8), after one warm-up batch."""
-    from dlm.synth import render as synth
     t0 = time.perf_counter()
     stream = synth.batches(seed=0, batch_size=batch_size, size=size, landmark_set=landmark_set, prefetch=1,
                            augment=augment)
@@ -154,9 +148,6 @@ def bench_predictor(model: str = "realtime", repeats: int = 200, frame_size: tup
     """Latency of one landmark prediction from a video frame: the upright crop (one cv2.warpAffine
     of a similarity transform, as the real-time tracker aligns the face) plus the network, and the
     network alone.  Run under `--threads 1` for the single-thread figure."""
-    import cv2
-    import jax
-    from dlm.landmarks import predictor as lmk
     pred = lmk.Predictor.load(lmk.resolve_shipped(model))  # "offline" falls back as in every command
     rng = np.random.default_rng(0)
     frame = rng.integers(0, 255, (frame_size[1], frame_size[0], 3), np.uint8)
@@ -191,10 +182,6 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
     are reported apart.  The video is tracked `passes` times from a reset tracker (the warm-up
     frames untimed each time) and the frames pooled; per-pass medians show the run-to-run noise.
     Run under `--threads 1` for the single-thread figure."""
-    import jax
-    from dlm.io import images as imageio
-    from dlm.landmarks import predictor as lmk
-    from dlm.product import pipeline
     reader = imageio.VideoReader(video, max_frames=max_frames)
     frames = list(reader)
     if len(frames) <= warmup:
@@ -250,10 +237,6 @@ def bench_batch(fitters=("realtime", "offline"), sizes=(1, 8, 64, 512, 4096), of
     transfer in, the solve, one transfer out).  compile_s is the first call's time less the
     median (compilation and one-off set-up).  progress: called with one line per step."""
     say = progress or (lambda line: None)
-    import jax
-    from dlm.core import facemodel as fm
-    from dlm.synth import scenes
-    from dlm.fitting import batch
     model = fm.load_face_model()
     n_max = max(max(sizes, default=1), max(offline_sizes, default=1))
     # 64 distinct heads, tiled: the solve cost does not depend on which head a row holds.

@@ -22,6 +22,7 @@ import numpy as np
 
 from dlm.core import facemodel as fm
 from dlm.core import geometry
+from dlm.io.files import write_json
 
 
 class CalibrationError(ValueError):
@@ -77,7 +78,6 @@ def load_calibration(path, expected_cameras: int | None = None) -> tuple[fm.Came
 
 
 def save_calibration(path, cameras: fm.Camera, image_sizes, names=None) -> None:
-    from dlm.io.files import write_json
     n = len(np.asarray(cameras.focal))
     out = []
     for i in range(n):

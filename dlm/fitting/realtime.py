@@ -22,6 +22,8 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import functools
+import hashlib
+import os
 import threading
 import time
 import weakref
@@ -30,10 +32,15 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import export
 
 from dlm.core import facemodel as fm
 from dlm.core import geometry
+from dlm.fitting import energy as en
 from dlm.fitting import lm
+from dlm.fitting import offline
+from dlm.io.files import atomic_path
+from dlm.io.provenance import cache_dir as default_cache_dir
 
 NUM_POSE = 15  # 4 joint rotations + root translation
 
@@ -284,7 +291,6 @@ def _flat_args(x0, frame: FrameInput, consts: FrameConstants):
 
 def export_solver(st: Structure, num_iters: int = 5, platforms=("cpu",)) -> bytes:
     """Serialise the per-frame solve (shapes fixed by the landmark set) with jax.export."""
-    from jax import export
     L, E = st.expression_basis.shape[0], st.num_expression
     spec = lambda *shape: jax.ShapeDtypeStruct(shape, jnp.float32)
     args = (spec(NUM_POSE + E), spec(L, 2), spec(L), spec(L), spec(L, 2), spec(), spec(L, 3),
@@ -295,7 +301,6 @@ def export_solver(st: Structure, num_iters: int = 5, platforms=("cpu",)) -> byte
 
 def load_exported_solver(blob: bytes):
     """Deserialise an exported per-frame solve; returns a jitted (x0, frame, consts) -> LMState."""
-    from jax import export
     exp = export.deserialize(bytearray(blob))
     call = jax.jit(exp.call)
     return lambda x0, frame, consts: lm.LMState(*call(*_flat_args(x0, frame, consts)))
@@ -303,7 +308,6 @@ def load_exported_solver(blob: bytes):
 
 def structure_hash(st: Structure, num_iters: int) -> str:
     """Identifies an exported solve: the landmark structure, iteration count and JAX version."""
-    import hashlib
     h = hashlib.sha256()
     h.update(np.ascontiguousarray(st.expression_basis).tobytes())
     h.update(np.ascontiguousarray(st.skinning_weights).tobytes())
@@ -320,9 +324,6 @@ def cached_exported_solver(st: Structure, num_iters: int = 5, cache_dir=None):
     The artifact lives in $DLM_CACHE (default ~/.cache/dlm) as realtime-<hash>.jaxexport and is
     written atomically; a corrupt file is replaced.  Returns (solver, path).
     """
-    import os
-    from dlm.io.files import atomic_path
-    from dlm.io.provenance import cache_dir as default_cache_dir
     cache_dir = cache_dir or default_cache_dir()
     path = os.path.join(cache_dir, f"realtime-{structure_hash(st, num_iters)}.jaxexport")
     if os.path.isfile(path):
@@ -401,7 +402,6 @@ class RealtimeFitter:
     def __init__(self, model: fm.FaceModel, image_size, landmark_set: str = "320", num_iters: int = 4,
                  weights: RealtimeWeights = RealtimeWeights(), refit_every: int = 30, num_keyframes: int = 8,
                  lost_cost_per_landmark: float = 25.0, solver=None, offline_config=None, async_refit: bool = True):
-        from dlm.fitting import offline
         self.model = model
         self.image_size = (float(image_size[0]), float(image_size[1]))
         self.landmark_set = landmark_set
@@ -453,7 +453,6 @@ class RealtimeFitter:
         self.frame_index = 0
 
     def _cold_start(self, mu, sigma, weight):
-        from dlm.fitting import offline, energy as en
         obs = en.Observations(mu[None, None], sigma[None, None], weight[None, None])
         res = offline.fit(self.model, obs, self.image_size, config=self.offline_config)
         self._set_identity(res.vars.identity, float(res.cameras.focal[0]))
@@ -519,7 +518,6 @@ class RealtimeFitter:
 
     def _refit_result(self, keyframes, identity, focal):
         """(identity, focal) from the keyframes, warm-started from the tracked state."""
-        from dlm.fitting import offline, energy as en
         mus, sigmas, weights, xs = zip(*keyframes)
         obs = en.Observations(jnp.stack(mus)[:, None], jnp.stack(sigmas)[:, None], jnp.stack(weights)[:, None])
         xs = jnp.stack(xs)

@@ -11,7 +11,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import cv2
 import numpy as np
+
+from dlm.io.files import atomic_path
 
 MAX_SIDE = 16384          # the issue's 8k with room; beyond this a photo is almost surely a mistake
 MIN_SIDE = 16
@@ -40,7 +43,6 @@ def _check_complete(path: Path, data: bytes) -> None:
 
 def to_rgb8(image: np.ndarray, name: str = "image") -> np.ndarray:
     """Any OpenCV-decoded array (gray, BGR, BGRA; uint8, uint16 or float) as uint8 RGB."""
-    import cv2
     a = np.asarray(image)
     if a.ndim == 2:
         a = a[..., None]
@@ -63,7 +65,6 @@ def to_rgb8(image: np.ndarray, name: str = "image") -> np.ndarray:
 
 def read_image(path) -> np.ndarray:
     """A photo as uint8 RGB (H, W, 3); `InputError` naming the file if it cannot be used."""
-    import cv2
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
@@ -86,8 +87,6 @@ def read_image(path) -> np.ndarray:
 
 def write_image(path, rgb: np.ndarray) -> None:
     """PNG or JPEG by suffix, atomically."""
-    import cv2
-    from dlm.io.files import atomic_path
     ok, buf = cv2.imencode(Path(path).suffix or ".png", cv2.cvtColor(np.asarray(rgb, np.uint8), cv2.COLOR_RGB2BGR))
     if not ok:
         raise InputError(f"{path}: OpenCV could not encode the image")
@@ -99,7 +98,6 @@ def quiet_opencv() -> None:
     """Silence OpenCV's and FFmpeg's own log lines (a missing webcam gave ~8 lines of V4L2 and
     FFmpeg warnings, a text file named .mp4 FFmpeg's "moov atom not found") before dlm's one line
     says what is wrong.  Left alone when the user has set OPENCV_FFMPEG_LOGLEVEL / OPENCV_LOG_LEVEL."""
-    import cv2
     # FFmpeg's own level: OPENCV_FFMPEG_LOGLEVEL, set when `dlm` is imported (see dlm/__init__.py).
     if "OPENCV_LOG_LEVEL" not in os.environ:
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
@@ -112,7 +110,6 @@ class VideoReader:
     before the frame count in its header stops early; `ended_early` says so afterwards."""
 
     def __init__(self, source, max_frames: int | None = None):
-        import cv2
         self.is_webcam = isinstance(source, int)
         self.name = f"webcam {source}" if self.is_webcam else str(source)
         if not self.is_webcam:

@@ -7,6 +7,8 @@ import platform
 import subprocess
 from pathlib import Path
 
+import jax
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -32,7 +34,6 @@ def cpu_name() -> str:
 
 
 def environment() -> dict:
-    import jax
     return dict(jax=jax.__version__, backend=jax.default_backend(), devices=[str(d) for d in jax.devices()],
                 cpu=cpu_name(), cpu_count=os.cpu_count(),
                 cpu_affinity=sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,

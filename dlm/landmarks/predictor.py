@@ -14,11 +14,15 @@ import functools
 import hashlib
 import json
 from pathlib import Path
+import warnings
 
+import cv2
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dlm.io.files import write_json, write_npz_deterministic
+from dlm.io.provenance import git_revision
 from dlm.landmarks import nets
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "data" / "weights"
@@ -106,8 +110,6 @@ def sha256(path) -> str:
 
 def save_weights(path, variables: dict, config: dict, metrics: dict | None = None, extra: dict | None = None) -> dict:
     """Write `path` (.npz, float16 arrays) and `path` with .json (manifest); both atomically."""
-    from dlm.io.provenance import git_revision
-    from dlm.io.files import write_json, write_npz_deterministic
     path = Path(path)
     flat = {k: v.astype(np.float16) for k, v in _flatten(jax.device_get(variables)).items()}
     write_npz_deterministic(path, flat)
@@ -192,7 +194,6 @@ def resolve_shipped(name: str) -> str:
     """The shipped model a name stands for.  "offline" falls back to "realtime" (with a warning)
     while no offline model is shipped, so every command works with what is installed."""
     if name in SHIPPED and not (WEIGHTS_DIR / f"{SHIPPED[name]}.npz").exists() and name == "offline":
-        import warnings
         warnings.warn("no offline landmark model is shipped yet; using the real-time model", stacklevel=3)
         return "realtime"
     return name
@@ -212,7 +213,6 @@ def predict_landmarks(image_crop, model="realtime"):
     """mu (L, 2) in crop pixels and sigma (L,) in pixels for one square crop (S, S, 3), uint8 RGB
     or float in [0, 1].  A crop of another size is resized to the network's input and the result
     scaled back.  model: "realtime", "offline", a weights path, or a `Predictor`."""
-    import cv2
     pred = model if isinstance(model, Predictor) else _shipped(str(model))
     img = np.asarray(image_crop)
     if img.ndim != 3 or img.shape[2] != 3 or img.shape[0] != img.shape[1]:

@@ -9,14 +9,16 @@ import csv
 import json
 from pathlib import Path
 
+import cv2
+import jax.numpy as jnp
 import numpy as np
 
 from dlm.core import facemodel as fm
 from dlm.core import geometry
-from dlm.product import viz
-from dlm.io.images import write_image
-from dlm.io import livelink
+from dlm.io import gltf, livelink
 from dlm.io.files import atomic_path, write_json, write_obj
+from dlm.io.images import write_image
+from dlm.product import viz
 
 COORDINATES = ("pixels: x right, y down, the top-left pixel's centre at (0.5, 0.5); mesh: cm, "
                "camera looks along -z from the origin (x right, y up); rotations: axis-angle radians")
@@ -48,7 +50,6 @@ def camera_dict(camera: fm.Camera, image_size) -> dict:
 
 
 def _rotation_matrix(rotvec) -> np.ndarray:
-    import cv2
     return cv2.Rodrigues(np.asarray(rotvec, np.float64).reshape(3, 1))[0]
 
 
@@ -123,7 +124,6 @@ def draw_overlay(image: np.ndarray, vertices: np.ndarray, camera: fm.Camera, fac
     """RGB picture: the fitted mesh (shaded, semi-transparent) and the landmarks coloured by sigma
     from green (certain) to red (uncertain), as in the paper's Fig. 5."""
     # numpy (geometry.project stays numpy on numpy arrays): eager JAX here compiled per call (a second per frame).
-    import cv2
     rot = cv2.Rodrigues(np.asarray(camera.rotation, np.float64).reshape(3, 1))[0]
     cam = np.asarray(vertices, np.float64) @ rot.T + np.asarray(camera.translation, np.float64)
     f, pp = float(np.asarray(camera.focal)), np.asarray(camera.principal_point, np.float64)
@@ -192,7 +192,6 @@ class TrackWriter:
         self.to_arkit = livelink.arkit_matrix(model.expression_names)
         self.video = None
         if video:
-            import cv2
             self.video = cv2.VideoWriter(self._tmp["overlay.mp4"], cv2.VideoWriter_fourcc(*"mp4v"), fps, self.size)
             if not self.video.isOpened():
                 raise OSError(f"{self.out / 'overlay.mp4'}: OpenCV cannot write mp4v video here")
@@ -251,8 +250,6 @@ class TrackWriter:
 def write_glb(path, model: fm.FaceModel, anim) -> None:
     """Animated glTF of the tracked head: the last identity's neutral mesh, the 55 expressions as
     morph targets, per-frame weights, joint rotations and translation."""
-    import jax.numpy as jnp
-    from dlm.io import gltf
     times = np.array([a[0] for a in anim], np.float32)
     identity = jnp.asarray(anim[-1][4])
     neutral = np.asarray(fm.bind_pose(model, identity, jnp.zeros(model.num_expression)))

@@ -12,20 +12,21 @@
 from __future__ import annotations
 
 import dataclasses
-import time
-
 import functools
+import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from dlm.core import facemodel as fm
+from dlm.fitting import energy as en
+from dlm.fitting import offline
+from dlm.fitting.realtime import RealtimeFitter
+from dlm.io.images import InputError
 from dlm.landmarks import predictor as lmk
 from dlm.product import quality as quality_lib
 from dlm.product import roi as roi_lib
-from dlm.fitting import energy as en, offline
-from dlm.io.images import InputError
 
 
 class NoFaceError(InputError):
@@ -193,7 +194,6 @@ class Tracker:
 
     def __init__(self, image_size, model="realtime", face_model=None, solver="jit", lost_score: float | None = None,
                  min_face: float | None = None, fuse: bool = True, min_quality: float | None = None, **fitter_kwargs):
-        from dlm.fitting.realtime import RealtimeFitter
         self.predictor = predictor(model)
         self.face_model = face_model or fm.load_face_model()
         self.image_size = (int(image_size[0]), int(image_size[1]))

@@ -21,9 +21,13 @@ import dataclasses
 import functools
 from typing import Sequence
 
+import cv2
+import jax
 import numpy as np
 
+from dlm.core import facemodel as fm
 from dlm.landmarks import predictor as lmk
+from dlm.synth import scenes
 
 FILL = 0.785
 BOX_RATIO = {"703": 1.0, "320": 1.009, "68": 1.60}
@@ -64,7 +68,6 @@ class Roi:
 def warp_crop(image: np.ndarray, transform: np.ndarray, size: int) -> np.ndarray:
     """Crop with cv2.warpAffine; cv2 samples at integer coordinates, so shift by half a pixel.
     Area averaging when shrinking (so a large photo does not alias), bilinear otherwise."""
-    import cv2
     a = np.array(transform, np.float64)
     a[:, 2] += a[:, :2].sum(1) * 0.5 - 0.5
     # Only the part of the image under the crop (plus a pixel) is resampled: a 720p frame's full
@@ -112,7 +115,6 @@ _MODEL = None
 def _model():
     global _MODEL
     if _MODEL is None:
-        from dlm.core import facemodel as fm
         _MODEL = fm.load_face_model()
     return _MODEL
 
@@ -252,7 +254,6 @@ def search(image: np.ndarray, predictor: lmk.Predictor, max_faces: int = 1, thre
     each of the `candidates` x max_faces best windows is then re-framed from its own landmarks,
     which corrects offsets of that size (training crops vary by +-8% shift and 0.62-0.95 fill).
     """
-    import cv2
     h, w = image.shape[:2]
     if min_face is None:
         min_face = max(24.0, min(h, w) / 10.0)
@@ -284,9 +285,6 @@ def search(image: np.ndarray, predictor: lmk.Predictor, max_faces: int = 1, thre
 
 
 if __name__ == "__main__":
-    import jax
-    from dlm.core import facemodel as fm
-    from dlm.synth import scenes
     m = _model()
     names = m.landmark_regions["703"]
     roi_ids = np.asarray([v for v, n in zip(np.asarray(m.landmarks["703"]), names) if n != "neck"])

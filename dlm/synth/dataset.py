@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from typing import Iterator
 
+import cv2
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -25,7 +26,6 @@ def write_dataset(out_dir, num: int, size: int, seed: int, landmark_set: str = "
     Everything is written into a temporary folder next to out_dir and renamed at the end,
     so an interrupted run leaves no half-written dataset.  out_dir must not exist or be empty.
     """
-    import cv2
     out_dir = os.path.abspath(out_dir)
     if os.path.exists(out_dir) and (not os.path.isdir(out_dir) or os.listdir(out_dir)):
         raise FileExistsError(f"{out_dir}: exists and is not an empty folder; choose a new --out")
@@ -81,7 +81,6 @@ def load_dataset(folder, landmark_set: str, model: fm.FaceModel | None = None) -
     image (N, S, S, 3) uint8 RGB, landmarks (N, L, 2) float32, visible (N, L) bool.  The set's
     landmarks are picked out of the rendered ones by vertex id, so a dataset rendered with "all"
     serves every set; a set the dataset lacks is an error naming both."""
-    import cv2
     folder = os.path.abspath(folder)
     labels_path = os.path.join(folder, "labels.npz")
     if not os.path.isfile(labels_path):

@@ -22,22 +22,23 @@ labelled landmarks: the union of every set, size, seed, crop_scale, render secon
 """
 from __future__ import annotations
 
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 import functools
 import json
 import os
 import time
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Iterator, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy.spatial import cKDTree
 
 from dlm.core import facemodel as fm
-from dlm.synth import render as synth
 from dlm.io.files import write_json
 from dlm.synth import augment as aug
+from dlm.synth import render as synth
 from dlm.synth.prefetch import prefetched
 
 FORMAT = "dlm-render-pool/1"
@@ -166,7 +167,6 @@ def mirror_permutation(model: fm.FaceModel, landmark_set: str, tolerance_cm: flo
     """(L,) the landmark each landmark becomes under x -> -x: the nearest landmark of the set to
     its mirrored template position.  An error if that is not a symmetric pairing (an involution
     with every pair within `tolerance_cm` of exact mirror images)."""
-    from scipy.spatial import cKDTree
     pts = np.asarray(model.template)[synth.landmark_vertex_ids(model, landmark_set)]
     dist, perm = cKDTree(pts).query(pts * np.array([-1.0, 1.0, 1.0]))
     if not (perm[perm] == np.arange(len(perm))).all() or dist.max() > tolerance_cm:

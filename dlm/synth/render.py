@@ -24,16 +24,15 @@ import os
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
+import cv2
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from dlm.core import facemodel as fm
-from dlm.core import geometry
-from dlm.core import landmark_sets
-from dlm.synth import scenes
+from dlm.core import geometry, landmark_sets
 from dlm.synth import augment as aug
-from dlm.synth import raster
+from dlm.synth import raster, scenes
 from dlm.synth import shading as rs
 from dlm.synth.prefetch import prefetched
 
@@ -87,7 +86,6 @@ def load_backgrounds(size: int = BACKGROUND_SIZE) -> np.ndarray:
     """Square centre crops of scikit-image's sample photographs, (B, size, size, 3) uint8 RGB.
 
     Read from the installed package's data folder (no skimage import); empty when it is absent."""
-    import cv2
     spec = importlib.util.find_spec("skimage")
     if spec is None or not spec.submodule_search_locations:
         return np.zeros((0, size, size, 3), np.uint8)

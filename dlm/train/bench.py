@@ -4,7 +4,14 @@ from __future__ import annotations
 import os
 import time
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+
+from dlm.core import facemodel as fm
+from dlm.landmarks import predictor as lmk
+from dlm.synth import pool as pool_lib
+from dlm.train import loop as train
 
 
 def bench_train(config_path: str, steps: int = 20, warmup: int = 3, pool: str | None = None) -> dict:
@@ -14,11 +21,6 @@ def bench_train(config_path: str, steps: int = 20, warmup: int = 3, pool: str | 
     the effective GFLOP/s they give; and the data path alone (batches/s of the stream without
     training, pool draws only; on-the-fly rendering has `dlm bench synth`), to show whether data
     keeps up.  pool: override the config's pool folder."""
-    import jax
-    import jax.numpy as jnp
-    from dlm.core import facemodel as fm
-    from dlm.landmarks import predictor as lmk
-    from dlm.train import loop as train
     config = train.load_config(config_path)
     if pool is not None:
         config.pool = pool
@@ -47,7 +49,6 @@ def bench_train(config_path: str, steps: int = 20, warmup: int = 3, pool: str | 
     data_alone = None
     if config.pool:
         # Synchronous draws (the stream prefetches, which would hide their cost).
-        from dlm.synth import pool as pool_lib
         p = train._load_pool(config.pool, config.landmark_set)
         photometric = train.photometric_ranges(config)
         data_times = []

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib.util
 import json
 import os
 import sys
@@ -30,11 +31,16 @@ import optax
 from flax.training import train_state
 
 from dlm.core import facemodel as fm
-from dlm.landmarks import predictor as lmk
-from dlm.landmarks import nets
 from dlm.core import sharding
-from dlm.synth import render as synth
+from dlm.eval import aflw2000
+from dlm.io.files import write_json, write_npz_deterministic
+from dlm.io.provenance import REPO_ROOT, cache_relative, git_revision
+from dlm.landmarks import nets
+from dlm.landmarks import predictor as lmk
+from dlm.synth import augment as aug
 from dlm.synth import dataset as synth_dataset
+from dlm.synth import pool as pool_lib
+from dlm.synth import render as synth
 
 
 @dataclasses.dataclass
@@ -139,7 +145,6 @@ def training_batches(config: TrainConfig, seed: int, start: int, model: fm.FaceM
     from `config.dataset` (`synth_dataset.dataset_batches`, epochs in seeded orders) when one is given.
     Either way the stream is fixed by (seed, start), which is what makes a run resumable."""
     if config.pool is not None:
-        from dlm.synth import pool as pool_lib
         return pool_lib.pool_batches(_load_pool(config.pool, config.landmark_set), seed, config.batch_size,
                                      config.size, start, photometric=photometric_ranges(config))
     if config.dataset is None:
@@ -154,7 +159,6 @@ def training_batches(config: TrainConfig, seed: int, start: int, model: fm.FaceM
 
 def photometric_ranges(config: TrainConfig):
     """The photometric chain's AugmentRanges for pool draws, or None when it is off."""
-    from dlm.synth import augment as aug
     if not config.pool_photometric:
         return None
     unknown = set(config.augment or {}) - set(aug.AugmentRanges._fields)
@@ -167,8 +171,6 @@ def photometric_ranges(config: TrainConfig):
 @functools.lru_cache(maxsize=1)
 def _load_pool(folder: str, landmark_set: str):
     """A relative pool path that does not exist from here is looked up in the cache folder."""
-    from dlm.synth import pool as pool_lib
-    from dlm.io.provenance import cache_relative
     return pool_lib.load_pool(cache_relative(folder), landmark_set)
 
 
@@ -220,7 +222,6 @@ def make_test_set(config: TrainConfig, model: fm.FaceModel, cache: Path | None =
     stream.close()
     out = {k: np.concatenate([p[k] for p in parts])[:config.test_num] for k in ("image", "landmarks", "visible")}
     if cache is not None:
-        from dlm.io.files import write_npz_deterministic
         write_npz_deterministic(cache, out)
     return out
 
@@ -280,9 +281,8 @@ def train_and_evaluate(config: TrainConfig, workdir, quiet: bool = False, stop_a
     schedule as if it were the last (checkpoint, evaluation, export): probes that compare
     variants at an equal number of samples seen; a run already past it is an error.  Each call writes workdir/session.json
     (steps, samples, seconds and images/s of this call alone)."""
+    # Here, not at the top: orbax takes seconds to import, and every dlm command imports this module.
     import orbax.checkpoint as ocp
-    from dlm.io.provenance import git_revision
-    from dlm.io.files import write_json
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     log = (lambda *a, **k: None) if quiet else functools.partial(print, flush=True)
@@ -391,11 +391,10 @@ def train_and_evaluate(config: TrainConfig, workdir, quiet: bool = False, stop_a
     def real_eval(state):
         if not config.real_eval_dir or not os.path.isdir(config.real_eval_dir):
             return None
-        from dlm.eval import aflw2000 as evaluation
         pred = lmk.Predictor(config.network, len(region_names), config.size,
                              {"params": state.params, "batch_stats": state.batch_stats}, config.landmark_set)
         return dict(dir=config.real_eval_dir,
-                    **evaluation.summary(evaluation.eval_aflw2000(config.real_eval_dir, pred, roi="gt")))
+                    **aflw2000.summary(aflw2000.eval_aflw2000(config.real_eval_dir, pred, roi="gt")))
     while step < end:
         if deadline is not None and time.perf_counter() > deadline:
             log(f"\ntime budget of {minutes:g} min used at step {step}")
@@ -485,7 +484,6 @@ def init_backbone(state: TrainState, path) -> TrainState:
     params/... and batch_stats/..., any float type; keys of other networks, like an ImageNet
     classifier, are ignored).  A backbone array the file lacks, or one of another shape, is an error:
     a half-loaded network would train on silently."""
-    from dlm.io.provenance import REPO_ROOT
     path = Path(path)
     if not path.is_absolute() and not path.exists():
         path = REPO_ROOT / path
@@ -517,7 +515,6 @@ def _pool_meta(config: TrainConfig) -> dict | None:
 
 def load_config(path) -> TrainConfig:
     """A Python config file defining get_config() -> dict."""
-    import importlib.util
     spec = importlib.util.spec_from_file_location("dlm_train_config", path)
     if spec is None or spec.loader is None:
         raise FileNotFoundError(f"{path}: no such config file")
