@@ -270,6 +270,27 @@ def test_realtime_fitter_tracks_a_sequence(model):
         tracker.step(np.zeros((68, 2)), np.ones(68))
 
 
+def test_tracking_core_advances_loses_and_keeps_keyframes():
+    """The pure core: a tracked frame keeps its solution and joins the newest keyframes; a frame
+    whose landmark energy is over the threshold per unit of weight, or whose cost is not finite,
+    loses the track (no solution, keyframes kept, the projections still the temporal target);
+    refits fall due every refit_every frames once the keyframes are full."""
+    st = rt.TrackState()
+    mu, sigma, w = jnp.zeros((3, 2)), jnp.ones(3), jnp.ones(3)
+    for f in range(1, 5):
+        x = jnp.full(4, float(f))
+        st, lost = rt.advance(st, mu, sigma, w, x, mu + f, 1.0, 25.0 * 3 - 1, 3.0, 25.0, num_keyframes=3)
+        assert not lost and st.frame_index == f and st.x is x
+        assert rt.refit_due(st, refit_every=2, num_keyframes=3) == (f == 4)   # f = 2: only 2 keyframes
+    assert [float(k[3][0]) for k in st.keyframes] == [2.0, 3.0, 4.0]
+    lost_st, lost = rt.advance(st, mu, sigma, w, jnp.zeros(4), mu + 9, 1.0, 25.0 * 3 + 1, 3.0, 25.0, 3)
+    assert lost and lost_st.x is None and lost_st.keyframes == st.keyframes and float(lost_st.prev_2d[0, 0]) == 9
+    assert rt.advance(st, mu, sigma, w, jnp.zeros(4), mu, float("nan"), 0.0, 3.0, 25.0, 3)[1]
+    plain, _ = rt.advance(rt.TrackState(), mu, sigma, w, jnp.zeros(4), mu, 1.0, 0.0, 3.0, 25.0, 3,
+                          keep_keyframes=False)
+    assert plain.keyframes == () and not rt.refit_due(plain, refit_every=0, num_keyframes=3)
+
+
 def test_realtime_identity_refit_in_a_thread_equals_the_inline_one(model):
     """The identity refit runs in a worker thread (no stall in the frame loop); once applied it
     is the refit the inline path computes from the same keyframes."""

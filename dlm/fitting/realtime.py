@@ -358,6 +358,73 @@ def _landmarks_then_solve(landmark_args, x0, prev_2d, weight, consts: FrameConst
 
 
 # ---------------------------------------------------------------------------
+# Tracking's pure core: the state carried from frame to frame and the functions that advance it
+# (RealtimeFitter below adds the compiled solver, the refit thread and the bookkeeping).
+
+class TrackState(NamedTuple):
+    """What tracking carries from one frame to the next; TrackState() is no track."""
+    x: jax.Array | None = None            # (NUM_POSE + E,) the last tracked frame's solution; None: no track
+    prev_2d: jax.Array | None = None      # (L, 2) its fitted projections: the temporal term's target
+    identity: jax.Array | None = None     # (I,) the track's identity
+    focal: float | None = None            # pixels
+    consts: FrameConstants | None = None  # the per-frame constants for identity and focal
+    keyframes: tuple = ()                 # the newest tracked frames, (mu, sigma, weight, x) each
+    frame_index: int = 0                  # frames stepped since the track was reset
+
+
+def with_identity(state: TrackState, model: fm.FaceModel, landmark_set: str, weights: RealtimeWeights,
+                  image_size, identity, focal: float) -> TrackState:
+    """state with a new identity (I,) and focal length, and the per-frame constants rebuilt for them
+    (principal point at the image centre)."""
+    identity = jnp.asarray(identity)
+    pp = jnp.asarray(image_size) / 2.0
+    return state._replace(identity=identity, focal=focal,
+                          consts=make_constants(model, identity, landmark_set, focal, pp, weights))
+
+
+def advance(state: TrackState, mu, sigma, weight, x, prev_2d, cost: float, landmark_energy: float,
+            weight_sum: float, lost_cost_per_landmark: float, num_keyframes: int, keep_keyframes: bool = True):
+    """(the state after a frame's solve, lost).  Lost: the solve diverged or the landmarks are
+    explained badly on average (landmark energy over lost_cost_per_landmark per unit of landmark
+    weight; the temporal term does not count); a lost track keeps no solution, so the next frame
+    starts cold.  A tracked frame joins the keyframes (the newest num_keyframes) when keep_keyframes."""
+    lost = not np.isfinite(cost) or landmark_energy > lost_cost_per_landmark * max(weight_sum, 1.0)
+    keyframes = state.keyframes
+    if not lost and keep_keyframes:
+        keyframes = (keyframes + ((mu, sigma, weight, x),))[-num_keyframes:]
+    return state._replace(x=None if lost else x, prev_2d=prev_2d, keyframes=keyframes,
+                          frame_index=state.frame_index + 1), lost
+
+
+def refit_due(state: TrackState, refit_every: int, num_keyframes: int) -> bool:
+    """Whether identity and focal are refitted after this frame: every refit_every frames, once
+    num_keyframes tracked frames are kept."""
+    return bool(refit_every) and state.frame_index % refit_every == 0 and len(state.keyframes) == num_keyframes
+
+
+def cold_start(model: fm.FaceModel, image_size, config, mu, sigma, weight):
+    """(x, identity, focal) of one frame fitted from nothing by the offline fitter (`config`: its
+    FitConfig): identity and focal length too."""
+    obs = en.Observations(mu[None, None], sigma[None, None], weight[None, None])
+    res = offline.fit(model, obs, image_size, config=config)
+    p = jax.tree_util.tree_map(lambda a: a[0], res.params)
+    return pack(p.joint_rotations, p.translation, p.expression), res.vars.identity, float(res.cameras.focal[0])
+
+
+def refit_identity(model: fm.FaceModel, image_size, config, keyframes, identity, focal: float):
+    """(identity, focal) fitted jointly over keyframes ((mu, sigma, weight, x), ...) by the offline
+    fitter, warm-started from the tracked solutions and the current identity and focal."""
+    mus, sigmas, weights, xs = zip(*keyframes)
+    obs = en.Observations(jnp.stack(mus)[:, None], jnp.stack(sigmas)[:, None], jnp.stack(weights)[:, None])
+    xs = jnp.stack(xs)
+    rot = xs[:, :12].reshape(-1, 4, 3)
+    init = en.FitVars(identity, xs[:, NUM_POSE:], rot, xs[:, 12:NUM_POSE], jnp.zeros((1, 3)),
+                      jnp.zeros((1, 3)), jnp.log(jnp.full((1, 1), focal / max(image_size))))
+    res = offline.fit(model, obs, image_size, config=config, init=init)
+    return res.vars.identity, float(res.cameras.focal[0])
+
+
+# ---------------------------------------------------------------------------
 # The stateful tracker.
 
 @dataclasses.dataclass(frozen=True)
@@ -379,7 +446,9 @@ class TrackResult:
 
 
 class RealtimeFitter:
-    """Frame-by-frame fitting of a monocular video.
+    """Frame-by-frame fitting of a monocular video: a stateful wrapper around tracking's pure core
+    (TrackState, `advance`, `refit_due`, `with_identity`, `cold_start`, `refit_identity`) that
+    holds the compiled solver, the refit thread and the current `state`.
 
     The first frame (and any frame after the track is lost) is fitted by the
     offline fitter, which also estimates identity and focal length.  Every other
@@ -440,31 +509,26 @@ class RealtimeFitter:
     def _ones(self, n):
         return jnp.ones(n, jnp.float32)
 
+    # The tracking state's fields, read-only: `state` (a TrackState) is what changes.
+    x = property(lambda self: self.state.x)
+    prev_2d = property(lambda self: self.state.prev_2d)
+    identity = property(lambda self: self.state.identity)
+    focal = property(lambda self: self.state.focal)
+    consts = property(lambda self: self.state.consts)
+    keyframes = property(lambda self: self.state.keyframes)
+    frame_index = property(lambda self: self.state.frame_index)
+
     def reset(self):
         # A refit still running for the old track is ignored when it finishes.
         self._generation = getattr(self, "_generation", 0) + 1
         self._pending = None
-        self.identity = None
-        self.focal = None
-        self.consts = None
-        self.x = None
-        self.prev_2d = None
-        self.keyframes = []
-        self.frame_index = 0
-
-    def _cold_start(self, mu, sigma, weight):
-        obs = en.Observations(mu[None, None], sigma[None, None], weight[None, None])
-        res = offline.fit(self.model, obs, self.image_size, config=self.offline_config)
-        self._set_identity(res.vars.identity, float(res.cameras.focal[0]))
-        p = jax.tree_util.tree_map(lambda a: a[0], res.params)
-        return pack(p.joint_rotations, p.translation, p.expression)
+        self.state = TrackState()
 
     def _set_identity(self, identity, focal):
-        self.identity = jnp.asarray(identity)
-        self.focal = focal
-        pp = jnp.asarray(self.image_size) / 2.0
-        self.consts = make_constants(self.model, self.identity, self.landmark_set, focal, pp, self.weights)
-        self._camera = fm.Camera(jnp.zeros(3), jnp.zeros(3), jnp.asarray(focal, jnp.float32), pp)
+        self.state = with_identity(self.state, self.model, self.landmark_set, self.weights, self.image_size,
+                                   identity, focal)
+        self._camera = fm.Camera(jnp.zeros(3), jnp.zeros(3), jnp.asarray(focal, jnp.float32),
+                                 jnp.asarray(self.image_size) / 2.0)
 
     def _start_refit(self):
         """Refit identity and focal from the keyframes: in a worker thread when `async_refit`
@@ -475,7 +539,7 @@ class RealtimeFitter:
             return
         if self._pending is not None:
             return
-        snapshot = (list(self.keyframes), self.identity, self.focal, self._generation)
+        snapshot = (self.state.keyframes, self.state.identity, self.state.focal, self._generation)
         box = {}
 
         def work():
@@ -495,7 +559,7 @@ class RealtimeFitter:
         self._pending = None
         if "error" in box:
             raise box["error"]
-        if generation == self._generation and self.identity is not None:
+        if generation == self._generation and self.state.identity is not None:
             self._set_identity(*box["result"])
 
     def close(self):
@@ -514,18 +578,10 @@ class RealtimeFitter:
             self._collect_refit()
 
     def _refit_identity(self):
-        self._set_identity(*self._refit_result(self.keyframes, self.identity, self.focal))
+        self._set_identity(*self._refit_result(self.state.keyframes, self.state.identity, self.state.focal))
 
     def _refit_result(self, keyframes, identity, focal):
-        """(identity, focal) from the keyframes, warm-started from the tracked state."""
-        mus, sigmas, weights, xs = zip(*keyframes)
-        obs = en.Observations(jnp.stack(mus)[:, None], jnp.stack(sigmas)[:, None], jnp.stack(weights)[:, None])
-        xs = jnp.stack(xs)
-        rot = xs[:, :12].reshape(-1, 4, 3)
-        init = en.FitVars(identity, xs[:, NUM_POSE:], rot, xs[:, 12:NUM_POSE], jnp.zeros((1, 3)),
-                          jnp.zeros((1, 3)), jnp.log(jnp.full((1, 1), focal / max(self.image_size))))
-        res = offline.fit(self.model, obs, self.image_size, config=self.offline_config, init=init)
-        return res.vars.identity, float(res.cameras.focal[0])
+        return refit_identity(self.model, self.image_size, self.offline_config, keyframes, identity, focal)
 
     def step(self, mu, sigma, weight=None) -> TrackResult:
         """Fit one frame's landmarks: mu (L, 2) px, sigma (L,) px, weight (L,) optional."""
@@ -538,18 +594,19 @@ class RealtimeFitter:
         weight = self._ones(n) if weight is None else jnp.asarray(weight, jnp.float32)
         self._collect_refit()
         t0 = time.perf_counter()
-        reinit = self.x is None
+        reinit = self.state.x is None
         if reinit:
-            x = self._cold_start(mu, sigma, weight)
+            x, identity, focal = cold_start(self.model, self.image_size, self.offline_config, mu, sigma, weight)
+            self._set_identity(identity, focal)
             prev, on = mu, 0.0
         else:
-            x, prev, on = self.x, self.prev_2d, 1.0
+            x, prev, on = self.state.x, self.state.prev_2d, 1.0
         frame = FrameInput(mu, sigma, weight, prev, jnp.asarray(on, jnp.float32))
         if self._fused is not None:
-            out = self._fused(x, frame, self.consts)
+            out = self._fused(x, frame, self.state.consts)
         else:
-            state = self.solver(x, frame, self.consts)
-            out = (state.x, state.cost) + tuple(self._outputs(state.x, frame, self.consts))
+            solved = self.solver(x, frame, self.state.consts)
+            out = (solved.x, solved.cost) + tuple(self._outputs(solved.x, frame, self.state.consts))
         host = jax.device_get((out[1], out[2], out[3], out[5]))
         return self._commit(mu, sigma, weight, out, host, reinit, t0)
 
@@ -562,7 +619,7 @@ class RealtimeFitter:
         whether the frame counts; when it returns False the fitter's state is left unchanged.
 
         Returns (TrackResult or None, (mu, sigma, extra) as host arrays)."""
-        if self.x is None or self._fused is None:
+        if self.state.x is None or self._fused is None:
             raise RuntimeError("step_from needs a warm fitter with the 'jit' solver; call step()")
         self._collect_refit()
         t0 = time.perf_counter()
@@ -573,7 +630,7 @@ class RealtimeFitter:
             self._fused_from = {landmark_fn: fn}
         n = len(self.model.landmarks[self.landmark_set])
         weight = self._ones(n)
-        (mu, sigma, extra), out = fn(landmark_args, self.x, self.prev_2d, weight, self.consts)
+        (mu, sigma, extra), out = fn(landmark_args, self.state.x, self.state.prev_2d, weight, self.state.consts)
         lm_host, host = jax.device_get(((mu, sigma, extra), (out[1], out[2], out[3], out[5])))
         if accept is not None and not accept(*lm_host):
             return None, lm_host
@@ -586,14 +643,9 @@ class RealtimeFitter:
         cost_value = float(cost_value)
         solve_ms = (time.perf_counter() - t0) * 1e3
         terms = {k: float(v) for k, v in terms.items()}
-        # Lost: the landmarks are explained badly on average (the temporal term does not count).
-        lost = not np.isfinite(cost_value) or terms["landmarks"] > self.lost_cost * max(float(wsum), 1.0)
-        self.x = None if lost else x
-        self.prev_2d = px
-        self.frame_index += 1
-        if not lost and self.refit_every:
-            self.keyframes = (self.keyframes + [(mu, sigma, weight, x)])[-self.num_keyframes:]
-            if self.frame_index % self.refit_every == 0 and len(self.keyframes) == self.num_keyframes:
-                self._start_refit()
-        params = fm.FaceParams(self.identity, psi, rot, trans)
+        self.state, lost = advance(self.state, mu, sigma, weight, x, px, cost_value, terms["landmarks"], float(wsum),
+                                   self.lost_cost, self.num_keyframes, keep_keyframes=bool(self.refit_every))
+        if not lost and refit_due(self.state, self.refit_every, self.num_keyframes):
+            self._start_refit()
+        params = fm.FaceParams(self.state.identity, psi, rot, trans)
         return TrackResult(params, self._camera, px_host, cost_value, reinit, solve_ms, terms, self._mesh)
