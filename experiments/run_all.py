@@ -73,6 +73,9 @@ TABLES = [
     ("training_at_scale", "Training at scale on the CPU (issue 18): engine and the first campaign"),
     # Written by experiments/campaigns.py from the campaign's session lines.
     ("campaign_realtime_320", "Campaign: the real-time network, one line per training session (issue 31)"),
+    # Written by experiments/network_choice.py and experiments/realism_probe.py (equal budgets, real dev photos).
+    ("network_choice", "Which network: equal wall-clock budgets scored on real photos (issue 31)"),
+    ("realism_probe", "Realism probes: renderer features at equal samples, synthetic vs real (issue 21)"),
     # Written by experiments/calibrate_quality.py (run by ship_weights.py for each shipped network).
     ("face_quality", "Detected-face quality: right faces kept, wrong faces flagged (issue 29)"),
 ]

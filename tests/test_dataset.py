@@ -1,17 +1,13 @@
-"""Training from a pre-rendered dataset (`dlm synth --landmarks all`, `TrainConfig.dataset`)."""
-import dataclasses
+"""Pre-rendered training data: datasets (`dlm synth --landmarks all`) serving every landmark set, and
+render pools (`dlm synth --pool`) written resumably and drawn deterministically.  Training on them is
+in test_train.py."""
 import json
-from pathlib import Path
 
-import jax
 import numpy as np
 import pytest
 
 from dlm.synth import dataset as synth_dataset
 from dlm.synth import pool
-from dlm.train import loop as train
-
-QUICK_CONFIG = Path(__file__).resolve().parents[1] / "experiments" / "configs" / "quick.py"
 
 
 def test_a_dataset_of_every_landmark_serves_each_set(tmp_path, model):
@@ -33,23 +29,6 @@ def test_a_dataset_of_every_landmark_serves_each_set(tmp_path, model):
     assert all(sorted(seen[3 * e:3 * e + 3]) == [0, 1, 2] for e in range(4))
     resumed = synth_dataset.dataset_batches(a, seed=4, batch_size=2, start=6)
     np.testing.assert_array_equal(next(resumed)["index"], seen[6:8])
-
-
-def test_training_from_a_dataset_resumes_exactly(tmp_path, model):
-    """`dataset` trains on a `dlm synth` folder (epochs of seeded orders) and resumes like rendering."""
-    data = tmp_path / "data"
-    synth_dataset.write_dataset(data, 6, 64, 3, "all")
-    cfg = dataclasses.replace(train.load_config(QUICK_CONFIG), steps=6, dataset=str(data),
-                              batch_size=4, lr=1e-3, test_num=4, log_every=1, eval_every=6, checkpoint_every=2)
-    train.train_and_evaluate(cfg, tmp_path / "a", quiet=True)
-    assert train.train_and_evaluate(cfg, tmp_path / "b", quiet=True, stop_at=3) is None
-    train.train_and_evaluate(cfg, tmp_path / "b", quiet=True)
-    read = lambda d: {r["step"]: r["loss"] for r in map(json.loads, (tmp_path / d / "metrics.jsonl").read_text().splitlines()) if "loss" in r}  # noqa: E501,E731
-    a, b = read("a"), read("b")
-    assert sorted(a) == list(range(1, 7)) and a[1] != a[2]
-    np.testing.assert_allclose([b[s] for s in (4, 5, 6)], [a[s] for s in (4, 5, 6)], rtol=1e-4)
-    with pytest.raises(ValueError, match="px"):
-        train.train_and_evaluate(dataclasses.replace(cfg, size=32), tmp_path / "c", quiet=True)
 
 
 def test_pool_writes_resume_exactly_and_draws_are_deterministic(tmp_path, model):
@@ -93,98 +72,3 @@ def test_pool_writes_resume_exactly_and_draws_are_deterministic(tmp_path, model)
     stream.close()
 
 
-def test_training_continues_from_weights_on_a_pool(tmp_path, model):
-    """A run on a pool, started from another run's weights: the manifest adds the samples seen and
-    keeps the chain of runs."""
-    import json
-    from dlm.landmarks import predictor as lmk
-    from dlm.train import loop as train
-    pool.write_pool(tmp_path / "pool", 16, size=80, seed=1, crop_scale=0.8, workers=1)
-    base = dict(name="first", network="tiny", landmark_set="68", size=64, batch_size=8, steps=4, lr=1e-3,
-                warmup_steps=1, test_num=8, eval_every=4, checkpoint_every=2, log_every=2,
-                pool=str(tmp_path / "pool"), real_eval_dir=None)
-    train.train_and_evaluate(train.TrainConfig(**base), tmp_path / "one", quiet=True)
-    first = json.loads((tmp_path / "one" / "weights.json").read_text())
-    assert first["samples_seen"] == 32 and first["pool"]["num"] == 16 and len(first["chain"]) == 1
-    cfg = train.TrainConfig(**dict(base, name="second", steps=2, init_from=str(tmp_path / "one" / "weights.npz")))
-    train.train_and_evaluate(cfg, tmp_path / "two", quiet=True)
-    second = json.loads((tmp_path / "two" / "weights.json").read_text())
-    assert second["samples_seen"] == 32 + 16
-    assert [r["name"] for r in second["chain"]] == ["first", "second"]
-    assert second["cpu_hours"] >= first["cpu_hours"] > 0
-    lmk.Predictor.load(tmp_path / "two" / "weights.npz")
-    # At rate 0 the parameters stay where the run started: exactly the first run's weights.
-    cfg = train.TrainConfig(**dict(base, name="frozen", steps=2, lr=0.0, init_from=str(tmp_path / "one" / "weights.npz")))
-    train.train_and_evaluate(cfg, tmp_path / "frozen", quiet=True)
-    start, _ = lmk.load_weights(tmp_path / "one" / "weights.npz")
-    frozen, _ = lmk.load_weights(tmp_path / "frozen" / "weights.npz")
-    for a, b in zip(jax.tree_util.tree_leaves(start["params"]), jax.tree_util.tree_leaves(frozen["params"])):
-        np.testing.assert_array_equal(a, b)
-
-
-def test_a_campaign_resumes_its_schedule_from_the_chain_and_keeps_a_time_budget(tmp_path, model):
-    """campaign=True: the schedule is read at the chain's step (samples in the init_from manifest
-    over the batch size, plus this run's), ramped over rewarm_steps for the fresh optimiser; a
-    wall-clock budget ends a run with its weights exported and session.json written; the
-    campaign line adds up the chain."""
-    import optax
-    from dlm.landmarks import predictor as lmk
-    from dlm.train import campaign
-    pool.write_pool(tmp_path / "pool", 16, size=80, seed=1, crop_scale=0.8, workers=1)
-    base = dict(name="first", network="tiny", landmark_set="68", size=64, batch_size=8, steps=4, lr=1e-3,
-                warmup_steps=2, test_num=8, eval_every=100, checkpoint_every=2, log_every=1,
-                pool=str(tmp_path / "pool"), real_eval_dir=None)
-    train.train_and_evaluate(train.TrainConfig(**base), tmp_path / "one", quiet=True)   # 32 samples: 4 chain steps
-    # until: a probe's equal-sample stop, ended as at the schedule's end (evaluated and exported)
-    # with the rate still the 4-step schedule's; a run past it is refused.
-    test = train.train_and_evaluate(train.TrainConfig(**base), tmp_path / "until", quiet=True, until=2)
-    recs = [json.loads(x) for x in (tmp_path / "until" / "metrics.jsonl").read_text().splitlines()]
-    first = optax.warmup_cosine_decay_schedule(0.0, 1e-3, 2, 4, end_value=1e-5)
-    assert [r["step"] for r in recs if "lr" in r] == [1, 2] and test is not None
-    np.testing.assert_allclose([r["lr"] for r in recs if "lr" in r], [float(first(1)), float(first(2))], rtol=1e-6)
-    until = json.loads((tmp_path / "until" / "weights.json").read_text())
-    assert until["samples_seen"] == 16 and until["metrics"]["test"]["nme"] == test["nme"]
-    with pytest.raises(ValueError, match="past until=1"):
-        train.train_and_evaluate(train.TrainConfig(**base), tmp_path / "until", quiet=True, until=1)
-    cfg = train.TrainConfig(**dict(base, name="campaign", steps=8, campaign=True, rewarm_steps=2,
-                                   init_from=str(tmp_path / "one" / "weights.npz")))
-    # A budget already spent: no step, but the weights, session and line are written all the same.
-    train.train_and_evaluate(cfg, tmp_path / "spent", quiet=True, minutes=1e-9)
-    spent = json.loads((tmp_path / "spent" / "session.json").read_text())
-    assert spent["samples"] == 0 and spent["end_step"] == 0 and spent["chain_step"] == 4
-    assert json.loads((tmp_path / "spent" / "weights.json").read_text())["samples_seen"] == 32
-    # With time to spare it trains the campaign's remaining 8 - 4 steps, and no more.
-    train.train_and_evaluate(cfg, tmp_path / "two", quiet=True, minutes=60)
-    recs = [json.loads(x) for x in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
-    steps = [r for r in recs if "lr" in r]
-    assert [r["step"] for r in steps] == [1, 2, 3, 4] and [r["chain_step"] for r in steps] == [5, 6, 7, 8]
-    schedule = optax.warmup_cosine_decay_schedule(0.0, 1e-3, 2, 8, end_value=1e-5)
-    want = [float(schedule(4 + s)) * min(1.0, (s + 1) / 2) for s in (1, 2, 3, 4)]
-    np.testing.assert_allclose([r["lr"] for r in steps], want, rtol=1e-6)
-    manifest = json.loads((tmp_path / "two" / "weights.json").read_text())
-    assert manifest["samples_seen"] == 64 and [r["name"] for r in manifest["chain"]] == ["first", "campaign"]
-    line = campaign.campaign_line(tmp_path / "two")
-    assert line["samples_session"] == 32 and line["samples_total"] == 64 and line["steps_session"] == 4
-    assert line["chain_step"] == 8 and line["synthetic_nme"] == manifest["metrics"]["test"]["nme"]
-    assert line["dev_nme_balanced"] is None and line["images_per_s"] > 0
-    log = tmp_path / "campaign.jsonl"
-    campaign.append_line(log, line)
-    campaign.append_line(log, dict(line, samples_session=0))
-    assert [json.loads(x)["samples_session"] for x in log.read_text().splitlines()] == [32, 0]
-    # Rerun: the campaign is complete, nothing more is trained.
-    train.train_and_evaluate(cfg, tmp_path / "two", quiet=True)
-    assert json.loads((tmp_path / "two" / "session.json").read_text())["samples"] == 0
-    lmk.Predictor.load(tmp_path / "two" / "weights.npz")
-
-
-def test_augment_overrides_in_a_config_reach_the_pool_draws():
-    """TrainConfig.augment sets AugmentRanges fields for pool draws (lists from JSON become the
-    tuples the jitted chain hashes); an unknown field is an error naming it."""
-    from dlm.synth import augment as aug
-    ranges = train.photometric_ranges(train.TrainConfig(augment=dict(aug.CAMERA, sharpen_amount=[0.5, 1.0])))
-    assert ranges.sharpen_amount == (0.5, 1.0) and ranges.vignette_prob == aug.CAMERA["vignette_prob"]
-    assert ranges.noise_prob == aug.AugmentRanges().noise_prob and hash(ranges)
-    assert train.photometric_ranges(train.TrainConfig()) == aug.AugmentRanges()
-    assert train.photometric_ranges(train.TrainConfig(pool_photometric=False, augment=aug.CAMERA)) is None
-    with pytest.raises(ValueError, match="vignete_prob"):
-        train.photometric_ranges(train.TrainConfig(augment=dict(vignete_prob=0.5)))

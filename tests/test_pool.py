@@ -1,5 +1,5 @@
 """The render pool's draws: labels move with the pixels under every crop and flip.  The tests that
-render a pool (resumable writing, deterministic draws, training from it) are in test_dataset.py."""
+render a pool (resumable writing, deterministic draws) are in test_dataset.py, training from it in test_train.py."""
 import numpy as np
 import jax
 import jax.numpy as jnp
