@@ -54,6 +54,7 @@ def test_bench_synth(tmp_path):
                "--landmarks", "703")["results"]
     assert res["size"] == 64 and res["batch_size"] == 8 and res["images"] == 8 and res["landmarks"] == 703
     assert res["images_per_s"] > 0 and res["ms_per_image"] > 0
+    assert res["env_prob"] == 0 and res["skin_detail"] is False      # the realism switches, off by default
 
 
 def test_bench_train_on_the_quick_config(tmp_path):

@@ -418,10 +418,12 @@ def cmd_bench_fit(args):
 def cmd_bench_synth(args):
     res = dict(benchmark="synth", environment=environment(),
                results=bench.bench_synth(args.size, args.batch, args.batches, args.landmarks,
-                                         not args.no_augment))
+                                         not args.no_augment, args.env_light, args.skin_detail))
     r = res["results"]
+    extras = "".join([f", env light {r['env_prob']:g}" if r["env_prob"] else "",
+                      ", skin detail" if r["skin_detail"] else ""])
     return report(args, res, [
-        f"synth {r['size']} px, {r['landmarks']} landmarks, batch {r['batch_size']}: "
+        f"synth {r['size']} px, {r['landmarks']} landmarks, batch {r['batch_size']}{extras}: "
         f"{r['images_per_s']:.1f} images/s ({r['ms_per_image']:.1f} ms per image over {r['images']} images; "
         f"warm-up with compilation {r['warmup_s_with_compile']:.0f} s)"])
 

@@ -243,6 +243,9 @@ def build_parser():
     p.add_argument("--batches", type=int, default=8, help="timed batches after warm-up")
     p.add_argument("--landmarks", default="703", choices=["703", "320", "68"])
     p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--env-light", type=float, default=0.0, metavar="P",
+                   help="share of samples lit by an environment map (as dlm synth --pool --env-light)")
+    p.add_argument("--skin-detail", action="store_true", help="skin detail on (as dlm synth --pool --skin-detail)")
     p.add_argument("--json", help="write the figures to this JSON file")
     p.set_defaults(func="cmd_bench_synth")
     p = bench.add_parser("train", help="images per second of the whole training step, as dlm train runs it")

@@ -820,14 +820,16 @@ def batch_keys(seed: int, start: int, batch_size: int) -> jax.Array:
 
 
 def batches(seed: int, batch_size: int, size: int, landmark_set: str = "703", model: fm.FaceModel | None = None,
-            start: int = 0, prefetch: int = 2, augment: bool = True) -> Iterator[dict]:
+            start: int = 0, prefetch: int = 2, augment: bool = True, env_prob: float = 0.0,
+            skin_detail: bool = False) -> Iterator[dict]:
     """An endless deterministic stream of numpy batches {image uint8 (B,S,S,3), landmarks (B,L,2),
     visible (B,L), mask (B,S,S) uint8, index (B,)}; batch j holds samples start + j*B ... .
+    env_prob, skin_detail: the realism switches of `make_assets`.
 
     One background thread renders the next `prefetch` batches while the caller works
     (`dlm.synth.prefetch`); a faster input path for training is a render pool (`dlm.synth.pool`)."""
     model = model or fm.load_face_model()
-    assets = make_assets(model)
+    assets = make_assets(model, env_prob=env_prob, skin_detail=skin_detail)
     ids = jnp.asarray(model.landmarks[landmark_set])
 
     def job(j):
