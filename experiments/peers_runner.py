@@ -1,11 +1,16 @@
 """Run a peer landmark detector over images, inside that peer's own virtual environment.
 
     PEER_VENV/bin/python experiments/peers_runner.py {mediapipe,dlib} LIST.txt OUT.npz
+    PEER_VENV/bin/python experiments/peers_runner.py mediapipe_video FRAMES.npy OUT.npz PASSES WARMUP
 
 LIST.txt: one image path per line.  OUT.npz: points (N, P, 2) float64 in dlm's pixel convention
 (a pixel's centre at i + 0.5), NaN where no face was found; found (N,) bool; seconds (N,) per image.
 MediaPipe Face Mesh (static images, one face, 468 points; its own face detector); dlib's HOG
 frontal face detector and 68-point shape predictor (face_recognition_models), the largest face.
+mediapipe_video: Face Mesh in tracking mode (static_image_mode=False: its detector runs only when
+the track is lost) over the RGB frames (T, H, W, 3) uint8, PASSES times from a fresh FaceMesh, the
+first WARMUP frames of each pass untimed; OUT.npz: ms (PASSES, T - WARMUP) per process() call, found
+(PASSES, T - WARMUP).  Pin the process to one core from outside (taskset, or the caller's affinity).
 Imports nothing from dlm: it runs under the peer's interpreter and packages only.
 """
 import sys
@@ -46,7 +51,26 @@ def dlib_detector():
     return run, 68
 
 
+def mediapipe_video(frames_path, out, passes, warmup):
+    import mediapipe as mp
+    frames = np.load(frames_path)
+    ms = np.zeros((passes, len(frames) - warmup))
+    found = np.zeros((passes, len(frames) - warmup), bool)
+    for k in range(passes):
+        with mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1, refine_landmarks=False,
+                                             min_detection_confidence=0.5, min_tracking_confidence=0.5) as mesh:
+            for i, rgb in enumerate(frames):
+                t0 = time.perf_counter()
+                res = mesh.process(rgb)
+                if i >= warmup:
+                    ms[k, i - warmup] = (time.perf_counter() - t0) * 1e3
+                    found[k, i - warmup] = bool(res.multi_face_landmarks)
+    np.savez(out, ms=ms, found=found)
+
+
 def main():
+    if sys.argv[1] == "mediapipe_video":
+        return mediapipe_video(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
     tool, listing, out = sys.argv[1:4]
     run, n = {"mediapipe": mediapipe_detector, "dlib": dlib_detector}[tool]()
     paths = [line.strip() for line in open(listing) if line.strip()]

@@ -1,0 +1,105 @@
+"""dlm's real-time path against MediaPipe Face Mesh on the same frames, the same core, one run
+(issue 20).
+
+    python experiments/realtime_vs_mediapipe.py                    # the Hamilton clip, 3 passes each
+    python experiments/realtime_vs_mediapipe.py --video clip.mp4 --passes 5 --core 1
+
+The clip is decoded once; MediaPipe 0.10.14 (its own virtual environment, made by
+experiments/peers.py on first use: never a dependency of dlm) tracks it in tracking mode
+(`static_image_mode=False`, landmarks only), then `dlm bench realtime` (crop, CNN, the real-time
+fit, the next ROI, the identity refit thread) tracks the same file, each in its own process pinned
+to the same core, one thread.  Both skip the first 10 frames of each pass.  Run it on a quiet
+machine: the figure that counts is the ratio of the two medians measured minutes apart.
+MediaPipe's face detector (short range) finds the Hamilton clip's face only in part of the clip
+(frames ~100-225): its median is over the frames where it returned landmarks, dlm's over the frames
+it tracked.  Writes experiments/results/realtime_vs_mediapipe.{json,md}: each side's median and p90 per frame,
+per-pass medians, and dlm / MediaPipe for both.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+HERE = Path(__file__).resolve().parent
+WARMUP = 10
+
+
+def main(argv=None):
+    from dlm.eval import bench
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--video", default=None, help="default: ../shared/real/video/short_hamilton_clip.mp4")
+    ap.add_argument("--passes", type=int, default=3)
+    ap.add_argument("--core", type=int, default=None, help="the CPU core both run on (default: the last allowed)")
+    ap.add_argument("--max-frames", type=int, default=None)
+    ap.add_argument("--json", default=str(HERE / "results" / "realtime_vs_mediapipe.json"))
+    args = ap.parse_args(argv)
+    video = args.video or bench.default_video()
+    if not video or not os.path.exists(video):
+        print(f"realtime_vs_mediapipe: {video or 'the default clip'}: no such video", file=sys.stderr)
+        return 2
+    import peers
+    from dlm.io import images as imageio
+    from dlm.io.files import write_json, write_text
+    from dlm.io.provenance import environment
+    core = args.core if args.core is not None else sorted(os.sched_getaffinity(0))[-1]
+    # Each child pins itself, then becomes the command (no preexec_fn: this process runs JAX threads).
+    pin = [sys.executable, "-c", f"import os, sys; os.sched_setaffinity(0, {{{core}}}); os.execv(sys.argv[1], sys.argv[1:])"]
+    frames = np.stack(list(imageio.VideoReader(video, max_frames=args.max_frames)))
+    python = peers.ensure_venv("mediapipe")
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(Path(tmp) / "frames.npy", frames)
+        subprocess.run(pin + [str(python), str(HERE / "peers_runner.py"), "mediapipe_video",
+                              str(Path(tmp) / "frames.npy"), str(Path(tmp) / "mp.npz"), str(args.passes), str(WARMUP)],
+                       check=True, stderr=subprocess.DEVNULL)
+        with np.load(Path(tmp) / "mp.npz") as z:
+            mp_ms, mp_found = z["ms"], z["found"]
+        cmd = [sys.executable, "-m", "dlm", "--quiet", "bench", "realtime", "--video", video, "--passes", str(args.passes),
+               "--threads", "1", "--json", str(Path(tmp) / "dlm.json")]
+        if args.max_frames:
+            cmd += ["--max-frames", str(args.max_frames)]
+        subprocess.run(pin + cmd, check=True)
+        ours = json.loads((Path(tmp) / "dlm.json").read_text())
+    tracked = mp_ms[mp_found]
+    if not len(tracked):
+        print("realtime_vs_mediapipe: MediaPipe found no face in the timed frames", file=sys.stderr)
+        return 1
+    mp = dict(median_ms=float(np.median(tracked)), p90_ms=float(np.percentile(tracked, 90)),
+              per_pass_median_ms=[float(np.median(m[f])) for m, f in zip(mp_ms, mp_found)],
+              frames_timed=int(mp_ms.size), frames_found=int(mp_found.sum()), version=peers.PEERS["mediapipe"][0],
+              mode="tracking (static_image_mode=False), landmarks only")
+    dlm_side = dict(median_ms=ours["per_frame"]["median_ms"], p90_ms=ours["per_frame"]["p90_ms"],
+                    per_pass_median_ms=ours["per_pass_median_ms"], frames_timed=ours["frames_timed"],
+                    frames_tracked=ours["frames_tracked"], cnn_and_fit=ours.get("cnn_and_fit"), roi=ours.get("roi"),
+                    network=ours["network"], input_size=ours["input_size"], landmarks=ours["landmarks"])
+    result = dict(experiment="realtime_vs_mediapipe", video=os.path.basename(video), frames=int(len(frames)),
+                  warmup_frames=WARMUP, passes=args.passes, core=core, environment=environment(),
+                  mediapipe=mp, dlm=dlm_side,
+                  ratio_median=dlm_side["median_ms"] / mp["median_ms"], ratio_p90=dlm_side["p90_ms"] / mp["p90_ms"],
+                  command="python experiments/realtime_vs_mediapipe.py " + " ".join(argv or sys.argv[1:]))
+    write_json(args.json, result)
+    md = (f"Same clip (`{result['video']}`, {len(frames)} frames, {args.passes} passes, first {WARMUP} of each untimed), "
+          f"one core ({core}) of {result['environment']['cpu']}, one thread each, run one after the other. "
+          f"Command: `{result['command']}`.\n\n"
+          "| | median ms per frame | p90 ms | per-pass medians |\n|---|---|---|---|\n"
+          f"| MediaPipe Face Mesh ({mp['version']}, tracking mode, landmarks only) | {mp['median_ms']:.2f} | "
+          f"{mp['p90_ms']:.2f} | {', '.join(f'{v:.2f}' for v in mp['per_pass_median_ms'])} |\n"
+          f"| dlm real-time ({dlm_side['network']}, {dlm_side['landmarks']} landmarks, crop + CNN + 3D fit + ROI) | "
+          f"{dlm_side['median_ms']:.2f} | {dlm_side['p90_ms']:.2f} | "
+          f"{', '.join(f'{v:.2f}' for v in dlm_side['per_pass_median_ms'] if v is not None)} |\n"
+          f"| dlm / MediaPipe | {result['ratio_median']:.2f}x | {result['ratio_p90']:.2f}x | |\n")
+    write_text(Path(args.json).with_suffix(".md"), md)
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
