@@ -28,6 +28,8 @@ def campaign_line(workdir, roi_auto: dict | None = None) -> dict:
     line = dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 cpu=cpu_name(), cores=session["cores"], git_revision=git_revision(),
                 name=manifest.get("train_config", {}).get("name"),
+                # What the session trained on: a campaign may move to a more realistic pool.
+                pool=manifest.get("train_config", {}).get("pool"), augment=manifest.get("train_config", {}).get("augment"),
                 steps_session=session["end_step"] - session["start_step"], chain_step=session["chain_step"],
                 campaign_steps=session["campaign_steps"],
                 samples_session=session["samples"], samples_total=manifest.get("samples_seen"),
