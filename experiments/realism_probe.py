@@ -87,7 +87,8 @@ def ensure_pool(folder: str, settings: dict) -> Path:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
+    ap.add_argument("--variants", default=",".join(VARIANTS),
+                    help=f"comma-separated, of {', '.join(VARIANTS)} (empty: only rewrite the table)")
     ap.add_argument("--real", default=None, help="the labelled real folder (default ../shared/real)")
     args = ap.parse_args(argv)
     names = [v for v in args.variants.split(",") if v]
@@ -136,11 +137,15 @@ def main(argv=None):
         print(f"   synthetic {100 * test['nme']:.2f}%  dev balanced {100 * d['nme_balanced']:.2f}%  "
               f"others {100 * o['nme_mean']:.2f}%", flush=True)
     results = json.loads(out.read_text()).get("results", {}) if out.exists() else {}
-    rows = ["| variant | feature | samples | synthetic NME | dev balanced | dev inner 51 | dev failures > 10% | "
-            "other labelled photos | dev / synthetic |", "|---|---|---|---|---|---|---|---|---|"]
-    for name, v in results.items():
+    rows = ["| variant | feature | samples | synthetic NME | dev balanced | dev by yaw 0-30 / 30-60 / 60-90 | "
+            "dev inner 51 | dev failures > 10% | other labelled photos | dev / synthetic |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for name in sorted(results, key=lambda n: list(VARIANTS).index(n) if n in VARIANTS else len(VARIANTS)):
+        v = results[name]
         rows.append(f"| {name} | {v['feature']} | {v['samples']:,} | {100 * v['synthetic_nme']:.2f}% | "
-                    f"{100 * v['dev']['nme_balanced']:.2f}% | {100 * v['dev']['nme_inner51']:.2f}% | "
+                    f"{100 * v['dev']['nme_balanced']:.2f}% | "
+                    f"{' / '.join(f'{100 * b:.1f}' for b in v['dev']['yaw_bins'].values())} | "
+                    f"{100 * v['dev']['nme_inner51']:.2f}% | "
                     f"{100 * v['dev']['failure_rate_10']:.1f}% | {100 * v['others']['nme_mean']:.2f}% "
                     f"({v['others']['num_images']}) | {v['gap_dev']:.2f} |")
     write_text(out.with_suffix(".md"),
