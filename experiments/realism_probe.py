@@ -48,6 +48,11 @@ VARIANTS = {
     "camera": ("pools/pool160_24k", dict(env_prob=0.0), dict(augment=augment.CAMERA),
                "procedural light; camera steps in the augmentation (vignetting, lateral CA, white balance, "
                "sharpening, 4:2:0 JPEG)"),
+    # docs/synth_vs_real.jpg: per-channel gains of 0.12 (s.d.) paint purple and green skin no photo has.
+    "mild_colour": ("pools/pool160_24k", dict(env_prob=0.0), dict(augment=dict(max_gain=0.04)),
+                    "procedural light; colour gains 0.04 instead of 0.12 (s.d. per channel)"),
+    "env_light_50_camera": ("pools/pool160_24k_env", dict(env_prob=0.5), dict(augment=augment.CAMERA),
+                            "HDRI light on half the samples and the camera steps"),
 }
 BASELINE = "procedural_light"
 
