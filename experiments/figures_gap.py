@@ -34,6 +34,8 @@ LABEL_W = 150
 # (label, pool folder, AugmentRanges overrides)
 ROWS = [
     ("procedural light", "pools/pool160_24k", {}),
+    ("camera steps", "pools/pool160_24k", augment.CAMERA),
+    ("skin detail", "pools/pool160_24k_skin", {}),
     ("HDRI light (50%)", "pools/pool160_24k_env", {}),
     ("HDRI + camera", "pools/pool160_24k_env", augment.CAMERA),
 ]
