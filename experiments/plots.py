@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from common import RESULTS
+# The same folder as common.RESULTS, named here so that common (which draws through this module)
+# and plots do not import each other.
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _figure(width=5.5, height=3.5, cols=1):
