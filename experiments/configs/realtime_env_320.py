@@ -14,13 +14,14 @@ each session trained on.  Afterwards copy weights.npz, weights.json and metrics.
 experiments/results/campaign_realtime_320/ (the chain's committed state, which both configs start
 from) and ship with experiments/ship_weights.py when the dev set improves.
 """
-from dlm.io.provenance import REPO_ROOT as REPO, shared_real_path
+import importlib.util
+from pathlib import Path
+
+# The campaign's config, loaded by path as dlm train loads configs: this one differs in name and pool only.
+_spec = importlib.util.spec_from_file_location("realtime_pool_320", Path(__file__).with_name("realtime_pool_320.py"))
+_campaign = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_campaign)
 
 
 def get_config():
-    return dict(name="realtime_env_320", network="mobilenetv2_050", landmark_set="320", size=128,
-                batch_size=32, steps=100_000, loss="gnll", lr=2e-3, warmup_steps=500, data_seed=101, seed=0,
-                eval_every=1000, checkpoint_every=250, log_every=50, pool="pools/pool160_24k_env",
-                init_from=str(REPO / "experiments" / "results" / "campaign_realtime_320" / "weights.npz"),
-                campaign=True, rewarm_steps=100,
-                real_eval_dir=shared_real_path("aflw2000_dev"))
+    return dict(_campaign.get_config(), name="realtime_env_320", pool="pools/pool160_24k_env")
