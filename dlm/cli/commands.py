@@ -255,7 +255,7 @@ def cmd_track(args) -> int:
                    tracked_frame_median_ms={k: med(k, tracked) for k in ("roi", "cnn", "fit", "cnn_and_fit", "total")},
                    frames_per_s_tracking=(round(1e3 / med("total", tracked), 1) if tracked else None),
                    model=pred.manifest.get("config", {}), landmark_set=pred.landmark_set, solver=args.solver,
-                   interrupted=interrupted,
+                   interrupted=interrupted, identity_refits=dict(tracker.fitter.refits),
                    min_quality=min_quality, quality_median=float(np.median(qualities)) if qualities else None,
                    failed=([] if n else [dict(input=str(source), error="no frame was processed")]))
     if interrupted:   # the files hold the frames read; the exit status says it was not the video's end
@@ -418,10 +418,11 @@ def cmd_bench_fit(args):
 def cmd_bench_synth(args):
     res = dict(benchmark="synth", environment=environment(),
                results=bench.bench_synth(args.size, args.batch, args.batches, args.landmarks,
-                                         not args.no_augment, args.env_light, args.skin_detail))
+                                         not args.no_augment, args.env_light, args.skin_detail,
+                                         args.hair_volume))
     r = res["results"]
     extras = "".join([f", env light {r['env_prob']:g}" if r["env_prob"] else "",
-                      ", skin detail" if r["skin_detail"] else ""])
+                      ", skin detail" if r["skin_detail"] else "", ", hair volume" if r["hair_volume"] else ""])
     return report(args, res, [
         f"synth {r['size']} px, {r['landmarks']} landmarks, batch {r['batch_size']}{extras}: "
         f"{r['images_per_s']:.1f} images/s ({r['ms_per_image']:.1f} ms per image over {r['images']} images; "
@@ -513,14 +514,14 @@ def cmd_eval_aflw2000(args):
 
 
 def cmd_synth(args):
-    if (args.env_light or args.skin_detail) and not args.pool:
-        raise UserError("--env-light and --skin-detail are --pool options")
+    if (args.env_light or args.skin_detail or args.hair_volume) and not args.pool:
+        raise UserError("--env-light, --skin-detail and --hair-volume are --pool options")
     progress = progress_bar(args, "rendering")
     try:
         if args.pool:
             summary = pool.write_pool(args.out, args.num, args.size, args.seed, args.crop_scale, progress,
                                       git_revision=git_revision(), env_prob=args.env_light,
-                                      skin_detail=args.skin_detail)
+                                      skin_detail=args.skin_detail, hair_volume=args.hair_volume)
         else:
             summary = synth_dataset.write_dataset(args.out, args.num, args.size, args.seed, args.landmarks, progress,
                                           augment=not args.no_augment)

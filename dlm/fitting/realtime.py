@@ -503,6 +503,9 @@ class RealtimeFitter:
             energy_terms(x, frame, consts, st), split(x), jnp.sum(frame.weight)))
         mesh = jax.jit(fm.vertices)
         self._mesh = lambda params: mesh(model, params)
+        # Identity refits over the fitter's life: started, applied to the track, and still running
+        # when the stream ended (close() waited for them and dropped their result).
+        self.refits = dict(started=0, applied=0, running_at_close=0)
         self.reset()
 
     @functools.lru_cache(maxsize=2)
@@ -535,10 +538,13 @@ class RealtimeFitter:
         (the offline fit takes ~0.4 s warm and ~25 s to compile on one CPU thread, a stall the
         frame loop must not wait for), its result swapped in by the first frame after it ends."""
         if not self.async_refit:
+            self.refits["started"] += 1
             self._refit_identity()
+            self.refits["applied"] += 1
             return
         if self._pending is not None:
             return
+        self.refits["started"] += 1
         snapshot = (self.state.keyframes, self.state.identity, self.state.focal, self._generation)
         box = {}
 
@@ -561,12 +567,14 @@ class RealtimeFitter:
             raise box["error"]
         if generation == self._generation and self.state.identity is not None:
             self._set_identity(*box["result"])
+            self.refits["applied"] += 1
 
     def close(self):
         """Wait for a running identity refit to end and drop its result: call when the stream
         ends.  A refit thread still inside XLA when the interpreter exits aborts the process
         (`terminate called ...`, exit status 134 or 139), though every output was written."""
         if self._pending is not None:
+            self.refits["running_at_close"] += self._pending[0].is_alive()
             self._pending[0].join()
             _live_refits.discard(self._pending[0])
             self._pending = None
