@@ -16,7 +16,6 @@ Writes experiments/results/landmark_offsets_<model>.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 

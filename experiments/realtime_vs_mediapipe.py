@@ -23,6 +23,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +55,11 @@ def main(argv=None):
     # Each child pins itself, then becomes the command (no preexec_fn: this process runs JAX threads).
     pin = [sys.executable, "-c", f"import os, sys; os.sched_setaffinity(0, {{{core}}}); os.execv(sys.argv[1], sys.argv[1:])"]
     frames = np.stack(list(imageio.VideoReader(video, max_frames=args.max_frames)))
+    t0 = time.perf_counter()
+    say = lambda msg: print(f"[{time.perf_counter() - t0:6.0f} s] {msg}", file=sys.stderr, flush=True)  # noqa: E731
+    say(f"{len(frames)} frames decoded; MediaPipe's environment (made on first use)")
     python = peers.ensure_venv("mediapipe")
+    say(f"MediaPipe: {args.passes} passes on core {core}")
     with tempfile.TemporaryDirectory() as tmp:
         np.save(Path(tmp) / "frames.npy", frames)
         subprocess.run(pin + [str(python), str(HERE / "peers_runner.py"), "mediapipe_video",
@@ -62,12 +67,15 @@ def main(argv=None):
                        check=True, stderr=subprocess.DEVNULL)
         with np.load(Path(tmp) / "mp.npz") as z:
             mp_ms, mp_found = z["ms"], z["found"]
+        say(f"MediaPipe done (median {np.median(mp_ms[mp_found]) if mp_found.any() else float('nan'):.2f} ms); "
+            f"dlm bench realtime: {args.passes} passes on core {core} (compiles first, on that one core)")
         cmd = [sys.executable, "-m", "dlm", "--quiet", "bench", "realtime", "--video", video, "--passes", str(args.passes),
                "--threads", "1", "--json", str(Path(tmp) / "dlm.json")]
         if args.max_frames:
             cmd += ["--max-frames", str(args.max_frames)]
         subprocess.run(pin + cmd, check=True)
         ours = json.loads((Path(tmp) / "dlm.json").read_text())
+        say(f"dlm done (median {ours['per_frame']['median_ms']:.2f} ms)")
     tracked = mp_ms[mp_found]
     if not len(tracked):
         print("realtime_vs_mediapipe: MediaPipe found no face in the timed frames", file=sys.stderr)

@@ -54,7 +54,8 @@ def test_bench_synth(tmp_path):
                "--landmarks", "703")["results"]
     assert res["size"] == 64 and res["batch_size"] == 8 and res["images"] == 8 and res["landmarks"] == 703
     assert res["images_per_s"] > 0 and res["ms_per_image"] > 0
-    assert res["env_prob"] == 0 and res["skin_detail"] is False      # the realism switches, off by default
+    # the realism switches, off by default
+    assert res["env_prob"] == 0 and res["skin_detail"] is False and res["hair_volume"] is False
 
 
 def test_bench_train_on_the_quick_config(tmp_path):

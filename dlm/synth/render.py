@@ -14,7 +14,8 @@ eyebrows, beards, clothing) stick to the skin whatever the identity, expression 
 Pixel convention of the labels: x right, y down, the top-left corner of the image is (0, 0)
 and pixel centres are at integer + 0.5 (as everywhere in dlm).  `visible` is geometric: the
 landmark is inside the image and its surface point is the nearest surface at its pixel (not
-hidden by the head itself); hair, glasses and occluders painted over it do not change it.
+hidden by the head itself, glasses, occluders or hair with volume); hair and beards painted on
+the skin do not change it.
 """
 from __future__ import annotations
 
@@ -41,6 +42,14 @@ R = {name: i for i, name in enumerate(rs.REGION_NAMES)}
 # Skin albedo from very light to very dark (linear RGB), interpolated by a random tone.
 SKIN_LIGHT = np.array([0.80, 0.60, 0.50], np.float32)
 SKIN_DARK = np.array([0.10, 0.055, 0.035], np.float32)
+# Hairline heights (template y, cm) at azimuths 0 (front), 38 (temple, relative to the front), 75
+# (side) and 180 degrees (back): uniform ranges; a front above the head (20) is bald.
+HAIRLINE_KNOTS = np.radians([0.0, 38.0, 75.0, 180.0])
+HAIRLINE_FRONT, HAIRLINE_TEMPLE, HAIRLINE_SIDE, HAIRLINE_BACK = (7.8, 12.0), (-0.5, 2.0), (0.5, 6.0), (-9.0, -4.0)
+# Hair volume: how far scalp hair stands off the head (cm; a uniform range), reached 2 cm above
+# the hairline (`hair_shell`).
+HAIR_VOLUME_CM = (0.3, 3.0)
+HAIR_RAMP_CM = 2.0
 # Hair colours (linear RGB): black, dark brown, brown, auburn, blond, grey.
 HAIR_COLOURS = np.array([[0.012, 0.010, 0.009], [0.04, 0.022, 0.013], [0.10, 0.055, 0.03], [0.22, 0.07, 0.03],
                          [0.45, 0.32, 0.16], [0.45, 0.44, 0.42]], np.float32)
@@ -79,6 +88,10 @@ class Assets(NamedTuple):
     # Skin detail (issue 21): template-space blobs (K, 4: centre xyz cm, radius cm) in SKIN_BLOBS'
     # order where blood shows, the eye sockets darken and the skin is oily; K = 0: off.
     skin_blobs: jax.Array
+    # Hair volume (issue 21): the scalp's vertices (H,) and triangles (T, 3, indices into them)
+    # where hair may stand off the head as a shell (`hair_shell`); H = 0: off.
+    hair_ids: jax.Array
+    hair_faces: jax.Array
 
 
 @functools.lru_cache(maxsize=2)
@@ -136,12 +149,32 @@ def skin_blobs(model: fm.FaceModel) -> np.ndarray:
     return np.array([list(t[list(ids)].mean(0) + off) + [r] for _, ids, off, r in SKIN_BLOBS], np.float32)
 
 
+def scalp(model: fm.FaceModel) -> tuple[np.ndarray, np.ndarray]:
+    """(vertex ids (H,), triangles (T, 3) indexing them): the head's skin that any hairline
+    `sample_appearance` draws can leave under hair (a cm below the lowest, for its jitter), ears
+    excluded."""
+    t = np.asarray(model.template)
+    part = np.asarray(model.vertex_part)
+    ear = landmark_sets.regions_of(t, part)["ear"]
+    az = np.abs(np.arctan2(t[:, 0], t[:, 2] + 1.0))
+    lowest = np.interp(az, HAIRLINE_KNOTS, [HAIRLINE_FRONT[0], HAIRLINE_FRONT[0] + HAIRLINE_TEMPLE[0],
+                                            HAIRLINE_SIDE[0], HAIRLINE_BACK[0]]) - 1.0
+    ok = (part <= 1) & ~ear & (t[:, 1] > lowest)
+    faces = rs.opaque_faces(model)
+    faces = faces[ok[faces].all(1)]
+    ids = np.unique(faces)
+    return ids.astype(np.int32), np.searchsorted(ids, faces).astype(np.int32)
+
+
 def make_assets(model: fm.FaceModel, backgrounds: bool = True, env_prob: float = 0.0,
-                skin_detail: bool = False) -> Assets:
+                skin_detail: bool = False, hair_volume: bool = False) -> Assets:
     """env_prob: the chance that a sample is lit by a real environment map and shows it behind
     the head (the rest: random spherical-harmonic light and photo or procedural backgrounds).
     skin_detail: blood, dark eye sockets and an oily T-zone painted on the skin, and light that
-    wraps around its terminator as scattering skin's does (`skin_detail`); off renders as before."""
+    wraps around its terminator as scattering skin's does (`skin_detail`); off renders as before.
+    hair_volume: scalp hair stands off the head as a shell that has a silhouette against the
+    background and hides what is behind it, landmarks included (`hair_shell`); off: hair is
+    painted on the scalp only, as before."""
     if not 0.0 <= env_prob <= 1.0:
         raise ValueError(f"env_prob must be in [0, 1], got {env_prob}")
     t = np.asarray(model.template)
@@ -169,7 +202,9 @@ def make_assets(model: fm.FaceModel, backgrounds: bool = True, env_prob: float =
                   jnp.asarray(np.asarray(model.joint_template)[2:4], jnp.float32), jnp.asarray(bgs),
                   jnp.asarray(env["radiance"]), jnp.asarray(env["sh"]), jnp.asarray(env["sun"]),
                   jnp.asarray(env_prob, jnp.float32),
-                  jnp.asarray(skin_blobs(model) if skin_detail else np.zeros((0, 4), np.float32)))
+                  jnp.asarray(skin_blobs(model) if skin_detail else np.zeros((0, 4), np.float32)),
+                  *(map(jnp.asarray, scalp(model)) if hair_volume
+                    else (jnp.zeros(0, jnp.int32), jnp.zeros((0, 3), jnp.int32))))
 
 
 def skin_detail(key: jax.Array, pos: jax.Array, ear: jax.Array, is_skin: jax.Array, albedo: jax.Array,
@@ -215,6 +250,7 @@ class Appearance(NamedTuple):
     teeth: jax.Array           # (3,)
     clothing: jax.Array        # (8,) colour (3), second colour (3), collar height, stripe frequency
     specular: jax.Array        # () skin specular strength
+    hair_volume: jax.Array     # () how far scalp hair stands off the head (cm), with `hair_shell`
 
 
 def sample_appearance(key: jax.Array) -> Appearance:
@@ -234,8 +270,11 @@ def sample_appearance(key: jax.Array) -> Appearance:
     lip = jnp.where(lipstick, painted, natural)
     hair = jnp.asarray(HAIR_COLOURS)[jax.random.randint(ks[10], (), 0, len(HAIR_COLOURS))] * u(ks[11], 0.7, 1.3, (3,))
     bald = u(ks[12]) < 0.1
-    front = jnp.where(bald, 20.0, u(ks[13], 7.8, 12.0))
-    hairline = jnp.stack([front, front + u(ks[14], -0.5, 2.0), u(ks[15], 0.5, 6.0), u(ks[16], -9.0, -4.0)])
+    front = jnp.where(bald, 20.0, u(ks[13], *HAIRLINE_FRONT))
+    hairline = jnp.stack([front, front + u(ks[14], *HAIRLINE_TEMPLE), u(ks[15], *HAIRLINE_SIDE),
+                          u(ks[16], *HAIRLINE_BACK)])
+    # From its own stream (fold_in), so that every other draw stays what it was.
+    hair_volume = jnp.where(bald, 0.0, u(jax.random.fold_in(key, 1), *HAIR_VOLUME_CM))
     kbr = jax.random.split(ks[17])
     brow = jnp.concatenate([u(kbr[0], 0.3, 0.6, (1,)), u(kbr[1], 0.12, 0.3, (1,)),
                             u(ks[18], -0.1, 0.4, (1,)), u(ks[19], 0.65, 1.0, (1,))])
@@ -254,7 +293,7 @@ def sample_appearance(key: jax.Array) -> Appearance:
     clothing = jnp.concatenate([u(kc[0], 0.01, 0.7, (3,)), u(kc[1], 0.01, 0.7, (3,)),
                                 u(kc[2], -17.0, -12.0, (1,)), jnp.where(u(kc[3]) < 0.4, u(kc[4], 1.0, 4.0), 0.0)[None]])
     return Appearance(skin, waves, freckles, lip, hair, hairline, brow, beard, eyeshadow, iris, sclera, teeth,
-                      clothing, u(ks[23], 0.04, 0.25))
+                      clothing, u(ks[23], 0.04, 0.25), hair_volume)
 
 
 def _waves(p: jax.Array, waves: jax.Array) -> jax.Array:
@@ -288,6 +327,33 @@ def vertex_noise(template: jax.Array, app: "Appearance") -> jax.Array:
 def _smoothstep(x):
     x = jnp.clip(x, 0.0, 1.0)
     return x * x * (3 - 2 * x)
+
+
+def hairline_height(pos: jax.Array, noise: jax.Array, app: Appearance) -> jax.Array:
+    """(...) template height (cm) of the hairline at the azimuth of each position (..., 3):
+    scalp above it is hair.  noise: (..., 3) `vertex_noise` (column 1 jitters the line)."""
+    az = jnp.abs(jnp.arctan2(pos[..., 0], pos[..., 2] + 1.0))
+    return _piecewise_linear(az, HAIRLINE_KNOTS, app.hairline) + 0.35 * noise[..., 1]
+
+
+def hair_shell(cam: jax.Array, normals: jax.Array, template: jax.Array, noise: jax.Array, app: Appearance,
+               hair_ids: jax.Array, hair_faces: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Scalp hair with volume: the scalp (`scalp`) pushed out along its normals by
+    `app.hair_volume`, ramped up over HAIR_RAMP_CM above the hairline, so the head's silhouette
+    grows and the hair hides what lies behind it.
+
+    cam (V, 3), normals (V, 3): the posed head in camera space; template (V, 3), noise (V, 3)
+    (`vertex_noise`).  Returns shell vertices (H + 1, 3) in camera space, the last one behind the
+    camera, and triangles (T, 3) indexing them: a triangle wholly under the hairline points at
+    that last vertex, which the rasteriser skips."""
+    t, nz = template[hair_ids], noise[hair_ids]
+    above = t[:, 1] - hairline_height(t, nz, app)
+    thick = app.hair_volume * _smoothstep(above / HAIR_RAMP_CM) * (1 + 0.15 * nz[:, 0])
+    # At least 0.05 cm: where the shell is drawn it lies in front of the skin under it.
+    shell = cam[hair_ids] + normals[hair_ids] * jnp.maximum(thick, 0.05)[:, None]
+    verts = jnp.concatenate([shell, jnp.array([[0.0, 0.0, 1.0]])])
+    drawn = jnp.any(above[hair_faces] > 0, axis=1) & (app.hair_volume > 0)
+    return verts, jnp.where(drawn[:, None], hair_faces, hair_ids.shape[0])
 
 
 def paint(pos: jax.Array, attr: jax.Array, noise: jax.Array, region: jax.Array, app: Appearance, assets: Assets):
@@ -324,10 +390,10 @@ def paint(pos: jax.Array, attr: jax.Array, noise: jax.Array, region: jax.Array, 
     cls = jnp.where(brow, R["eyebrows"], cls)
     # Scalp hair above a hairline that runs front -> temple -> side -> back around the head.
     az = jnp.abs(jnp.arctan2(x, z + 1.0))
-    knots = np.radians([0.0, 38.0, 75.0, 180.0])
-    h = _piecewise_linear(az, knots, app.hairline) + 0.35 * noise[..., 1]
+    h = hairline_height(pos, noise, app)
     hair_strand = 0.5 + 0.25 * jnp.sin(9.0 * az * (4 + y * 0.1) + 2 * noise[..., 1]) + 0.25 * pores
-    hair = (y > h) & is_skin & (ear < 0.5)
+    # Painted on the scalp, or the hair shell's own surface (`hair_shell`).
+    hair = ((y > h) & is_skin & (ear < 0.5)) | (region == R["hair"])
     hair_col = app.hair * (0.6 + 0.6 * hair_strand[..., None]) * (1 + 0.25 * noise[..., 0:1])
     # Beard and stubble on the lower face, away from the lips.
     top = _piecewise_linear(az, np.radians([0.0, 25.0, 50.0, 70.0]), [-1.35, -1.9, 0.3, 2.5])
@@ -665,9 +731,10 @@ class Batch(NamedTuple):
     camera: fm.Camera
 
 
-def raster_levels(size: int, levels: tuple) -> tuple:
+def raster_levels(size: int, levels: tuple, grow: float = 1.0) -> tuple:
     """Places per window for a `size` crop: a triangle's pixel extent scales with the size, so
-    the counts per window class stay about the same when windows scale with it too."""
+    the counts per window class stay about the same when windows scale with it too.  grow: more
+    places in proportion, for more triangles than the head's and the occluders' (hair volume)."""
     f = size / 256.0
     out, seen = [], set()
     for w, n in levels:
@@ -675,7 +742,7 @@ def raster_levels(size: int, levels: tuple) -> tuple:
         if w2 in seen:
             continue
         seen.add(w2)
-        out.append((w2, n))
+        out.append((w2, int(np.ceil(n * grow))))
     return tuple(out)
 
 
@@ -734,18 +801,31 @@ def render_scene(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int,
     app = sample_appearance(ks[2])
     occ = occluder_mesh(ks[6], model, params, cam, size, lpx, -lc[:, 2], app.hair)
     nv = c.shape[0]
-    all_c = jnp.concatenate([c, occ.cam])
-    all_px = geometry.project(all_c, cam.focal, cam.principal_point)
-    faces = jnp.concatenate([assets.faces, occ.faces + nv])
-    cull = jnp.concatenate([assets.cull, jnp.zeros(occ.faces.shape[0])])
-    frags = raster.rasterize(all_px, -all_c[:, 2], faces, size, size, raster_levels(size, RASTER_LEVELS), cull,
-                             fallback=raster_levels(size, RASTER_FALLBACK))
+    noise = vertex_noise(assets.vertex_attr[:, :3], app)
+    normals = rs.vertex_normals(c, assets.faces)
     occ_attr = jnp.concatenate([occ.colour, jnp.zeros((occ.colour.shape[0], assets.vertex_attr.shape[1]))], 1)
-    face_attr = jnp.concatenate([assets.vertex_attr, vertex_noise(assets.vertex_attr[:, :3], app)], 1)
-    attr = jnp.concatenate([jnp.concatenate([face_attr, occ_attr]),
-                            jnp.concatenate([rs.vertex_normals(c, assets.faces), occ.normal])], 1)
-    pix = raster.interpolate(frags, faces, attr)                          # (S, S, 15)
-    regions = jnp.concatenate([assets.regions, jnp.full(occ.cam.shape[0], R["occluder"], jnp.int32)])
+    face_attr = jnp.concatenate([assets.vertex_attr, noise], 1)
+    verts = [c, occ.cam]
+    faces = [assets.faces, occ.faces + nv]
+    cull = [assets.cull, jnp.zeros(occ.faces.shape[0])]
+    attr = [jnp.concatenate([face_attr, normals], 1), jnp.concatenate([occ_attr, occ.normal], 1)]
+    regions = [assets.regions, jnp.full(occ.cam.shape[0], R["occluder"], jnp.int32)]
+    if assets.hair_ids.shape[0]:   # static: off compiles the renderer as before
+        shell, shell_faces = hair_shell(c, normals, assets.vertex_attr[:, :3], noise, app,
+                                        assets.hair_ids, assets.hair_faces)
+        ids = jnp.concatenate([assets.hair_ids, assets.hair_ids[:1]])
+        faces.append(shell_faces + nv + occ.cam.shape[0])
+        cull.append(jnp.full(shell_faces.shape[0], -1.0))   # oriented as the head (`rs.facing_signs`)
+        verts.append(shell)
+        attr.append(jnp.concatenate([face_attr[ids], normals[ids]], 1))
+        regions.append(jnp.full(shell.shape[0], R["hair"], jnp.int32))
+    grow = sum(f.shape[0] for f in faces) / (faces[0].shape[0] + faces[1].shape[0])   # static
+    all_c, faces, cull = jnp.concatenate(verts), jnp.concatenate(faces), jnp.concatenate(cull)
+    regions = jnp.concatenate(regions)
+    all_px = geometry.project(all_c, cam.focal, cam.principal_point)
+    frags = raster.rasterize(all_px, -all_c[:, 2], faces, size, size, raster_levels(size, RASTER_LEVELS, grow),
+                             cull, fallback=raster_levels(size, RASTER_FALLBACK, grow))
+    pix = raster.interpolate(frags, faces, jnp.concatenate(attr))         # (S, S, 15)
     tri = jnp.maximum(frags.triangle, 0)
     region = jnp.where(frags.triangle >= 0, regions[faces[tri, 0]], 0)
     albedo, cls, spec_k, spec_n = paint(pix[..., :3], pix[..., 3:9], pix[..., 9:12], region, app, assets)
@@ -788,8 +868,8 @@ def render_scene(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int,
     image = jnp.where(drawn[..., None], colour, background)
     mask = jnp.where(drawn, cls, 0)
     # Seen in the image: inside it, and the nearest surface at its pixel is the landmark's own
-    # region near its depth (the head itself, glasses and occluders hide landmarks; hair and
-    # beards painted on the skin do not).
+    # region near its depth (the head itself, glasses, occluders and the hair shell hide
+    # landmarks; hair and beards painted on the skin do not).
     visible = rs.landmark_visibility(frags, lpx, -lc[:, 2], pixel_regions=region,
                                      landmark_regions=assets.regions[landmark_ids])
     image = jnp.clip(image, 0.0, 1.0) ** (1 / 2.2)
@@ -821,15 +901,15 @@ def batch_keys(seed: int, start: int, batch_size: int) -> jax.Array:
 
 def batches(seed: int, batch_size: int, size: int, landmark_set: str = "703", model: fm.FaceModel | None = None,
             start: int = 0, prefetch: int = 2, augment: bool = True, env_prob: float = 0.0,
-            skin_detail: bool = False) -> Iterator[dict]:
+            skin_detail: bool = False, hair_volume: bool = False) -> Iterator[dict]:
     """An endless deterministic stream of numpy batches {image uint8 (B,S,S,3), landmarks (B,L,2),
     visible (B,L), mask (B,S,S) uint8, index (B,)}; batch j holds samples start + j*B ... .
-    env_prob, skin_detail: the realism switches of `make_assets`.
+    env_prob, skin_detail, hair_volume: the realism switches of `make_assets`.
 
     One background thread renders the next `prefetch` batches while the caller works
     (`dlm.synth.prefetch`); a faster input path for training is a render pool (`dlm.synth.pool`)."""
     model = model or fm.load_face_model()
-    assets = make_assets(model, env_prob=env_prob, skin_detail=skin_detail)
+    assets = make_assets(model, env_prob=env_prob, skin_detail=skin_detail, hair_volume=hair_volume)
     ids = jnp.asarray(model.landmarks[landmark_set])
 
     def job(j):
