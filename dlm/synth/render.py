@@ -746,6 +746,14 @@ def raster_levels(size: int, levels: tuple, grow: float = 1.0) -> tuple:
     return tuple(out)
 
 
+def raster_places(size: int, grow: float = 1.0) -> tuple:
+    """(levels, fallback) of the renderer's rasteriser for a `size` crop (`raster_levels`).  Under
+    128 px the windows stop scaling with the triangles (none is under 2 px) and the size classes
+    crowd together, so the fallback gets more places in proportion (64 px renders had holes)."""
+    small = max(1.0, 128.0 / size) ** 2
+    return raster_levels(size, RASTER_LEVELS, grow), raster_levels(size, RASTER_FALLBACK, grow * small)
+
+
 def crop_camera(key: jax.Array, model: fm.FaceModel, assets: Assets, params: fm.FaceParams,
                 camera: fm.Camera, size: int, crop_scale: float = 1.0) -> fm.Camera:
     """A jittered square crop about the head: the box of the non-neck landmarks fills a random
@@ -823,8 +831,8 @@ def render_scene(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int,
     all_c, faces, cull = jnp.concatenate(verts), jnp.concatenate(faces), jnp.concatenate(cull)
     regions = jnp.concatenate(regions)
     all_px = geometry.project(all_c, cam.focal, cam.principal_point)
-    frags = raster.rasterize(all_px, -all_c[:, 2], faces, size, size, raster_levels(size, RASTER_LEVELS, grow),
-                             cull, fallback=raster_levels(size, RASTER_FALLBACK, grow))
+    levels, fallback = raster_places(size, grow)
+    frags = raster.rasterize(all_px, -all_c[:, 2], faces, size, size, levels, cull, fallback=fallback)
     pix = raster.interpolate(frags, faces, jnp.concatenate(attr))         # (S, S, 15)
     tri = jnp.maximum(frags.triangle, 0)
     region = jnp.where(frags.triangle >= 0, regions[faces[tri, 0]], 0)
