@@ -131,17 +131,20 @@ def imagenet_logits(arrays: dict, images: np.ndarray) -> np.ndarray:
     from dlm.landmarks.predictor import _unflatten
     net = nets.make_network("mobilenetv2", 1)
     variables = _unflatten({k: v.astype(np.float32) for k, v in arrays.items() if not k.startswith("classifier")})
-    variables["params"]["LandmarkHead_0"] = net.init(jax.random.key(0), jnp.zeros((1, 224, 224, 3)))[
+    variables["params"]["LandmarkHead_0"] = jax.jit(net.init)(jax.random.key(0), jnp.zeros((1, 224, 224, 3)))[
         "params"]["LandmarkHead_0"]
-    seen = {}
+    def features(variables, x):
+        seen = {}
 
-    def grab(next_fun, args, kwargs, context):
-        if context.module.name == "LandmarkHead_0":
-            seen["features"] = args[0]
-        return next_fun(*args, **kwargs)
-    with nn.intercept_methods(grab):
-        net.apply(variables, jnp.asarray(images, jnp.float32) / 255.0)
-    feats = np.asarray(seen["features"], np.float32)
+        def grab(next_fun, args, kwargs, context):
+            if context.module.name == "LandmarkHead_0":
+                seen["features"] = args[0]
+            return next_fun(*args, **kwargs)
+        with nn.intercept_methods(grab):
+            net.apply(variables, x)
+        return seen["features"]
+    # Compiled whole (run eagerly, every layer's operations compile one by one).
+    feats = np.asarray(jax.jit(features)(variables, jnp.asarray(images, jnp.float32) / 255.0), np.float32)
     return feats @ arrays["classifier/kernel"].astype(np.float32) + arrays["classifier/bias"].astype(np.float32)
 
 
