@@ -38,7 +38,7 @@ ROWS = [
     ("skin detail", "pools/pool160_24k_skin", {}),
     ("HDRI light (50%)", "pools/pool160_24k_env", {}),
     ("HDRI + camera", "pools/pool160_24k_env", augment.CAMERA),
-    ("HDRI + hair volume", "pools/pool160_24k_env_hair", {}),
+    ("HDRI + hair", "pools/pool160_24k_env_hair", {}),
 ]
 
 

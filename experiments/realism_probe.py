@@ -54,9 +54,9 @@ VARIANTS = {
     "env_light_50_camera": ("pools/pool160_24k_env", dict(env_prob=0.5), dict(augment=augment.CAMERA),
                             "HDRI light on half the samples and the camera steps"),
     # Against env_light_50 (the campaign's pool since session 34): hair with a silhouette on top.
-    "env_light_50_hair": ("pools/pool160_24k_env_hair", dict(env_prob=0.5, hair_volume=True), {},
+    "env_light_50_hair": ("pools/pool160_24k_env_hair", dict(env_prob=0.5, hair_volume=True, long_hair=True), {},
                           "HDRI light on half the samples; scalp hair with volume (a shell 0.3-3 cm off the "
-                          "head that hides what is behind it)"),
+                          "head) and long hair on 40% of heads, both hiding what is behind them"),
 }
 BASELINE = "procedural_light"
 

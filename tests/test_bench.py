@@ -56,6 +56,7 @@ def test_bench_synth(tmp_path):
     assert res["images_per_s"] > 0 and res["ms_per_image"] > 0
     # the realism switches, off by default
     assert res["env_prob"] == 0 and res["skin_detail"] is False and res["hair_volume"] is False
+    assert res["long_hair"] is False
 
 
 def test_bench_train_on_the_quick_config(tmp_path):

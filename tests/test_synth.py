@@ -237,6 +237,8 @@ def test_synth_refuses_a_non_empty_folder(tmp_path, capsys):
     assert "--skin-detail" in capsys.readouterr().err and not (tmp_path / "x").exists()
     assert cli.main(["synth", "--num", "8", "--hair-volume", "--out", str(tmp_path / "x")]) == 2
     assert "--hair-volume" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    assert cli.main(["synth", "--num", "8", "--long-hair", "--out", str(tmp_path / "x")]) == 2
+    assert "--long-hair" in capsys.readouterr().err and not (tmp_path / "x").exists()
 
 
 def test_smooth_knots_pass_through_the_knots_without_jumps():
@@ -379,11 +381,12 @@ def test_skin_detail_sits_on_the_face_and_is_off_by_default(model, assets):
     assert changed.mean() > 0.02 and (np.asarray(detail.mask)[changed] > 0).all()   # only the head changes
 
 
-def test_hair_volume_stands_off_the_scalp_and_hides_landmarks(model, assets):
+def test_hair_with_volume_and_long_hair_stand_off_the_head_and_hide_landmarks(model, assets):
     """The scalp holds the crown and the back of the head, no ear and nothing under the lowest
     hairline; the shell stands `hair_volume` off along the normals well above the hairline, is
-    skipped wholly under it and for a bald head; rendered, it only adds hair: the same labels, a
-    larger silhouette, landmarks hidden and never revealed, every changed pixel hair."""
+    skipped wholly under it and for a bald head; the long-hair curtain (below); rendered, both
+    only add hair: the same labels, a larger silhouette, landmarks hidden and never revealed,
+    every changed pixel hair."""
     assert assets.hair_ids.shape == (0,) and assets.hair_faces.shape == (0, 3)
     ids, faces = synth.scalp(model)
     t = np.asarray(model.template)
@@ -411,11 +414,40 @@ def test_hair_volume_stands_off_the_scalp_and_hides_landmarks(model, assets):
     _, bald = synth.hair_shell(cam, normals, cam, noise, app._replace(hair_volume=jnp.asarray(0.0)),
                                jnp.asarray(ids), jnp.asarray(faces))
     assert (np.asarray(bald) == len(ids)).all()
-    # Rendered: the same samples with and without the shell.
+    # Long hair: the curtain hangs straight below the head's widest point (at the bottom row its
+    # radius is the largest of the head's at that azimuth), posed rigidly with the head, drawn
+    # only above its end and outside the face's opening.
+    grid, cfaces = synth.curtain_grid(model)
+    n_a, n_y = synth.CURTAIN_AZIMUTH_DEG[2], synth.CURTAIN_HEIGHT_CM[2]
+    assert grid.shape == (n_a * n_y, 5) and cfaces.shape == (2 * (n_a - 1) * (n_y - 1), 3)
+    radius = np.hypot(grid[:, 0], grid[:, 2] + 1.0).reshape(n_a, n_y)
+    assert (np.diff(radius, axis=1) >= -1e-4).all()                         # never narrower lower down
+    assert (radius.min() > 5.0) and (radius.max() < 14.0)
+    params = synth.scenes.sample_scene(jax.random.key(4), model, S).params
+    cam = fm.Camera(jnp.zeros(3), jnp.array([0.0, 0.0, -60.0]), jnp.asarray(500.0), jnp.array([32.0, 32.0]))
+    app = app._replace(long_hair=jnp.array([1.0, -20.0, np.radians(60.0), np.radians(60.0)]))
+    cv, cn, ct = synth.hair_curtain(model, params, cam, app, jnp.asarray(grid), jnp.asarray(cfaces))
+    cv, cn, ct = np.asarray(cv), np.asarray(cn), np.asarray(ct)
+    bind = grid[:, :3] + np.stack([np.sin(grid[:, 3]), 0 * grid[:, 3], np.cos(grid[:, 3])], -1) * 2.0
+    pick = np.random.default_rng(0).integers(0, len(grid), (200, 2))
+    np.testing.assert_allclose(np.linalg.norm(cv[pick[:, 0]] - cv[pick[:, 1]], axis=1),
+                               np.linalg.norm(bind[pick[:, 0]] - bind[pick[:, 1]], axis=1), atol=1e-3)   # rigid
+    np.testing.assert_allclose(np.linalg.norm(cn[:-1], axis=1), 1.0, atol=1e-4)
+    drawn = ct[:, 0] != len(grid)
+    assert drawn.sum() > 0.3 * len(ct) and (~drawn).sum() > 0.1 * len(ct)
+    v = cfaces[drawn]
+    assert (grid[v, 1] >= -20.0 - 1.5 - 1e-4).all() and (np.abs(grid[v, 3]) >= np.radians(60.0) - 1e-5).all()
+    _, _, none = synth.hair_curtain(model, params, cam, app._replace(long_hair=app.long_hair.at[0].set(0.0)),
+                                    jnp.asarray(grid), jnp.asarray(cfaces))
+    assert (np.asarray(none) == len(grid)).all()
+    # Rendered: the same samples without and with both (some of them with long hair).
     lm = jnp.asarray(model.landmarks["320"])
     keys = synth.batch_keys(3, 0, 8)
+    looks = jax.vmap(lambda k: synth.sample_appearance(jax.random.split(k, 9)[2]))(keys)
+    assert 0 < np.asarray(looks.long_hair[:, 0]).sum() < 8
     plain = synth.render_batch(keys, model, assets, lm, S, augment=False)
-    hair = synth.render_batch(keys, model, synth.make_assets(model, hair_volume=True), lm, S, augment=False)
+    hair = synth.render_batch(keys, model, synth.make_assets(model, hair_volume=True, long_hair=True), lm, S,
+                              augment=False)
     np.testing.assert_array_equal(np.asarray(hair.landmarks), np.asarray(plain.landmarks))
     v0, v1 = np.asarray(plain.visible), np.asarray(hair.visible)
     assert not (v1 & ~v0).any() and (v0 & ~v1).sum() > 0

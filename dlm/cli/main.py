@@ -94,6 +94,9 @@ def build_parser():
     p.add_argument("--hair-volume", action="store_true",
                    help="with --pool: scalp hair stands off the head with a silhouette and hides the landmarks "
                         "behind it (dlm.synth.render.hair_shell)")
+    p.add_argument("--long-hair", action="store_true",
+                   help="with --pool: long hair on some heads, hanging at the sides and back past the ears, jaw or "
+                        "shoulders (dlm.synth.render.hair_curtain)")
     p.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
     p.add_argument("--json", help="also write a summary JSON here")
     p.set_defaults(func="cmd_synth")
@@ -250,6 +253,7 @@ def build_parser():
                    help="share of samples lit by an environment map (as dlm synth --pool --env-light)")
     p.add_argument("--skin-detail", action="store_true", help="skin detail on (as dlm synth --pool --skin-detail)")
     p.add_argument("--hair-volume", action="store_true", help="hair volume on (as dlm synth --pool --hair-volume)")
+    p.add_argument("--long-hair", action="store_true", help="long hair on (as dlm synth --pool --long-hair)")
     p.add_argument("--json", help="write the figures to this JSON file")
     p.set_defaults(func="cmd_bench_synth")
     p = bench.add_parser("train", help="images per second of the whole training step, as dlm train runs it")

@@ -65,7 +65,7 @@ def _open_arrays(folder: str, num: int, size: int, num_landmarks: int, mode: str
 
 def write_pool(out_dir, num: int, size: int = 160, seed: int = 0, crop_scale: float = 0.8, progress=None,
                git_revision: str | None = None, workers: int | None = None, env_prob: float = 0.0,
-               skin_detail: bool = False, hair_volume: bool = False) -> dict:
+               skin_detail: bool = False, hair_volume: bool = False, long_hair: bool = False) -> dict:
     """Render `num` pool samples into out_dir (layout in the module docstring).
 
     Resumable: work goes into out_dir + ".partial" with a progress record written after every
@@ -75,7 +75,8 @@ def write_pool(out_dir, num: int, size: int = 160, seed: int = 0, crop_scale: fl
     env_prob: the share of samples lit by (and in front of) a real environment map
     (`dlm.synth.render.make_assets`); 0 renders the pools made before the maps existed.
     skin_detail: `dlm.synth.render.skin_detail` on every sample.  hair_volume: scalp hair as a
-    shell that stands off the head (`dlm.synth.render.hair_shell`) on every sample."""
+    shell that stands off the head (`dlm.synth.render.hair_shell`) on every sample; long_hair: long
+    hair on some heads (`dlm.synth.render.hair_curtain`)."""
     out_dir = os.path.abspath(out_dir)
     if os.path.exists(out_dir):
         raise FileExistsError(f"{out_dir}: exists; choose a new --out")
@@ -83,7 +84,8 @@ def write_pool(out_dir, num: int, size: int = 160, seed: int = 0, crop_scale: fl
         raise ValueError(f"need --num >= {synth.WRITE_CHUNK}, --size >= 32 and 0.2 <= crop_scale <= 1, got "
                          f"{num}, {size} and {crop_scale}")
     model = fm.load_face_model()
-    assets = synth.make_assets(model, env_prob=env_prob, skin_detail=skin_detail, hair_volume=hair_volume)
+    assets = synth.make_assets(model, env_prob=env_prob, skin_detail=skin_detail, hair_volume=hair_volume,
+                               long_hair=long_hair)
     vertex_ids = synth.landmark_vertex_ids(model, "all")
     ids = jnp.asarray(vertex_ids)
     partial = out_dir + ".partial"
@@ -95,6 +97,8 @@ def write_pool(out_dir, num: int, size: int = 160, seed: int = 0, crop_scale: fl
         settings["skin_detail"] = True
     if hair_volume:
         settings["hair_volume"] = True
+    if long_hair:
+        settings["long_hair"] = True
     progress_path = os.path.join(partial, "progress.json")
     if os.path.isdir(partial):
         with open(progress_path) as f:

@@ -50,6 +50,15 @@ HAIRLINE_FRONT, HAIRLINE_TEMPLE, HAIRLINE_SIDE, HAIRLINE_BACK = (7.8, 12.0), (-0
 # the hairline (`hair_shell`).
 HAIR_VOLUME_CM = (0.3, 3.0)
 HAIR_RAMP_CM = 2.0
+# Long hair (`hair_curtain`): the share of heads that have it, where it ends (template y, cm: the
+# jaw is at about -8, the shoulders below -18) and the face's opening (degrees of azimuth off the
+# front on each side, where the curtain starts).
+LONG_HAIR_PROB = 0.4
+LONG_HAIR_END_CM = (-30.0, 0.0)
+LONG_HAIR_OPENING_DEG = (45.0, 85.0)
+# The curtain's grid: azimuths over the sides and back, heights from the crown's side down.
+CURTAIN_AZIMUTH_DEG = (40.0, 320.0, 57)
+CURTAIN_HEIGHT_CM = (10.0, -30.0, 41)
 # Hair colours (linear RGB): black, dark brown, brown, auburn, blond, grey.
 HAIR_COLOURS = np.array([[0.012, 0.010, 0.009], [0.04, 0.022, 0.013], [0.10, 0.055, 0.03], [0.22, 0.07, 0.03],
                          [0.45, 0.32, 0.16], [0.45, 0.44, 0.42]], np.float32)
@@ -92,6 +101,11 @@ class Assets(NamedTuple):
     # where hair may stand off the head as a shell (`hair_shell`); H = 0: off.
     hair_ids: jax.Array
     hair_faces: jax.Array
+    # Long hair (issue 21): a curtain that hangs from the head's widest point at the sides and
+    # back (`hair_curtain`): (N, 5) template position, azimuth (rad), height band (`curtain_grid`),
+    # and its triangles (T, 3); N = 0: off.
+    curtain: jax.Array
+    curtain_faces: jax.Array
 
 
 @functools.lru_cache(maxsize=2)
@@ -166,15 +180,45 @@ def scalp(model: fm.FaceModel) -> tuple[np.ndarray, np.ndarray]:
     return ids.astype(np.int32), np.searchsorted(ids, faces).astype(np.int32)
 
 
+def curtain_grid(model: fm.FaceModel) -> tuple[np.ndarray, np.ndarray]:
+    """The long-hair curtain on the template: (N, 5) rows of template position (3), azimuth (rad,
+    0 at the front, increasing towards +x) and height band index, and triangles (T, 3).
+
+    At each azimuth the curtain hangs straight down from the widest point of the head above each
+    height (hair drapes over the skull, then falls): its radius is the largest radius, about the
+    vertical axis through z = -1 cm, of head vertices within 6 degrees of that azimuth and at or
+    above that height, plus 0.5 cm."""
+    t = np.asarray(model.template, np.float64)
+    head = (np.asarray(model.vertex_part) <= 1) & (t[:, 1] > -12.0)   # skin above the lower neck
+    p = t[head]
+    az_v = np.arctan2(p[:, 0], p[:, 2] + 1.0)
+    r_v = np.hypot(p[:, 0], p[:, 2] + 1.0)
+    az = np.radians(np.linspace(*CURTAIN_AZIMUTH_DEG))
+    ys = np.linspace(*CURTAIN_HEIGHT_CM)
+    rows = []
+    for a in az:
+        near = np.abs(np.angle(np.exp(1j * (az_v - a)))) < np.radians(6.0)
+        for j, y in enumerate(ys):
+            sel = near & (p[:, 1] >= y)
+            r = (r_v[sel].max() if sel.any() else r_v[near].max()) + 0.5
+            rows.append([r * np.sin(a), y, r * np.cos(a) - 1.0, np.angle(np.exp(1j * a)), j])
+    n_a, n_y = len(az), len(ys)
+    idx = np.arange(n_a * n_y).reshape(n_a, n_y)
+    quads = np.stack([idx[:-1, :-1], idx[1:, :-1], idx[1:, 1:], idx[:-1, 1:]], -1).reshape(-1, 4)
+    faces = np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]])
+    return np.asarray(rows, np.float32), faces.astype(np.int32)
+
+
 def make_assets(model: fm.FaceModel, backgrounds: bool = True, env_prob: float = 0.0,
-                skin_detail: bool = False, hair_volume: bool = False) -> Assets:
+                skin_detail: bool = False, hair_volume: bool = False, long_hair: bool = False) -> Assets:
     """env_prob: the chance that a sample is lit by a real environment map and shows it behind
     the head (the rest: random spherical-harmonic light and photo or procedural backgrounds).
     skin_detail: blood, dark eye sockets and an oily T-zone painted on the skin, and light that
     wraps around its terminator as scattering skin's does (`skin_detail`); off renders as before.
     hair_volume: scalp hair stands off the head as a shell that has a silhouette against the
     background and hides what is behind it, landmarks included (`hair_shell`); off: hair is
-    painted on the scalp only, as before."""
+    painted on the scalp only, as before.  long_hair: on some heads hair hangs from the head's
+    sides and back past the ears, the jaw or the shoulders (`hair_curtain`)."""
     if not 0.0 <= env_prob <= 1.0:
         raise ValueError(f"env_prob must be in [0, 1], got {env_prob}")
     t = np.asarray(model.template)
@@ -204,7 +248,9 @@ def make_assets(model: fm.FaceModel, backgrounds: bool = True, env_prob: float =
                   jnp.asarray(env_prob, jnp.float32),
                   jnp.asarray(skin_blobs(model) if skin_detail else np.zeros((0, 4), np.float32)),
                   *(map(jnp.asarray, scalp(model)) if hair_volume
-                    else (jnp.zeros(0, jnp.int32), jnp.zeros((0, 3), jnp.int32))))
+                    else (jnp.zeros(0, jnp.int32), jnp.zeros((0, 3), jnp.int32))),
+                  *(map(jnp.asarray, curtain_grid(model)) if long_hair
+                    else (jnp.zeros((0, 5), jnp.float32), jnp.zeros((0, 3), jnp.int32))))
 
 
 def skin_detail(key: jax.Array, pos: jax.Array, ear: jax.Array, is_skin: jax.Array, albedo: jax.Array,
@@ -251,6 +297,7 @@ class Appearance(NamedTuple):
     clothing: jax.Array        # (8,) colour (3), second colour (3), collar height, stripe frequency
     specular: jax.Array        # () skin specular strength
     hair_volume: jax.Array     # () how far scalp hair stands off the head (cm), with `hair_shell`
+    long_hair: jax.Array       # (4,) on (0 / 1), end height (cm), face opening left, right (rad): `hair_curtain`
 
 
 def sample_appearance(key: jax.Array) -> Appearance:
@@ -275,6 +322,9 @@ def sample_appearance(key: jax.Array) -> Appearance:
                           u(ks[16], *HAIRLINE_BACK)])
     # From its own stream (fold_in), so that every other draw stays what it was.
     hair_volume = jnp.where(bald, 0.0, u(jax.random.fold_in(key, 1), *HAIR_VOLUME_CM))
+    kl = jax.random.split(jax.random.fold_in(key, 2), 4)
+    long_hair = jnp.stack([(u(kl[0]) < LONG_HAIR_PROB) & ~bald, u(kl[1], *LONG_HAIR_END_CM),
+                           jnp.radians(u(kl[2], *LONG_HAIR_OPENING_DEG)), jnp.radians(u(kl[3], *LONG_HAIR_OPENING_DEG))])
     kbr = jax.random.split(ks[17])
     brow = jnp.concatenate([u(kbr[0], 0.3, 0.6, (1,)), u(kbr[1], 0.12, 0.3, (1,)),
                             u(ks[18], -0.1, 0.4, (1,)), u(ks[19], 0.65, 1.0, (1,))])
@@ -293,7 +343,7 @@ def sample_appearance(key: jax.Array) -> Appearance:
     clothing = jnp.concatenate([u(kc[0], 0.01, 0.7, (3,)), u(kc[1], 0.01, 0.7, (3,)),
                                 u(kc[2], -17.0, -12.0, (1,)), jnp.where(u(kc[3]) < 0.4, u(kc[4], 1.0, 4.0), 0.0)[None]])
     return Appearance(skin, waves, freckles, lip, hair, hairline, brow, beard, eyeshadow, iris, sclera, teeth,
-                      clothing, u(ks[23], 0.04, 0.25), hair_volume)
+                      clothing, u(ks[23], 0.04, 0.25), hair_volume, long_hair.astype(jnp.float32))
 
 
 def _waves(p: jax.Array, waves: jax.Array) -> jax.Array:
@@ -354,6 +404,36 @@ def hair_shell(cam: jax.Array, normals: jax.Array, template: jax.Array, noise: j
     verts = jnp.concatenate([shell, jnp.array([[0.0, 0.0, 1.0]])])
     drawn = jnp.any(above[hair_faces] > 0, axis=1) & (app.hair_volume > 0)
     return verts, jnp.where(drawn[:, None], hair_faces, hair_ids.shape[0])
+
+
+def hair_curtain(model: fm.FaceModel, params: fm.FaceParams, cam: fm.Camera, app: Appearance,
+                 curtain: jax.Array, curtain_faces: jax.Array):
+    """Long hair: the `curtain_grid` carried rigidly by the head joint, drawn where the head has
+    long hair, above its end (jittered) and outside the face's opening.  It stands off the grid
+    by `app.hair_volume` (at least 0.3 cm).
+
+    Returns camera-space vertices (N + 1, 3), the last behind the camera; camera-space normals
+    (N + 1, 3) (outward); triangles (T, 3), those not drawn pointing at the last vertex."""
+    pos, az = curtain[:, :3], curtain[:, 3]
+    radial = jnp.stack([jnp.sin(az), jnp.zeros_like(az), jnp.cos(az)], -1)
+    bind = pos + radial * jnp.maximum(app.hair_volume, 0.3)
+    one_joint = jnp.zeros((pos.shape[0], model.num_joints)).at[:, 1].set(1.0)   # the head's joint
+    joints = fm.joint_locations(model, params.identity)
+
+    def posed(p):
+        w = geometry.linear_blend_skinning(p, params.joint_rotations, joints, one_joint, model.joint_parents,
+                                           params.translation)
+        return geometry.world_to_camera(w, cam.rotation, cam.translation)
+    c = posed(bind)
+    n = posed(bind + radial) - c
+    on, end, open_left, open_right = app.long_hair[0], app.long_hair[1], app.long_hair[2], app.long_hair[3]
+    ragged = end + 1.5 * jnp.sin(az * 7.0 + app.hair_volume * 3.0)     # an uneven cut
+    opening = jnp.where(az > 0, open_left, open_right)
+    drawn_v = (pos[:, 1] >= ragged) & (jnp.abs(az) >= opening) & (on > 0.5)
+    drawn = jnp.all(drawn_v[curtain_faces], axis=1)
+    verts = jnp.concatenate([c, jnp.array([[0.0, 0.0, 1.0]])])
+    normals = jnp.concatenate([n, jnp.array([[0.0, 0.0, 1.0]])])
+    return verts, normals, jnp.where(drawn[:, None], curtain_faces, pos.shape[0])
 
 
 def paint(pos: jax.Array, attr: jax.Array, noise: jax.Array, region: jax.Array, app: Appearance, assets: Assets):
@@ -827,6 +907,15 @@ def render_scene(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int,
         verts.append(shell)
         attr.append(jnp.concatenate([face_attr[ids], normals[ids]], 1))
         regions.append(jnp.full(shell.shape[0], R["hair"], jnp.int32))
+    if assets.curtain.shape[0]:    # static, as above
+        cv, cn, cf = hair_curtain(model, params, cam, app, assets.curtain, assets.curtain_faces)
+        faces.append(cf + sum(v.shape[0] for v in verts))
+        cull.append(jnp.zeros(cf.shape[0]))    # both sides: the far side shows through the opening
+        verts.append(cv)
+        tpos = jnp.concatenate([assets.curtain[:, :3], assets.curtain[:1, :3]])
+        c_attr = jnp.concatenate([tpos, jnp.zeros((tpos.shape[0], assets.vertex_attr.shape[1] - 3))], 1)
+        attr.append(jnp.concatenate([c_attr, vertex_noise(tpos, app), cn], 1))
+        regions.append(jnp.full(cv.shape[0], R["hair"], jnp.int32))
     grow = sum(f.shape[0] for f in faces) / (faces[0].shape[0] + faces[1].shape[0])   # static
     all_c, faces, cull = jnp.concatenate(verts), jnp.concatenate(faces), jnp.concatenate(cull)
     regions = jnp.concatenate(regions)
@@ -909,15 +998,16 @@ def batch_keys(seed: int, start: int, batch_size: int) -> jax.Array:
 
 def batches(seed: int, batch_size: int, size: int, landmark_set: str = "703", model: fm.FaceModel | None = None,
             start: int = 0, prefetch: int = 2, augment: bool = True, env_prob: float = 0.0,
-            skin_detail: bool = False, hair_volume: bool = False) -> Iterator[dict]:
+            skin_detail: bool = False, hair_volume: bool = False, long_hair: bool = False) -> Iterator[dict]:
     """An endless deterministic stream of numpy batches {image uint8 (B,S,S,3), landmarks (B,L,2),
     visible (B,L), mask (B,S,S) uint8, index (B,)}; batch j holds samples start + j*B ... .
-    env_prob, skin_detail, hair_volume: the realism switches of `make_assets`.
+    env_prob, skin_detail, hair_volume, long_hair: the realism switches of `make_assets`.
 
     One background thread renders the next `prefetch` batches while the caller works
     (`dlm.synth.prefetch`); a faster input path for training is a render pool (`dlm.synth.pool`)."""
     model = model or fm.load_face_model()
-    assets = make_assets(model, env_prob=env_prob, skin_detail=skin_detail, hair_volume=hair_volume)
+    assets = make_assets(model, env_prob=env_prob, skin_detail=skin_detail, hair_volume=hair_volume,
+                         long_hair=long_hair)
     ids = jnp.asarray(model.landmarks[landmark_set])
 
     def job(j):
