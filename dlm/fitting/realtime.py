@@ -15,7 +15,9 @@ Structure used by `structured_normal_equations` (no jacfwd over expressions):
   d x_i / d psi = P_i R_i B_i   (P_i: 2x3 projection derivative, R_i: 3x3 blended
   rotation, B_i: 3xE expression rows of landmark i).  A static analysis keeps, per
   group of nearby landmarks, only the expression columns whose basis rows exceed a
-  threshold, so J^T J costs sum_g n_g m_g^2 instead of L E^2.
+  threshold (the paper's Jacobian threshold); the dropped entries are zeros of one dense
+  basis (`Structure.jacobian_basis`), whose three matrix products over all landmarks run
+  faster on a CPU than sum_g n_g m_g^2 worth of per-group products scattered into J^T J.
 """
 from __future__ import annotations
 
@@ -90,6 +92,7 @@ class Structure(NamedTuple):
     parents: tuple
     groups: tuple                  # ((landmark ids (n,), expression ids (m,)), ...)
     num_expression: int
+    jacobian_basis: np.ndarray     # (L, 3, E) expression_basis with the entries its group drops zeroed
 
 
 def analyse_sparsity(model: fm.FaceModel, landmark_set: str = "320", threshold: float = 0.01,
@@ -122,8 +125,11 @@ def analyse_sparsity(model: fm.FaceModel, landmark_set: str = "320", threshold: 
             continue
         support = np.nonzero(moves[members].any(0))[0]
         groups.append((members.astype(np.int32), support.astype(np.int32)))
+    kept = np.zeros(moves.shape, np.float32)
+    for members, support in groups:
+        kept[np.ix_(members, support)] = 1.0
     return Structure(basis.astype(np.float32), np.asarray(model.skinning_weights)[ids].astype(np.float32),
-                     model.joint_parents, tuple(groups), basis.shape[2])
+                     model.joint_parents, tuple(groups), basis.shape[2], (basis * kept[:, None, :]).astype(np.float32))
 
 
 def sparsity_stats(structure: Structure) -> dict:
@@ -225,17 +231,14 @@ def structured_normal_equations(x, frame: FrameInput, consts: FrameConstants, st
     g = lm_w[:, None] * (px - frame.mu) + t_w * (px - frame.prev_2d)  # (L, 2)
     pp_block = jnp.einsum("l,lai,laj->ij", c, jp, jp)
     g_pose = jnp.einsum("lai,la->i", jp, g)
-    e = st.num_expression
-    ee = jnp.zeros((e, e))
-    pe = jnp.zeros((NUM_POSE, e))
-    g_expr = jnp.zeros(e)
-    for members, support in st.groups:
-        bg = st.expression_basis[members][:, :, support]  # (n, 3, m) static
-        jg = jnp.einsum("nab,nbm->nam", a[members], bg)   # (n, 2, m)
-        cg = c[members]
-        ee = ee.at[np.ix_(support, support)].add(jnp.einsum("n,nam,nak->mk", cg, jg, jg))
-        pe = pe.at[:, support].add(jnp.einsum("n,nai,nam->im", cg, jp[members], jg))
-        g_expr = g_expr.at[support].add(jnp.einsum("nam,na->m", jg, g[members]))
+    # The expression columns with the groups' sparsity as zeros in one dense basis: three matrix
+    # products over all landmarks run faster on a CPU than per-group products scattered into the
+    # blocks (0.74 vs 0.83 ms for 4 LM iterations, one core; the masked basis is 58% non-zero).
+    je = jnp.einsum("lab,lbm->lam", a, st.jacobian_basis)    # (L, 2, E)
+    cje = c[:, None, None] * je
+    ee = jnp.einsum("lam,lak->mk", cje, je)
+    pe = jnp.einsum("lai,lam->im", jp, cje)
+    g_expr = jnp.einsum("lam,la->m", je, g)
     # Priors: diagonal curvature and their gradients.
     active = ((psi < 0) | (psi > 1)).astype(psi.dtype)
     ee = ee + jnp.diag(2.0 * w.expression + 2.0 * w.expression_bounds * active)
@@ -314,7 +317,8 @@ def structure_hash(st: Structure, num_iters: int) -> str:
     for members, support in st.groups:
         h.update(members.tobytes())
         h.update(support.tobytes())
-    h.update(repr((st.parents, num_iters, jax.__version__)).encode())
+    # "masked": the normal equations' form (a cached artifact of the per-group form is not reused).
+    h.update(repr((st.parents, num_iters, jax.__version__, "masked")).encode())
     return h.hexdigest()[:16]
 
 
