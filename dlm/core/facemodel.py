@@ -142,6 +142,19 @@ def load_face_model(path: str | os.PathLike | None = None,
     if not path.is_file():
         raise FileNotFoundError(
             f"face model asset not found: {path} (rebuild it with third_party/ict_facekit/build_asset.py)")
+    lm_path = Path(landmarks_path or DEFAULT_LANDMARKS)
+    # One model per file version and process (its arrays are immutable): loading takes ~0.2 s, and
+    # compiled programs keyed by the model's identity are reused across callers.
+    key = tuple((str(p.resolve()), p.stat().st_mtime_ns, p.stat().st_size) for p in (path, lm_path) if p.is_file())
+    if key not in _LOADED:
+        _LOADED[key] = _load_face_model(path, lm_path)
+    return _LOADED[key]
+
+
+_LOADED: dict = {}
+
+
+def _load_face_model(path: Path, landmarks_path: Path) -> FaceModel:
     try:
         with np.load(path, allow_pickle=False) as z:
             a = {k: z[k] for k in z.files}
