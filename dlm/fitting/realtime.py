@@ -578,7 +578,7 @@ class RealtimeFitter:
         ends.  A refit thread still inside XLA when the interpreter exits aborts the process
         (`terminate called ...`, exit status 134 or 139), though every output was written."""
         if self._pending is not None:
-            self.refits["running_at_close"] += self._pending[0].is_alive()
+            self.refits["running_at_close"] += int(self._pending[0].is_alive())
             self._pending[0].join()
             _live_refits.discard(self._pending[0])
             self._pending = None

@@ -386,6 +386,12 @@ def hairline_height(pos: jax.Array, noise: jax.Array, app: Appearance) -> jax.Ar
     return _piecewise_linear(az, HAIRLINE_KNOTS, app.hairline) + 0.35 * noise[..., 1]
 
 
+def _drawn_only(verts: jax.Array, faces: jax.Array, drawn: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """verts (N, 3) camera space plus one vertex behind the camera, and faces (T, 3) with those
+    not `drawn` (T,) pointing at it: the rasteriser skips them (fixed shapes, traced choice)."""
+    return jnp.concatenate([verts, jnp.array([[0.0, 0.0, 1.0]])]), jnp.where(drawn[:, None], faces, verts.shape[0])
+
+
 def hair_shell(cam: jax.Array, normals: jax.Array, template: jax.Array, noise: jax.Array, app: Appearance,
                hair_ids: jax.Array, hair_faces: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Scalp hair with volume: the scalp (`scalp`) pushed out along its normals by
@@ -401,9 +407,7 @@ def hair_shell(cam: jax.Array, normals: jax.Array, template: jax.Array, noise: j
     thick = app.hair_volume * _smoothstep(above / HAIR_RAMP_CM) * (1 + 0.15 * nz[:, 0])
     # At least 0.05 cm: where the shell is drawn it lies in front of the skin under it.
     shell = cam[hair_ids] + normals[hair_ids] * jnp.maximum(thick, 0.05)[:, None]
-    verts = jnp.concatenate([shell, jnp.array([[0.0, 0.0, 1.0]])])
-    drawn = jnp.any(above[hair_faces] > 0, axis=1) & (app.hair_volume > 0)
-    return verts, jnp.where(drawn[:, None], hair_faces, hair_ids.shape[0])
+    return _drawn_only(shell, hair_faces, jnp.any(above[hair_faces] > 0, axis=1) & (app.hair_volume > 0))
 
 
 def hair_curtain(model: fm.FaceModel, params: fm.FaceParams, cam: fm.Camera, app: Appearance,
@@ -430,10 +434,8 @@ def hair_curtain(model: fm.FaceModel, params: fm.FaceParams, cam: fm.Camera, app
     ragged = end + 1.5 * jnp.sin(az * 7.0 + app.hair_volume * 3.0)     # an uneven cut
     opening = jnp.where(az > 0, open_left, open_right)
     drawn_v = (pos[:, 1] >= ragged) & (jnp.abs(az) >= opening) & (on > 0.5)
-    drawn = jnp.all(drawn_v[curtain_faces], axis=1)
-    verts = jnp.concatenate([c, jnp.array([[0.0, 0.0, 1.0]])])
-    normals = jnp.concatenate([n, jnp.array([[0.0, 0.0, 1.0]])])
-    return verts, normals, jnp.where(drawn[:, None], curtain_faces, pos.shape[0])
+    verts, faces = _drawn_only(c, curtain_faces, jnp.all(drawn_v[curtain_faces], axis=1))
+    return verts, jnp.concatenate([n, jnp.array([[0.0, 0.0, 1.0]])]), faces
 
 
 def paint(pos: jax.Array, attr: jax.Array, noise: jax.Array, region: jax.Array, app: Appearance, assets: Assets):
@@ -902,7 +904,7 @@ def render_scene(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int,
         shell, shell_faces = hair_shell(c, normals, assets.vertex_attr[:, :3], noise, app,
                                         assets.hair_ids, assets.hair_faces)
         ids = jnp.concatenate([assets.hair_ids, assets.hair_ids[:1]])
-        faces.append(shell_faces + nv + occ.cam.shape[0])
+        faces.append(shell_faces + sum(v.shape[0] for v in verts))
         cull.append(jnp.full(shell_faces.shape[0], -1.0))   # oriented as the head (`rs.facing_signs`)
         verts.append(shell)
         attr.append(jnp.concatenate([face_attr[ids], normals[ids]], 1))
