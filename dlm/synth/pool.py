@@ -267,15 +267,22 @@ def augment_sample(key: jax.Array, image: jax.Array, landmarks: jax.Array, visib
     return out, lm, vis
 
 
-@functools.partial(jax.jit, static_argnames=("size", "base_zoom", "crops", "photometric"))
+@functools.partial(jax.jit, static_argnames=("size", "base_zoom", "crops", "photometric", "vectorize"))
 def augment_batch(keys, images, landmarks, visible, mirror, size: int, base_zoom: float,
                   crops: CropRanges = CropRanges(),
-                  photometric: aug.AugmentRanges | None = aug.AugmentRanges()):
-    """`augment_sample` over a batch (B,) with lax.map (sequential: on a CPU each sample pays
-    only for the photometric steps it drew); images come back as uint8."""
+                  photometric: aug.AugmentRanges | None = aug.AugmentRanges(), vectorize: bool | None = None):
+    """`augment_sample` over a batch (B,); images come back as uint8.  vectorize: vmap (right on
+    an accelerator, where a sequential loop launches every step's kernels once per sample) or
+    lax.map (on a CPU each sample then pays only for the photometric steps it drew); by default
+    vmap unless the default backend is a CPU.  The same draws either way."""
+    if vectorize is None:
+        vectorize = jax.default_backend() != "cpu"
     fn = functools.partial(augment_sample, mirror=mirror, size=size, base_zoom=base_zoom, crops=crops,
                            photometric=photometric)
-    img, lm, vis = jax.lax.map(lambda a: fn(*a), (keys, images, landmarks, visible))
+    if vectorize:
+        img, lm, vis = jax.vmap(fn)(keys, images, landmarks, visible)
+    else:
+        img, lm, vis = jax.lax.map(lambda a: fn(*a), (keys, images, landmarks, visible))
     return jnp.round(jnp.clip(img, 0.0, 1.0) * 255).astype(jnp.uint8), lm, vis
 
 
