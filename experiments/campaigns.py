@@ -4,8 +4,9 @@
 
 experiments/results/campaign_NAME.jsonl holds one line per training session (`dlm train ...
 --campaign-log`); this writes campaign_NAME.md (a row per session) and campaign_NAME.png: the
-real dev-set balanced NME against the CPU hours the chain has spent, the figure that decides
-whether a campaign is worth its CPU (issue 31).
+real dev-set balanced NME against the samples the chain has seen (the CPU hours each session
+spent are in the table; sessions on an accelerator name it and its minutes instead), the figure
+that decides whether a campaign is worth its compute (issue 31).
 """
 from __future__ import annotations
 
@@ -25,13 +26,15 @@ def write_campaign(path: Path) -> tuple[Path, Path | None]:
     from dlm.io.files import write_text
     lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
     name = path.stem
-    rows = ["| date | CPU | samples (session / total) | CPU h (session / total) | img/s | synthetic NME | "
+    rows = ["| date | machine | samples (session / total) | CPU h (session / total) | img/s | synthetic NME | "
             "dev balanced | dev inner 51 | dev failures > 10% | ROI auto found / balanced | git |",
             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in lines:
         auto = ("-" if r.get("dev_roi_auto_found") is None
                 else f"{100 * r['dev_roi_auto_found']:.1f}% / {_pct(r.get('dev_roi_auto_nme_balanced'))}")
-        rows.append(f"| {r['date'][:10]} | {r['cpu']} ({r['cores']} cores) | {r['samples_session']:,} / "
+        machine = (f"{r['cpu']} ({r['cores']} cores)" if not r.get("device")
+                   else f"{r['device']} ({60 * r['device_hours_session']:.1f} min)")
+        rows.append(f"| {r['date'][:10]} | {machine} | {r['samples_session']:,} / "
                     f"{r['samples_total']:,} | {r['cpu_hours_session']:.2f} / {r['cpu_hours_total']:.2f} | "
                     f"{r['images_per_s']:.1f} | {_pct(r['synthetic_nme'])} | {_pct(r['dev_nme_balanced'])} | "
                     f"{_pct(r['dev_nme_inner51'])} | {_pct(r['dev_failure_rate_10'])} | {auto} | "
@@ -42,7 +45,8 @@ def write_campaign(path: Path) -> tuple[Path, Path | None]:
                "(200 AFLW2000-3D photos, ground-truth crop; balanced = mean of the three yaw bins).\n\n"
                + "\n".join(rows) + "\n")
     png = None
-    pts = [(r["cpu_hours_total"], r["dev_nme_balanced"]) for r in lines if r.get("dev_nme_balanced") is not None]
+    # Against samples seen, not CPU hours: sessions on an accelerator add samples without CPU hours.
+    pts = [(r["samples_total"] / 1e6, r["dev_nme_balanced"]) for r in lines if r.get("dev_nme_balanced") is not None]
     if pts:
         import matplotlib
         matplotlib.use("Agg")
@@ -53,9 +57,9 @@ def write_campaign(path: Path) -> tuple[Path, Path | None]:
         # training still pays; dev flat while it falls would say the domain gap limits.
         for key, label, style in (("dev_nme_inner51", "dev set, inner 51", "s--"),
                                   ("synthetic_nme", "synthetic test set", "^:")):
-            xs = [(r["cpu_hours_total"], r[key]) for r in lines if r.get(key) is not None]
+            xs = [(r["samples_total"] / 1e6, r[key]) for r in lines if r.get(key) is not None]
             ax.plot([x[0] for x in xs], [100 * x[1] for x in xs], style, label=label)
-        ax.set_xlabel("CPU hours, whole chain")
+        ax.set_xlabel("samples seen, whole chain (millions)")
         ax.set_ylabel("NME (%)")
         ax.legend(fontsize=8)
         ax.set_title(name.replace("_", " "))

@@ -15,6 +15,11 @@ and exported every --eval-every steps; the real dev photos are scored afterwards
 (`dlm eval aflw2000`) since they do not travel.  Every export is copied into --out as it appears,
 so a run cut off by its time limit still returns its last weights.
 
+Back on the CPU, score the returned weights on the dev photos and append the session's campaign line:
+
+    python experiments/gpu_campaign.py --record FOLDER \
+        --campaign-log experiments/results/campaign_realtime_320.jsonl
+
 Records in --out: weights.npz / weights.json (the last export), metrics.jsonl, session.json,
 pool.json (pool settings, size, render time), run.json (versions, device, timings, this file's
 arguments).
@@ -124,8 +129,33 @@ def copy_exports(workdir: Path, out: Path, seen_mtime=None):
             os.replace(tmp, out / name)
 
 
+def record(folder: Path, campaign_log: str, dev_dir: str) -> dict:
+    """Score a returned export on the dev photos (ground-truth crop and dlm's own ROI search) and
+    append its campaign line (device, device hours, dev figures from here)."""
+    from dlm.eval import aflw2000
+    from dlm.landmarks import predictor as lmk
+    from dlm.train import campaign
+    if not os.path.isdir(dev_dir):
+        raise SystemExit(f"{dev_dir}: no dev photos here; the line needs them")
+    pred = lmk.Predictor.load(str(folder / "weights.npz"))
+    real = dict(dir=dev_dir, **aflw2000.summary(aflw2000.eval_aflw2000(dev_dir, pred, roi="gt")))
+    roi_auto = aflw2000.eval_aflw2000(dev_dir, pred, roi="auto")
+    line = campaign.campaign_line(folder, roi_auto, real)
+    campaign.append_line(campaign_log, line)
+    return line
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    if "--record" in (argv if argv is not None else sys.argv[1:]):
+        from dlm.io.provenance import shared_real_path
+        ap.add_argument("--record", required=True, help="a folder this script returned (its --out)")
+        ap.add_argument("--campaign-log", required=True)
+        ap.add_argument("--dev", default=shared_real_path("aflw2000_dev"))
+        args = ap.parse_args(argv)
+        line = record(Path(args.record), args.campaign_log, args.dev)
+        log("appended", json.dumps(line))
+        return
     ap.add_argument("config")
     ap.add_argument("--seconds", type=float, default=540.0, help="wall-clock budget of the whole script")
     ap.add_argument("--render-seconds", type=float, default=150.0)

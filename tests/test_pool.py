@@ -83,3 +83,23 @@ def test_every_landmark_set_has_a_mirror_permutation(model):
         # the template, to the symmetry of ICT's mesh (mirror_permutation's 0.05 cm).
         pts = np.asarray(model.template)[synth.landmark_vertex_ids(model, name)]
         np.testing.assert_allclose(pts[perm] * np.array([-1.0, 1.0, 1.0]), pts, atol=0.05)
+
+
+def test_vectorized_and_sequential_batch_draws_agree():
+    """augment_batch vmaps on accelerators and loops on CPUs: both must give every sample the same
+    crop, flip and photometric steps (the key of draw i alone decides them).  The photometric
+    chain's lax.conds become selects under vmap, so pixels agree to rounding (one uint8 step
+    where a float lands on .5), labels and visibility exactly up to float error."""
+    p, s, b = 48, 32, 6
+    rng = np.random.default_rng(0)
+    images = jnp.asarray(rng.integers(0, 256, (b, p, p, 3), dtype=np.uint8))
+    lms = jnp.asarray(rng.uniform(8, 40, (b, 4, 2)).astype(np.float32))
+    vis = jnp.asarray(rng.uniform(size=(b, 4)) < 0.8)
+    keys = synth.batch_keys(5, 0, b)
+    mirror = jnp.array([1, 0, 2, 3])
+    seq = pool.augment_batch(keys, images, lms, vis, mirror, s, s / p, vectorize=False)
+    vec = pool.augment_batch(keys, images, lms, vis, mirror, s, s / p, vectorize=True)
+    diff = np.abs(np.asarray(seq[0], np.int16) - np.asarray(vec[0], np.int16))
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.01
+    np.testing.assert_allclose(np.asarray(seq[1]), np.asarray(vec[1]), atol=1e-4)
+    np.testing.assert_array_equal(np.asarray(seq[2]), np.asarray(vec[2]))

@@ -17,23 +17,32 @@ from dlm.io.files import atomic_path
 from dlm.io.provenance import cpu_name, git_revision
 
 
-def campaign_line(workdir, roi_auto: dict | None = None) -> dict:
+def campaign_line(workdir, roi_auto: dict | None = None, real: dict | None = None) -> dict:
     """The record of the session that last ran in `workdir`.  roi_auto: an `eval_aflw2000(...,
-    roi="auto")` result on the dev set, reported as found rate and balanced NME."""
+    roi="auto")` result on the dev set, reported as found rate and balanced NME.  real: the dev
+    set's `aflw2000.summary` (with its "dir") when the session could not score it itself (a run on
+    an accelerator machine, where the photos do not travel); by default the manifest's.
+    A session on an accelerator is recorded with its device and device hours, not CPU hours."""
     workdir = Path(workdir)
     manifest = json.loads((workdir / "weights.json").read_text())
     session = json.loads((workdir / "session.json").read_text())
     metrics = manifest.get("metrics", {})
-    test, real = metrics.get("test") or {}, metrics.get("real") or {}
+    test, real = metrics.get("test") or {}, real if real is not None else (metrics.get("real") or {})
+    device = ((manifest.get("chain") or [{}])[-1].get("device") or "cpu")
+    on_cpu = device.lower() == "cpu"
+    hours = session["train_seconds"] / 3600
     line = dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                cpu=cpu_name(), cores=session["cores"], git_revision=git_revision(),
+                cpu=cpu_name() if on_cpu else None, device=None if on_cpu else device, cores=session["cores"],
+                git_revision=git_revision(),
                 name=manifest.get("train_config", {}).get("name"),
                 # What the session trained on: a campaign may move to a more realistic pool.
-                pool=manifest.get("train_config", {}).get("pool"), augment=manifest.get("train_config", {}).get("augment"),
+                pool=manifest.get("train_config", {}).get("pool"), pool_num=(manifest.get("pool") or {}).get("num"),
+                augment=manifest.get("train_config", {}).get("augment"),
                 steps_session=session["end_step"] - session["start_step"], chain_step=session["chain_step"],
                 campaign_steps=session["campaign_steps"],
                 samples_session=session["samples"], samples_total=manifest.get("samples_seen"),
-                cpu_hours_session=round(session["train_seconds"] * session["cores"] / 3600, 4),
+                cpu_hours_session=round(hours * session["cores"], 4) if on_cpu else 0.0,
+                device_hours_session=None if on_cpu else round(hours, 4),
                 cpu_hours_total=manifest.get("cpu_hours"), images_per_s=session["images_per_s"],
                 lr_end=session["lr"], synthetic_nme=test.get("nme"),
                 dev_dir=real.get("dir"), dev_nme_balanced=real.get("nme_balanced"),
