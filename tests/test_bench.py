@@ -81,6 +81,9 @@ def test_bench_realtime_with_the_exported_solver(tmp_path):
     assert res["frames_tracked"] > 0, res
     _timing(dict(res["per_frame"], repeats=None))
     assert res["frames_per_s"] == pytest.approx(1e3 / res["per_frame"]["median_ms"])
+    # Every timed frame was tracked, searched, or waited for the next search (no face in view).
+    assert res["frames_tracked"] + res["frames_searched"] + res["frames_search_skipped"] == res["frames_timed"]
+    assert res["max_search_gap"] == 8 and res["every_frame"]["mean_ms"] > 0
 
 
 def test_synth_pool_command_writes_a_readable_pool(tmp_path):

@@ -214,9 +214,10 @@ def cmd_track(args) -> int:
     out = Path(args.output)
     model = fm.load_face_model()
     min_quality = _min_quality(args.min_quality, pred)
-    tracker = pipeline.Tracker((reader.width, reader.height), pred, model, solver=args.solver, min_quality=min_quality)
+    tracker = pipeline.Tracker((reader.width, reader.height), pred, model, solver=args.solver, min_quality=min_quality,
+                               max_search_gap=args.max_search_gap)
     writer = outputs.TrackWriter(out, model, reader.fps, (reader.width, reader.height), video=not args.no_video)
-    timings, found, searched, n, qualities = [], 0, 0, 0, []
+    timings, found, searched, skipped, n, qualities = [], 0, 0, 0, 0, []
     t_start = time.perf_counter()
     interrupted = False
     bar = progress_bar(args, "tracking", unit="frame")
@@ -228,6 +229,7 @@ def cmd_track(args) -> int:
             timings.append(dict(tf.timings_ms, total=dt, searched=tf.searched))
             found += tf.found
             searched += tf.searched
+            skipped += tf.search_skipped
             if tf.quality is not None:
                 qualities.append(tf.quality)
             writer.add(frame, tf)
@@ -249,7 +251,8 @@ def cmd_track(args) -> int:
         return float(np.median(v)) if v else None
 
     summary = dict(command="track", source=str(source), frames=n, frames_found=int(found),
-                   frames_searched=int(searched), header_frames=reader.header_frames,
+                   frames_searched=int(searched), frames_search_skipped=int(skipped),
+                   max_search_gap=args.max_search_gap, header_frames=reader.header_frames,
                    ended_early=bool(reader.ended_early), video_fps=reader.fps,
                    wall_s=round(wall, 3), frames_per_s_with_outputs=round(n / max(wall, 1e-9), 2),
                    tracked_frame_median_ms={k: med(k, tracked) for k in ("roi", "cnn", "fit", "cnn_and_fit", "total")},
@@ -538,7 +541,7 @@ def cmd_bench_realtime(args):
         raise UserError("no --video given and ../shared/real/video/short_hamilton_clip.mp4 is not there")
     try:
         r = bench.bench_realtime(video, args.model, args.max_frames, solver=args.solver, fuse=not args.no_fuse,
-                                 passes=args.passes)
+                                 passes=args.passes, max_search_gap=args.max_search_gap)
     except InputError as e:
         raise UserError(str(e)) from None
     res = dict(benchmark="realtime", threads=args.threads, environment=environment(), **r)
@@ -552,7 +555,8 @@ def cmd_bench_realtime(args):
                 f"{', '.join(f'{v:.2f}' for v in res['per_pass_median_ms'])}; crop + ROI {res['roi']['median_ms']:.2f}, "
                 + (f"CNN + fit {res['cnn_and_fit']['median_ms']:.2f} ms (one program); " if res["fused"] else
                    f"CNN {res['cnn']['median_ms']:.2f}, fit {res['fit']['median_ms']:.2f} ms; ")
-                + f"{res['frames_searched']} frames needed the full search")
+                + f"{res['frames_searched']} frames ran the full search, {res['frames_search_skipped']} waited "
+                f"for the next one; every frame: mean {res['every_frame']['mean_ms']:.2f} ms")
     return report(args, res, [line])
 
 

@@ -38,6 +38,17 @@ def _force_host_devices(n: int):
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {v}")
+    return v
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1 (0 frames or 0 workers is a mistake, not a request)."""
     try:
@@ -180,6 +191,9 @@ def build_parser():
     p.add_argument("--min-quality", type=float, default=None, metavar="Q",
                    help="drop the track and search again when a frame's quality (calibrated probability that it "
                         "is the right face) is under Q (default: the model's calibrated minimum; 0: off)")
+    p.add_argument("--max-search-gap", type=non_negative_int, default=8, metavar="N",
+                   help="with no face in view, search again after 1, 2, 4 ... frames, at most N (default 8; "
+                        "0: search every frame without a track)")
     p.add_argument("--json", help="also write the summary to this JSON file")
     p.add_argument("--quiet", **quiet)
     p.set_defaults(func="cmd_track")
@@ -269,6 +283,9 @@ def build_parser():
     p.add_argument("--solver", choices=["jit", "exported"], default="jit")
     p.add_argument("--no-fuse", action="store_true",
                    help="run the CNN and the fit as two compiled calls (timed apart) instead of one program")
+    p.add_argument("--max-search-gap", type=non_negative_int, default=8, metavar="N",
+                   help="with no face in view, search again after 1, 2, 4 ... frames, at most N (default 8; "
+                        "0: search every frame without a track)")
     p.add_argument("--passes", type=int, default=3, help="passes over the video, pooled (default 3)")
     p.add_argument("--threads", type=int, choices=[0, 1], default=1,
                    help="1: pin to one core, one XLA thread (default); 0: leave as is")

@@ -179,20 +179,23 @@ def default_video() -> str | None:
 
 
 def bench_realtime(video: str, model: str = "realtime", max_frames: int | None = None, warmup: int = 10,
-                   solver: str = "jit", fuse: bool = True, passes: int = 3) -> dict:
+                   solver: str = "jit", fuse: bool = True, passes: int = 3, max_search_gap: int = 8) -> dict:
     """Per-frame latency of the real-time path over a real video: upright crop from the previous
     frame's fit + landmark CNN + real-time fit (+ the next ROI), i.e. everything `dlm.Tracker`
     does per frame.  Frames are decoded before timing.  The first `warmup` frames (compilation,
     the first frame's full ROI search) are not timed; frames that fell back to the full search
     are reported apart.  The video is tracked `passes` times from a reset tracker (the warm-up
     frames untimed each time) and the frames pooled; per-pass medians show the run-to-run noise.
-    Run under `--threads 1` for the single-thread figure."""
+    Run under `--threads 1` for the single-thread figure.  every_frame: the same over every timed
+    frame, searches and frames without a face included (what a whole clip costs); max_search_gap:
+    the Tracker's back-off between searches that find no face."""
     reader = imageio.VideoReader(video, max_frames=max_frames)
     frames = list(reader)
     if len(frames) <= warmup:
         raise ValueError(f"{video}: only {len(frames)} frames decoded, need more than the {warmup} warm-up frames")
     pred = lmk.shipped(model)
-    tracker = pipeline.Tracker((reader.width, reader.height), pred, solver=solver, fuse=fuse)
+    tracker = pipeline.Tracker((reader.width, reader.height), pred, solver=solver, fuse=fuse,
+                               max_search_gap=max_search_gap)
     if passes < 1:
         raise ValueError(f"passes must be at least 1, got {passes}")
     rows, pass_medians = [], []
@@ -206,6 +209,7 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
             tf = tracker(f)
             total = (time.perf_counter() - t0) * 1e3
             this.append(dict(tf.timings_ms, total=total, searched=tf.searched, found=tf.found,
+                             skipped=tf.search_skipped,
                              refit=bool(tf.found and tf.fit is not None
                                         and tracker.fitter.frame_index % tracker.fitter.refit_every == 0)))
         rows += this
@@ -221,6 +225,8 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
     return dict(video=os.path.basename(video), frame_size=[reader.width, reader.height], frames_timed=len(rows),
                 frames_tracked=len(tracked), frames_searched=sum(r["searched"] for r in rows),
                 frames_without_face=sum(not r["found"] for r in rows), warmup_frames=warmup,
+                frames_search_skipped=sum(r["skipped"] for r in rows), max_search_gap=max_search_gap,
+                every_frame=stats("total", rows),
                 model=model, network=pred.network, input_size=pred.size, landmarks=pred.num_landmarks,
                 solver=solver, passes=passes, per_pass_median_ms=pass_medians, per_frame=stats("total", tracked),
                 frames_per_s=(1e3 / stats("total", tracked)["median_ms"]) if tracked else None,
