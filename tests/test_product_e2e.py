@@ -5,7 +5,6 @@ import os
 
 import cv2
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -15,8 +14,6 @@ from dlm.core import facemodel as fm
 from dlm.core import geometry
 from dlm.io import gltf, livelink
 from dlm.eval import metrics3d
-from dlm.synth import scenes
-from dlm.synth import render as synth
 
 OFFSET = np.array([112.0, 52.0])       # where the 256 px render sits in the 480 x 360 canvas
 # Stated accuracy of the shipped real-time model + offline fit on these renders: over the 10 scenes
@@ -32,34 +29,23 @@ def _procrustes_mm(a, b):
     return 10 * float(metrics3d.procrustes_distances(a, b).mean())
 
 
-_RANGES = scenes.SceneRanges(max_yaw=np.radians(30), max_pitch=np.radians(15), max_roll=np.radians(10),
-                             min_focal_factor=3.0)
-_RENDERERS: dict = {}
+# The rendered faces these tests reconstruct, with their ground truth, are stored
+# (tests/data/make_e2e_scenes.py rebuilds them): compiling the renderer cost ~33 s per test process.
+_SCENES = os.path.join(os.path.dirname(__file__), "data", "e2e_scenes.npz")
 
 
-def _renderer(model):
-    """(assets, one compiled renderer for every seed)."""
-    if id(model) not in _RENDERERS:
-        assets = synth.make_assets(model)
-        ids = jnp.asarray(model.landmarks["320"])
-        _RENDERERS[id(model)] = assets, jax.jit(lambda k: synth.render_sample(k, model, assets, 256, ids, _RANGES,
-                                                                             None))
-    return _RENDERERS[id(model)]
-
-
-def _render_canvas(model, seed):
-    """A rendered face (mild pose, no augmentation) in a 480 x 360 canvas, with its ground truth."""
-    b = _renderer(model)[1](jax.random.key(seed))
-    img = (np.clip(np.asarray(b.image), 0, 1) * 255).round().astype(np.uint8)
-    canvas = np.full((360, 480, 3), 90, np.uint8)
-    canvas[52:308, 112:368] = img
-    verts = np.asarray(geometry.world_to_camera(fm.vertices(model, b.params), b.camera.rotation, b.camera.translation))
-    return dict(image=canvas, landmarks=np.asarray(b.landmarks) + OFFSET, vertices=verts, params=b.params)
+def _stored_scene(model, index):
+    """Scene `index` of e2e_scenes.npz: 0 seed 102 (mild pose), 1 a head turned over 15 degrees."""
+    with np.load(_SCENES) as z:
+        scene = dict(image=z["image"][index], landmarks=z["landmarks"][index], vertices=z["vertices"][index],
+                     seed=int(z["seed"][index]))
+    assert scene["vertices"].shape == (model.num_vertices, 3), "rebuild tests/data/e2e_scenes.npz for this face model"
+    return scene
 
 
 @pytest.fixture(scope="module")
 def scene(model):
-    return _render_canvas(model, 102)
+    return _stored_scene(model, 0)
 
 
 def _check_against_truth(res, scene, model):
@@ -478,10 +464,7 @@ def test_cli_reconstruct_same_person_shares_identity(model, tmp_path):
     """Two photos of one person: one identity, each photo its own pose.  The second photo is the
     first's mirror image and the head is clearly turned (the first seed from 200 whose head yaw
     is over 15 degrees), so the two fitted yaws have opposite signs whatever the rounding."""
-    assets = _renderer(model)[0]
-    seed = next(k for k in range(200, 300) if abs(float(synth.sample_view(
-        jax.random.key(k), model, assets, 256, _RANGES)[0].joint_rotations[:2, 1].sum())) > np.radians(15))
-    turned = _render_canvas(model, seed)
+    turned = _stored_scene(model, 1)
     inp = tmp_path / "in"
     inp.mkdir()
     bgr = np.ascontiguousarray(turned["image"][..., ::-1])
