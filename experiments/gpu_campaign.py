@@ -163,6 +163,9 @@ def main(argv=None):
     ap.add_argument("--max-pool", type=int, default=96000)
     ap.add_argument("--render-batch", type=int, default=512, help="~12 GB of accelerator memory per 256")
     ap.add_argument("--eval-every", type=int, default=4000)
+    ap.add_argument("--steps-per-call", type=int, default=50,
+                    help="steps per compiled call with the pool in device memory (TrainConfig.steps_per_call; "
+                         "1: a host round trip per step, as the 2026-12-04 session ran at ~2,000 img/s)")
     ap.add_argument("--reserve-seconds", type=float, default=45.0,
                     help="kept after training for the final evaluation and export")
     ap.add_argument("--test-set", help="the run's synthetic test set (test_set.npz of a CPU session's run folder): "
@@ -200,7 +203,7 @@ def main(argv=None):
     # The dev photos stay behind: scored on the CPU afterwards.  Evaluate and export less often
     # than a CPU session does (at thousands of images a second, 250 steps is a fraction of a second).
     config = dataclasses.replace(config, real_eval_dir=None, eval_every=args.eval_every,
-                                 checkpoint_every=args.eval_every)
+                                 checkpoint_every=args.eval_every, steps_per_call=args.steps_per_call)
     workdir = cache / "runs" / config.name
     if args.test_set:
         workdir.mkdir(parents=True, exist_ok=True)
