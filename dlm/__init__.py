@@ -27,7 +27,7 @@ _EXPORTS = {
     "dlm.landmarks.predictor": ["predict_landmarks", "Predictor"],
     "dlm.io.images": ["read_image", "InputError", "VideoReader"],
     "dlm.product.pipeline": ["reconstruct", "reconstruct_faces", "reconstruct_same_person", "FaceResult", "Tracker",
-                     "NoFaceError"],
+                             "track_streams", "NoFaceError"],
     "dlm.product.capture": ["capture", "write_capture", "CaptureResult", "CaptureError"],
     "dlm.product.batch": ["reconstruct_batch"],
     "dlm.product.photos": ["reconstruct_photos"],

@@ -95,3 +95,16 @@ def test_synth_pool_command_writes_a_readable_pool(tmp_path):
     assert p.image.shape == (8, 32, 32, 3) and p.landmarks.shape == (8, 68, 2)
     assert np.asarray(p.image).std() > 0 and p.visible.any()     # rendered heads, labelled
     assert ((p.landmarks > -32) & (p.landmarks < 64)).all()      # near the crop, not garbage
+
+
+@pytest.mark.skipif(bench.default_video() is None, reason="../shared/real/video is not here")
+def test_bench_streams_tracks_every_stream(tmp_path):
+    res = _run(tmp_path, "bench", "streams", "--streams", "1", "2", "--max-frames", "160", "--passes", "1",
+               "--threads", "0")
+    one, two = res["results"]
+    assert res["frames_with_a_tracked_face"] > res["warmup_frames"] + 10
+    assert (one["streams"], two["streams"]) == (1, 2) and one["frames_per_s_vs_first"] == 1.0
+    # Every round after the warm-up is timed, one frame per stream.
+    rounds = res["frames_with_a_tracked_face"] - res["warmup_frames"]
+    assert one["rounds"] == two["rounds"] == rounds and two["frames"] == 2 * rounds
+    assert one["frames_per_s"] > 0 and two["all_tracked_rounds"] > 0

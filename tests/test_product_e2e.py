@@ -1,5 +1,6 @@
 """End to end: dlm reconstruct / track / capture on rendered faces with known ground truth, the
 shipped real-time model, and every kind of bad input.  Real photos from ../shared/real when present."""
+import copy
 import json
 import os
 
@@ -583,3 +584,39 @@ def test_reconstruct_example_finds_the_astronauts_face(tmp_path, capsys):
     centre, size = (mu.min(0) + mu.max(0)) / 2, mu.max(0) - mu.min(0)
     assert 190 < centre[0] < 255 and 100 < centre[1] < 165, centre
     assert 60 < size[0] < 130 and 70 < size[1] < 140, size
+
+
+def test_track_streams_equals_one_tracker_per_stream(scene, model):
+    """Throughput mode: three streams (a moving face, a blank then the face, the face then a blank)
+    tracked with one batched CNN call per round give each stream what its own unfused Tracker
+    gives: the same found / searched / waiting frames, and landmarks and fits equal to float32
+    rounding: the CNN's convolutions at batch 3 round differently from batch 1 (0.07 px seen on a
+    track's first frames), and later frames carry that through their crops and fits, as in
+    test_tracker_fused_step_equals_separate_calls: 0.1 px on a track's first two frames, 0.5 px
+    (0.4% of this face's box) after."""
+    import dlm
+    blank = np.full_like(scene["image"], 90)
+    face = [np.roll(scene["image"], (2 * i, 3 * i), axis=(0, 1)) for i in range(6)]
+    streams = [face, [blank] * 2 + face[:4], face[:3] + [blank] * 3]
+    batched = [dlm.Tracker((480, 360), "realtime", model, fuse=False) for _ in streams]
+    pred = batched[0].predictor
+    for tr in batched[1:]:
+        tr.predictor = pred          # one predictor: one batched call
+    rounds = [dlm.track_streams(batched, [s[j] for s in streams]) for j in range(6)]
+    for k, frames in enumerate(streams):
+        alone = dlm.Tracker((480, 360), pred, model, fuse=False)
+        age = 0
+        for j, f in enumerate(frames):
+            a, b = alone(f), rounds[j][k]
+            assert (a.found, a.searched, a.search_skipped) == (b.found, b.searched, b.search_skipped), (k, j)
+            age = age + 1 if a.found else 0
+            if a.found:
+                tol = 0.1 if age <= 2 else 0.5
+                np.testing.assert_allclose(b.landmarks, a.landmarks, atol=tol)
+                np.testing.assert_allclose(b.fit.landmarks_2d, a.fit.landmarks_2d, atol=tol)
+    assert [r.found for r in (rounds[j][1] for j in range(6))] == [False, False, True, True, True, True]
+    assert "cnn" in rounds[4][0].timings_ms and "cnn_and_fit" not in rounds[4][0].timings_ms
+    other = dlm.Tracker((480, 360), pred, model)
+    other.predictor = copy.copy(pred)    # another predictor object (the same weights): two CNN calls
+    with pytest.raises(ValueError, match="share one predictor"):
+        dlm.track_streams([batched[0], other], [face[0], face[0]])

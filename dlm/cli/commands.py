@@ -535,6 +535,22 @@ def cmd_synth(args):
     return report(args, summary)
 
 
+def cmd_bench_streams(args):
+    video = args.video or bench.default_video()
+    if video is None:
+        raise UserError("no --video given and ../shared/real/video/short_hamilton_clip.mp4 is not there")
+    try:
+        r = bench.bench_streams(video, args.model, tuple(args.streams), args.max_frames, passes=args.passes)
+    except InputError as e:
+        raise UserError(str(e)) from None
+    res = dict(benchmark="streams", threads=args.threads, environment=environment(), **r)
+    lines = [f"{x['streams']} stream(s) of {res['video']}: {x['frames_per_s']:.0f} frames/s over every frame "
+             f"({x['frames_per_s_vs_first']:.2f}x); tracked frame median "
+             + (f"{x['tracked_frame_median_ms']:.2f} ms" if x["tracked_frame_median_ms"] else "-")
+             for x in res["results"]]
+    return report(args, res, lines)
+
+
 def cmd_bench_realtime(args):
     video = args.video or bench.default_video()
     if video is None:

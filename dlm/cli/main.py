@@ -291,6 +291,18 @@ def build_parser():
                    help="1: pin to one core, one XLA thread (default); 0: leave as is")
     p.add_argument("--json", help="write the figures to this JSON file")
     p.set_defaults(func="cmd_bench_realtime")
+    p = bench.add_parser("streams", help="throughput mode: frames per second tracking N streams with one "
+                                         "batched CNN call per round")
+    p.add_argument("--video", help="video file (default: ../shared/real/video/short_hamilton_clip.mp4)")
+    p.add_argument("--model", default="realtime", help="landmark model (default: realtime)")
+    p.add_argument("--streams", type=positive_int, nargs="+", default=[1, 4, 8],
+                   help="numbers of streams to measure, the first the reference (default %(default)s)")
+    p.add_argument("--max-frames", type=positive_int, default=None)
+    p.add_argument("--passes", type=positive_int, default=2)
+    p.add_argument("--threads", type=int, choices=[0, 1], default=1,
+                   help="1: pin to one core, one XLA thread (default): frames/s per core; 0: leave as is")
+    p.add_argument("--json", help="write the figures to this JSON file")
+    p.set_defaults(func="cmd_bench_streams")
     p = bench.add_parser("batch", help="fits per second of the batched fitters at several batch sizes")
     p.add_argument("--fitter", choices=["realtime", "offline", "all"], default="all")
     p.add_argument("--sizes", type=positive_int, nargs="+", default=[1, 8, 64, 512, 4096],

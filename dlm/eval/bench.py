@@ -239,6 +239,62 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
                 jax_devices=str(jax.devices()))
 
 
+def bench_streams(video: str, model: str = "realtime", streams=(1, 8), max_frames: int | None = None,
+                  warmup: int = 10, passes: int = 2, max_search_gap: int = 8) -> dict:
+    """Throughput mode (`pipeline.track_streams`) on the frames of a clip that show a face: a first
+    untimed pass tracks the clip with one Tracker and keeps the frames it tracked (a face in view;
+    a search costs hundreds of tracked frames and would otherwise swamp the figure, see
+    `bench_realtime`'s every_frame).  Then N streams of those frames, stream i starting i / N of
+    the way through them, tracked round by round with one batched CNN call per round; for each N
+    in `streams`: frames per second over every timed round and the median time per frame over
+    rounds where every stream was tracked.  N = 1 runs the same code with one stream.  Run under
+    `--threads 1`: frames/s per core."""
+    reader = imageio.VideoReader(video, max_frames=max_frames)
+    clip = list(reader)
+    pred = lmk.shipped(model)
+    first = pipeline.Tracker((reader.width, reader.height), pred, fuse=False, max_search_gap=max_search_gap)
+    frames = [f for f in clip if (lambda r: r.found and not r.searched)(first(f))]
+    first.close()
+    if len(frames) <= warmup + 10:
+        raise ValueError(f"{video}: a face was tracked in only {len(frames)} of {len(clip)} frames, need more than "
+                         f"{warmup + 10}")
+    out = []
+    for n in streams:
+        trackers = [pipeline.Tracker((reader.width, reader.height), pred, fuse=False, max_search_gap=max_search_gap)
+                    for _ in range(n)]
+        offsets = [i * len(frames) // n for i in range(n)]
+        rounds, tracked_rounds = [], []
+        for _ in range(passes):
+            for tr in trackers:
+                tr.reset()
+            for j in range(len(frames)):
+                batch = [frames[(o + j) % len(frames)] for o in offsets]
+                t0 = time.perf_counter()
+                res = pipeline.track_streams(trackers, batch)
+                dt = (time.perf_counter() - t0) * 1e3
+                if j < warmup:
+                    continue
+                rounds.append(dt)
+                if all(r.found and not r.searched for r in res):
+                    tracked_rounds.append(dt / n)
+        for tr in trackers:
+            tr.close()
+        total_s = sum(rounds) / 1e3
+        out.append(dict(streams=n, rounds=len(rounds), frames=len(rounds) * n,
+                        frames_per_s=len(rounds) * n / total_s,
+                        all_tracked_rounds=len(tracked_rounds),
+                        tracked_frame_median_ms=float(np.median(tracked_rounds)) if tracked_rounds else None))
+    base = out[0]
+    for r in out:
+        r["frames_per_s_vs_first"] = r["frames_per_s"] / base["frames_per_s"]
+        if r["tracked_frame_median_ms"] and base["tracked_frame_median_ms"]:
+            r["tracked_frame_speedup_vs_first"] = base["tracked_frame_median_ms"] / r["tracked_frame_median_ms"]
+    return dict(video=os.path.basename(video), frame_size=[reader.width, reader.height], clip_frames=len(clip),
+                frames_with_a_tracked_face=len(frames),
+                warmup_frames=warmup, passes=passes, model=model, network=pred.network, input_size=pred.size,
+                max_search_gap=max_search_gap, results=out, jax_devices=str(jax.devices()))
+
+
 def bench_batch(fitters=("realtime", "offline"), sizes=(1, 8, 64, 512, 4096), offline_sizes=(1, 8),
                 repeats: int = 3, landmark_set: str = "320", progress=None) -> dict:
     """Fits per second of `dlm.fitting.batch.fit_batch` at each batch size, over every device.
