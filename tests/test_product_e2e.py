@@ -620,3 +620,29 @@ def test_track_streams_equals_one_tracker_per_stream(scene, model):
     other.predictor = copy.copy(pred)    # another predictor object (the same weights): two CNN calls
     with pytest.raises(ValueError, match="share one predictor"):
         dlm.track_streams([batched[0], other], [face[0], face[0]])
+
+
+def test_tracker_finds_a_jumped_face_near_the_lost_track(scene, model, monkeypatch):
+    """A track dropped (reset_track, as a rejected crop or fit drops it) just as the face jumps 60 px
+    (about 30% of its crop): the search around the lost crop finds the face on the next frame
+    without the full search (its calls counted); with search_near off, the full search does it."""
+    import dlm
+    from dlm.product import roi
+    calls = []
+    full = roi.search
+    monkeypatch.setattr(roi, "search", lambda *a, **k: calls.append(1) or full(*a, **k))
+    jumped = np.roll(scene["image"], 60, axis=1)
+    gt = scene["landmarks"] + [60, 0]
+    for near in (True, False):
+        calls.clear()
+        tracker = dlm.Tracker((480, 360), "realtime", model, search_near=near)
+        out = [tracker(f) for f in [scene["image"]] * 3]
+        tracker.reset_track()
+        out += [tracker(f) for f in [jumped] * 2]
+        assert all(o.found for o in out)
+        assert [i for i, o in enumerate(out) if o.searched] == [0, 3], near
+        assert ("search_near" in out[3].timings_ms) == near
+        assert len(calls) == (1 if near else 2), near      # frame 0's full search, and frame 3's without near
+        for o in out[3:]:
+            err = np.linalg.norm(o.landmarks - gt, axis=1).mean() / np.ptp(gt, axis=0).max()
+            assert err < MAX_LANDMARK_ERROR, (near, err)

@@ -267,15 +267,36 @@ def search(image: np.ndarray, predictor: lmk.Predictor, max_faces: int = 1, thre
     if not windows:   # the image is smaller than the smallest face searched for
         return []
     _, _, scores = predict_in(small, windows, predictor)
+    windows = [Roi((r.centre[0] / f, r.centre[1] / f), r.side / f) for r in windows]   # full-image pixels
+    return _confirm(image, windows, scores, predictor, max_faces, threshold, min_face, refine_iterations, candidates)
+
+
+def search_near(image: np.ndarray, roi: Roi, predictor: lmk.Predictor, threshold: float | None = None,
+                min_face: float | None = None, shift: float = 0.25, scales=(0.8, 1.0, 1.25),
+                refine_iterations: int = 2, candidates: int = 2) -> list[Detection]:
+    """Find the face near `roi` (where a track was just lost): windows at its angle and centre
+    shifted by -shift, 0, +shift of its side in x and y, at each of `scales` times its side (27
+    crops by default, against the full search's hundreds), then refined and checked as `search`
+    checks its windows.  Detections best first; at most one."""
+    h, w = image.shape[:2]
+    if min_face is None:
+        min_face = max(24.0, min(h, w) / 10.0)
+    cx, cy = roi.centre
+    windows = [Roi((cx + dx * roi.side, cy + dy * roi.side), roi.side * k, roi.angle)
+               for k in scales for dy in (-shift, 0.0, shift) for dx in (-shift, 0.0, shift)]
+    _, _, scores = predict_in(image, windows, predictor)
+    return _confirm(image, windows, scores, predictor, 1, threshold, min_face, refine_iterations, candidates)
+
+
+def _confirm(image, windows, scores, predictor, max_faces, threshold, min_face, refine_iterations, candidates):
+    """The best `candidates` x max_faces windows under the threshold (after NMS), each refined,
+    kept if still under it and `plausible`; NMS again; best first."""
     if threshold is None:
         threshold = predictor.manifest.get("roi_threshold")
     order = np.argsort(scores)
     cand = [windows[i] for i in order if threshold is None or scores[i] < threshold]
     cand = nms(cand, [r.box() for r in cand])[:candidates * max_faces]
-    dets = []
-    for r in cand:
-        full = Roi((r.centre[0] / f, r.centre[1] / f), r.side / f)
-        dets.append(refine(image, full, predictor, refine_iterations))
+    dets = [refine(image, r, predictor, refine_iterations) for r in cand]
     dets.sort(key=lambda d: d.score)
     if threshold is not None:
         dets = [d for d in dets if d.score < threshold]
