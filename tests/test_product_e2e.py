@@ -641,7 +641,8 @@ def test_tracker_finds_a_jumped_face_near_the_lost_track(scene, model, monkeypat
         out += [tracker(f) for f in [jumped] * 2]
         assert all(o.found for o in out)
         assert [i for i, o in enumerate(out) if o.searched] == [0, 3], near
-        assert ("search_near" in out[3].timings_ms) == near
+        assert ("search_near" in out[3].timings_ms) == near and out[3].found_near == near
+        assert not any(o.found_near for i, o in enumerate(out) if i != 3)
         assert len(calls) == (1 if near else 2), near      # frame 0's full search, and frame 3's without near
         for o in out[3:]:
             err = np.linalg.norm(o.landmarks - gt, axis=1).mean() / np.ptp(gt, axis=0).max()

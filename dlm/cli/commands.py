@@ -557,7 +557,8 @@ def cmd_bench_realtime(args):
         raise UserError("no --video given and ../shared/real/video/short_hamilton_clip.mp4 is not there")
     try:
         r = bench.bench_realtime(video, args.model, args.max_frames, solver=args.solver, fuse=not args.no_fuse,
-                                 passes=args.passes, max_search_gap=args.max_search_gap)
+                                 passes=args.passes, max_search_gap=args.max_search_gap,
+                                 search_near=not args.no_search_near)
     except InputError as e:
         raise UserError(str(e)) from None
     res = dict(benchmark="realtime", threads=args.threads, environment=environment(), **r)

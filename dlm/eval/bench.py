@@ -179,7 +179,8 @@ def default_video() -> str | None:
 
 
 def bench_realtime(video: str, model: str = "realtime", max_frames: int | None = None, warmup: int = 10,
-                   solver: str = "jit", fuse: bool = True, passes: int = 3, max_search_gap: int = 8) -> dict:
+                   solver: str = "jit", fuse: bool = True, passes: int = 3, max_search_gap: int = 8,
+                   search_near: bool = True) -> dict:
     """Per-frame latency of the real-time path over a real video: upright crop from the previous
     frame's fit + landmark CNN + real-time fit (+ the next ROI), i.e. everything `dlm.Tracker`
     does per frame.  Frames are decoded before timing.  The first `warmup` frames (compilation,
@@ -195,7 +196,7 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
         raise ValueError(f"{video}: only {len(frames)} frames decoded, need more than the {warmup} warm-up frames")
     pred = lmk.shipped(model)
     tracker = pipeline.Tracker((reader.width, reader.height), pred, solver=solver, fuse=fuse,
-                               max_search_gap=max_search_gap)
+                               max_search_gap=max_search_gap, search_near=search_near)
     if passes < 1:
         raise ValueError(f"passes must be at least 1, got {passes}")
     rows, pass_medians = [], []
@@ -209,7 +210,7 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
             tf = tracker(f)
             total = (time.perf_counter() - t0) * 1e3
             this.append(dict(tf.timings_ms, total=total, searched=tf.searched, found=tf.found,
-                             skipped=tf.search_skipped,
+                             skipped=tf.search_skipped, near=tf.found_near,
                              refit=bool(tf.found and tf.fit is not None
                                         and tracker.fitter.frame_index % tracker.fitter.refit_every == 0)))
         rows += this
@@ -226,6 +227,8 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
                 frames_tracked=len(tracked), frames_searched=sum(r["searched"] for r in rows),
                 frames_without_face=sum(not r["found"] for r in rows), warmup_frames=warmup,
                 frames_search_skipped=sum(r["skipped"] for r in rows), max_search_gap=max_search_gap,
+                search_near=search_near, frames_found_near_lost_track=sum(r["near"] for r in rows),
+                searched_frame=stats("total", [r for r in rows if r["searched"]]),
                 every_frame=stats("total", rows),
                 model=model, network=pred.network, input_size=pred.size, landmarks=pred.num_landmarks,
                 solver=solver, passes=passes, per_pass_median_ms=pass_medians, per_frame=stats("total", tracked),

@@ -161,6 +161,7 @@ class TrackFrame:
     timings_ms: dict                  # roi, cnn, fit
     quality: float | None = None      # P(right face) from the ROI score (dlm.product.quality)
     search_skipped: bool = False      # no track and no search: waiting after a search that found no face
+    found_near: bool = False          # found around the crop of the track lost on this frame (no full search)
 
 
 def _landmarks_in_image(predict_fn, size: int, variables, crop, crop_to_image):
@@ -296,7 +297,7 @@ class Tracker:
     def _after_landmarks(self, frame, t, mu, sigma, fit, roi_used) -> TrackFrame:
         """Search when there are no landmarks (mu None), fit unless `fit` is given, next ROI."""
         h, w = frame.shape[:2]
-        searched = False
+        searched = near = False
         if mu is None:
             if self._search_wait > 0:
                 self._search_wait -= 1
@@ -310,6 +311,7 @@ class Tracker:
                 dets = roi_lib.search_near(frame, lost, self.predictor, threshold=self.lost_score,
                                            min_face=self.min_face)
                 t["search_near"] = (time.perf_counter() - t0) * 1e3
+            near = bool(dets)
             if not dets:
                 dets = roi_lib.search(frame, self.predictor, max_faces=1, min_face=self.min_face)
             t["roi"] += (time.perf_counter() - t0) * 1e3
@@ -335,7 +337,8 @@ class Tracker:
         t["roi"] += (time.perf_counter() - t0) * 1e3
         self.index += 1
         return TrackFrame(self.index - 1, True, roi_used, np.asarray(mu), np.asarray(sigma), fit, searched, t,
-                          quality_lib.probability(roi_used.score, self.quality_calibration))
+                          quality_lib.probability(roi_used.score, self.quality_calibration),
+                          found_near=searched and near)
 
     def reset_track(self):
         self._lost_roi = self.roi
