@@ -166,6 +166,9 @@ def test_cli_track_without_a_face_leaves_only_a_summary_of_the_failure(tmp_path,
     assert sorted(p.name for p in out.iterdir()) == ["summary.json"]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["frames"] == 3 and summary["frames_found"] == 0 and "no face" in summary["failed"][0]["error"]
+    # The search back-off: frame 0 searches, frame 1 waits, frame 2 searches again.
+    assert (summary["frames_searched"], summary["frames_search_skipped"], summary["max_search_gap"]) == (2, 1, 8)
+    assert summary["frames_found_near_lost_track"] == 0
 
 
 def test_cli_track_video_outputs(scene, tmp_path, model):
