@@ -256,7 +256,11 @@ def bench_streams(video: str, model: str = "realtime", streams=(1, 8), max_frame
     clip = list(reader)
     pred = lmk.shipped(model)
     first = pipeline.Tracker((reader.width, reader.height), pred, fuse=False, max_search_gap=max_search_gap)
-    frames = [f for f in clip if (lambda r: r.found and not r.searched)(first(f))]
+    frames = []
+    for f in clip:
+        r = first(f)
+        if r.found and not r.searched:
+            frames.append(f)
     first.close()
     if len(frames) <= warmup + 10:
         raise ValueError(f"{video}: a face was tracked in only {len(frames)} of {len(clip)} frames, need more than "

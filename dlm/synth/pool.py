@@ -287,13 +287,9 @@ def augment_batch(keys, images, landmarks, visible, mirror, size: int, base_zoom
 
 
 @functools.lru_cache(maxsize=4)
-def _epoch_order(seed: int, n: int, epoch: int) -> np.ndarray:
-    return np.asarray(jax.random.permutation(jax.random.fold_in(jax.random.key(seed), epoch), n))
-
-
 def epoch_order(seed: int, n: int, epoch: int) -> np.ndarray:
     """(n,) the pool indices of draws epoch * n ... (epoch + 1) * n - 1 of a stream of this seed."""
-    return _epoch_order(seed, n, epoch)
+    return np.asarray(jax.random.permutation(jax.random.fold_in(jax.random.key(seed), epoch), n))
 
 
 class DevicePool(NamedTuple):
@@ -316,7 +312,7 @@ def pool_batch(pool: Pool, seed: int, start: int, batch_size: int, size: int, cr
     fold_in(key(seed + 1), i), apart from the order's)."""
     n = len(pool.image)
     pos = np.arange(start, start + batch_size)
-    idx = np.array([_epoch_order(seed, n, int(p) // n)[int(p) % n] for p in pos])
+    idx = np.array([epoch_order(seed, n, int(p) // n)[int(p) % n] for p in pos])
     order = np.argsort(idx)                      # sorted reads from the memory map
     images = np.empty((batch_size,) + pool.image.shape[1:], np.uint8)
     images[order] = pool.image[idx[order]]
