@@ -182,11 +182,12 @@ def test_cli_track_video_outputs(scene, tmp_path, model):
     assert len(rows) == 12 and sum(r["found"] for r in rows) >= 11
     assert rows[0]["searched"] and not rows[5]["searched"]
     # Each found frame carries its landmarks, sigma and quality (over the calibrated minimum, or
-    # the track would have been dropped and searched again).
+    # the track would have been dropped, and the search would not have taken the face).
     found = [r for r in rows if r["found"]]
     assert all(np.array(r["landmarks"]).shape == (320, 2) and len(r["sigma"]) == 320 for r in found)
     summary = json.loads((out / "summary.json").read_text())
-    assert all(summary["min_quality"] <= r["quality"] < 1 for r in found if not r["searched"])
+    assert all(summary["min_quality"] <= r["quality"] < 1 for r in found)
+    assert rows[0]["start"] == "cold" and all(r["start"] == "warm" for r in found[1:])
     # blendshapes.csv in Live Link Face's layout: one row per tracked frame.
     csv_rows = [line.split(",") for line in (out / "blendshapes.csv").read_text().splitlines()]
     assert tuple(csv_rows[0]) == livelink.HEADER and len(csv_rows) == 1 + len(found)
@@ -275,22 +276,22 @@ def test_cli_track_video_that_ends_early(scene, tmp_path):
 
 
 def test_cli_track_exits_cleanly_when_the_clip_ends_during_a_refit(scene, tmp_path):
-    """The identity refit starts at frame 30 (8 keyframes) in its thread and runs for ~0.4 s even
-    with every program in the compilation cache; the clip ends at frame 32, a few ms later.  The
+    """The first identity refit starts at frame 8 (its 8 keyframes full) in its thread and runs for
+    ~0.4 s even with every program in the compilation cache; the clip ends at frame 10, a few ms later.  The
     process must wait for it and exit 0 (it used to abort at interpreter exit with status 134 or
     139, after writing every file).  The summary's refit counts prove the clip did end during the
     refit: without that this test would pass without testing anything."""
     import subprocess
     import sys
     video = tmp_path / "clip.avi"
-    _write_video(video, [np.roll(scene["image"], i % 3, axis=1) for i in range(32)])
+    _write_video(video, [np.roll(scene["image"], i % 3, axis=1) for i in range(10)])
     out = tmp_path / "t"
     p = subprocess.run([sys.executable, "-m", "dlm", "track", str(video), "-o", str(out), "--quiet", "--no-video"],
                        capture_output=True, text=True, timeout=900)
     assert p.returncode == 0, p.stderr[-3000:]
     assert "terminate called" not in p.stderr
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["frames"] == 32
+    assert summary["frames"] == 10
     assert summary["identity_refits"] == dict(started=1, applied=0, running_at_close=1)
 
 
@@ -512,6 +513,21 @@ def test_tracker_loses_and_reacquires_the_face(scene, model):
         assert err < MAX_LANDMARK_ERROR
     with pytest.raises(ValueError, match="max_search_gap"):
         dlm.Tracker((480, 360), "realtime", model, max_search_gap=-1)
+
+
+def test_tracker_takes_no_face_under_min_quality(scene, model):
+    """A face whose quality is under the tracker's min_quality is found by neither the tracked
+    frames nor the search (the search's own threshold is looser): no frame reports it, and the
+    searches back off as for no face.  (Before, the search took it, the next tracked frame
+    dropped it, and every frame ran a full search on a "found" face of quality 0.01-0.2: the
+    profile shot of short_hamilton_clip.mp4.)"""
+    import dlm
+    q = dlm.Tracker((480, 360), "realtime", model)(scene["image"]).quality
+    assert 0.5 < q < 1 - 1e-6
+    tracker = dlm.Tracker((480, 360), "realtime", model, min_quality=(1 + q) / 2)
+    out = [tracker(scene["image"]) for _ in range(4)]
+    assert [o.found for o in out] == [False] * 4
+    assert [o.searched for o in out] == [True, False, True, False]
 
 
 def _small_face(scene, head_px):

@@ -218,6 +218,7 @@ def cmd_track(args) -> int:
                                max_search_gap=args.max_search_gap)
     writer = outputs.TrackWriter(out, model, reader.fps, (reader.width, reader.height), video=not args.no_video)
     timings, found, searched, skipped, near, n, qualities = [], 0, 0, 0, 0, 0, []
+    starts = {"pose": 0, "cold": 0}   # frames that started a track: identity kept / offline cold start
     t_start = time.perf_counter()
     interrupted = False
     bar = progress_bar(args, "tracking", unit="frame")
@@ -231,6 +232,8 @@ def cmd_track(args) -> int:
             searched += tf.searched
             skipped += tf.search_skipped
             near += tf.found_near
+            if tf.found and tf.fit.start != "warm":
+                starts[tf.fit.start] += 1
             if tf.quality is not None:
                 qualities.append(tf.quality)
             writer.add(frame, tf)
@@ -254,6 +257,7 @@ def cmd_track(args) -> int:
     summary = dict(command="track", source=str(source), frames=n, frames_found=int(found),
                    frames_searched=int(searched), frames_search_skipped=int(skipped),
                    frames_found_near_lost_track=int(near),
+                   frames_started=dict(starts),
                    max_search_gap=args.max_search_gap, header_frames=reader.header_frames,
                    ended_early=bool(reader.ended_early), video_fps=reader.fps,
                    wall_s=round(wall, 3), frames_per_s_with_outputs=round(n / max(wall, 1e-9), 2),

@@ -392,7 +392,7 @@ def advance(state: TrackState, mu, sigma, weight, x, prev_2d, cost: float, landm
     explained badly on average (landmark energy over lost_cost_per_landmark per unit of landmark
     weight; the temporal term does not count); a lost track keeps no solution, so the next frame
     starts cold.  A tracked frame joins the keyframes (the newest num_keyframes) when keep_keyframes."""
-    lost = not np.isfinite(cost) or landmark_energy > lost_cost_per_landmark * max(weight_sum, 1.0)
+    lost = not explained(cost, landmark_energy, weight_sum, lost_cost_per_landmark)
     keyframes = state.keyframes
     if not lost and keep_keyframes:
         keyframes = (keyframes + ((mu, sigma, weight, x),))[-num_keyframes:]
@@ -401,9 +401,12 @@ def advance(state: TrackState, mu, sigma, weight, x, prev_2d, cost: float, landm
 
 
 def refit_due(state: TrackState, refit_every: int, num_keyframes: int) -> bool:
-    """Whether identity and focal are refitted after this frame: every refit_every frames, once
-    num_keyframes tracked frames are kept."""
-    return bool(refit_every) and state.frame_index % refit_every == 0 and len(state.keyframes) == num_keyframes
+    """Whether identity and focal are refitted after this frame: as soon as num_keyframes tracked
+    frames are kept (the start's identity came from one frame, or from before the track was
+    lost, perhaps from someone else), then every refit_every frames."""
+    if not refit_every or len(state.keyframes) != num_keyframes:
+        return False
+    return state.frame_index == num_keyframes or state.frame_index % refit_every == 0
 
 
 def cold_start(model: fm.FaceModel, image_size, config, mu, sigma, weight):
@@ -413,6 +416,56 @@ def cold_start(model: fm.FaceModel, image_size, config, mu, sigma, weight):
     res = offline.fit(model, obs, image_size, config=config)
     p = jax.tree_util.tree_map(lambda a: a[0], res.params)
     return pack(p.joint_rotations, p.translation, p.expression), res.vars.identity, float(res.cameras.focal[0])
+
+
+def explained(cost: float, landmark_energy: float, weight_sum: float, lost_cost_per_landmark: float) -> bool:
+    """Whether a solve explains its landmarks well enough to track on: a finite cost and a landmark
+    energy of at most lost_cost_per_landmark per unit of landmark weight (the temporal term does
+    not count)."""
+    return bool(np.isfinite(cost)) and landmark_energy <= lost_cost_per_landmark * max(weight_sum, 1.0)
+
+
+@functools.partial(jax.jit, static_argnums=(3,))
+def pose_guess(mu, weight, consts: FrameConstants, num_expression: int, yaw_deg: float) -> jax.Array:
+    """A starting x for a face whose identity is known: expression zero, the head turned by
+    yaw_deg about its root joint, and its landmarks' centroid on the ray through the 2D
+    landmarks' centroid at the depth where their 3D and 2D spreads agree (camera at the origin
+    looking along -z, as in the per-frame solve).  mu (L, 2) px, weight (L,)."""
+    bind = jnp.asarray(consts.bind_identity)
+    w = jnp.asarray(weight)
+    wsum = jnp.maximum(jnp.sum(w), 1.0)
+    c2 = jnp.sum(w[:, None] * mu, 0) / wsum
+    spread_2d = jnp.sqrt(jnp.sum(w * jnp.sum((mu - c2) ** 2, -1)) / wsum)
+    c3 = jnp.mean(bind, 0)
+    spread_3d = jnp.sqrt(jnp.mean(jnp.sum((bind[:, :2] - c3[:2]) ** 2, -1)))
+    depth = consts.focal * spread_3d / jnp.maximum(spread_2d, 1e-3)
+    pp = consts.principal_point
+    p_cam = jnp.stack([(c2[0] - pp[0]) * depth / consts.focal, -(c2[1] - pp[1]) * depth / consts.focal, -depth])
+    yaw = jnp.radians(yaw_deg)
+    root_rot = jnp.array([0.0, 1.0, 0.0]) * yaw
+    r = geometry.axis_angle_to_matrix(root_rot)
+    j0 = jnp.asarray(consts.joints)[0]
+    trans = p_cam - (r @ (c3 - j0) + j0)
+    num_joints = NUM_POSE // 3 - 1
+    rots = jnp.zeros((num_joints, 3)).at[0].set(root_rot)
+    return pack(rots, trans, jnp.zeros(num_expression))
+
+
+def pose_start(solver: Callable, mu, sigma, weight, consts: FrameConstants, num_expression: int,
+               yaw_starts_deg=(-40.0, 0.0, 40.0), rounds: int = 3):
+    """Pose and expression of a frame whose identity and focal are known, without the offline
+    fitter: one call of `solver` ((x0, frame, consts) -> LMState, no temporal term) from each yaw
+    start, then `rounds` - 1 more from the best.  Returns the best LMState.  A few milliseconds
+    where the offline cold start (identity too) takes 0.5-0.9 s on one CPU core."""
+    frame = FrameInput(mu, sigma, weight, mu, jnp.zeros((), jnp.float32))
+    best = None
+    for yaw in yaw_starts_deg:
+        s = solver(pose_guess(mu, weight, consts, num_expression, yaw), frame, consts)
+        if best is None or float(s.cost) < float(best.cost):
+            best = s
+    for _ in range(rounds - 1):
+        best = solver(best.x, frame, consts)
+    return best
 
 
 def refit_identity(model: fm.FaceModel, image_size, config, keyframes, identity, focal: float):
@@ -437,10 +490,13 @@ class TrackResult:
     camera: fm.Camera
     landmarks_2d: np.ndarray  # (L, 2) fitted projections
     cost: float               # energy of this frame after the solve
-    reinitialised: bool       # True when this frame was fitted from a cold start
+    reinitialised: bool       # True when this frame was not warm-started from the previous one
     solve_ms: float           # wall time of the per-frame solve
     energy: dict              # weighted energy terms of this frame
     _mesh: Callable = dataclasses.field(repr=False, compare=False)
+    # How this frame started: "warm" (from the previous frame), "pose" (a lost track's identity
+    # kept, pose found from the landmarks: `pose_start`) or "cold" (the offline fitter, identity too).
+    start: str = "warm"
 
     @functools.cached_property
     def vertices(self) -> np.ndarray:
@@ -454,12 +510,15 @@ class RealtimeFitter:
     (TrackState, `advance`, `refit_due`, `with_identity`, `cold_start`, `refit_identity`) that
     holds the compiled solver, the refit thread and the current `state`.
 
-    The first frame (and any frame after the track is lost) is fitted by the
-    offline fitter, which also estimates identity and focal length.  Every other
+    The first frame is fitted by the offline fitter, which also estimates identity and focal
+    length.  A frame after the track was lost (by the fitter, or by the caller's `lose`) keeps
+    them and finds pose and expression from its landmarks (`pose_start`, milliseconds), falling
+    back to the offline fitter when that does not explain them.  Every other
     frame runs `num_iters` LM iterations of pose and expression, warm-started from the
     previous frame, with the temporal term (4 by default: on synthetic sequences 4 iterations
-    leave the landmarks within 0.001 px of 5 or 8; experiments/realtime_iterations.py).  Every `refit_every` frames, identity and
-    focal length are refitted jointly over `num_keyframes` recent frames (offline
+    leave the landmarks within 0.001 px of 5 or 8; experiments/realtime_iterations.py).  Once `num_keyframes`
+    tracked frames are kept after a start, and then every `refit_every` frames, identity and
+    focal length are refitted jointly over those recent frames (offline
     fitter, warm-started) and the per-frame constants are rebuilt; with `async_refit` (default)
     the refit runs in a worker thread and its result is applied on the first frame after it ends.
 
@@ -530,6 +589,17 @@ class RealtimeFitter:
         self._generation = getattr(self, "_generation", 0) + 1
         self._pending = None
         self.state = TrackState()
+
+    def lose(self):
+        """The track is lost but the face is expected back (the tracker lost it to blur, an
+        occluder or a turn): drop the pose and the keyframes, keep identity and focal length.  The
+        next `step` then starts from its landmarks alone (`pose_start`: milliseconds) and falls
+        back to the offline cold start (0.5-0.9 s on one core) only when that start does not
+        explain them (`explained`); identity is refitted once the new keyframes are full.  A
+        refit still running is applied when it ends (it is the same face's).  Use `reset` for a
+        new stream or a different face."""
+        st = self.state
+        self.state = TrackState(identity=st.identity, focal=st.focal, consts=st.consts)
 
     def _set_identity(self, identity, focal):
         self.state = with_identity(self.state, self.model, self.landmark_set, self.weights, self.image_size,
@@ -606,21 +676,30 @@ class RealtimeFitter:
         weight = self._ones(n) if weight is None else jnp.asarray(weight, jnp.float32)
         self._collect_refit()
         t0 = time.perf_counter()
-        reinit = self.state.x is None
-        if reinit:
-            x, identity, focal = cold_start(self.model, self.image_size, self.offline_config, mu, sigma, weight)
-            self._set_identity(identity, focal)
-            prev, on = mu, 0.0
-        else:
-            x, prev, on = self.state.x, self.state.prev_2d, 1.0
-        frame = FrameInput(mu, sigma, weight, prev, jnp.asarray(on, jnp.float32))
+        if self.state.x is not None:
+            out, host = self._solve(self.state.x, FrameInput(mu, sigma, weight, self.state.prev_2d,
+                                                             jnp.ones((), jnp.float32)))
+            return self._commit(mu, sigma, weight, out, host, "warm", t0)
+        cold = FrameInput(mu, sigma, weight, mu, jnp.zeros((), jnp.float32))
+        if self.state.identity is not None:    # lost: pose and expression from the known identity
+            x = pose_start(self.solver, mu, sigma, weight, self.state.consts, self.structure.num_expression).x
+            out, host = self._solve(x, cold)
+            if explained(float(host[0]), float(host[2]["landmarks"]), float(host[3]), self.lost_cost):
+                return self._commit(mu, sigma, weight, out, host, "pose", t0)
+            self.reset()    # not this identity (or not a face it can explain): start from nothing
+        x, identity, focal = cold_start(self.model, self.image_size, self.offline_config, mu, sigma, weight)
+        self._set_identity(identity, focal)
+        out, host = self._solve(x, cold)
+        return self._commit(mu, sigma, weight, out, host, "cold", t0)
+
+    def _solve(self, x, frame: FrameInput):
+        """The per-frame solve from x and its outputs (device), with its scalars fetched to the host."""
         if self._fused is not None:
             out = self._fused(x, frame, self.state.consts)
         else:
             solved = self.solver(x, frame, self.state.consts)
             out = (solved.x, solved.cost) + tuple(self._outputs(solved.x, frame, self.state.consts))
-        host = jax.device_get((out[1], out[2], out[3], out[5]))
-        return self._commit(mu, sigma, weight, out, host, reinit, t0)
+        return out, jax.device_get((out[1], out[2], out[3], out[5]))
 
     def step_from(self, landmark_fn: Callable, landmark_args: tuple, accept: Callable | None = None):
         """A warm frame whose landmarks come from a jittable `landmark_fn(*landmark_args)` ->
@@ -646,9 +725,9 @@ class RealtimeFitter:
         lm_host, host = jax.device_get(((mu, sigma, extra), (out[1], out[2], out[3], out[5])))
         if accept is not None and not accept(*lm_host):
             return None, lm_host
-        return self._commit(mu, sigma, weight, out, host, False, t0), lm_host
+        return self._commit(mu, sigma, weight, out, host, "warm", t0), lm_host
 
-    def _commit(self, mu, sigma, weight, out, host, reinit: bool, t0: float) -> TrackResult:
+    def _commit(self, mu, sigma, weight, out, host, start: str, t0: float) -> TrackResult:
         """Update the tracking state from a solve's outputs (device) and their fetched scalars."""
         x, _, px, _, (rot, trans, psi), _ = out
         cost_value, px_host, terms, wsum = host
@@ -660,4 +739,5 @@ class RealtimeFitter:
         if not lost and refit_due(self.state, self.refit_every, self.num_keyframes):
             self._start_refit()
         params = fm.FaceParams(self.state.identity, psi, rot, trans)
-        return TrackResult(params, self._camera, px_host, cost_value, reinit, solve_ms, terms, self._mesh)
+        return TrackResult(params, self._camera, px_host, cost_value, start != "warm", solve_ms, terms, self._mesh,
+                           start)

@@ -205,7 +205,7 @@ class TrackWriter:
         if tf.found:
             p = tf.fit.params
             rec.update(params_dict(p, self.model), camera=camera_dict(tf.fit.camera, self.size),
-                       roi_score=float(tf.roi.score), reinitialised=bool(tf.fit.reinitialised),
+                       roi_score=float(tf.roi.score), reinitialised=bool(tf.fit.reinitialised), start=tf.fit.start,
                        quality=None if tf.quality is None else round(float(tf.quality), 4),
                        landmarks=np.round(np.asarray(tf.landmarks, np.float64), 2).tolist(),
                        sigma=np.round(np.asarray(tf.sigma, np.float64), 3).tolist())

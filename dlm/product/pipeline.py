@@ -314,6 +314,10 @@ class Tracker:
             near = bool(dets)
             if not dets:
                 dets = roi_lib.search(frame, self.predictor, max_faces=1, min_face=self.min_face)
+                # The search's own threshold is the network's ROI threshold; a face the tracked
+                # frames would drop (a score over lost_score: under min_quality) is no face here
+                # either, or the track flips between search and loss on every frame.
+                dets = [d for d in dets if self.lost_score is None or d.score <= self.lost_score]
             t["roi"] += (time.perf_counter() - t0) * 1e3
             if not dets:
                 self._search_gap = min(max(1, 2 * self._search_gap), self.max_search_gap)
@@ -322,7 +326,10 @@ class Tracker:
                 return TrackFrame(self.index - 1, False, None, None, None, None, True, t)
             self._search_gap = self._search_wait = 0
             mu, sigma, roi_used = dets[0].mu, dets[0].sigma, dets[0].roi
-            self.fitter.reset()
+            # The face found is taken to be the one tracked before: its identity is kept and the
+            # pose found from the landmarks (the fitter falls back to a cold start when that
+            # identity cannot explain them, and refits identity once its keyframes are full).
+            self.fitter.lose()
         if fit is None:
             t0 = time.perf_counter()
             fit = self.fitter.step(mu, sigma)
@@ -343,7 +350,7 @@ class Tracker:
     def reset_track(self):
         self._lost_roi = self.roi
         self.roi = None
-        self.fitter.reset()
+        self.fitter.lose()
 
 
 def track_streams(trackers: list, frames: list) -> list:
