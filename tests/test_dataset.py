@@ -51,6 +51,21 @@ def test_pool_writes_resume_exactly_and_draws_are_deterministic(tmp_path, model)
         np.testing.assert_array_equal(np.load(a / f"{name}.npy"), np.load(b / f"{name}.npy"))
     with pytest.raises(FileExistsError):
         pool.write_pool(a, 16, size=32, seed=3)
+    # Grown from a smaller pool of the same settings: its samples copied, the rest rendered, the
+    # same pool as one rendered whole (render time adds up); other settings are refused by name.
+    half = tmp_path / "half"
+    pool.write_pool(half, 8, size=32, seed=3, crop_scale=0.8, workers=1)
+    grown = tmp_path / "grown"
+    pool.write_pool(grown, 16, size=32, seed=3, crop_scale=0.8, workers=1, grow_from=half)
+    for name in pool.FIELDS:
+        np.testing.assert_array_equal(np.load(a / f"{name}.npy"), np.load(grown / f"{name}.npy"))
+    meta = json.loads((grown / "meta.json").read_text())
+    assert meta["grown_from"] == str(half) and meta["num"] == 16
+    assert meta["render_seconds"] >= json.loads((half / "meta.json").read_text())["render_seconds"]
+    with pytest.raises(ValueError, match=r"other settings \(seed\)"):
+        pool.write_pool(tmp_path / "c", 16, size=32, seed=4, crop_scale=0.8, workers=1, grow_from=half)
+    with pytest.raises(ValueError, match="more than"):
+        pool.write_pool(tmp_path / "d", 8, size=32, seed=3, crop_scale=0.8, workers=1, grow_from=a)
     # A pool lit by the environment maps: the same heads and labels in other light and settings.
     env = tmp_path / "env"
     pool.write_pool(env, 16, size=32, seed=3, crop_scale=0.8, workers=1, env_prob=1.0)

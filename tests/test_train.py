@@ -123,6 +123,17 @@ def test_a_campaign_resumes_its_schedule_from_the_chain_and_keeps_a_time_budget(
     # Rerun: the campaign is complete, nothing more is trained.
     train.train_and_evaluate(cfg, tmp_path / "two", quiet=True)
     assert json.loads((tmp_path / "two" / "session.json").read_text())["samples"] == 0
+    # A new campaign on those weights (campaign_start_samples: what they had seen when it began)
+    # reads its own schedule from its step 0; weights that saw fewer samples are not its own.
+    nxt = dict(base, name="next", steps=2, campaign=True, rewarm_steps=1, init_from=str(tmp_path / "two" / "weights.npz"))
+    train.train_and_evaluate(train.TrainConfig(**nxt, campaign_start_samples=64), tmp_path / "next", quiet=True)
+    recs = [json.loads(x) for x in (tmp_path / "next" / "metrics.jsonl").read_text().splitlines()]
+    own = optax.warmup_cosine_decay_schedule(0.0, 1e-3, 1, 2, end_value=1e-5)   # warmup min(2, 2 // 4 + 1)
+    assert [r["chain_step"] for r in recs if "lr" in r] == [1, 2]
+    np.testing.assert_allclose([r["lr"] for r in recs if "lr" in r], [float(own(1)), float(own(2))], rtol=1e-6)
+    assert json.loads((tmp_path / "next" / "weights.json").read_text())["samples_seen"] == 80
+    with pytest.raises(ValueError, match="fewer than the campaign's start"):
+        train.train_and_evaluate(train.TrainConfig(**nxt, campaign_start_samples=65), tmp_path / "other", quiet=True)
     lmk.Predictor.load(tmp_path / "two" / "weights.npz")
 
 

@@ -524,15 +524,15 @@ def cmd_eval_aflw2000(args):
 
 
 def cmd_synth(args):
-    if (args.env_light or args.skin_detail or args.hair_volume or args.long_hair) and not args.pool:
-        raise UserError("--env-light, --skin-detail, --hair-volume and --long-hair are --pool options")
+    if (args.env_light or args.skin_detail or args.hair_volume or args.long_hair or args.grow_from) and not args.pool:
+        raise UserError("--env-light, --skin-detail, --hair-volume, --long-hair and --grow-from are --pool options")
     progress = progress_bar(args, "rendering")
     try:
         if args.pool:
             summary = pool.write_pool(args.out, args.num, args.size, args.seed, args.crop_scale, progress,
                                       git_revision=git_revision(), env_prob=args.env_light,
                                       skin_detail=args.skin_detail, hair_volume=args.hair_volume,
-                                      long_hair=args.long_hair)
+                                      long_hair=args.long_hair, grow_from=args.grow_from)
         else:
             summary = synth_dataset.write_dataset(args.out, args.num, args.size, args.seed, args.landmarks, progress,
                                           augment=not args.no_augment)

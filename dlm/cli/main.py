@@ -106,6 +106,9 @@ def build_parser():
     p.add_argument("--long-hair", action="store_true",
                    help="with --pool: long hair on some heads, hanging at the sides and back past the ears, jaw or "
                         "shoulders (dlm.synth.render.hair_curtain)")
+    p.add_argument("--grow-from", metavar="POOL",
+                   help="with --pool: a finished pool of the same settings and fewer samples; its samples are "
+                        "copied as the first ones (the same seed draws the same samples) and only the rest rendered")
     p.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
     p.add_argument("--json", help="also write a summary JSON here")
     p.set_defaults(func="cmd_synth")

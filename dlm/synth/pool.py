@@ -65,7 +65,8 @@ def _open_arrays(folder: str, num: int, size: int, num_landmarks: int, mode: str
 
 def write_pool(out_dir, num: int, size: int = 160, seed: int = 0, crop_scale: float = 0.8, progress=None,
                git_revision: str | None = None, workers: int | None = None, env_prob: float = 0.0,
-               skin_detail: bool = False, hair_volume: bool = False, long_hair: bool = False) -> dict:
+               skin_detail: bool = False, hair_volume: bool = False, long_hair: bool = False,
+               grow_from: str | None = None) -> dict:
     """Render `num` pool samples into out_dir (layout in the module docstring).
 
     Resumable: work goes into out_dir + ".partial" with a progress record written after every
@@ -76,7 +77,9 @@ def write_pool(out_dir, num: int, size: int = 160, seed: int = 0, crop_scale: fl
     (`dlm.synth.render.make_assets`); 0 renders the pools made before the maps existed.
     skin_detail: `dlm.synth.render.skin_detail` on every sample.  hair_volume: scalp hair as a
     shell that stands off the head (`dlm.synth.render.hair_shell`) on every sample; long_hair: long
-    hair on some heads (`dlm.synth.render.hair_curtain`)."""
+    hair on some heads (`dlm.synth.render.hair_curtain`).  grow_from: a complete pool of the same
+    settings but fewer samples, whose samples are copied (they are this pool's first ones: sample i
+    depends on seed and i alone) and not rendered again."""
     out_dir = os.path.abspath(out_dir)
     if os.path.exists(out_dir):
         raise FileExistsError(f"{out_dir}: exists; choose a new --out")
@@ -107,9 +110,19 @@ def write_pool(out_dir, num: int, size: int = 160, seed: int = 0, crop_scale: fl
             raise ValueError(f"{partial}: a partial pool with other settings; remove it or use its settings")
         arrays = _open_arrays(partial, num, size, len(vertex_ids), "r+")
     else:
+        base = _grow_base(grow_from, settings) if grow_from else None
         os.makedirs(partial)
         state = dict(settings=settings, done=0, render_seconds=0.0)
         arrays = _open_arrays(partial, num, size, len(vertex_ids), "w+")
+        if base is not None:
+            meta, n = base
+            old = _open_arrays(grow_from, n, size, len(vertex_ids), "r")
+            for name, a in arrays.items():
+                for i in range(0, n, 4096):
+                    j = min(i + 4096, n)
+                    a[i:j] = old[name][i:j]
+                a.flush()
+            state.update(done=n, render_seconds=float(meta["render_seconds"]), grown_from=os.path.abspath(grow_from))
         write_json(progress_path, state)
     chunk = synth.WRITE_CHUNK
 
@@ -149,13 +162,31 @@ def write_pool(out_dir, num: int, size: int = 160, seed: int = 0, crop_scale: fl
             if progress:
                 progress(state["done"], num)
     del arrays
-    meta = dict(settings, render_seconds=round(state["render_seconds"], 1), git_revision=git_revision,
+    grown = {"grown_from": state["grown_from"]} if "grown_from" in state else {}
+    meta = dict(settings, **grown, render_seconds=round(state["render_seconds"], 1), git_revision=git_revision,
                 images_per_s=round(num / max(state["render_seconds"], 1e-9), 2),
                 bytes=int(sum(os.path.getsize(os.path.join(partial, f"{k}.npy")) for k in FIELDS)))
     write_json(os.path.join(partial, "meta.json"), meta)
     os.remove(progress_path)
     os.replace(partial, out_dir)
     return dict(meta, out=out_dir, vertex_ids=len(vertex_ids))
+
+
+def _grow_base(folder: str, settings: dict) -> tuple[dict, int]:
+    """(meta, num) of a complete pool `folder` that a pool of `settings` can grow from."""
+    path = os.path.join(folder, "meta.json")
+    if not os.path.isfile(path):
+        raise ValueError(f"{folder}: not a complete pool (no meta.json) to grow from")
+    with open(path) as f:
+        meta = json.load(f)
+    keys = set(settings) | {k for k in meta if k not in ("grown_from", "render_seconds", "git_revision",
+                                                          "images_per_s", "bytes")}
+    differ = sorted(k for k in keys - {"num"} if meta.get(k) != settings.get(k))
+    if differ:
+        raise ValueError(f"{folder}: a pool of other settings ({', '.join(differ)}); cannot grow from it")
+    if meta["num"] > settings["num"]:
+        raise ValueError(f"{folder}: has {meta['num']} samples, more than the {settings['num']} asked for")
+    return meta, int(meta["num"])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -87,6 +87,9 @@ class TrainConfig:
     # The optimiser starts afresh from weights, so its rate ramps over `rewarm_steps` first.
     campaign: bool = False
     rewarm_steps: int = 100
+    # A campaign that starts on weights already trained (another campaign's end): the samples
+    # those weights had seen when it began, so its schedule starts at its own step 0.
+    campaign_start_samples: int = 0
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -362,7 +365,13 @@ def train_and_evaluate(config: TrainConfig, workdir, quiet: bool = False, stop_a
     step = int(state.step)
     start_step = step
     # The chain's step before this run: the schedule is read at offset + step (campaigns only).
-    offset = parent.get("samples_seen", 0) // config.batch_size if config.campaign else 0
+    offset = 0
+    if config.campaign:
+        before = parent.get("samples_seen", 0) - config.campaign_start_samples
+        if before < 0:
+            raise ValueError(f"{config.init_from}: has seen {parent.get('samples_seen', 0)} samples, fewer than "
+                             f"the campaign's start ({config.campaign_start_samples}): not this campaign's weights")
+        offset = before // config.batch_size
     end = config.steps - offset
     if until is not None:
         if step > until:
