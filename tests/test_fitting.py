@@ -309,6 +309,12 @@ def test_pose_guess_puts_the_face_where_its_landmarks_are(model):
     mu = np.asarray(mu)
     assert np.linalg.norm(px.mean(0) - mu.mean(0)) < 0.1 * mu.std(0).mean() + 1e-3
     assert abs(px.std(0).mean() / mu.std(0).mean() - 1) < 0.1
+    # From there pose_start (here with a plain LMState solver, as the exported path has) fits the
+    # exact landmarks to well under a pixel.
+    x, c = rt.pose_start(rt.make_solver(st, 4), jnp.asarray(mu), jnp.ones(320), jnp.ones(320), consts,
+                         st.num_expression)
+    px = np.asarray(rt._project(rt._points(x, consts, st), consts.focal, consts.principal_point))
+    assert np.median(np.linalg.norm(px - mu, axis=1)) < 0.3 and np.isfinite(float(c))
 
 
 def test_tracking_core_advances_loses_and_keeps_keyframes():

@@ -451,20 +451,21 @@ def pose_guess(mu, weight, consts: FrameConstants, num_expression: int, yaw_deg:
     return pack(rots, trans, jnp.zeros(num_expression))
 
 
-def pose_start(solver: Callable, mu, sigma, weight, consts: FrameConstants, num_expression: int,
+def pose_start(solve: Callable, mu, sigma, weight, consts: FrameConstants, num_expression: int,
                yaw_starts_deg=(-40.0, 0.0, 40.0), rounds: int = 3):
     """Pose and expression of a frame whose identity and focal are known, without the offline
-    fitter: one call of `solver` ((x0, frame, consts) -> LMState, no temporal term) from each yaw
-    start, then `rounds` - 1 more from the best.  Returns the best LMState.  A few milliseconds
-    where the offline cold start (identity too) takes 0.5-0.9 s on one CPU core."""
+    fitter: one call of `solve` ((x0, frame, consts) -> a tuple starting (x, cost), such as an
+    LMState or the fitter's compiled solve; no temporal term) from each yaw start, then
+    `rounds` - 1 more from the best.  Returns (x, cost).  A few milliseconds where the offline
+    cold start (identity too) takes 0.5-0.9 s on one CPU core."""
     frame = FrameInput(mu, sigma, weight, mu, jnp.zeros((), jnp.float32))
     best = None
     for yaw in yaw_starts_deg:
-        s = solver(pose_guess(mu, weight, consts, num_expression, yaw), frame, consts)
-        if best is None or float(s.cost) < float(best.cost):
-            best = s
+        x, c = tuple(solve(pose_guess(mu, weight, consts, num_expression, yaw), frame, consts))[:2]
+        if best is None or float(c) < float(best[1]):
+            best = (x, c)
     for _ in range(rounds - 1):
-        best = solver(best.x, frame, consts)
+        best = tuple(solve(best[0], frame, consts))[:2]
     return best
 
 
@@ -682,7 +683,9 @@ class RealtimeFitter:
             return self._commit(mu, sigma, weight, out, host, "warm", t0)
         cold = FrameInput(mu, sigma, weight, mu, jnp.zeros((), jnp.float32))
         if self.state.identity is not None:    # lost: pose and expression from the known identity
-            x = pose_start(self.solver, mu, sigma, weight, self.state.consts, self.structure.num_expression).x
+            # The per-frame program the warm frames already compiled, when there is one.
+            solve = self._fused if self._fused is not None else self.solver
+            x = pose_start(solve, mu, sigma, weight, self.state.consts, self.structure.num_expression)[0]
             out, host = self._solve(x, cold)
             if explained(float(host[0]), float(host[2]["landmarks"]), float(host[3]), self.lost_cost):
                 return self._commit(mu, sigma, weight, out, host, "pose", t0)
