@@ -90,6 +90,8 @@ def main(argv=None):
                     frames_tracked=ours["frames_tracked"], frames_searched=ours["frames_searched"],
                     frames_search_skipped=ours["frames_search_skipped"], max_search_gap=ours["max_search_gap"],
                     every_frame_mean_ms=ours["every_frame"]["mean_ms"],
+                    frames_found_near_lost_track=ours.get("frames_found_near_lost_track"),
+                    frames_started=ours.get("frames_started"), started_frame=ours.get("started_frame"),
                     cnn_and_fit=ours.get("cnn_and_fit"), roi=ours.get("roi"),
                     network=ours["network"], input_size=ours["input_size"], landmarks=ours["landmarks"])
     result = dict(experiment="realtime_vs_mediapipe", video=os.path.basename(video), frames=int(len(frames)),
@@ -116,7 +118,11 @@ def main(argv=None):
           f"Frames: MediaPipe returned landmarks on {mp['frames_found']} of {mp['frames_timed']}; dlm tracked "
           f"{dlm_side['frames_tracked']}, ran the full search on {dlm_side['frames_searched']} and waited for the next "
           f"search on {dlm_side['frames_search_skipped']} (no face in view; back-off up to "
-          f"{dlm_side['max_search_gap']} frames). The last column is what a whole clip costs.\n")
+          f"{dlm_side['max_search_gap']} frames). The last column is what a whole clip costs.\n"
+          + ("" if not dlm_side["frames_started"] else
+             f"\nTracks started again: {dlm_side['frames_started']['pose']} kept the lost track's identity (pose from "
+             f"the landmarks), {dlm_side['frames_started']['cold']} ran the offline cold start; "
+             f"{dlm_side['frames_found_near_lost_track']} were found around the lost crop without a full search.\n"))
     write_text(Path(args.json).with_suffix(".md"), md)
     print(md)
     return 0
