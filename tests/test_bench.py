@@ -99,10 +99,10 @@ def test_synth_pool_command_writes_a_readable_pool(tmp_path):
 
 @pytest.mark.skipif(bench.default_video() is None, reason="../shared/real/video is not here")
 def test_bench_streams_tracks_every_stream(tmp_path):
-    res = _run(tmp_path, "bench", "streams", "--streams", "1", "2", "--max-frames", "160", "--passes", "1",
+    res = _run(tmp_path, "bench", "streams", "--streams", "1", "2", "--max-frames", "24", "--warmup", "4", "--passes", "1",
                "--threads", "0")
     one, two = res["results"]
-    assert res["frames_with_a_tracked_face"] > res["warmup_frames"] + 10
+    assert res["frames_with_a_tracked_face"] > res["warmup_frames"] + 5    # the clip's first 20 frames
     assert (one["streams"], two["streams"]) == (1, 2) and one["frames_per_s_vs_first"] == 1.0
     # Every round after the warm-up is timed, one frame per stream.
     rounds = res["frames_with_a_tracked_face"] - res["warmup_frames"]

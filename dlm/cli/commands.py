@@ -546,7 +546,8 @@ def cmd_bench_streams(args):
     if video is None:
         raise UserError("no --video given and ../shared/real/video/short_hamilton_clip.mp4 is not there")
     try:
-        r = bench.bench_streams(video, args.model, tuple(args.streams), args.max_frames, passes=args.passes)
+        r = bench.bench_streams(video, args.model, tuple(args.streams), args.max_frames, passes=args.passes,
+                               warmup=args.warmup)
     except InputError as e:
         raise UserError(str(e)) from None
     res = dict(benchmark="streams", threads=args.threads, environment=environment(), **r)

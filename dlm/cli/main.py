@@ -302,6 +302,8 @@ def build_parser():
                    help="numbers of streams to measure, the first the reference (default %(default)s)")
     p.add_argument("--max-frames", type=positive_int, default=None)
     p.add_argument("--passes", type=positive_int, default=2)
+    p.add_argument("--warmup", type=non_negative_int, default=10,
+                   help="rounds of each stream count not timed (compilation; default %(default)s)")
     p.add_argument("--threads", type=int, choices=[0, 1], default=1,
                    help="1: pin to one core, one XLA thread (default): frames/s per core; 0: leave as is")
     p.add_argument("--json", help="write the figures to this JSON file")
