@@ -644,7 +644,8 @@ def test_track_streams_equals_one_tracker_per_stream(scene, model):
 def test_tracker_finds_a_jumped_face_near_the_lost_track(scene, model, monkeypatch):
     """A track dropped (reset_track, as a rejected crop or fit drops it) just as the face jumps 60 px
     (about 30% of its crop): the search around the lost crop finds the face on the next frame
-    without the full search (its calls counted); with search_near off, the full search does it."""
+    without the full search (its calls counted); with search_near off, the full search does it.
+    (No face detector here: it would find the face first; the next test covers it.)"""
     import dlm
     from dlm.product import roi
     calls = []
@@ -654,7 +655,7 @@ def test_tracker_finds_a_jumped_face_near_the_lost_track(scene, model, monkeypat
     gt = scene["landmarks"] + [60, 0]
     for near in (True, False):
         calls.clear()
-        tracker = dlm.Tracker((480, 360), "realtime", model, search_near=near)
+        tracker = dlm.Tracker((480, 360), "realtime", model, search_near=near, detector=None)
         out = [tracker(f) for f in [scene["image"]] * 3]
         tracker.reset_track()
         out += [tracker(f) for f in [jumped] * 2]
@@ -666,3 +667,29 @@ def test_tracker_finds_a_jumped_face_near_the_lost_track(scene, model, monkeypat
         for o in out[3:]:
             err = np.linalg.norm(o.landmarks - gt, axis=1).mean() / np.ptp(gt, axis=0).max()
             assert err < MAX_LANDMARK_ERROR, (near, err)
+
+
+def test_tracker_looks_where_the_detector_proposes(scene, model, monkeypatch):
+    """With no track, the default tracker asks the face detector (YuNet, third_party/yunet) where to
+    look: the rendered face's box is re-framed and checked by the landmark network, and the face
+    is found as accurately as the full search finds it without running that search (its calls
+    counted).  A detector that proposes only an empty corner proposes no face (the network
+    rejects the box), and the full search runs."""
+    import dlm
+    from dlm.product import detector, roi
+    gt = scene["landmarks"]
+    boxes = detector.default_detector()(scene["image"])
+    assert boxes.shape[1] == 5 and len(boxes) >= 1
+    x, y, w, h = boxes[0, :4]
+    assert (gt.min(0) < [x + w / 2, y + h / 2]).all() and ([x + w / 2, y + h / 2] < gt.max(0)).all()
+    calls = []
+    full = roi.search
+    monkeypatch.setattr(roi, "search", lambda *a, **k: calls.append(1) or full(*a, **k))
+    out = dlm.Tracker((480, 360), "realtime", model)(scene["image"])
+    assert out.found and out.searched and out.found_by_detector and "detector" in out.timings_ms and not calls
+    assert np.linalg.norm(out.landmarks - gt, axis=1).mean() / np.ptp(gt, axis=0).max() < MAX_LANDMARK_ERROR
+    corner = lambda image: np.array([[0.0, 0.0, 40.0, 40.0, 0.9]], np.float32)  # noqa: E731
+    out = dlm.Tracker((480, 360), "realtime", model, detector=corner)(scene["image"])
+    assert out.found and not out.found_by_detector and calls == [1]
+    with pytest.raises(ValueError, match="detector must be"):
+        dlm.Tracker((480, 360), "realtime", model, detector="haar")

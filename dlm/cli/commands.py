@@ -215,9 +215,10 @@ def cmd_track(args) -> int:
     model = fm.load_face_model()
     min_quality = _min_quality(args.min_quality, pred)
     tracker = pipeline.Tracker((reader.width, reader.height), pred, model, solver=args.solver, min_quality=min_quality,
-                               max_search_gap=args.max_search_gap)
+                               max_search_gap=args.max_search_gap,
+                               detector=None if args.detector == "none" else args.detector)
     writer = outputs.TrackWriter(out, model, reader.fps, (reader.width, reader.height), video=not args.no_video)
-    timings, found, searched, skipped, near, n, qualities = [], 0, 0, 0, 0, 0, []
+    timings, found, searched, skipped, near, by_detector, n, qualities = [], 0, 0, 0, 0, 0, 0, []
     starts = {"pose": 0, "cold": 0}   # frames that started a track: identity kept / offline cold start
     t_start = time.perf_counter()
     interrupted = False
@@ -232,6 +233,7 @@ def cmd_track(args) -> int:
             searched += tf.searched
             skipped += tf.search_skipped
             near += tf.found_near
+            by_detector += tf.found_by_detector
             if tf.found and tf.fit.start != "warm":
                 starts[tf.fit.start] += 1
             if tf.quality is not None:
@@ -256,7 +258,8 @@ def cmd_track(args) -> int:
 
     summary = dict(command="track", source=str(source), frames=n, frames_found=int(found),
                    frames_searched=int(searched), frames_search_skipped=int(skipped),
-                   frames_found_near_lost_track=int(near),
+                   frames_found_near_lost_track=int(near), frames_found_by_detector=int(by_detector),
+                   detector=args.detector,
                    frames_started=dict(starts),
                    max_search_gap=args.max_search_gap, header_frames=reader.header_frames,
                    ended_early=bool(reader.ended_early), video_fps=reader.fps,
@@ -565,7 +568,8 @@ def cmd_bench_realtime(args):
     try:
         r = bench.bench_realtime(video, args.model, args.max_frames, solver=args.solver, fuse=not args.no_fuse,
                                  passes=args.passes, max_search_gap=args.max_search_gap,
-                                 search_near=not args.no_search_near)
+                                 search_near=not args.no_search_near,
+                                 detector=None if args.detector == "none" else args.detector)
     except InputError as e:
         raise UserError(str(e)) from None
     res = dict(benchmark="realtime", threads=args.threads, environment=environment(), **r)

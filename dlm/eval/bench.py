@@ -180,7 +180,7 @@ def default_video() -> str | None:
 
 def bench_realtime(video: str, model: str = "realtime", max_frames: int | None = None, warmup: int = 10,
                    solver: str = "jit", fuse: bool = True, passes: int = 3, max_search_gap: int = 8,
-                   search_near: bool = True) -> dict:
+                   search_near: bool = True, detector="yunet") -> dict:
     """Per-frame latency of the real-time path over a real video: upright crop from the previous
     frame's fit + landmark CNN + real-time fit (+ the next ROI), i.e. everything `dlm.Tracker`
     does per frame.  Frames are decoded before timing.  The first `warmup` frames (compilation,
@@ -196,7 +196,7 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
         raise ValueError(f"{video}: only {len(frames)} frames decoded, need more than the {warmup} warm-up frames")
     pred = lmk.shipped(model)
     tracker = pipeline.Tracker((reader.width, reader.height), pred, solver=solver, fuse=fuse,
-                               max_search_gap=max_search_gap, search_near=search_near)
+                               max_search_gap=max_search_gap, search_near=search_near, detector=detector)
     if passes < 1:
         raise ValueError(f"passes must be at least 1, got {passes}")
     rows, pass_medians = [], []
@@ -211,7 +211,7 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
             tf = tracker(f)
             total = (time.perf_counter() - t0) * 1e3
             this.append(dict(tf.timings_ms, total=total, searched=tf.searched, found=tf.found,
-                             skipped=tf.search_skipped, near=tf.found_near,
+                             skipped=tf.search_skipped, near=tf.found_near, by_detector=tf.found_by_detector,
                              start=tf.fit.start if tf.found else None,
                              refit=tracker.fitter.refits["started"] > refits))
         rows += this
@@ -229,6 +229,8 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
                 frames_without_face=sum(not r["found"] for r in rows), warmup_frames=warmup,
                 frames_search_skipped=sum(r["skipped"] for r in rows), max_search_gap=max_search_gap,
                 search_near=search_near, frames_found_near_lost_track=sum(r["near"] for r in rows),
+                detector=detector if isinstance(detector, str) or detector is None else "custom",
+                frames_found_by_detector=sum(r["by_detector"] for r in rows),
                 searched_frame=stats("total", [r for r in rows if r["searched"]]),
                 # Frames that started a track again: "pose" kept the lost track's identity
                 # (milliseconds of solve), "cold" ran the offline fitter (identity too).

@@ -26,6 +26,7 @@ from dlm.fitting.realtime import RealtimeFitter
 from dlm.io.images import InputError
 from dlm.landmarks import predictor as lmk
 from dlm.product import quality as quality_lib
+from dlm.product import detector as detector_lib
 from dlm.product import roi as roi_lib
 
 
@@ -157,11 +158,12 @@ class TrackFrame:
     landmarks: np.ndarray | None      # (L, 2) predicted mu, image pixels
     sigma: np.ndarray | None          # (L,)
     fit: object | None                # dlm.fitting.realtime.TrackResult
-    searched: bool                    # this frame ran the full ROI search
+    searched: bool                    # this frame looked for a face (near the lost crop, the detector, the full search)
     timings_ms: dict                  # roi, cnn, fit
     quality: float | None = None      # P(right face) from the ROI score (dlm.product.quality)
     search_skipped: bool = False      # no track and no search: waiting after a search that found no face
     found_near: bool = False          # found around the crop of the track lost on this frame (no full search)
+    found_by_detector: bool = False   # found where the face detector proposed (no full search)
 
 
 def _landmarks_in_image(predict_fn, size: int, variables, crop, crop_to_image):
@@ -201,15 +203,25 @@ class Tracker:
         (`roi.search_near`: 27 crops and a refinement, tens of ms) and run the full search only
         if that finds nothing.  A track lost to blur, an occluder or a dip in the crop's score
         then costs a small fraction of a full search (hundreds of ms to seconds on one core).
+      detector: "yunet" (default: `dlm.product.detector`, ~10 ms a frame), None, or a callable
+        image -> (N, 4+) boxes x, y, w, h best first.  Where there is no track (and search_near
+        found nothing) the detector's boxes are scored and refined by the landmark network
+        (`roi.search_proposals`, the same checks as the full search) and the full search runs only
+        when none of them is a face: a face coming into view costs tens of ms, not seconds.
     """
 
     def __init__(self, image_size, model="realtime", face_model=None, solver="jit", lost_score: float | None = None,
                  min_face: float | None = None, fuse: bool = True, min_quality: float | None = None,
-                 max_search_gap: int = 8, search_near: bool = True, **fitter_kwargs):
+                 max_search_gap: int = 8, search_near: bool = True, detector="yunet", **fitter_kwargs):
         if max_search_gap < 0:
             raise ValueError(f"max_search_gap must be >= 0, got {max_search_gap}")
         self.max_search_gap = int(max_search_gap)
         self.search_near = search_near
+        if detector == "yunet":
+            detector = detector_lib.default_detector()
+        elif detector is not None and not callable(detector):
+            raise ValueError(f"detector must be 'yunet', None or a callable, not {detector!r}")
+        self.detector = detector
         self.predictor = predictor(model)
         self.face_model = face_model or fm.load_face_model()
         self.image_size = (int(image_size[0]), int(image_size[1]))
@@ -297,7 +309,7 @@ class Tracker:
     def _after_landmarks(self, frame, t, mu, sigma, fit, roi_used) -> TrackFrame:
         """Search when there are no landmarks (mu None), fit unless `fit` is given, next ROI."""
         h, w = frame.shape[:2]
-        searched = near = False
+        searched = near = by_detector = False
         if mu is None:
             if self._search_wait > 0:
                 self._search_wait -= 1
@@ -312,12 +324,18 @@ class Tracker:
                                            min_face=self.min_face)
                 t["search_near"] = (time.perf_counter() - t0) * 1e3
             near = bool(dets)
+            # The searches' own threshold is the network's ROI threshold; a face the tracked
+            # frames would drop (a score over lost_score: under min_quality) is no face here
+            # either, or the track flips between search and loss on every frame.
+            keep = lambda ds: [d for d in ds if self.lost_score is None or d.score <= self.lost_score]  # noqa: E731
+            if not dets and self.detector is not None:
+                t1 = time.perf_counter()
+                dets = keep(roi_lib.search_proposals(frame, self.detector(frame), self.predictor, max_faces=1,
+                                                     min_face=self.min_face))
+                t["detector"] = (time.perf_counter() - t1) * 1e3
+                by_detector = bool(dets)
             if not dets:
-                dets = roi_lib.search(frame, self.predictor, max_faces=1, min_face=self.min_face)
-                # The search's own threshold is the network's ROI threshold; a face the tracked
-                # frames would drop (a score over lost_score: under min_quality) is no face here
-                # either, or the track flips between search and loss on every frame.
-                dets = [d for d in dets if self.lost_score is None or d.score <= self.lost_score]
+                dets = keep(roi_lib.search(frame, self.predictor, max_faces=1, min_face=self.min_face))
             t["roi"] += (time.perf_counter() - t0) * 1e3
             if not dets:
                 self._search_gap = min(max(1, 2 * self._search_gap), self.max_search_gap)
@@ -345,7 +363,7 @@ class Tracker:
         self.index += 1
         return TrackFrame(self.index - 1, True, roi_used, np.asarray(mu), np.asarray(sigma), fit, searched, t,
                           quality_lib.probability(roi_used.score, self.quality_calibration),
-                          found_near=searched and near)
+                          found_near=searched and near, found_by_detector=searched and by_detector)
 
     def reset_track(self):
         self._lost_roi = self.roi

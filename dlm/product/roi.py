@@ -288,6 +288,34 @@ def search_near(image: np.ndarray, roi: Roi, predictor: lmk.Predictor, threshold
     return _confirm(image, windows, scores, predictor, 1, threshold, min_face, refine_iterations, candidates)
 
 
+# A face detector's box (YuNet: brows to chin, cheek to cheek) to the crop the network expects:
+# measured on the Hamilton clip as the refined crop against the box (median side 1.6-1.75 x the
+# box's longer side, centre ~7% of it above the box's).  `refine` corrects the rest.
+BOX_TO_SIDE = 1.65
+BOX_TO_CENTRE_Y = -0.07
+
+
+def search_proposals(image: np.ndarray, boxes: np.ndarray, predictor: lmk.Predictor, max_faces: int = 1,
+                     threshold: float | None = None, min_face: float | None = None, refine_iterations: int = 2,
+                     candidates: int = 4) -> list[Detection]:
+    """Faces where a detector proposed them: boxes (N, 4+) x, y, w, h in image pixels, best first.
+    Each becomes a crop framed as training framed heads, is scored by the landmark network, and
+    the best `candidates` x max_faces are refined and checked exactly as `search` checks its
+    windows (same threshold and `plausible`), so a detector's false box is no face here and a
+    true one is framed by the landmarks.  Detections best first."""
+    h, w = image.shape[:2]
+    if min_face is None:
+        min_face = max(24.0, min(h, w) / 10.0)
+    if len(boxes) == 0:
+        return []
+    windows = []
+    for x, y, bw, bh in np.asarray(boxes, np.float64)[:, :4]:
+        s = max(bw, bh)
+        windows.append(Roi((x + bw / 2, y + bh / 2 + BOX_TO_CENTRE_Y * s), BOX_TO_SIDE * s))
+    _, _, scores = predict_in(image, windows, predictor)
+    return _confirm(image, windows, scores, predictor, max_faces, threshold, min_face, refine_iterations, candidates)
+
+
 def _confirm(image, windows, scores, predictor, max_faces, threshold, min_face, refine_iterations, candidates):
     """The best `candidates` x max_faces windows under the threshold (after NMS), each refined,
     kept if still under it and `plausible`; NMS again; best first."""
