@@ -682,6 +682,9 @@ def test_tracker_looks_where_the_detector_proposes(scene, model, monkeypatch):
     assert boxes.shape[1] == 5 and len(boxes) >= 1
     x, y, w, h = boxes[0, :4]
     assert (gt.min(0) < [x + w / 2, y + h / 2]).all() and ([x + w / 2, y + h / 2] < gt.max(0)).all()
+    # A frame over max_side (640) is searched scaled down; the boxes come back in its own pixels.
+    big = detector.default_detector()(cv2.resize(scene["image"], (960, 720), interpolation=cv2.INTER_LINEAR))
+    np.testing.assert_allclose(big[0, :4], 2 * boxes[0, :4], atol=0.1 * 2 * max(w, h))   # 10% of the box: resolution
     calls = []
     full = roi.search
     monkeypatch.setattr(roi, "search", lambda *a, **k: calls.append(1) or full(*a, **k))
