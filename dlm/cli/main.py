@@ -140,9 +140,11 @@ def build_parser():
     p.add_argument("dir", help="folder with imageXXXXX.jpg and imageXXXXX.mat")
     p.add_argument("--model", default=DEFAULT_MODEL,
                    help=f"realtime, offline, or a weights .npz path (default: {DEFAULT_MODEL})")
-    p.add_argument("--roi", choices=["gt", "auto"], default="gt",
-                   help="gt: crop from the ground-truth landmark box; auto: dlm's own search (no detector, no ground truth: "
-                        "photos where it finds no face count in detection_rate)")
+    p.add_argument("--roi", choices=["gt", "auto", "search"], default="gt",
+                   help="gt: crop from the ground-truth landmark box; auto: as dlm reconstruct finds faces (the face "
+                        "detector's boxes judged by the landmark network, then its full search); search: that full "
+                        "search alone. No ground truth in auto and search: photos where no face is found count in "
+                        "detection_rate")
     p.add_argument("--json", help="write the figures to this JSON file")
     p.set_defaults(func="cmd_eval_aflw2000")
 

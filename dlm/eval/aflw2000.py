@@ -20,6 +20,7 @@ import numpy as np
 from scipy.io import loadmat
 
 from dlm.landmarks import predictor as lmk
+from dlm.product import detector as detector_lib
 from dlm.product import roi as roi_lib
 
 # The square ROI from a 68-point box that frames a face as training does: side = ROI_SCALE x the
@@ -108,12 +109,16 @@ def read_aflw2000(directory):
 
 
 def eval_aflw2000(directory, model="offline", roi: str = "gt", progress=None, keep_points: bool = False) -> dict:
-    """roi "gt": crop framed by the ground-truth 68-point box (ROI_SCALE, ROI_SHIFT); "auto": dlm's
-    own ROI search (`dlm.product.roi.search`, no detector, no ground truth): images where it finds no
-    face are failures and are left out of the NME (`detection_rate` says how many).  keep_points:
-    each per-image record also holds the predicted and ground-truth 68 points (pixels)."""
-    if roi not in ("gt", "auto"):
-        raise ValueError(f"roi must be 'gt' or 'auto', not {roi!r}")
+    """roi "gt": crop framed by the ground-truth 68-point box (ROI_SCALE, ROI_SHIFT); "auto": what
+    `dlm reconstruct` does, no ground truth (`dlm.product.roi.find_faces`: the face detector's
+    proposals judged by the landmark network, then its full search if none is a face); "search":
+    the landmark network's full search alone (`roi.search`, "auto" before 2026-12-04).  Images
+    where no face is found are failures and are left out of the NME (`detection_rate` says how
+    many).  keep_points: each per-image record also holds the predicted and ground-truth 68 points
+    (pixels)."""
+    if roi not in ("gt", "auto", "search"):
+        raise ValueError(f"roi must be 'gt', 'auto' or 'search', not {roi!r}")
+    detector = detector_lib.default_detector() if roi == "auto" else None
     pred = model if isinstance(model, lmk.Predictor) else lmk.shipped(str(model))
     items = read_aflw2000(directory)
     per_image, failures = [], []
@@ -130,7 +135,7 @@ def eval_aflw2000(directory, model="offline", roi: str = "gt", progress=None, ke
             pts = box.to_image(np.asarray(mu[0, :68], np.float64), pred.size)
             sig = np.asarray(sigma[0, :68]) * box.side / pred.size
         else:
-            dets = roi_lib.search(np.ascontiguousarray(image), pred, max_faces=1)
+            dets = roi_lib.find_faces(np.ascontiguousarray(image), pred, detector, max_faces=1)
             if not dets:
                 failures.append(dict(image=name, reason="no face found"))
                 if progress:
@@ -153,6 +158,7 @@ def eval_aflw2000(directory, model="offline", roi: str = "gt", progress=None, ke
         bins[f"{int(lo_b)}-{int(min(hi_b, 90))}"] = dict(nme=float(np.mean(vals)) if vals else None, count=len(vals))
     filled = [b["nme"] for b in bins.values() if b["nme"] is not None]
     return dict(protocol="AFLW2000-3D, 68 points, NME / sqrt(w h) of the ground-truth box", roi=roi,
+                detector="yunet" if detector is not None else None,
                 model=pred.manifest.get("config", {}), weights_sha256=pred.manifest.get("sha256"),
                 num_images=len(items), num_evaluated=len(per_image),
                 detection_rate=len(per_image) / max(len(items), 1),

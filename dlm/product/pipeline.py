@@ -109,11 +109,23 @@ def fit_faces(detections, image_sizes, landmark_set: str, face_model: fm.FaceMod
     return out
 
 
+def face_detector(detector):
+    """"yunet" (the shared `dlm.product.detector` YuNet), None, or a callable image -> boxes."""
+    if detector == "yunet":
+        return detector_lib.default_detector()
+    if detector is not None and not callable(detector):
+        raise ValueError(f"detector must be 'yunet', None or a callable, not {detector!r}")
+    return detector
+
+
 def detect(image: np.ndarray, model="offline", max_faces: int = 1, min_face: float | None = None,
-           threshold: float | None = None) -> list[roi_lib.Detection]:
-    """Faces in an RGB image, best first; raises NoFaceError when there is none."""
+           threshold: float | None = None, detector="yunet") -> list[roi_lib.Detection]:
+    """Faces in an RGB image, best first (`roi.find_faces`: where the face detector proposes, then
+    the landmark network's full search if that found fewer than max_faces; detector None: the
+    full search only); raises NoFaceError when there is none."""
     pred = predictor(model)
-    dets = roi_lib.search(image, pred, max_faces=max_faces, min_face=min_face, threshold=threshold)
+    dets = roi_lib.find_faces(image, pred, face_detector(detector), max_faces=max_faces, threshold=threshold,
+                              min_face=min_face)
     if not dets:
         h, w = image.shape[:2]
         mf = max(24.0, min(h, w) / 10.0) if min_face is None else min_face
@@ -217,11 +229,7 @@ class Tracker:
             raise ValueError(f"max_search_gap must be >= 0, got {max_search_gap}")
         self.max_search_gap = int(max_search_gap)
         self.search_near = search_near
-        if detector == "yunet":
-            detector = detector_lib.default_detector()
-        elif detector is not None and not callable(detector):
-            raise ValueError(f"detector must be 'yunet', None or a callable, not {detector!r}")
-        self.detector = detector
+        self.detector = face_detector(detector)
         self.predictor = predictor(model)
         self.face_model = face_model or fm.load_face_model()
         self.image_size = (int(image_size[0]), int(image_size[1]))

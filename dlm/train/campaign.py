@@ -49,7 +49,10 @@ def campaign_line(workdir, roi_auto: dict | None = None, real: dict | None = Non
                 dev_nme_inner51=real.get("nme_inner51"), dev_failure_rate_10=real.get("failure_rate_10"),
                 dev_num_images=real.get("num_images"), weights_sha256=manifest.get("sha256"))
     if roi_auto is not None:
-        line.update(dev_roi_auto_found=roi_auto["detection_rate"], dev_roi_auto_nme_balanced=roi_auto["nme_balanced"])
+        # From 2026-12-04 14:30 the own-ROI figure finds faces as dlm reconstruct does: the face
+        # detector's boxes first (before: the landmark network's full search alone).
+        line.update(dev_roi_auto_found=roi_auto["detection_rate"], dev_roi_auto_nme_balanced=roi_auto["nme_balanced"],
+                    dev_roi_auto_detector=roi_auto.get("detector"))
     return line
 
 
