@@ -145,7 +145,7 @@ def reconstruct_faces(image: np.ndarray, model="offline", max_faces: int = 1, fa
 
 def reconstruct(image: np.ndarray, model="offline", face_model=None, config: offline.FitConfig | None = None,
                 min_face: float | None = None) -> FaceResult:
-    """The most certain face in an RGB image (H, W, 3) uint8: landmarks, sigma, parameters, mesh, camera.
+    """The largest face in an RGB image (H, W, 3) uint8: landmarks, sigma, parameters, mesh, camera.
     min_face: smallest face searched for, pixels (default: a tenth of the shorter side, at least 24)."""
     return reconstruct_faces(image, model, 1, face_model, config, min_face)[0]
 

@@ -317,19 +317,25 @@ def search_proposals(image: np.ndarray, boxes: np.ndarray, predictor: lmk.Predic
 
 
 def find_faces(image: np.ndarray, predictor: lmk.Predictor, detector=None, max_faces: int = 1,
-               threshold: float | None = None, min_face: float | None = None) -> list[Detection]:
-    """Faces in an image, best first: where `detector` (image -> (N, 4+) boxes, or None) proposes
-    them (`search_proposals`), and by the full `search` when that found fewer than max_faces;
-    faces the two both found count once.  On the 200 AFLW2000-3D dev photos the detector's boxes
-    also choose the right face where the full search alone picked another or a patch of background
-    (own-ROI balanced NME 12.2% -> 8.7% with the network of 2026-12-04; ground-truth crops 7.8%)."""
+               threshold: float | None = None, min_face: float | None = None, order: str = "largest",
+               proposals: int = 5) -> list[Detection]:
+    """Faces in an image: where `detector` (image -> (N, 4+) boxes, or None) proposes them (up to
+    `proposals` boxes judged, `search_proposals`), and by the full `search` when that found fewer
+    than max_faces; faces the two both found count once.  order "largest" (default: the photo's
+    subject first) or "certain" (the lowest score first).  On the 200 AFLW2000-3D dev photos the
+    detector's boxes also choose the right face where the full search alone picked another or a
+    patch of background (own-ROI balanced NME 12.2% -> 8.7% with the network of 2026-12-04;
+    ground-truth crops 7.8%); on two-person photos the most certain face is often the other person."""
+    if order not in ("largest", "certain"):
+        raise ValueError(f"order must be 'largest' or 'certain', not {order!r}")
     dets = []
     if detector is not None:
-        dets = search_proposals(image, detector(image), predictor, max_faces, threshold, min_face)
+        dets = search_proposals(image, detector(image), predictor, max(max_faces, proposals), threshold, min_face)
     if len(dets) < max_faces:
         dets = sorted(dets + search(image, predictor, max_faces, threshold, min_face), key=lambda d: d.score)
         dets = nms(dets, [d.roi.box() for d in dets])
-    return dets[:max_faces]
+    key = (lambda d: -d.roi.side) if order == "largest" else (lambda d: d.score)
+    return sorted(dets, key=key)[:max_faces]
 
 
 def _confirm(image, windows, scores, predictor, max_faces, threshold, min_face, refine_iterations, candidates):
