@@ -196,8 +196,10 @@ def _landmarks_in_image(predict_fn, size: int, variables, crop, crop_to_image):
 class Tracker:
     """Frame-by-frame tracking: the ROI comes from the previous frame's fitted landmarks, rotated
     upright with the eyes level; the first frame, and any frame after the track is lost (a crop
-    whose mean log sigma is above `lost_score`, or a fit that explains the landmarks badly), runs
-    the full ROI search.
+    whose mean log sigma is above `lost_score`, or a fit that explains the landmarks badly), looks
+    for the face: around the lost crop, then where the face detector proposes, then by the
+    landmark network's full search.  A track found again keeps the lost track's identity
+    (`RealtimeFitter.lose`).
 
     Args:
       image_size: (width, height) of the frames.
