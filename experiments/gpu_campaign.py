@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 POOLS = {
     "pools/pool160_24k": dict(size=160, seed=0, crop_scale=0.8, env_prob=0.0),
     "pools/pool160_24k_env": dict(size=160, seed=0, crop_scale=0.8, env_prob=0.5),
+    "pools/pool160_96k_env": dict(size=160, seed=0, crop_scale=0.8, env_prob=0.5),   # realtime_env96k_320.py
     "pools/pool160_24k_env_hair": dict(size=160, seed=0, crop_scale=0.8, env_prob=0.5, hair_volume=True,
                                        long_hair=True),
 }
