@@ -29,7 +29,14 @@ class FaceDetector:
         if not hasattr(cv2, "FaceDetectorYN"):
             raise RuntimeError(f"OpenCV {cv2.__version__} has no FaceDetectorYN (OpenCV >= 4.5.4 has)")
         self.max_side = int(max_side)
-        self._net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), score_threshold, nms_threshold, 50)
+        # OpenCV 5's graph engine warns on every detector made ("Targets are not supported by the new
+        # graph engine"): about its own default target, nothing a user can act on.
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+        try:
+            self._net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), score_threshold, nms_threshold, 50)
+        finally:
+            cv2.utils.logging.setLogLevel(level)
         self._size = (320, 320)
         self._lock = threading.Lock()    # one OpenCV net, reconfigured per frame size
 
