@@ -216,7 +216,7 @@ def cmd_track(args) -> int:
     min_quality = _min_quality(args.min_quality, pred)
     tracker = pipeline.Tracker((reader.width, reader.height), pred, model, solver=args.solver, min_quality=min_quality,
                                max_search_gap=args.max_search_gap,
-                               detector=None if args.detector == "none" else args.detector)
+                               detector=args.detector)
     writer = outputs.TrackWriter(out, model, reader.fps, (reader.width, reader.height), video=not args.no_video)
     timings, found, searched, skipped, near, by_detector, n, qualities = [], 0, 0, 0, 0, 0, 0, []
     starts = {"pose": 0, "cold": 0}   # frames that started a track: identity kept / offline cold start
@@ -569,7 +569,7 @@ def cmd_bench_realtime(args):
         r = bench.bench_realtime(video, args.model, args.max_frames, solver=args.solver, fuse=not args.no_fuse,
                                  passes=args.passes, max_search_gap=args.max_search_gap,
                                  search_near=not args.no_search_near,
-                                 detector=None if args.detector == "none" else args.detector)
+                                 detector=args.detector)
     except InputError as e:
         raise UserError(str(e)) from None
     res = dict(benchmark="realtime", threads=args.threads, environment=environment(), **r)

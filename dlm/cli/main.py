@@ -66,6 +66,9 @@ def _version() -> str:
 
 
 def build_parser():
+    detector = dict(choices=["yunet", "none"], default="yunet",
+                    help="where there is no track, look where this face detector proposes before the full search "
+                         "(default yunet: third_party/yunet; none: the full search only)")
     ap = argparse.ArgumentParser(prog="dlm", description="Dense-landmark 3D face reconstruction in JAX.")
     ap.add_argument("--quiet", action="store_true", help="print nothing but errors")
     ap.add_argument("--version", action="version", version=f"dlm {_version()}")
@@ -197,9 +200,7 @@ def build_parser():
     p.add_argument("--max-search-gap", type=non_negative_int, default=8, metavar="N",
                    help="with no face in view, search again after 1, 2, 4 ... frames, at most N (default 8; "
                         "0: search every frame without a track)")
-    p.add_argument("--detector", choices=["yunet", "none"], default="yunet",
-                   help="where there is no track, look where this face detector proposes before the full search "
-                        "(default yunet: third_party/yunet; none: the full search only)")
+    p.add_argument("--detector", **detector)
     p.add_argument("--json", help="also write the summary to this JSON file")
     p.add_argument("--quiet", **quiet)
     p.set_defaults(func="cmd_track")
@@ -294,9 +295,7 @@ def build_parser():
                         "0: search every frame without a track)")
     p.add_argument("--no-search-near", action="store_true",
                    help="on losing the track, run the full search at once (default: look around the lost crop first)")
-    p.add_argument("--detector", choices=["yunet", "none"], default="yunet",
-                   help="where there is no track, look where this face detector proposes before the full search "
-                        "(default yunet: third_party/yunet; none: the full search only)")
+    p.add_argument("--detector", **detector)
     p.add_argument("--passes", type=int, default=3, help="passes over the video, pooled (default 3)")
     p.add_argument("--threads", type=int, choices=[0, 1], default=1,
                    help="1: pin to one core, one XLA thread (default); 0: leave as is")

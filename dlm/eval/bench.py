@@ -229,7 +229,7 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
                 frames_without_face=sum(not r["found"] for r in rows), warmup_frames=warmup,
                 frames_search_skipped=sum(r["skipped"] for r in rows), max_search_gap=max_search_gap,
                 search_near=search_near, frames_found_near_lost_track=sum(r["near"] for r in rows),
-                detector=detector if isinstance(detector, str) or detector is None else "custom",
+                detector=None if tracker.detector is None else detector if isinstance(detector, str) else "custom",
                 frames_found_by_detector=sum(r["by_detector"] for r in rows),
                 searched_frame=stats("total", [r for r in rows if r["searched"]]),
                 # Frames that started a track again: "pose" kept the lost track's identity

@@ -110,10 +110,13 @@ def fit_faces(detections, image_sizes, landmark_set: str, face_model: fm.FaceMod
 
 
 def face_detector(detector):
-    """"yunet" (the shared `dlm.product.detector` YuNet), None, or a callable image -> boxes."""
+    """"yunet" (the shared `dlm.product.detector` YuNet), None or "none" (no detector: the
+    network's full search only), or a callable image -> boxes."""
     if detector == "yunet":
         return detector_lib.default_detector()
-    if detector is not None and not callable(detector):
+    if detector is None or detector == "none":
+        return None
+    if not callable(detector):
         raise ValueError(f"detector must be 'yunet', None or a callable, not {detector!r}")
     return detector
 
