@@ -339,6 +339,17 @@ def test_tracking_core_advances_loses_and_keeps_keyframes():
     assert plain.keyframes == () and not rt.refit_due(plain, refit_every=0, num_keyframes=3)
 
 
+def test_refit_schedule_doubles_its_interval_up_to_the_cap():
+    """refit_max_every: refits at doubling intervals from refit_every up to the cap, then every cap
+    frames (hand-listed); without it every refit_every frames; never before the keyframes are full."""
+    st = rt.TrackState(keyframes=(None,) * 8)
+    due = lambda *a: [i for i in range(1, 1500) if rt.refit_due(st._replace(frame_index=i), *a)]  # noqa: E731
+    assert due(30, 8, 240) == [8, 30, 60, 120, 240, 480, 720, 960, 1200, 1440]
+    assert due(30, 8, 100)[:8] == [8, 30, 60, 120, 220, 320, 420, 520]
+    assert due(30, 8) == due(30, 8, 30) == [8] + list(range(30, 1500, 30))
+    assert not rt.refit_due(rt.TrackState(keyframes=(None,) * 7, frame_index=30), 30, 8, 240)
+
+
 def test_realtime_identity_refit_in_a_thread_equals_the_inline_one(model):
     """The identity refit runs in a worker thread (no stall in the frame loop); once applied it
     is the refit the inline path computes from the same keyframes."""

@@ -150,3 +150,28 @@ def project(points_cam: jax.Array, focal: jax.Array, principal_point: jax.Array)
     u = pp[..., 0] + focal * points_cam[..., 0] / depth
     v = pp[..., 1] - focal * points_cam[..., 1] / depth
     return xp.stack([u, v], axis=-1)
+
+
+def centroid_on_ray(mu: jax.Array, weight: jax.Array, points: jax.Array, focal: jax.Array,
+                    principal_point: jax.Array) -> jax.Array:
+    """Where `points`' centroid sits in camera space when they are seen as the 2D landmarks mu:
+    on the ray through mu's weighted centroid, at the depth where the points' spread (in their
+    own x-y plane, i.e. seen face-on) and mu's spread agree; the inverse of `project` for a
+    rough placement (both fitters' starts).
+
+    Args:
+      mu: (..., L, 2) pixels; weight: (..., L), zero for landmarks that do not count.
+      points: (L, 3) the same landmarks on the model, any pose facing +z.
+      focal: a scalar or (...,) pixels; principal_point: (2,) or (..., 2) pixels.
+    Returns:
+      (..., 3) camera-space point (camera looks along -z, y up).
+    """
+    wsum = jnp.maximum(jnp.sum(weight, -1), 1.0)
+    c2 = jnp.sum(weight[..., None] * mu, -2) / wsum[..., None]
+    spread_2d = jnp.sqrt(jnp.sum(weight * jnp.sum((mu - c2[..., None, :]) ** 2, -1), -1) / wsum)
+    c3 = jnp.mean(points, 0)
+    spread_3d = jnp.sqrt(jnp.mean(jnp.sum((points[:, :2] - c3[:2]) ** 2, -1)))
+    depth = focal * spread_3d / jnp.maximum(spread_2d, 1e-3)
+    pp = jnp.asarray(principal_point)
+    return jnp.stack([(c2[..., 0] - pp[..., 0]) * depth / focal, -(c2[..., 1] - pp[..., 1]) * depth / focal, -depth],
+                     -1)

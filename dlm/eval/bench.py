@@ -184,7 +184,8 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
     """Per-frame latency of the real-time path over a real video: upright crop from the previous
     frame's fit + landmark CNN + real-time fit (+ the next ROI), i.e. everything `dlm.Tracker`
     does per frame.  Frames are decoded before timing.  The first `warmup` frames (compilation,
-    the first frame's full ROI search) are not timed; frames that fell back to the full search
+    the first frame's full ROI search) are not timed, and an untimed pass over them first compiles
+    every program, the identity refit's included; frames that fell back to the full search
     are reported apart.  The video is tracked `passes` times from a reset tracker (the warm-up
     frames untimed each time) and the frames pooled; per-pass medians show the run-to-run noise.
     Run under `--threads 1` for the single-thread figure.  every_frame: the same over every timed
@@ -199,6 +200,12 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
                                max_search_gap=max_search_gap, search_near=search_near, detector=detector)
     if passes < 1:
         raise ValueError(f"passes must be at least 1, got {passes}")
+    # An untimed compile pass: the warm-up frames, then the first identity refit is waited for.
+    # Its program compiles once per process (~25 s of one core, in the refit thread): left in the
+    # first timed pass it would share the core with ~100 frames, a compilation, not a frame cost.
+    for f in frames[:warmup]:
+        tracker(f)
+    tracker.fitter.wait_for_refit()
     rows, pass_medians = [], []
     for _ in range(passes):
         tracker.reset()

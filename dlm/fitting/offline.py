@@ -178,21 +178,11 @@ def _initial_vars_jit(num_identity, num_expression, num_joints, obs, rig, lm_mod
         cam_rot, cam_trans = jnp.zeros((C, 3)), jnp.zeros((C, 3))
         log_focal = jnp.full(rig.focal_scale.shape, jnp.log(initial_focal_factor))
     pts = fm.vertices(lm_model, fm.FaceParams.zeros(lm_model))  # (L, 3) template landmarks
-    w = obs.weight[:, 0]  # camera 0 (F, L)
-    mu = obs.mu[:, 0]
-    wsum = jnp.maximum(w.sum(1, keepdims=True), 1.0)
-    centroid_2d = (w[..., None] * mu).sum(1) / wsum  # (F, 2)
-    spread_2d = jnp.sqrt((w * jnp.sum((mu - centroid_2d[:, None]) ** 2, -1)).sum(1) / wsum[:, 0])
     c3 = pts.mean(0)
-    spread_3d = jnp.sqrt(jnp.mean(jnp.sum((pts[:, :2] - c3[:2]) ** 2, -1)))
     focal0 = rig.focal_scale[:, 0] * jnp.exp(log_focal[:, 0])  # (Fc,)
-    pp0 = rig.principal_point[:, 0]  # (Fc, 2)
-    depth = focal0 * spread_3d / jnp.maximum(spread_2d, 1e-3)  # (F,)
-    # Point on the ray through the 2D centroid at that depth, in camera 0 coordinates,
-    # then into the world (camera 0 may be calibrated and not the identity).
-    x = (centroid_2d[:, 0] - pp0[:, 0]) * depth / focal0
-    y = -(centroid_2d[:, 1] - pp0[:, 1]) * depth / focal0
-    p_cam = jnp.stack([x, y, -depth], 1)
+    # The centroid on the ray through the 2D centroid, in camera 0 coordinates, then into the
+    # world (camera 0 may be calibrated and not the identity).
+    p_cam = geometry.centroid_on_ray(obs.mu[:, 0], obs.weight[:, 0], pts, focal0, rig.principal_point[:, 0])
     r0 = geometry.axis_angle_to_matrix(cam_rot[0])
     p_world = (p_cam - cam_trans[0]) @ r0  # R^T (p - t)
     # Face the camera: the head's +z axis towards camera 0's centre.

@@ -400,13 +400,26 @@ def advance(state: TrackState, mu, sigma, weight, x, prev_2d, cost: float, landm
                           frame_index=state.frame_index + 1), lost
 
 
-def refit_due(state: TrackState, refit_every: int, num_keyframes: int) -> bool:
+def refit_due(state: TrackState, refit_every: int, num_keyframes: int, refit_max_every: int | None = None) -> bool:
     """Whether identity and focal are refitted after this frame: as soon as num_keyframes tracked
     frames are kept (the start's identity came from one frame, or from before the track was
-    lost, perhaps from someone else), then every refit_every frames."""
+    lost, perhaps from someone else), then at refit_every frames and, with refit_max_every, at
+    intervals that double from refit_every up to refit_max_every (30, 60, 120, 240, 480, 720, ...
+    for 30 and 240: an identity refit costs a hundred frames of CPU, and once a track has
+    settled a refit changes it less); without it, every refit_every frames."""
     if not refit_every or len(state.keyframes) != num_keyframes:
         return False
-    return state.frame_index == num_keyframes or state.frame_index % refit_every == 0
+    i = state.frame_index
+    if i == num_keyframes:
+        return True
+    if not refit_max_every or refit_max_every <= refit_every:
+        return i % refit_every == 0
+    due = refit_every
+    while due < i and due < refit_max_every:   # doubling intervals while under the cap
+        due *= 2
+    if due >= i:
+        return due == i
+    return (i - due) % refit_max_every == 0      # then every refit_max_every frames
 
 
 def cold_start(model: fm.FaceModel, image_size, config, mu, sigma, weight):
@@ -432,15 +445,8 @@ def pose_guess(mu, weight, consts: FrameConstants, num_expression: int, yaw_deg:
     landmarks' centroid at the depth where their 3D and 2D spreads agree (camera at the origin
     looking along -z, as in the per-frame solve).  mu (L, 2) px, weight (L,)."""
     bind = jnp.asarray(consts.bind_identity)
-    w = jnp.asarray(weight)
-    wsum = jnp.maximum(jnp.sum(w), 1.0)
-    c2 = jnp.sum(w[:, None] * mu, 0) / wsum
-    spread_2d = jnp.sqrt(jnp.sum(w * jnp.sum((mu - c2) ** 2, -1)) / wsum)
+    p_cam = geometry.centroid_on_ray(mu, jnp.asarray(weight), bind, consts.focal, consts.principal_point)
     c3 = jnp.mean(bind, 0)
-    spread_3d = jnp.sqrt(jnp.mean(jnp.sum((bind[:, :2] - c3[:2]) ** 2, -1)))
-    depth = consts.focal * spread_3d / jnp.maximum(spread_2d, 1e-3)
-    pp = consts.principal_point
-    p_cam = jnp.stack([(c2[0] - pp[0]) * depth / consts.focal, -(c2[1] - pp[1]) * depth / consts.focal, -depth])
     yaw = jnp.radians(yaw_deg)
     root_rot = jnp.array([0.0, 1.0, 0.0]) * yaw
     r = geometry.axis_angle_to_matrix(root_rot)
@@ -534,7 +540,8 @@ class RealtimeFitter:
 
     def __init__(self, model: fm.FaceModel, image_size, landmark_set: str = "320", num_iters: int = 4,
                  weights: RealtimeWeights = RealtimeWeights(), refit_every: int = 30, num_keyframes: int = 8,
-                 lost_cost_per_landmark: float = 25.0, solver=None, offline_config=None, async_refit: bool = True):
+                 lost_cost_per_landmark: float = 25.0, solver=None, offline_config=None, async_refit: bool = True,
+                 refit_max_every: int | None = None, refit_iters: int = 2000):
         self.model = model
         self.image_size = (float(image_size[0]), float(image_size[1]))
         self.landmark_set = landmark_set
@@ -554,10 +561,13 @@ class RealtimeFitter:
         else:
             raise ValueError(f"solver must be 'jit', 'exported' or a callable, not {solver!r}")
         self.refit_every = refit_every
+        self.refit_max_every = refit_max_every
         self.async_refit = async_refit
         self.num_keyframes = num_keyframes
         self.lost_cost = lost_cost_per_landmark
         self.offline_config = offline_config or offline.FitConfig(landmark_set=landmark_set, use_intersect=False)
+        # Refits start warm (the tracked poses, the current identity): their iterations are capped apart.
+        self.refit_config = dataclasses.replace(self.offline_config, full_iters=refit_iters)
         st = self.structure
         # After each solve: the fitted projections, the energy terms and the unpacked parameters in
         # one compiled call, fetched to the host in one transfer (eager slicing and one float() per
@@ -664,7 +674,7 @@ class RealtimeFitter:
         self._set_identity(*self._refit_result(self.state.keyframes, self.state.identity, self.state.focal))
 
     def _refit_result(self, keyframes, identity, focal):
-        return refit_identity(self.model, self.image_size, self.offline_config, keyframes, identity, focal)
+        return refit_identity(self.model, self.image_size, self.refit_config, keyframes, identity, focal)
 
     def step(self, mu, sigma, weight=None) -> TrackResult:
         """Fit one frame's landmarks: mu (L, 2) px, sigma (L,) px, weight (L,) optional."""
@@ -739,7 +749,7 @@ class RealtimeFitter:
         terms = {k: float(v) for k, v in terms.items()}
         self.state, lost = advance(self.state, mu, sigma, weight, x, px, cost_value, terms["landmarks"], float(wsum),
                                    self.lost_cost, self.num_keyframes, keep_keyframes=bool(self.refit_every))
-        if not lost and refit_due(self.state, self.refit_every, self.num_keyframes):
+        if not lost and refit_due(self.state, self.refit_every, self.num_keyframes, self.refit_max_every):
             self._start_refit()
         params = fm.FaceParams(self.state.identity, psi, rot, trans)
         return TrackResult(params, self._camera, px_host, cost_value, start != "warm", solve_ms, terms, self._mesh,
