@@ -48,3 +48,14 @@ def test_sliding_windows_cover_the_image():
         if s <= 480:   # windows of one scale reach every border
             assert boxes[:, 0].min() <= 1e-6 and boxes[:, 2].max() >= 640 - 1e-6
             assert boxes[:, 1].min() <= 1e-6 and boxes[:, 3].max() >= 480 - 1e-6
+
+
+def test_faces_ordered_largest_or_most_certain_first():
+    """roi.ordered (find_faces and the tracker): "largest" by crop side, "certain" by score (lower
+    first); anything else is refused."""
+    dets = [roi.Detection(roi.Roi((0.0, 0.0), side), np.zeros((1, 2)), np.ones(1), score)
+            for side, score in ((50.0, -3.0), (120.0, -1.0), (80.0, -4.0))]
+    assert [d.roi.side for d in roi.ordered("largest", dets)] == [120.0, 80.0, 50.0]
+    assert [d.score for d in roi.ordered("certain", dets)] == [-4.0, -3.0, -1.0]
+    with pytest.raises(ValueError, match="order must be"):
+        roi.ordered("biggest", dets)

@@ -344,9 +344,8 @@ class Tracker:
             if not dets and self.detector is not None:
                 t1 = time.perf_counter()
                 # Of several faces, the largest (the shot's subject), as `detect` takes for photos.
-                dets = keep(roi_lib.search_proposals(frame, self.detector(frame), self.predictor, max_faces=5,
-                                                     min_face=self.min_face))
-                dets = sorted(dets, key=lambda d: -d.roi.side)[:1]
+                dets = roi_lib.ordered("largest", keep(roi_lib.search_proposals(
+                    frame, self.detector(frame), self.predictor, max_faces=5, min_face=self.min_face)))[:1]
                 t["detector"] = (time.perf_counter() - t1) * 1e3
                 by_detector = bool(dets)
             if not dets:

@@ -326,16 +326,22 @@ def find_faces(image: np.ndarray, predictor: lmk.Predictor, detector=None, max_f
     detector's boxes also choose the right face where the full search alone picked another or a
     patch of background (own-ROI balanced NME 12.2% -> 8.7% with the network of 2026-12-04;
     ground-truth crops 7.8%); on two-person photos the most certain face is often the other person."""
-    if order not in ("largest", "certain"):
-        raise ValueError(f"order must be 'largest' or 'certain', not {order!r}")
+    ordered(order, [])   # a bad order fails before any work
     dets = []
     if detector is not None:
         dets = search_proposals(image, detector(image), predictor, max(max_faces, proposals), threshold, min_face)
     if len(dets) < max_faces:
         dets = sorted(dets + search(image, predictor, max_faces, threshold, min_face), key=lambda d: d.score)
         dets = nms(dets, [d.roi.box() for d in dets])
-    key = (lambda d: -d.roi.side) if order == "largest" else (lambda d: d.score)
-    return sorted(dets, key=key)[:max_faces]
+    return ordered(order, dets)[:max_faces]
+
+
+def ordered(order: str, dets: list[Detection]) -> list[Detection]:
+    """dets sorted "largest" first (the shot's subject: photos and the tracker take it) or most
+    "certain" first (the lowest score)."""
+    if order not in ("largest", "certain"):
+        raise ValueError(f"order must be 'largest' or 'certain', not {order!r}")
+    return sorted(dets, key=(lambda d: -d.roi.side) if order == "largest" else (lambda d: d.score))
 
 
 def _confirm(image, windows, scores, predictor, max_faces, threshold, min_face, refine_iterations, candidates):
