@@ -36,6 +36,7 @@ ARGS = {
     "tune_weights.py": (["--quick"], []),
     "landmark_count.py": (["--quick"], []),
     "video_synth.py": (["--quick"], []),
+    "tracker_identity.py": (["--quick"], []),
     "timing.py": (["--quick"], []),
     "peers.py": (["--quick"], []),
     "gnll_vs_l2.py": (["--quick"], []),
@@ -46,7 +47,7 @@ ARGS = {
 # detections); the longest first, so that the last ones to finish are short.
 CHAINS = [
     ["now_synth.py", "ablate_fit.py", "tune_weights.py"],
-    ["video_synth.py"],
+    ["video_synth.py", "tracker_identity.py"],
     ["cnn_study.py"],
     ["landmark_count.py"],
     ["gnll_vs_l2.py"],
@@ -62,6 +63,7 @@ TABLES = [
     ("now_synth", "Synthetic NoW-like benchmark (neutral face from photos)"),
     ("ablate_fit", "Fitting ablations: energy terms and sigma"),
     ("video_synth", "Synthetic MICC-like video benchmark: per-frame average vs joint fit, temporal term, ablations"),
+    ("tracker_identity", "Real-time tracker: identity refit schedules, accuracy and cost (issue 20)"),
     ("cnn_study", "CNN study at CPU scale: landmark count (trained CNNs) and GNLL vs L2"),
     ("landmark_count", "Landmark count (simulated detector)"),
     ("tune_weights", "Differentiable tuning of the prior weights"),
