@@ -1,4 +1,5 @@
 """Fitting: energy terms, the LM solvers, the offline fitter and its gradients."""
+import dataclasses
 import os
 
 import jax
@@ -179,6 +180,26 @@ def test_offline_fit_monocular_cold_start(model, scene):
     px_err = np.linalg.norm(np.asarray(r.landmarks_2d[0, 0]) - np.asarray(clean), axis=1)
     assert np.median(px_err) < 0.5, np.median(px_err)
     assert abs(float(r.cameras.focal[0]) / float(scene.camera.focal) - 1) < 0.1
+
+
+def test_offline_fit_in_chunks_is_the_same_solve(model, scene):
+    """full_chunk (the tracker's refit: compiled calls of a few iterations, so a frame's program
+    waits behind one chunk, not the solve): the same L-BFGS iterations as one compiled run, to
+    float32 round-off; the iteration cap and the tolerance stop it at the same iteration."""
+    mu = fm.project_points(scene.camera, fm.landmark_vertices(model, scene.params, "320"))
+    mu = mu + 0.5 * jax.random.normal(jax.random.key(3), mu.shape)
+    obs = en.Observations(mu[None, None], jnp.ones((1, 1, 320)), jnp.ones((1, 1, 320)))
+    p = scene.params
+    init = en.FitVars(jnp.zeros(model.num_identity), jnp.zeros((1, model.num_expression)),
+                      jnp.asarray(p.joint_rotations)[None], jnp.asarray(p.translation)[None] + 0.5,
+                      jnp.zeros((1, 3)), jnp.zeros((1, 3)), jnp.log(jnp.full((1, 1), 1.1 * scene.camera.focal / S)))
+    for iters, tol in ((23, 1e-9), (400, 0.1)):     # stopped by the cap; by the tolerance
+        cfg = offline.FitConfig(landmark_set="320", use_intersect=False, full_iters=iters, tol=tol)
+        one = dlm.fit(model, obs, (S, S), config=cfg, init=init)
+        chunked = dlm.fit(model, obs, (S, S), config=dataclasses.replace(cfg, full_chunk=5), init=init)
+        assert chunked.iterations == one.iterations and (one.iterations == 23 if iters == 23 else one.iterations < 400)
+        np.testing.assert_allclose(np.asarray(chunked.landmarks_2d), np.asarray(one.landmarks_2d), atol=1e-2)
+        np.testing.assert_allclose(np.asarray(chunked.vars.identity), np.asarray(one.vars.identity), atol=1e-3)
 
 
 def test_offline_fit_rejects_bad_shapes(model):

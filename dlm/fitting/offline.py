@@ -44,6 +44,9 @@ class FitConfig:
     initial_focal_factor: float = 2.0  # focal = factor * image size before fitting
     use_intersect: bool = True
     optimise_focal: bool = True
+    # None: the full stage is one compiled call.  n: calls of at most n iterations each, the same
+    # solve (`_chunked_solve`: for the tracker's identity refit, which shares XLA's CPU thread).
+    full_chunk: int | None = None
 
 
 class FitResult(NamedTuple):
@@ -155,8 +158,48 @@ def _compiled_solve(maxiter: int, tol: float):
     return jax.jit(solve)
 
 
-def _solve(maxiter, tol, vars, mask, obs, weights, problem, key):
-    out, n = _compiled_solve(maxiter, tol)(vars, mask, obs, weights, problem, key)
+@functools.lru_cache(maxsize=None)
+def _chunked_solve(maxiter: int, tol: float, chunk: int):
+    """`_compiled_solve` as a loop of compiled calls of at most `chunk` L-BFGS iterations each,
+    the solver's state carried between them: the same iterations as jaxopt's `run` (its first
+    update, then updates while the error is over tol, at most maxiter in all).  For a solve that
+    shares XLA's CPU thread with a real-time loop (the tracker's identity refit): XLA:CPU runs one
+    program at a time on its one thread, so a frame's program waited behind a whole solve
+    (100-150 ms for 300 iterations on one core) and now waits behind one chunk at most."""
+    solver = _lbfgs(maxiter, tol)
+
+    @jax.jit
+    def first(vars, mask, obs, weights, problem, key):
+        scale = jacobi_scale(vars, obs, weights, problem, key)
+        u0 = jax.tree_util.tree_map(jnp.zeros_like, vars)
+        args = (vars, scale, mask, obs, weights, problem)
+        u, state = solver.update(u0, solver.init_state(u0, *args), *args)
+        return scale, u, state
+
+    @jax.jit
+    def more(u, state, vars, scale, mask, obs, weights, problem):
+        args = (vars, scale, mask, obs, weights, problem)
+        stop = state.iter_num + chunk
+
+        def cond(c):
+            return (c[1].error > tol) & (c[1].iter_num < jnp.minimum(stop, maxiter))
+        return jax.lax.while_loop(cond, lambda c: tuple(solver.update(c[0], c[1], *args)), (u, state))
+
+    def solve(vars, mask, obs, weights, problem, key):
+        scale, u, state = first(vars, mask, obs, weights, problem, key)
+        while True:
+            error, n = jax.device_get((state.error, state.iter_num))
+            if not error > tol or n >= maxiter:
+                break
+            u, state = more(u, state, vars, scale, mask, obs, weights, problem)
+        return jax.tree_util.tree_map(lambda o, s, x: o + s * x, vars, scale, u), state.iter_num
+
+    return solve
+
+
+def _solve(maxiter, tol, vars, mask, obs, weights, problem, key, chunk: int | None = None):
+    solve = _compiled_solve(maxiter, tol) if chunk is None else _chunked_solve(maxiter, tol, chunk)
+    out, n = solve(vars, mask, obs, weights, problem, key)
     return out, int(n)
 
 
@@ -284,7 +327,8 @@ def fit(model: fm.FaceModel, obs: en.Observations, image_size, cameras: fm.Camer
     else:
         vars = init
     mask = _mask(vars, config, "full")
-    vars, n = _solve(config.full_iters, config.tol, vars, mask, obs, weights, problem, jax.random.key(1))
+    vars, n = _solve(config.full_iters, config.tol, vars, mask, obs, weights, problem, jax.random.key(1),
+                     config.full_chunk)
     iters += n
     terms, landmarks_2d = _final_terms(vars, obs, problem, weights)
     params = _to_params(vars)

@@ -373,7 +373,7 @@ class TrackState(NamedTuple):
     focal: float | None = None            # pixels
     consts: FrameConstants | None = None  # the per-frame constants for identity and focal
     keyframes: tuple = ()                 # the newest tracked frames, (mu, sigma, weight, x) each
-    frame_index: int = 0                  # frames stepped since the track was reset
+    frame_index: int = 0                  # frames stepped since the identity's start (kept by `lose`)
 
 
 def with_identity(state: TrackState, model: fm.FaceModel, landmark_set: str, weights: RealtimeWeights,
@@ -529,10 +529,12 @@ class RealtimeFitter:
     up to `refit_max_every` (`refit_due`), identity and focal length are refitted jointly over
     those recent frames (offline fitter, warm-started, at most `refit_iters` L-BFGS iterations)
     and the per-frame constants are rebuilt; with `async_refit` (default) the refit runs in a
-    worker thread and its result is applied on the first frame after it ends.  The defaults (300
-    iterations, doubling to 240) cost 0.68 s of one core per 240 tracked frames where 2000
-    iterations every 30 frames cost 8.6 s, for the same identity error on synthetic tracks
-    (1.22 vs 1.24 mm; experiments/tracker_identity.py): full refits had run all 2000 iterations.
+    worker thread and its result is applied on the first frame after it ends.  On synthetic
+    240-frame tracks (experiments/tracker_identity.py) 2000 iterations every 30 frames cost 8.6 s
+    of one core (every refit ran all 2000) for 1.24 mm of identity error; 300 at doubling
+    intervals 0.68 s for 1.22 mm, 100 every 30 frames 0.68 s for 1.22 mm: the defaults (100,
+    doubling to 240) take the cheaper of both.  The refit runs `refit_chunk` iterations per
+    compiled call, so a frame waits behind one chunk at most.
 
     Args:
       model: face model.
@@ -546,7 +548,7 @@ class RealtimeFitter:
     def __init__(self, model: fm.FaceModel, image_size, landmark_set: str = "320", num_iters: int = 4,
                  weights: RealtimeWeights = RealtimeWeights(), refit_every: int = 30, num_keyframes: int = 8,
                  lost_cost_per_landmark: float = 25.0, solver=None, offline_config=None, async_refit: bool = True,
-                 refit_max_every: int | None = 240, refit_iters: int = 300):
+                 refit_max_every: int | None = 240, refit_iters: int = 100, refit_chunk: int | None = 4):
         self.model = model
         self.image_size = (float(image_size[0]), float(image_size[1]))
         self.landmark_set = landmark_set
@@ -571,8 +573,11 @@ class RealtimeFitter:
         self.num_keyframes = num_keyframes
         self.lost_cost = lost_cost_per_landmark
         self.offline_config = offline_config or offline.FitConfig(landmark_set=landmark_set, use_intersect=False)
-        # Refits start warm (the tracked poses, the current identity): their iterations are capped apart.
-        self.refit_config = dataclasses.replace(self.offline_config, full_iters=refit_iters)
+        # Refits start warm (the tracked poses, the current identity): their iterations are capped
+        # apart, and run refit_chunk at a time: XLA:CPU runs one program at a time on its thread
+        # (one under --threads 1), so a frame waited behind a whole refit (100-150 ms), now behind
+        # a chunk (~2 ms).
+        self.refit_config = dataclasses.replace(self.offline_config, full_iters=refit_iters, full_chunk=refit_chunk)
         st = self.structure
         # After each solve: the fitted projections, the energy terms and the unpacked parameters in
         # one compiled call, fetched to the host in one transfer (eager slicing and one float() per
@@ -611,11 +616,13 @@ class RealtimeFitter:
         occluder or a turn): drop the pose and the keyframes, keep identity and focal length.  The
         next `step` then starts from its landmarks alone (`pose_start`: milliseconds) and falls
         back to the offline cold start (0.5-0.9 s on one core) only when that start does not
-        explain them (`explained`); identity is refitted once the new keyframes are full.  A
-        refit still running is applied when it ends (it is the same face's).  Use `reset` for a
-        new stream or a different face."""
+        explain them (`explained`).  The refit schedule goes on from the identity's start
+        (`frame_index` is kept): a brief loss no longer brings a refit 8 frames later (the Hamilton
+        clip loses its track ~30 times a pass; each had cost a refit).  A refit still running is
+        applied when it ends (it is the same face's).  Use `reset` for a new stream or a
+        different face."""
         st = self.state
-        self.state = TrackState(identity=st.identity, focal=st.focal, consts=st.consts)
+        self.state = TrackState(identity=st.identity, focal=st.focal, consts=st.consts, frame_index=st.frame_index)
 
     def _set_identity(self, identity, focal):
         self.state = with_identity(self.state, self.model, self.landmark_set, self.weights, self.image_size,
