@@ -112,7 +112,7 @@ def joints_only(model: fm.FaceModel) -> fm.FaceModel:
 
 def _energy(u, origin, scale, mask, obs, weights, problem: Problem):
     """The energy in preconditioned coordinates: vars = origin + scale * u."""
-    vars = jax.tree_util.tree_map(lambda o, s, x: o + s * x, origin, scale, u)
+    vars = _unscale(origin, scale, u)
     v = _masked(vars, mask)
     return en.total_energy(v, obs, problem.lm_model, problem.rig, weights, problem.gmm,
                            problem.intersect, problem.model)
@@ -151,11 +151,19 @@ def _compiled_solve(maxiter: int, tol: float):
 
     def solve(vars, mask, obs, weights, problem, key):
         scale = jacobi_scale(vars, obs, weights, problem, key)
-        u0 = jax.tree_util.tree_map(jnp.zeros_like, vars)
-        u, state = solver.run(u0, vars, scale, mask, obs, weights, problem)
-        return jax.tree_util.tree_map(lambda o, s, x: o + s * x, vars, scale, u), state.iter_num
+        u, state = solver.run(_zeros_like(vars), vars, scale, mask, obs, weights, problem)
+        return _unscale(vars, scale, u), state.iter_num
 
     return jax.jit(solve)
+
+
+def _zeros_like(tree):
+    return jax.tree_util.tree_map(jnp.zeros_like, tree)
+
+
+def _unscale(vars, scale, u):
+    """The variables at the scaled step u from vars (the solvers work in Jacobi-scaled units)."""
+    return jax.tree_util.tree_map(lambda o, s, x: o + s * x, vars, scale, u)
 
 
 @functools.lru_cache(maxsize=None)
@@ -171,7 +179,7 @@ def _chunked_solve(maxiter: int, tol: float, chunk: int):
     @jax.jit
     def first(vars, mask, obs, weights, problem, key):
         scale = jacobi_scale(vars, obs, weights, problem, key)
-        u0 = jax.tree_util.tree_map(jnp.zeros_like, vars)
+        u0 = _zeros_like(vars)
         args = (vars, scale, mask, obs, weights, problem)
         u, state = solver.update(u0, solver.init_state(u0, *args), *args)
         return scale, u, state
@@ -192,7 +200,7 @@ def _chunked_solve(maxiter: int, tol: float, chunk: int):
             if not error > tol or n >= maxiter:
                 break
             u, state = more(u, state, vars, scale, mask, obs, weights, problem)
-        return jax.tree_util.tree_map(lambda o, s, x: o + s * x, vars, scale, u), state.iter_num
+        return _unscale(vars, scale, u), state.iter_num
 
     return solve
 
@@ -395,7 +403,7 @@ def solve_differentiable(vars0: en.FitVars, obs: en.Observations, weights: en.En
     scale = jax.lax.stop_gradient(jacobi_scale(vars0, obs, weights, problem, jax.random.key(1)))
     u0 = jax.tree_util.tree_map(jnp.zeros_like, vars0)
     u = solver.run(u0, vars0, scale, mask, obs, weights, problem).params
-    return jax.tree_util.tree_map(lambda o, s, x: o + s * x, vars0, scale, u)
+    return _unscale(vars0, scale, u)
 
 
 def make_rig(image_size, num_intrinsics: int, num_cameras: int, cameras: fm.Camera | None = None) -> en.CameraRig:
