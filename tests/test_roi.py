@@ -59,3 +59,76 @@ def test_faces_ordered_largest_or_most_certain_first():
     assert [d.score for d in roi.ordered("certain", dets)] == [-4.0, -3.0, -1.0]
     with pytest.raises(ValueError, match="order must be"):
         roi.ordered("biggest", dets)
+
+
+class _SquareFaceNet:
+    """A stand-in landmark network for the ROI logic: it "sees" the bright square in a crop and
+    puts the template's non-neck landmarks exactly over it, with a sigma proportional to the
+    square's share of the crop (less certain the tighter the crop: what the real network does for
+    profiles, where the detector's wide box scores best).  With no square in the crop, a 2 px face
+    at its centre (a detection too small to be plausible)."""
+
+    def __init__(self, model, threshold, size=64, sigma_scale=0.05):
+        ids = np.asarray(model.landmarks["320"])
+        p = np.asarray(model.template)[ids][:, :2] * np.array([1.0, -1.0])
+        keep = np.array([n != "neck" for n in model.landmark_regions["320"]])
+        lo, hi = p[keep].min(0), p[keep].max(0)
+        self.unit = (p - lo) / np.max(hi - lo)        # non-neck extent 1 along its longer axis
+        self.unit_centre = (self.unit[keep].min(0) + self.unit[keep].max(0)) / 2
+        self.size, self.landmark_set, self.num_landmarks = size, "320", len(ids)
+        self.manifest = {"roi_threshold": threshold}
+        self.sigma_scale = sigma_scale
+
+    def __call__(self, crops):
+        mus, sigmas = [], []
+        for c in np.asarray(crops):
+            ys, xs = np.nonzero(c[..., 0] > 128)
+            if len(xs):
+                lo, hi = np.array([xs.min(), ys.min()], float), np.array([xs.max() + 1, ys.max() + 1], float)
+            else:
+                lo = hi = np.full(2, self.size / 2)
+            ext = max(np.max(hi - lo), 2.0)
+            mus.append((self.unit - self.unit_centre) * ext + (lo + hi) / 2)
+            sigmas.append(np.full(self.num_landmarks, self.sigma_scale * ext))
+        return np.asarray(mus, np.float32), np.asarray(sigmas, np.float32)
+
+
+def _square_scene(side=80, at=(200, 160)):
+    image = np.zeros((320, 400, 3), np.uint8)
+    image[at[1] - side // 2:at[1] + side // 2, at[0] - side // 2:at[0] + side // 2] = 255
+    return image
+
+
+def test_refine_prefers_the_crop_its_landmarks_frame(model):
+    """A detector-sized crop ~1.4x the face's training framing is where the network is most
+    certain, and its landmarks fail the framing check (`plausible`); refine keeps it unless told
+    to prefer framed crops, then returns the re-framed crop (one step later), which passes."""
+    net = _SquareFaceNet(model, threshold=None)
+    image = _square_scene()
+    own = roi.roi_from_landmarks(net.unit * 80, "320").side       # the training framing of the square
+    wide = roi.Roi((200.0, 160.0), own / 0.7)                     # ratio 0.7 < 1 / FRAMING_TOLERANCE
+    framed = lambda d: roi.plausible(d, "320", 24.0)  # noqa: E731
+    plain = roi.refine(image, wide, net, 2)
+    assert plain.roi.side == pytest.approx(wide.side) and not framed(plain)
+    chosen = roi.refine(image, wide, net, 2, prefer=framed)
+    assert framed(chosen) and chosen.roi.side == pytest.approx(own, rel=0.05)
+    assert chosen.score > plain.score                             # less certain, and still chosen
+    assert np.allclose(chosen.roi.centre, (200, 160), atol=2)
+
+
+def test_find_faces_keeps_the_detectors_face_when_the_network_is_unsure(model):
+    """When no detector box passes the network's score threshold (profiles on real photos score
+    like real background patches), the detector's face is kept if its landmarks frame it
+    plausibly, before any full search; a box on an empty patch is still no face."""
+    image = _square_scene()
+    sure = _SquareFaceNet(model, threshold=0.0)        # every face under the threshold
+    unsure = _SquareFaceNet(model, threshold=-20.0)    # none under it
+    box = np.array([[160.0, 120.0, 80.0, 80.0, 0.7]])
+    at_face = lambda im: box  # noqa: E731
+    for net in (sure, unsure):
+        dets = roi.find_faces(image, net, at_face)
+        assert len(dets) == 1
+        assert np.allclose(roi.roi_from_landmarks(dets[0].mu, "320").centre, (200, 160), atol=2)
+    assert roi.find_faces(image, unsure, None) == []                  # the search alone finds none
+    empty = lambda im: np.array([[10.0, 10.0, 40.0, 40.0, 0.9]])  # noqa: E731
+    assert roi.find_faces(image, unsure, empty) == []                 # an empty patch is no face
