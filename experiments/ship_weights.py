@@ -6,9 +6,14 @@ Scores the candidate and the shipped model on `../shared/real/aflw2000_dev` (AFL
 ground-truth crop, balanced NME over the three yaw bins) and, when the candidate's balanced NME is
 lower, copies its half-precision weights and manifest over the shipped files
 (`dlm/data/weights/<file>.{npz,json}`), records both dev scores in the manifest (`dev_eval`), and
-recalibrates the ROI face / no-face threshold for the new weights (calibrate_roi.py
---write-manifest).  Writes experiments/results/ship_<name>.json (both scores, the decision, git
-revision).  Exit 0 whether shipped or not; 2 on bad input.
+recalibrates the ROI face / no-face threshold and the quality thresholds for the new weights
+(calibrate_roi.py, calibrate_quality.py --write-manifest).  Then the second gate, what users get:
+the same photos through the product's own face finder (`--roi auto`: detector, network, its new
+thresholds); when the candidate's own-ROI balanced NME is above the shipped model's, every file
+written is put back as it was and nothing ships (campaign 2's step 29,333: 7.54% vs 7.70% on
+ground-truth crops, 11.00% vs 8.69% own-ROI before the face finder's fix of 2026-12-04).  Writes
+experiments/results/ship_<name>.json (all four scores, the decision, git revision).  Exit 0
+whether shipped or not; 2 on bad input.
 """
 from __future__ import annotations
 
@@ -22,9 +27,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 HERE = Path(__file__).resolve().parent
 
 
-def dev_scores(pred, directory: str) -> dict:
+def dev_scores(pred, directory: str, roi: str = "gt") -> dict:
     from dlm.eval import aflw2000
-    return aflw2000.summary(aflw2000.eval_aflw2000(directory, pred, roi="gt"))
+    return aflw2000.summary(aflw2000.eval_aflw2000(directory, pred, roi=roi))
+
+
+def written_files(name: str, target: Path) -> list[Path]:
+    """Every file shipping writes: the weights pair and the calibrations' records."""
+    res = HERE / "results"
+    return [target, target.with_suffix(".json"), res / target.stem / "roi_calibration.json",
+            res / target.stem / "quality_calibration.json", res / "face_quality.md"]
 
 
 def main(argv=None):
@@ -57,13 +69,18 @@ def main(argv=None):
         return 2
     new_dev = dev_scores(cand, dev)
     old_dev = dev_scores(old, dev) if old is not None else None
+    old_auto = dev_scores(old, dev, "auto") if old is not None else None
     better = old_dev is None or new_dev["nme_balanced"] < old_dev["nme_balanced"]
     res = dict(experiment="ship_weights", name=args.name, candidate=str(args.weights),
                candidate_sha256=cand.manifest.get("sha256"), shipped_sha256=old.manifest.get("sha256") if old else None,
-               dev=dev, candidate_dev=new_dev, shipped_dev=old_dev, shipped=bool(better and not args.dry_run),
+               dev=dev, candidate_dev=new_dev, shipped_dev=old_dev, candidate_dev_roi_auto=None,
+               shipped_dev_roi_auto=old_auto, shipped=False,
+               reason="ground-truth crops: not better than the shipped model" if not better else None,
                git_revision=git_revision())
-    print(json.dumps({k: res[k] for k in ("candidate_dev", "shipped_dev", "shipped")}, indent=1))
+    if better and args.dry_run:
+        res["reason"] = "dry run (own-ROI needs the candidate's calibrated thresholds: not scored)"
     if better and not args.dry_run:
+        saved = {f: f.read_bytes() if f.exists() else None for f in written_files(args.name, target)}
         shutil.copyfile(args.weights, target)
         manifest = json.loads(Path(args.weights).with_suffix(".json").read_text())
         manifest["dev_eval"] = dict(new_dev, dir=Path(dev).name, previous=old_dev,
@@ -73,7 +90,23 @@ def main(argv=None):
         import calibrate_roi
         calibrate_roi.main(["--model", args.name, "--write-manifest"])
         import calibrate_quality   # after the ROI threshold: the search it runs uses it
-        calibrate_quality.main(["--model", args.name, "--write-manifest"])
+        calibrate_quality.main(["--model", args.name, "--write-manifest", "--real", str(Path(dev).parent)])
+        new_auto = dev_scores(lmk.Predictor.load(target), dev, "auto")
+        res["candidate_dev_roi_auto"] = new_auto
+        if old_auto is not None and not new_auto["nme_balanced"] <= old_auto["nme_balanced"]:
+            for f, data in saved.items():    # what users get would be worse: put everything back
+                if data is None:
+                    f.unlink(missing_ok=True)
+                else:
+                    f.write_bytes(data)
+            res["reason"] = "own ROI (--roi auto): worse than the shipped model; files restored"
+        else:
+            manifest = json.loads(target.with_suffix(".json").read_text())
+            manifest["dev_eval"]["roi_auto"] = dict(new_auto, previous=old_auto)
+            write_json(target.with_suffix(".json"), manifest)
+            res["shipped"] = True
+    print(json.dumps({k: res[k] for k in ("candidate_dev", "shipped_dev", "candidate_dev_roi_auto",
+                                          "shipped_dev_roi_auto", "shipped", "reason")}, indent=1))
     write_json(HERE / "results" / f"ship_{args.name}.json", res)
     return 0
 
