@@ -78,6 +78,8 @@ TABLES = [
     # Written by experiments/network_choice.py and experiments/realism_probe.py (equal budgets, real dev photos).
     ("network_choice", "Which network: equal wall-clock budgets scored on real photos (issue 31)"),
     ("realism_probe", "Realism probes: renderer features at equal samples, synthetic vs real (issue 21)"),
+    # Written by experiments/label_translation.py (run by ship_weights.py for each shipped network).
+    ("label_translation_realtime_mnv2050_320", "Label translation to AFLW2000-3D's 68 points (the paper's practice for benchmarks)"),
     # Written by experiments/calibrate_quality.py (run by ship_weights.py for each shipped network).
     ("face_quality", "Detected-face quality: right faces kept, wrong faces flagged (issue 29)"),
 ]

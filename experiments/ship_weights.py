@@ -13,7 +13,8 @@ thresholds); when the candidate's own-ROI balanced NME is above the shipped mode
 written is put back as it was and nothing ships (campaign 2's step 29,333: 7.54% vs 7.70% on
 ground-truth crops, 11.00% vs 8.69% own-ROI before the face finder's fix of 2026-12-04).  Writes
 experiments/results/ship_<name>.json (all four scores, the decision, git revision).  Exit 0
-whether shipped or not; 2 on bad input.
+whether shipped or not; 2 on bad input.  Both gates compare ICT's 68 points untranslated; once
+the weights ship, experiments/label_translation.py fits their translation to AFLW2000-3D's 68.
 """
 from __future__ import annotations
 
@@ -29,7 +30,9 @@ HERE = Path(__file__).resolve().parent
 
 def dev_scores(pred, directory: str, roi: str = "gt") -> dict:
     from dlm.eval import aflw2000
-    return aflw2000.summary(aflw2000.eval_aflw2000(directory, pred, roi=roi))
+    # Untranslated: a candidate has no label translation until it ships, and the gate compares the
+    # networks, not the translations.
+    return aflw2000.summary(aflw2000.eval_aflw2000(directory, pred, roi=roi, label_translation=False))
 
 
 def written_files(name: str, target: Path) -> list[Path]:
@@ -105,6 +108,8 @@ def main(argv=None):
             manifest["dev_eval"]["roi_auto"] = dict(new_auto, previous=old_auto)
             write_json(target.with_suffix(".json"), manifest)
             res["shipped"] = True
+            import label_translation   # the new network's own translation to AFLW2000-3D's 68 points
+            label_translation.main(["--model", args.name, "--write-manifest", "--real", str(Path(dev).parent)])
     print(json.dumps({k: res[k] for k in ("candidate_dev", "shipped_dev", "candidate_dev_roi_auto",
                                           "shipped_dev_roi_auto", "shipped", "reason")}, indent=1))
     write_json(HERE / "results" / f"ship_{args.name}.json", res)

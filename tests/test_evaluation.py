@@ -138,3 +138,62 @@ def test_protocol_arithmetic_is_exact_with_known_errors(tmp_path):
     assert nme[4] > 0.10
     assert r["failure_rate_10"] == pytest.approx(3 / 6)
     assert r["num_evaluated"] == r["num_images"] == 6
+
+
+def test_label_translation_fit_recovers_known_coefficients():
+    """Truth made from the dense points by known coefficients is fitted back exactly (no ridge);
+    moving and scaling every photo (and its normaliser) leaves the fit unchanged: the translation
+    is an affine combination of landmarks, so it follows a similarity transform of the image."""
+    from dlm.eval import label_translation as lt
+    rng = np.random.default_rng(3)
+    template = rng.normal(size=(30, 3))
+    nb = lt.neighbours(template, 5, num_points=8)
+    d = np.linalg.norm(template[:8, None] - template[None], axis=2)
+    for k in range(8):     # the 5 nearest others, nearest first
+        others = [j for j in np.argsort(d[k]) if j != k][:5]
+        assert list(nb[k]) == others
+    coef = rng.normal(scale=0.3, size=(8, 5))
+    mu = rng.uniform(0, 200, (40, 30, 2))
+    truth = lt.apply(mu, nb, coef)
+    assert truth.shape == (40, 8, 2)
+    norm = rng.uniform(50, 150, 40)
+    np.testing.assert_allclose(lt.fit(mu, truth, norm, nb, 0.0), coef, atol=1e-9)
+    s, t = 2.5, np.array([30.0, -12.0])
+    np.testing.assert_allclose(lt.fit(mu * s + t, truth * s + t, norm * s, nb, 0.0), coef, atol=1e-9)
+    # No coefficients: the dense set's own first points.
+    np.testing.assert_array_equal(lt.apply(mu, nb, np.zeros_like(coef)), mu[:, :8])
+
+
+def test_eval_applies_the_models_label_translation_and_reports_raw(tmp_path):
+    """A model whose manifest holds a translation (each point moved halfway to the next) is scored on
+    the translated points; `raw` and nme_raw are the untranslated scores; label_translation=False
+    scores ICT's points alone."""
+    import cv2
+    rng = np.random.default_rng(1)
+    gts, answers = [], []
+    for k, yaw in enumerate([5.0, 45.0, 75.0]):
+        gt = np.stack([rng.uniform(100, 220, 68), rng.uniform(90, 260, 68)], 1)
+        lo, hi = gt.min(0), gt.max(0)
+        savemat(tmp_path / f"image{k:05d}.mat", {"pt3d_68": np.vstack([(gt - 0.5).T, np.zeros((1, 68))]),
+                                                 "Pose_Para": np.array([[0.0, np.radians(yaw), 0.0, 0, 0, 0, 1]])})
+        cv2.imwrite(str(tmp_path / f"image{k:05d}.jpg"), np.zeros((300, 300, 3), np.uint8))
+        a = evaluation.roi_from_box(lo, hi).transform(64)
+        pred_px = gt + rng.normal(scale=3.0, size=gt.shape)
+        answers.append(pred_px @ a[:, :2].T + a[:, 2])
+        gts.append((gt, pred_px, np.sqrt(np.prod(hi - lo))))
+    nb = [[(k + 1) % 68] for k in range(68)]
+    table = dict(fitted_on="test", num_photos=3, neighbours=nb, coef=[[0.5]] * 68)
+    pred = _KnownOffsetPredictor(answers)
+    pred.manifest = {"label_translation": {"aflw2000_68": table}}
+    r = evaluation.eval_aflw2000(tmp_path, pred, roi="gt")
+    for rec, (gt, p, norm) in zip(r["per_image"], gts):
+        moved = (p + np.roll(p, -1, axis=0)) / 2
+        assert rec["nme"] == pytest.approx(np.mean(np.linalg.norm(moved - gt, axis=1)) / norm, rel=1e-4)
+        assert rec["nme_raw"] == pytest.approx(np.mean(np.linalg.norm(p - gt, axis=1)) / norm, rel=1e-4)
+    assert r["label_translation"] == dict(fitted_on="test", num_photos=3)
+    assert r["raw"]["nme_mean"] == pytest.approx(np.mean([x["nme_raw"] for x in r["per_image"]]))
+    assert r["nme_mean"] == pytest.approx(np.mean([x["nme"] for x in r["per_image"]]))
+    pred.answers = list(answers)
+    plain = evaluation.eval_aflw2000(tmp_path, pred, roi="gt", label_translation=False)
+    assert plain["raw"] is None and plain["label_translation"] is None
+    assert [x["nme"] for x in plain["per_image"]] == pytest.approx([x["nme_raw"] for x in r["per_image"]])

@@ -513,17 +513,26 @@ def cmd_bench_predictor(args):
 def cmd_eval_aflw2000(args):
     progress = progress_bar(args, "evaluating")
     try:
-        res = aflw2000.eval_aflw2000(args.dir, args.model, args.roi, progress)
+        res = aflw2000.eval_aflw2000(args.dir, args.model, args.roi, progress,
+                                     label_translation=getattr(args, "label_translation", True))
     except lmk.WeightsError as e:
         raise UserError(str(e)) from None
     res["benchmark"] = "eval aflw2000"
-    bins = ", ".join(f"{k}: {v['nme'] * 100:.2f}% ({v['count']})" if v["nme"] is not None else f"{k}: - (0)"
-                     for k, v in res["yaw_bins"].items())
-    bal = f"{res['nme_balanced'] * 100:.2f}%" if res["nme_balanced"] is not None else "n/a (empty yaw bin)"
-    return report(args, res, [
-        f"AFLW2000-3D ({res['num_evaluated']}/{res['num_images']} images, roi {res['roi']}): balanced NME {bal}; "
-        f"{bins}; mean {res['nme_mean'] * 100:.2f}% (inner 51: {res['nme_inner51_mean'] * 100:.2f}%); "
-        f"failures (NME > 10%): {len(res['failures'])}"])
+
+    def figures(r):
+        bins = ", ".join(f"{k}: {v['nme'] * 100:.2f}% ({v['count']})" if v["nme"] is not None else f"{k}: - (0)"
+                         for k, v in r["yaw_bins"].items())
+        bal = f"{r['nme_balanced'] * 100:.2f}%" if r["nme_balanced"] is not None else "n/a (empty yaw bin)"
+        return (f"balanced NME {bal}; {bins}; mean {r['nme_mean'] * 100:.2f}% (inner 51: "
+                f"{r['nme_inner51_mean'] * 100:.2f}%); failures (NME > 10%): {round(r['failure_rate_10'] * res['num_evaluated'])}")
+    head = f"AFLW2000-3D ({res['num_evaluated']}/{res['num_images']} images, roi {res['roi']}"
+    if res["raw"] is None:
+        lines = [f"{head}): {figures(res)}"]
+    else:
+        t = res["label_translation"]
+        lines = [f"{head}, label translation fitted on {t.get('fitted_on')} ({t.get('num_photos')} photos)): {figures(res)}",
+                 f"  ICT's 68 untranslated (--no-label-translation): {figures(res['raw'])}"]
+    return report(args, res, lines)
 
 
 def cmd_synth(args):

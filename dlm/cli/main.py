@@ -148,6 +148,10 @@ def build_parser():
                         "detector's boxes judged by the landmark network, then its full search); search: that full "
                         "search alone. No ground truth in auto and search: photos where no face is found count in "
                         "detection_rate")
+    p.add_argument("--no-label-translation", dest="label_translation", action="store_false",
+                   help="compare ICT's 68 points as they are, not translated to AFLW2000-3D's definition by the "
+                        "model's stored label translation (experiments/label_translation.py); with it, both are "
+                        "reported")
     p.add_argument("--json", help="write the figures to this JSON file")
     p.set_defaults(func="cmd_eval_aflw2000")
 
