@@ -162,6 +162,13 @@ def test_label_translation_fit_recovers_known_coefficients():
     np.testing.assert_allclose(lt.fit(mu * s + t, truth * s + t, norm * s, nb, 0.0), coef, atol=1e-9)
     # No coefficients: the dense set's own first points.
     np.testing.assert_array_equal(lt.apply(mu, nb, np.zeros_like(coef)), mu[:, :8])
+    # Points that start from other landmarks (a peer's mesh mapped to the 68): the same, from those.
+    base = np.array([29, 3, 17, 8, 11, 0, 21, 5])
+    nb_b = lt.neighbours(template, 5, base=base)
+    assert all(b not in row for b, row in zip(base, nb_b))
+    truth_b = lt.apply(mu, nb_b, coef, base)
+    np.testing.assert_array_equal(lt.apply(mu, nb_b, np.zeros_like(coef), base), mu[:, base])
+    np.testing.assert_allclose(lt.fit(mu, truth_b, norm, nb_b, 0.0, base), coef, atol=1e-9)
 
 
 def test_eval_applies_the_models_label_translation_and_reports_raw(tmp_path):

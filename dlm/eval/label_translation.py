@@ -24,38 +24,43 @@ from __future__ import annotations
 import numpy as np
 
 
-def neighbours(template: np.ndarray, k: int, num_points: int = 68) -> np.ndarray:
-    """(num_points, k) indices: for each of the first num_points landmarks, its k nearest other
-    landmarks by distance on the template.  template: (L, 3) positions of the dense set."""
+def neighbours(template: np.ndarray, k: int, num_points: int = 68, base: np.ndarray | None = None) -> np.ndarray:
+    """(P, k) indices: for each translated point's own landmark (`base`, default the first
+    num_points), its k nearest other landmarks by distance on the template.  template: (L, D)
+    positions of the dense set (3D on the face model; a peer's mean 2D shape will do)."""
     t = np.asarray(template, np.float64)
-    d = np.linalg.norm(t[:num_points, None] - t[None], axis=2)
-    d[np.arange(num_points), np.arange(num_points)] = np.inf
+    base = np.arange(num_points) if base is None else np.asarray(base)
+    d = np.linalg.norm(t[base, None] - t[None], axis=2)
+    d[np.arange(len(base)), base] = np.inf
     return np.argsort(d, axis=1, kind="stable")[:, :k]
 
 
 def fit(mu: np.ndarray, truth: np.ndarray, norm: np.ndarray, neighbour_index: np.ndarray,
-        ridge: float) -> np.ndarray:
-    """Coefficients (P, K) that move mu's first P points onto truth.
+        ridge: float, base: np.ndarray | None = None) -> np.ndarray:
+    """Coefficients (P, K) that move each point's own landmark onto truth.
 
     mu: (N, L, 2) predicted dense landmarks (pixels); truth: (N, P, 2) labelled points; norm: (N,)
     each photo's normalising size (errors are weighed as the NME weighs them); neighbour_index:
-    (P, K); ridge: the penalty on the coefficients (0: plain least squares)."""
+    (P, K); ridge: the penalty on the coefficients (0: plain least squares); base: (P,) the dense
+    landmark each point starts from (default the first P: dlm's sets start with ICT's 68)."""
     mu, truth = np.asarray(mu, np.float64), np.asarray(truth, np.float64)
     norm = np.asarray(norm, np.float64)[:, None, None]
     p, k = neighbour_index.shape
+    base = np.arange(p) if base is None else np.asarray(base)
     coef = np.zeros((p, k))
     for i in range(p):
-        a = ((mu[:, neighbour_index[i]] - mu[:, i:i + 1]) / norm).transpose(0, 2, 1).reshape(-1, k)
-        b = ((truth[:, i] - mu[:, i]) / norm[:, 0]).reshape(-1)
+        own = mu[:, base[i]:base[i] + 1]
+        a = ((mu[:, neighbour_index[i]] - own) / norm).transpose(0, 2, 1).reshape(-1, k)
+        b = ((truth[:, i] - own[:, 0]) / norm[:, 0]).reshape(-1)
         coef[i] = np.linalg.solve(a.T @ a + ridge * np.eye(k), a.T @ b)
     return coef
 
 
-def apply(mu: np.ndarray, neighbour_index: np.ndarray, coef: np.ndarray) -> np.ndarray:
-    """mu (..., L, 2) dense landmarks -> (..., P, 2) the translated first P points."""
+def apply(mu: np.ndarray, neighbour_index: np.ndarray, coef: np.ndarray, base: np.ndarray | None = None) -> np.ndarray:
+    """mu (..., L, 2) dense landmarks -> (..., P, 2) the translated points (base as in `fit`)."""
     mu = np.asarray(mu, np.float64)
     p = neighbour_index.shape[0]
-    own = mu[..., :p, :]
+    own = mu[..., :p, :] if base is None else mu[..., np.asarray(base), :]
     rel = mu[..., neighbour_index, :] - own[..., :, None, :]          # (..., P, K, 2)
     return own + np.einsum("...pkc,pk->...pc", rel, np.asarray(coef, np.float64))
 
