@@ -148,6 +148,9 @@ def build_parser():
                         "detector's boxes judged by the landmark network, then its full search); search: that full "
                         "search alone. No ground truth in auto and search: photos where no face is found count in "
                         "detection_rate")
+    p.add_argument("--mirror", action="store_true",
+                   help="average each face's landmarks with its mirror image's, as dlm reconstruct does "
+                        "(one more network pass per face)")
     p.add_argument("--no-label-translation", dest="label_translation", action="store_false",
                    help="compare ICT's 68 points as they are, not translated to AFLW2000-3D's definition by the "
                         "model's stored label translation (experiments/label_translation.py); with it, both are "

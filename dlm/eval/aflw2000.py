@@ -114,7 +114,7 @@ def read_aflw2000(directory):
 
 
 def eval_aflw2000(directory, model="offline", roi: str = "gt", progress=None, keep_points: bool = False,
-                  label_translation: bool = True) -> dict:
+                  label_translation: bool = True, mirror: bool = False) -> dict:
     """roi "gt": crop framed by the ground-truth 68-point box (ROI_SCALE, ROI_SHIFT); "auto": what
     `dlm reconstruct` does, no ground truth (`dlm.product.roi.find_faces`: the face detector's
     proposals judged by the landmark network, then its full search if none is a face); "search":
@@ -122,7 +122,9 @@ def eval_aflw2000(directory, model="offline", roi: str = "gt", progress=None, ke
     where no face is found are failures and are left out of the NME (`detection_rate` says how
     many).  keep_points: each per-image record also holds the predicted and ground-truth 68 points
     (pixels).  label_translation: the model's stored translation to AFLW2000-3D's 68 (when it has
-    one); the result's `raw` holds the same figures for ICT's 68 as they are."""
+    one); the result's `raw` holds the same figures for ICT's 68 as they are.  mirror: each face's
+    landmarks averaged with its mirror image's (`roi.mirror_averaged`, as `dlm reconstruct` does;
+    off by default: networks and checkpoints are compared on one pass)."""
     if roi not in ("gt", "auto", "search"):
         raise ValueError(f"roi must be 'gt', 'auto' or 'search', not {roi!r}")
     detector = detector_lib.default_detector() if roi == "auto" else None
@@ -141,8 +143,11 @@ def eval_aflw2000(directory, model="offline", roi: str = "gt", progress=None, ke
         if roi == "gt":
             box = roi_from_box(lo, hi)
             mu, sigma = pred(roi_lib.crop(image, box, pred.size)[None])
-            dense = box.to_image(np.asarray(mu[0], np.float64), pred.size)
-            sig = np.asarray(sigma[0, :68]) * box.side / pred.size
+            det = roi_lib.Detection(box, box.to_image(np.asarray(mu[0], np.float64), pred.size),
+                                    np.asarray(sigma[0], np.float64) * box.side / pred.size, 0.0)
+            if mirror:
+                det = roi_lib.mirror_averaged(image, det, pred)
+            dense, sig = det.mu, det.sigma[:68]
         else:
             dets = roi_lib.find_faces(np.ascontiguousarray(image), pred, detector, max_faces=1)
             if not dets:
@@ -150,7 +155,8 @@ def eval_aflw2000(directory, model="offline", roi: str = "gt", progress=None, ke
                 if progress:
                     progress(k + 1, len(items))
                 continue
-            dense, sig = np.asarray(dets[0].mu, np.float64), np.asarray(dets[0].sigma[:68])
+            det = roi_lib.mirror_averaged(image, dets[0], pred) if mirror else dets[0]
+            dense, sig = np.asarray(det.mu, np.float64), np.asarray(det.sigma[:68])
         raw = dense[:68]
         pts = lt.apply(dense, *table) if table is not None else raw
         err, err_raw = normalised_errors(pts, gt), normalised_errors(raw, gt)
@@ -167,7 +173,7 @@ def eval_aflw2000(directory, model="offline", roi: str = "gt", progress=None, ke
                 detector="yunet" if detector is not None else None,
                 model=pred.manifest.get("config", {}), weights_sha256=pred.manifest.get("sha256"),
                 num_images=len(items), num_evaluated=len(per_image),
-                detection_rate=len(per_image) / max(len(items), 1),
+                detection_rate=len(per_image) / max(len(items), 1), mirror=mirror,
                 label_translation=note, **scores(per_image, ""),
                 failures=failures + [dict(image=r["image"], reason=f"NME {r['nme']:.3f} > {FAILURE_NME}")
                                      for r in per_image if r["nme"] > FAILURE_NME],
