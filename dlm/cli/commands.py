@@ -580,7 +580,7 @@ def cmd_bench_realtime(args):
         r = bench.bench_realtime(video, args.model, args.max_frames, solver=args.solver, fuse=not args.no_fuse,
                                  passes=args.passes, max_search_gap=args.max_search_gap,
                                  search_near=not args.no_search_near,
-                                 detector=args.detector)
+                                 detector=args.detector, refit_every=args.refit_every)
     except InputError as e:
         raise UserError(str(e)) from None
     res = dict(benchmark="realtime", threads=args.threads, environment=environment(), **r)

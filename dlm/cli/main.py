@@ -304,6 +304,9 @@ def build_parser():
                    help="on losing the track, run the full search at once (default: look around the lost crop first)")
     p.add_argument("--detector", **detector)
     p.add_argument("--passes", type=int, default=3, help="passes over the video, pooled (default 3)")
+    p.add_argument("--refit-every", type=non_negative_int, default=30, metavar="N",
+                   help="the tracker's identity refits: the first once its keyframes are full, then after N frames "
+                        "at doubling intervals (default 30; 0: no refits, the cold start's identity kept)")
     p.add_argument("--threads", type=int, choices=[0, 1], default=1,
                    help="1: pin to one core, one XLA thread (default); 0: leave as is")
     p.add_argument("--json", help="write the figures to this JSON file")

@@ -180,7 +180,7 @@ def default_video() -> str | None:
 
 def bench_realtime(video: str, model: str = "realtime", max_frames: int | None = None, warmup: int = 10,
                    solver: str = "jit", fuse: bool = True, passes: int = 3, max_search_gap: int = 8,
-                   search_near: bool = True, detector="yunet") -> dict:
+                   search_near: bool = True, detector="yunet", refit_every: int = 30) -> dict:
     """Per-frame latency of the real-time path over a real video: upright crop from the previous
     frame's fit + landmark CNN + real-time fit (+ the next ROI), i.e. everything `dlm.Tracker`
     does per frame.  Frames are decoded before timing.  The first `warmup` frames (compilation,
@@ -190,14 +190,16 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
     frames untimed each time) and the frames pooled; per-pass medians show the run-to-run noise.
     Run under `--threads 1` for the single-thread figure.  every_frame: the same over every timed
     frame, searches and frames without a face included (what a whole clip costs); max_search_gap:
-    the Tracker's back-off between searches that find no face."""
+    the Tracker's back-off between searches that find no face; refit_every: the tracker's identity
+    refit schedule (`RealtimeFitter`; 0: none)."""
     reader = imageio.VideoReader(video, max_frames=max_frames)
     frames = list(reader)
     if len(frames) <= warmup:
         raise ValueError(f"{video}: only {len(frames)} frames decoded, need more than the {warmup} warm-up frames")
     pred = lmk.shipped(model)
     tracker = pipeline.Tracker((reader.width, reader.height), pred, solver=solver, fuse=fuse,
-                               max_search_gap=max_search_gap, search_near=search_near, detector=detector)
+                               max_search_gap=max_search_gap, search_near=search_near, detector=detector,
+                               refit_every=refit_every)
     if passes < 1:
         raise ValueError(f"passes must be at least 1, got {passes}")
     # An untimed compile pass: the warm-up frames, then the first identity refit is waited for.
@@ -249,7 +251,7 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
                 frames_per_s=(1e3 / stats("total", tracked)["median_ms"]) if tracked else None,
                 fused=tracker.fuse, roi=stats("roi", tracked), cnn=stats("cnn", tracked), fit=stats("fit", tracked),
                 cnn_and_fit=stats("cnn_and_fit", tracked),
-                identity_refit_frames=sum(r["refit"] for r in tracked),
+                identity_refit_frames=sum(r["refit"] for r in tracked), refit_every=refit_every,
                 note="per_frame: median over tracked frames of crop + CNN + fit + next ROI; identity refits "
                      "(started once the keyframes are full after a start, then every refit_every frames) are included in the mean and p90; fused: the CNN and the fit "
                      "ran as one compiled program (cnn_and_fit), otherwise cnn and fit are timed apart",
