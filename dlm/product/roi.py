@@ -28,6 +28,7 @@ import numpy as np
 from dlm.core import facemodel as fm
 from dlm.landmarks import predictor as lmk
 from dlm.synth import scenes
+from dlm.synth.pool import mirror_permutation as _set_mirror_permutation
 
 FILL = 0.785
 BOX_RATIO = {"703": 1.0, "320": 1.009, "68": 1.60}
@@ -173,8 +174,7 @@ def predict_in(image: np.ndarray, rois: Sequence[Roi], predictor: lmk.Predictor,
 @functools.lru_cache(maxsize=None)
 def mirror_permutation(landmark_set: str) -> np.ndarray:
     """(L,) the landmark of the set each landmark becomes in the mirror image (x -> -x)."""
-    from dlm.synth.pool import mirror_permutation as perm
-    return perm(_model(), landmark_set)
+    return _set_mirror_permutation(_model(), landmark_set)
 
 
 def mirror_averaged(image: np.ndarray, det: Detection, predictor: lmk.Predictor) -> Detection:
