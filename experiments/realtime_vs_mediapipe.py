@@ -41,6 +41,8 @@ def main(argv=None):
     ap.add_argument("--passes", type=int, default=3)
     ap.add_argument("--core", type=int, default=None, help="the CPU core both run on (default: the last allowed)")
     ap.add_argument("--max-frames", type=int, default=None)
+    ap.add_argument("--refit-every", type=int, default=30,
+                    help="dlm's identity refit schedule (dlm bench realtime --refit-every; 0: no refits)")
     ap.add_argument("--json", default=str(HERE / "results" / "realtime_vs_mediapipe.json"))
     args = ap.parse_args(argv)
     video = args.video or bench.default_video()
@@ -70,7 +72,7 @@ def main(argv=None):
         say(f"MediaPipe done (median {np.median(mp_ms[mp_found]) if mp_found.any() else float('nan'):.2f} ms); "
             f"dlm bench realtime: {args.passes} passes on core {core} (compiles first, on that one core)")
         cmd = [sys.executable, "-m", "dlm", "--quiet", "bench", "realtime", "--video", video, "--passes", str(args.passes),
-               "--threads", "1", "--json", str(Path(tmp) / "dlm.json")]
+               "--threads", "1", "--refit-every", str(args.refit_every), "--json", str(Path(tmp) / "dlm.json")]
         if args.max_frames:
             cmd += ["--max-frames", str(args.max_frames)]
         subprocess.run(pin + cmd, check=True)
@@ -93,7 +95,8 @@ def main(argv=None):
                     frames_found_near_lost_track=ours.get("frames_found_near_lost_track"),
                     frames_started=ours.get("frames_started"), started_frame=ours.get("started_frame"),
                     cnn_and_fit=ours.get("cnn_and_fit"), roi=ours.get("roi"),
-                    network=ours["network"], input_size=ours["input_size"], landmarks=ours["landmarks"])
+                    network=ours["network"], input_size=ours["input_size"], landmarks=ours["landmarks"],
+                    refit_every=ours.get("refit_every"), identity_refit_frames=ours.get("identity_refit_frames"))
     result = dict(experiment="realtime_vs_mediapipe", video=os.path.basename(video), frames=int(len(frames)),
                   warmup_frames=WARMUP, passes=args.passes, core=core, environment=environment(),
                   mediapipe=mp, dlm=dlm_side,
@@ -109,7 +112,8 @@ def main(argv=None):
           f"| MediaPipe Face Mesh ({mp['version']}, tracking mode, landmarks only) | {mp['median_ms']:.2f} | "
           f"{mp['p90_ms']:.2f} | {', '.join(f'{v:.2f}' for v in mp['per_pass_median_ms'])} | "
           f"{mp['every_frame_mean_ms']:.2f} |\n"
-          f"| dlm real-time ({dlm_side['network']}, {dlm_side['landmarks']} landmarks, crop + CNN + 3D fit + ROI) | "
+          f"| dlm real-time ({dlm_side['network']}, {dlm_side['landmarks']} landmarks, crop + CNN + 3D fit + ROI; "
+          f"identity refits {'every ' + str(args.refit_every) + ' frames, doubling' if args.refit_every else 'off'}) | "
           f"{dlm_side['median_ms']:.2f} | {dlm_side['p90_ms']:.2f} | "
           f"{', '.join(f'{v:.2f}' for v in dlm_side['per_pass_median_ms'] if v is not None)} | "
           f"{dlm_side['every_frame_mean_ms']:.2f} |\n"
