@@ -32,21 +32,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dlm.eval import aflw2000  # noqa: E402
 
 
-def mirror_feature(image, roi_, pred, perm) -> float:
+def mirror_feature(image, roi_, pred) -> float:
+    """log of the median distance between the crop's landmarks and its mirror image's (mapped
+    back), over the crop side."""
     from dlm.product import roi
-    size = pred.size
-    crop = roi.crop(image, roi_, size)
-    mu, _ = (np.asarray(a, np.float64) for a in pred(np.stack([crop, crop[:, ::-1]])))
-    back = mu[1][perm] * [-1.0, 1.0] + [size, 0.0]
-    return float(np.log(max(np.median(np.linalg.norm(back - mu[0], axis=-1)) / size, 1e-4)))
+    mu, _, _ = roi.predict_in(image, [roi_], pred)
+    back, _ = roi.mirror_pass(image, roi_, pred)
+    return float(np.log(max(np.median(np.linalg.norm(back - mu[0], axis=-1)) / roi_.side, 1e-4)))
 
 
 def collect(photos, pred, candidates: int):
-    from dlm.core import facemodel as fm
     from dlm.io.images import read_image
     from dlm.product import roi
-    from dlm.synth.pool import mirror_permutation
-    perm = mirror_permutation(fm.load_face_model(), pred.landmark_set)
     rows = []
     t0 = time.time()
     for i, (group, name, path, gt) in enumerate(photos):
@@ -54,7 +51,7 @@ def collect(photos, pred, candidates: int):
         dets = roi.search(image, pred, max_faces=candidates)
         for rank, d in enumerate(dets):
             rows.append(dict(set=group, name=name, rank=rank, nme=float(aflw2000.nme(d.mu[:68], gt)), roi_score=float(d.score),
-                             mirror=mirror_feature(image, d.roi, pred, perm)))
+                             mirror=mirror_feature(image, d.roi, pred)))
         if not dets:
             rows.append(dict(set=group, name=name, rank=-1))
         if (i + 1) % 20 == 0 or i + 1 == len(photos):

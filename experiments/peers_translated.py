@@ -60,15 +60,6 @@ def mean_shape_2d(points: np.ndarray) -> np.ndarray:
     return c.mean(0)
 
 
-def scores(points, truth, yaws) -> dict:
-    from dlm.eval import aflw2000
-    recs = [dict(yaw_deg=y, nme=float(np.mean(e)), nme_inner51=float(np.mean(e[17:])))
-            for y, e in zip(yaws, (aflw2000.normalised_errors(p, g) for p, g in zip(points, truth)))]
-    s = aflw2000.scores(recs)
-    return dict(num_images=len(recs), nme_balanced=s["nme_balanced"], nme_mean=s["nme_mean"],
-                yaw_bins={k: v["nme"] for k, v in s["yaw_bins"].items()})
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="realtime")
@@ -76,6 +67,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     import peers
     from common import markdown_table, record, write_table
+    from label_translation import norms, protocol as scores
     from dlm.core import facemodel as fm
     from dlm.eval import aflw2000
     from dlm.eval import label_translation as lt
@@ -107,7 +99,7 @@ def main(argv=None):
     }
     truth = np.concatenate([sets["aflw2000_dev"]["truth"], sets["aflw2000_sample"]["truth"]])
     yaws = np.concatenate([sets["aflw2000_dev"]["yaws"], sets["aflw2000_sample"]["yaws"]])
-    norms = np.sqrt(np.prod(truth.max(1) - truth.min(1), axis=1))
+    sizes = norms(truth)
     is_dev = np.arange(len(paths)) < n_dev
     fold = np.random.default_rng(SEED).permutation(n_dev) % 2
     fold = np.concatenate([fold, np.full(len(paths) - n_dev, -1)])
@@ -122,9 +114,9 @@ def main(argv=None):
         cv = np.full((len(paths), 68, 2), np.nan)
         for f in (0, 1):
             tr, te = dev & (fold != f), dev & (fold == f)
-            coef = lt.fit(pts[tr], truth[tr], norms[tr], nb, RIDGE, base)
+            coef = lt.fit(pts[tr], truth[tr], sizes[tr], nb, RIDGE, base)
             cv[te] = lt.apply(pts[te], nb, coef, base)
-        coef = lt.fit(pts[dev], truth[dev], norms[dev], nb, RIDGE, base)
+        coef = lt.fit(pts[dev], truth[dev], sizes[dev], nb, RIDGE, base)
         both = is_dev & methods["dlm"]["found"] & methods["mediapipe"]["found"]
         r = dict(found_dev=int(dev.sum()), found_sample=int(smp.sum()), found_dev_by_both=int(both.sum()),
                  dev_translated_cv_both_found=scores(cv[both], truth[both], yaws[both]),

@@ -177,24 +177,29 @@ def mirror_permutation(landmark_set: str) -> np.ndarray:
     return _set_mirror_permutation(_model(), landmark_set)
 
 
+def mirror_pass(image: np.ndarray, roi: Roi, predictor: lmk.Predictor) -> tuple[np.ndarray, np.ndarray]:
+    """The landmarks predicted on the mirror image of roi's crop, mapped back (x -> side - x in the
+    crop, each landmark taking its mirror partner's prediction): mu (L, 2) and sigma (L,), image
+    pixels."""
+    size = predictor.size
+    mu, sigma = (np.asarray(a[0], np.float64) for a in predictor(crop(image, roi, size)[None, :, ::-1]))
+    perm = mirror_permutation(predictor.landmark_set)
+    return roi.to_image(mu[perm] * [-1.0, 1.0] + [size, 0.0], size), sigma[perm] * roi.side / size
+
+
 def mirror_averaged(image: np.ndarray, det: Detection, predictor: lmk.Predictor) -> Detection:
-    """det's landmarks predicted again from its crop and from the crop's mirror image (mapped back:
-    x -> side - x, each landmark taking its mirror partner's prediction), combined per landmark
-    by inverse variance.  sigma: the geometric mean of the two (two passes over one image are not
+    """det (its landmarks predicted in its own crop, as `refine` and `predict_in` give them)
+    averaged with the prediction on the crop's mirror image (`mirror_pass`), per landmark by
+    inverse variance.  sigma: the geometric mean of the two (two passes over one image are not
     independent evidence, so no more certainty is claimed than one pass has); the score (and with
     it the quality calibrations, made on single passes) is unchanged.  On the 200 AFLW2000-3D dev
     photos (session 38, shipped real-time network): balanced NME on ground-truth crops 7.54% ->
     7.18%, with dlm's own face finding 7.93% -> 7.61%; one more network pass per face."""
-    size = predictor.size
-    c = crop(image, det.roi, size)
-    mu, sigma = (np.asarray(a, np.float64) for a in predictor(np.stack([c, c[:, ::-1]])))
-    perm = mirror_permutation(predictor.landmark_set)
-    back = mu[1][perm] * [-1.0, 1.0] + [size, 0.0]
-    s_back = sigma[1][perm]
-    w0, w1 = 1.0 / sigma[0] ** 2, 1.0 / s_back ** 2
-    avg = (mu[0] * w0[:, None] + back * w1[:, None]) / (w0 + w1)[:, None]
-    return dataclasses.replace(det, mu=det.roi.to_image(avg, size),
-                               sigma=np.sqrt(sigma[0] * s_back) * det.roi.side / size)
+    back, s_back = mirror_pass(image, det.roi, predictor)
+    mu, sigma = np.asarray(det.mu, np.float64), np.asarray(det.sigma, np.float64)
+    w0, w1 = 1.0 / sigma ** 2, 1.0 / s_back ** 2
+    avg = (mu * w0[:, None] + back * w1[:, None]) / (w0 + w1)[:, None]
+    return dataclasses.replace(det, mu=avg, sigma=np.sqrt(sigma * s_back))
 
 
 def sliding_windows(width: int, height: int, min_side: float, scale_step: float = 0.75,
