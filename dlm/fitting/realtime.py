@@ -523,8 +523,9 @@ class RealtimeFitter:
     them and finds pose and expression from its landmarks (`pose_start`, milliseconds), falling
     back to the offline fitter when that does not explain them.  Every other
     frame runs `num_iters` LM iterations of pose and expression, warm-started from the
-    previous frame, with the temporal term (4 by default: on synthetic sequences 4 iterations
-    leave the landmarks within 0.001 px of 5 or 8; experiments/realtime_iterations.py).  Once `num_keyframes`
+    previous frame, with the temporal term (3 by default: on synthetic sequences, at the default
+    motion and three times as fast, 3 iterations leave the landmarks within 0.001 px of 4, 5 or 8,
+    mean and 95th percentile over frames; experiments/realtime_iterations.py).  Once `num_keyframes`
     tracked frames are kept after a start, then at `refit_every` frames and at intervals doubling
     up to `refit_max_every` (`refit_due`), identity and focal length are refitted jointly over
     those recent frames (offline fitter, warm-started, at most `refit_iters` L-BFGS iterations)
@@ -545,7 +546,7 @@ class RealtimeFitter:
         (x0, frame, consts) -> LMState such as one from `load_exported_solver`.
     """
 
-    def __init__(self, model: fm.FaceModel, image_size, landmark_set: str = "320", num_iters: int = 4,
+    def __init__(self, model: fm.FaceModel, image_size, landmark_set: str = "320", num_iters: int = 3,
                  weights: RealtimeWeights = RealtimeWeights(), refit_every: int = 30, num_keyframes: int = 8,
                  lost_cost_per_landmark: float = 25.0, solver=None, offline_config=None, async_refit: bool = True,
                  refit_max_every: int | None = 240, refit_iters: int = 100, refit_chunk: int | None = 4):
