@@ -57,6 +57,16 @@ VARIANTS = {
     "env_light_50_hair": ("pools/pool160_24k_env_hair", dict(env_prob=0.5, hair_volume=True, long_hair=True), {},
                           "HDRI light on half the samples; scalp hair with volume (a shell 0.3-3 cm off the "
                           "head) and long hair on 40% of heads, both hiding what is behind them"),
+    # Against env_light_50 (the same pool): draws reweighted so that head pitch and roll follow
+    # photographs' (dlm.synth.pool.PosePrior: sd 16 / 14 degrees on 75% of draws); the renderer's
+    # pitch is uniform to +-45 degrees plus the neck's +-15, twice the AFLW2000-3D dev photos' spread.
+    "env_light_50_pose_prior": ("pools/pool160_24k_env", dict(env_prob=0.5), dict(pool_pose_prior={}),
+                                "HDRI light on half the samples; pool draws reweighted to photographs' head pitch "
+                                "and roll (Gaussian sd 16 / 14 degrees on 75% of draws)"),
+    # env_light_50 again with another initialisation and draw order: how far one seed's figures
+    # move on their own, the yardstick for every difference in the table.
+    "env_light_50_seed1": ("pools/pool160_24k_env", dict(env_prob=0.5), dict(seed=1, data_seed=111),
+                           "env_light_50 again, another network initialisation and draw order (the probe's noise)"),
 }
 BASELINE = "procedural_light"
 

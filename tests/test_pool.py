@@ -103,3 +103,45 @@ def test_vectorized_and_sequential_batch_draws_agree():
     assert diff.max() <= 1 and (diff > 0).mean() < 0.01
     np.testing.assert_allclose(np.asarray(seq[1]), np.asarray(vec[1]), atol=1e-4)
     np.testing.assert_array_equal(np.asarray(seq[2]), np.asarray(vec[2]))
+
+
+def _poses(n, seed=0, max_pitch=45.0, max_roll=30.0, max_neck=15.0):
+    """(n, 4, 3) joint rotations drawn as `scenes.sample_pose` draws them (uniform ranges, degrees)."""
+    rng = np.random.default_rng(seed)
+    pose = np.zeros((n, 4, 3))
+    pose[:, 0] = np.radians(rng.uniform(-max_neck, max_neck, (n, 3)))
+    pose[:, 1] = np.radians(np.stack([rng.uniform(-max_pitch, max_pitch, n), rng.uniform(-90, 90, n),
+                                      rng.uniform(-max_roll, max_roll, n)], 1))
+    return pose
+
+
+def test_pose_prior_draws_follow_the_target_mixture():
+    # Importance resampling of a uniform-pose pool: draws by the table must have the mixture's
+    # spread (keep x the pool's + (1 - keep) x the prior's), yaw untouched, and be a function of
+    # (seed, epoch) alone.  Tolerances: 20k draws, sd of a sample variance ~1%, plus the
+    # histogram's binning (24 bins over 120 degrees: 5 degree bins).
+    n = 20_000
+    pose = _poses(n)
+    prior = pool.PosePrior(pitch_sd_deg=12.0, roll_sd_deg=8.0, keep=0.25)
+    table = pool.pose_draw_table(pose, prior)
+    idx = pool.epoch_order(3, n, 0, table)
+    assert idx.shape == (n,) and idx.min() >= 0 and idx.max() < n
+    np.testing.assert_array_equal(idx, pool.epoch_order(3, n, 0, pool.pose_draw_table(pose, prior)))
+    assert not np.array_equal(idx, pool.epoch_order(3, n, 1, table))
+    pr = pool.head_pitch_roll(pose)
+    drawn = pr[idx]
+    for axis, sd in ((0, 12.0), (1, 8.0)):
+        want = np.sqrt(0.25 * np.var(pr[:, axis]) + 0.75 * sd ** 2)
+        assert abs(np.std(drawn[:, axis]) / want - 1) < 0.08, (axis, np.std(drawn[:, axis]), want)
+    # Most of the prior's mass near zero: the central share grows from the pool's to the mixture's.
+    pitch_pool = np.mean(np.abs(pr[:, 0]) < 10)
+    pitch_drawn = np.mean(np.abs(drawn[:, 0]) < 10)
+    assert pitch_drawn > 2 * pitch_pool
+    yaw = np.degrees(pose[:, 1, 1])
+    assert abs(np.std(yaw[idx]) / np.std(yaw) - 1) < 0.05
+    # No table: a permutation, as before the prior existed.
+    assert sorted(pool.epoch_order(3, n, 0)) == list(range(n))
+    with np.testing.assert_raises(ValueError):
+        pool.epoch_order(3, n + 1, 0, table)
+    with np.testing.assert_raises(ValueError):
+        pool.DrawTable(np.zeros(4))

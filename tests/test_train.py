@@ -162,7 +162,7 @@ def _fake_pool(folder: Path, model, n: int = 12, size: int = 48):
     np.save(folder / "image.npy", rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8))
     np.save(folder / "landmarks.npy", rng.uniform(8, size - 8, (n, len(ids), 2)).astype(np.float32))
     np.save(folder / "visible.npy", rng.uniform(size=(n, len(ids))) < 0.9)
-    np.save(folder / "pose.npy", np.zeros((n, 4, 3), np.float32))
+    np.save(folder / "pose.npy", rng.uniform(-0.6, 0.6, (n, 4, 3)).astype(np.float32))
     write_json(folder / "meta.json", dict(format=pool.FORMAT, num=n, size=size, seed=0, crop_scale=0.8,
                                           vertex_ids=[int(v) for v in ids]))
 
@@ -172,7 +172,8 @@ def test_steps_per_call_on_a_device_pool_equal_single_steps(tmp_path, model):
     trains on the same draws with the same rates as one step per call: the same losses at every
     logged step and the same weights, to float32 rounding (exported in half precision).  Calls stop
     at every log (2), checkpoint (3) and evaluation (6) step: calls of 2, 1, 1, 2 steps here, the
-    24 draws of 6 steps of 4 spanning two epochs of the pool's 16 images."""
+    24 draws of 6 steps of 4 spanning two epochs of the pool's 16 images.  Both draw by a pose
+    prior (importance resampling by the pool's poses), so both paths must use its table."""
     from dlm.io.files import write_npz_deterministic
     from dlm.landmarks import predictor as lmk
     _fake_pool(tmp_path / "pool", model, n=16)
@@ -181,7 +182,9 @@ def test_steps_per_call_on_a_device_pool_equal_single_steps(tmp_path, model):
                 landmarks=rng.uniform(4, 28, (4, 68, 2)).astype(np.float32), visible=np.ones((4, 68), bool))
     cfg = train.TrainConfig(name="fused", network="tiny", landmark_set="68", size=32, batch_size=4, steps=6, lr=1e-3,
                             warmup_steps=2, pool=str(tmp_path / "pool"), real_eval_dir=None, log_every=2,
-                            checkpoint_every=3, eval_every=6)
+                            checkpoint_every=3, eval_every=6, pool_pose_prior=dict(bins=4, pitch_sd_deg=10.0))
+    drawn = train.drawn_pool(cfg)
+    assert drawn.draw is not None and len(set(pool.epoch_order(cfg.data_seed, 16, 0, drawn.draw))) < 16
     runs = {}
     for k in (1, 4):
         work = tmp_path / f"k{k}"

@@ -67,6 +67,9 @@ class TrainConfig:
     dataset: str | None = None        # a `dlm synth` folder to train on instead of fresh renders
     pool: str | None = None           # a `dlm synth --pool` folder: drawn with fresh augmentation
     pool_photometric: bool = True     # the photometric chain on pool draws (crops always vary)
+    # PosePrior fields (dlm.synth.pool): pool images drawn so that head pitch and roll follow
+    # photographs' (importance resampling by the pool's pose.npy); {} for the defaults, None: off.
+    pool_pose_prior: dict | None = None
     # AugmentRanges fields that differ from their defaults on pool draws, such as
     # dlm.synth.augment.CAMERA (the camera-realism steps); None: the defaults.
     augment: dict | None = None
@@ -182,8 +185,8 @@ def training_batches(config: TrainConfig, seed: int, start: int, model: fm.FaceM
     from `config.dataset` (`synth_dataset.dataset_batches`, epochs in seeded orders) when one is given.
     Either way the stream is fixed by (seed, start), which is what makes a run resumable."""
     if config.pool is not None:
-        return pool_lib.pool_batches(_load_pool(config.pool, config.landmark_set), seed, config.batch_size,
-                                     config.size, start, photometric=photometric_ranges(config))
+        return pool_lib.pool_batches(drawn_pool(config), seed, config.batch_size, config.size, start,
+                                     photometric=photometric_ranges(config))
     if config.dataset is None:
         return synth.batches(seed, config.batch_size, config.size, config.landmark_set, model=model, start=start,
                              prefetch=2)
@@ -209,6 +212,13 @@ def photometric_ranges(config: TrainConfig):
 def _load_pool(folder: str, landmark_set: str):
     """A relative pool path that does not exist from here is looked up in the cache folder."""
     return pool_lib.load_pool(cache_relative(folder), landmark_set)
+
+
+def drawn_pool(config: TrainConfig):
+    """The config's pool, drawn as `pool_pose_prior` says."""
+    prior = config.pool_pose_prior
+    return pool_lib.with_pose_prior(_load_pool(config.pool, config.landmark_set),
+                                    None if prior is None else pool_lib.PosePrior(**prior))
 
 
 @functools.lru_cache(maxsize=1)
@@ -404,7 +414,7 @@ def train_and_evaluate(config: TrainConfig, workdir, quiet: bool = False, stop_a
     if fused:
         if config.pool is None or mesh.devices.size > 1:
             raise ValueError("steps_per_call > 1 needs a pool and one device")
-        pool = _load_pool(config.pool, config.landmark_set)
+        pool = drawn_pool(config)
         if config.steps_per_call * config.batch_size > len(pool.image):
             raise ValueError(f"steps_per_call x batch_size ({config.steps_per_call * config.batch_size}) is more than "
                              f"the pool's {len(pool.image)} images: a call may span at most two epochs")
@@ -471,7 +481,8 @@ def train_and_evaluate(config: TrainConfig, workdir, quiet: bool = False, stop_a
             lrs = rate(step + jnp.arange(k))
             state, ms = train_steps_on_pool(
                 state, device_pool, jnp.int32(first), jnp.int32(epoch),
-                pool_lib.epoch_order(config.data_seed, n, epoch), pool_lib.epoch_order(config.data_seed, n, epoch + 1),
+                pool_lib.epoch_order(config.data_seed, n, epoch, pool.draw),
+                pool_lib.epoch_order(config.data_seed, n, epoch + 1, pool.draw),
                 lrs, weights, config.loss, config.size, config.batch_size, config.data_seed, base_zoom,
                 photometric_ranges(config))
             ms = jax.device_get(ms)
