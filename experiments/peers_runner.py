@@ -1,7 +1,7 @@
 """Run a peer landmark detector over images, inside that peer's own virtual environment.
 
     PEER_VENV/bin/python experiments/peers_runner.py {mediapipe,dlib} LIST.txt OUT.npz
-    PEER_VENV/bin/python experiments/peers_runner.py mediapipe_video FRAMES.npy OUT.npz PASSES WARMUP
+    PEER_VENV/bin/python experiments/peers_runner.py mediapipe_video FRAMES.npy OUT.npz PASSES WARMUP [FPS]
 
 LIST.txt: one image path per line.  OUT.npz: points (N, P, 2) float64 in dlm's pixel convention
 (a pixel's centre at i + 0.5), NaN where no face was found; found (N,) bool; seconds (N,) per image.
@@ -51,17 +51,34 @@ def dlib_detector():
     return run, 68
 
 
-def mediapipe_video(frames_path, out, passes, warmup):
+def frame_schedule(n, fps):
+    """dlm.eval.bench.frame_schedule (this runs in the peer's environment, without dlm): (i, t0) of
+    each frame processed; at fps > 0 frames arrive as from a camera and the newest is taken."""
+    start = time.perf_counter()
+    i = 0
+    while i < n:
+        now = time.perf_counter()
+        if fps <= 0:
+            yield i, now
+        elif now < start + i / fps:
+            time.sleep(start + i / fps - now)
+            yield i, time.perf_counter()
+        else:
+            i = min(max(i, int((now - start) * fps)), n - 1)
+            yield i, start + i / fps
+        i += 1
+
+
+def mediapipe_video(frames_path, out, passes, warmup, fps=0.0):
     import mediapipe as mp
     frames = np.load(frames_path)
-    ms = np.zeros((passes, len(frames) - warmup))
+    ms = np.full((passes, len(frames) - warmup), np.nan)       # nan: dropped (--fps, a frame ran late)
     found = np.zeros((passes, len(frames) - warmup), bool)
     for k in range(passes):
         with mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1, refine_landmarks=False,
                                              min_detection_confidence=0.5, min_tracking_confidence=0.5) as mesh:
-            for i, rgb in enumerate(frames):
-                t0 = time.perf_counter()
-                res = mesh.process(rgb)
+            for i, t0 in frame_schedule(len(frames), fps):
+                res = mesh.process(frames[i])
                 if i >= warmup:
                     ms[k, i - warmup] = (time.perf_counter() - t0) * 1e3
                     found[k, i - warmup] = bool(res.multi_face_landmarks)
@@ -70,7 +87,8 @@ def mediapipe_video(frames_path, out, passes, warmup):
 
 def main():
     if sys.argv[1] == "mediapipe_video":
-        return mediapipe_video(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+        return mediapipe_video(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]),
+                               float(sys.argv[6]) if len(sys.argv) > 6 else 0.0)
     tool, listing, out = sys.argv[1:4]
     run, n = {"mediapipe": mediapipe_detector, "dlib": dlib_detector}[tool]()
     paths = [line.strip() for line in open(listing) if line.strip()]

@@ -3,6 +3,7 @@
 
     python experiments/realtime_vs_mediapipe.py                    # the Hamilton clip, 3 passes each
     python experiments/realtime_vs_mediapipe.py --video clip.mp4 --passes 5 --core 1
+    python experiments/realtime_vs_mediapipe.py --fps 29.97    # frames as a camera delivers them
 
 The clip is decoded once; MediaPipe 0.10.14 (its own virtual environment, made by
 experiments/peers.py on first use: never a dependency of dlm) tracks it in tracking mode
@@ -13,7 +14,9 @@ machine: the figure that counts is the ratio of the two medians measured minutes
 MediaPipe's face detector (short range) finds the Hamilton clip's face only in part of the clip
 (frames ~100-225): its median is over the frames where it returned landmarks, dlm's over the frames
 it tracked.  Writes experiments/results/realtime_vs_mediapipe.{json,md}: each side's median and p90 per frame,
-per-pass medians, and dlm / MediaPipe for both.
+per-pass medians, and dlm / MediaPipe for both.  Frames go back to back by default, so dlm's background
+work (the identity refit thread) takes its core time from the frames; with --fps they arrive at a
+camera's rate and that work runs between them, as it does live.
 """
 from __future__ import annotations
 
@@ -43,8 +46,15 @@ def main(argv=None):
     ap.add_argument("--max-frames", type=int, default=None)
     ap.add_argument("--refit-every", type=int, default=30,
                     help="dlm's identity refit schedule (dlm bench realtime --refit-every; 0: no refits)")
+    ap.add_argument("--fps", type=float, default=0.0,
+                    help="frames arrive at this rate, for both (dlm bench realtime --fps: background work runs "
+                         "between frames; a frame that arrives during the previous one counts its wait); "
+                         "default 0: back to back")
     ap.add_argument("--json", default=str(HERE / "results" / "realtime_vs_mediapipe.json"))
     args = ap.parse_args(argv)
+    if not args.fps >= 0:
+        print(f"realtime_vs_mediapipe: --fps must be 0 (back to back) or positive, got {args.fps}", file=sys.stderr)
+        return 2
     video = args.video or bench.default_video()
     if not video or not os.path.exists(video):
         print(f"realtime_vs_mediapipe: {video or 'the default clip'}: no such video", file=sys.stderr)
@@ -65,14 +75,15 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         np.save(Path(tmp) / "frames.npy", frames)
         subprocess.run(pin + [str(python), str(HERE / "peers_runner.py"), "mediapipe_video",
-                              str(Path(tmp) / "frames.npy"), str(Path(tmp) / "mp.npz"), str(args.passes), str(WARMUP)],
+                              str(Path(tmp) / "frames.npy"), str(Path(tmp) / "mp.npz"), str(args.passes), str(WARMUP),
+                              str(args.fps)],
                        check=True, stderr=subprocess.DEVNULL)
         with np.load(Path(tmp) / "mp.npz") as z:
             mp_ms, mp_found = z["ms"], z["found"]
         say(f"MediaPipe done (median {np.median(mp_ms[mp_found]) if mp_found.any() else float('nan'):.2f} ms); "
             f"dlm bench realtime: {args.passes} passes on core {core} (compiles first, on that one core)")
         cmd = [sys.executable, "-m", "dlm", "--quiet", "bench", "realtime", "--video", video, "--passes", str(args.passes),
-               "--threads", "1", "--refit-every", str(args.refit_every), "--json", str(Path(tmp) / "dlm.json")]
+               "--threads", "1", "--refit-every", str(args.refit_every), "--fps", str(args.fps), "--json", str(Path(tmp) / "dlm.json")]
         if args.max_frames:
             cmd += ["--max-frames", str(args.max_frames)]
         subprocess.run(pin + cmd, check=True)
@@ -84,12 +95,14 @@ def main(argv=None):
         return 1
     mp = dict(median_ms=float(np.median(tracked)), p90_ms=float(np.percentile(tracked, 90)),
               per_pass_median_ms=[float(np.median(m[f])) for m, f in zip(mp_ms, mp_found)],
-              frames_timed=int(mp_ms.size), frames_found=int(mp_found.sum()), version=peers.PEERS["mediapipe"][0],
-              every_frame_mean_ms=float(np.mean(mp_ms)),
+              frames_timed=int(np.isfinite(mp_ms).sum()), frames_dropped=int(np.isnan(mp_ms).sum()),
+              frames_found=int(mp_found.sum()), version=peers.PEERS["mediapipe"][0],
+              every_frame_mean_ms=float(np.nanmean(mp_ms)),
               mode="tracking (static_image_mode=False), landmarks only")
     dlm_side = dict(median_ms=ours["per_frame"]["median_ms"], p90_ms=ours["per_frame"]["p90_ms"],
                     per_pass_median_ms=ours["per_pass_median_ms"], frames_timed=ours["frames_timed"],
                     frames_tracked=ours["frames_tracked"], frames_searched=ours["frames_searched"],
+                    frames_dropped=ours.get("frames_dropped", 0), searched_frame=ours.get("searched_frame"),
                     frames_search_skipped=ours["frames_search_skipped"], max_search_gap=ours["max_search_gap"],
                     every_frame_mean_ms=ours["every_frame"]["mean_ms"],
                     frames_found_near_lost_track=ours.get("frames_found_near_lost_track"),
@@ -98,14 +111,16 @@ def main(argv=None):
                     network=ours["network"], input_size=ours["input_size"], landmarks=ours["landmarks"],
                     refit_every=ours.get("refit_every"), identity_refit_frames=ours.get("identity_refit_frames"))
     result = dict(experiment="realtime_vs_mediapipe", video=os.path.basename(video), frames=int(len(frames)),
-                  warmup_frames=WARMUP, passes=args.passes, core=core, environment=environment(),
+                  warmup_frames=WARMUP, passes=args.passes, core=core, fps=args.fps, environment=environment(),
                   mediapipe=mp, dlm=dlm_side,
                   ratio_median=dlm_side["median_ms"] / mp["median_ms"], ratio_p90=dlm_side["p90_ms"] / mp["p90_ms"],
                   ratio_every_frame_mean=dlm_side["every_frame_mean_ms"] / mp["every_frame_mean_ms"],
                   command="python experiments/realtime_vs_mediapipe.py " + " ".join(argv or sys.argv[1:]))
     write_json(args.json, result)
     md = (f"Same clip (`{result['video']}`, {len(frames)} frames, {args.passes} passes, first {WARMUP} of each untimed), "
-          f"one core ({core}) of {result['environment']['cpu']}, one thread each, run one after the other. "
+          f"one core ({core}) of {result['environment']['cpu']}, one thread each, run one after the other, "
+          + (f"frames arriving at {args.fps:g} per second (a frame's time counts any wait behind the previous "
+             "one). " if args.fps else "frames back to back. ") +
           f"Command: `{result['command']}`.\n\n"
           "| | median ms per tracked frame | p90 ms | per-pass medians | mean ms over every frame |\n"
           "|---|---|---|---|---|\n"
@@ -123,6 +138,8 @@ def main(argv=None):
           f"{dlm_side['frames_tracked']}, ran the full search on {dlm_side['frames_searched']} and waited for the next "
           f"search on {dlm_side['frames_search_skipped']} (no face in view; back-off up to "
           f"{dlm_side['max_search_gap']} frames). The last column is what a whole clip costs.\n"
+          + (f"\nFrames dropped (arrived while an older one ran; the newest is taken): MediaPipe "
+             f"{mp['frames_dropped']}, dlm {dlm_side['frames_dropped']}.\n" if args.fps else "")
           + ("" if not dlm_side["frames_started"] else
              f"\nTracks started again: {dlm_side['frames_started']['pose']} kept the lost track's identity (pose from "
              f"the landmarks), {dlm_side['frames_started']['cold']} ran the offline cold start; "

@@ -79,6 +79,7 @@ def test_bench_realtime_with_the_exported_solver(tmp_path):
     # is the tracker's and is tested there; this test is the exported solver's and the bench's.
     res = _run(tmp_path, "bench", "realtime", "--solver", "exported", "--max-frames", "16", "--passes", "1",
                "--threads", "0", "--refit-every", "0")
+    assert res["fps"] == 0 and res["frames_dropped"] == 0
     assert res["solver"] == "exported" and res["frames_timed"] == 16 - res["warmup_frames"]
     assert res["refit_every"] == 0 and res["identity_refit_frames"] == 0
     assert res["frames_tracked"] > 0, res
@@ -87,6 +88,34 @@ def test_bench_realtime_with_the_exported_solver(tmp_path):
     # Every timed frame was tracked, searched, or waited for the next search (no face in view).
     assert res["frames_tracked"] + res["frames_searched"] + res["frames_search_skipped"] == res["frames_timed"]
     assert res["max_search_gap"] == 8 and res["every_frame"]["mean_ms"] > 0
+    # Frames arriving at 1000/s, faster than they run (programs compiled above): stale ones dropped.
+    paced = _run(tmp_path, "bench", "realtime", "--solver", "exported", "--max-frames", "16", "--passes", "1",
+                 "--threads", "0", "--refit-every", "0", "--fps", "1000")
+    assert paced["fps"] == 1000.0 and paced["frames_dropped"] > 0
+    assert paced["frames_timed"] + paced["frames_dropped"] == 16 - paced["warmup_frames"]
+
+
+def test_frame_schedule_waits_for_early_frames_and_drops_stale_ones(capsys):
+    import time
+    assert [i for i, _ in bench.frame_schedule(5, 0.0)] == [0, 1, 2, 3, 4]      # back to back: every frame
+    # 100 frames/s, each frame taking 25 ms: frame 0 at once; afterwards the newest arrived frame
+    # is taken (2 or 3 arrive per frame taken) and its time starts at its arrival (<= now).
+    start = time.perf_counter()
+    taken = []
+    for i, t0 in bench.frame_schedule(12, 100.0):
+        now = time.perf_counter()
+        assert start + i / 100.0 - 1e-6 <= t0 <= now
+        taken.append(i)
+        time.sleep(0.025)
+    assert taken[0] == 0 and taken == sorted(set(taken)) and taken[-1] == 11
+    assert 2 <= len(taken) <= 6, taken         # 12 frames 10 ms apart, taken 25 ms (or more) apart: <= 6
+    # Faster than they arrive: every frame, each waited for (t0 >= its arrival).
+    start = time.perf_counter()
+    got = [(i, t0) for i, t0 in bench.frame_schedule(4, 200.0)]
+    assert [i for i, _ in got] == [0, 1, 2, 3] and all(t0 >= start + i / 200.0 for i, t0 in got)
+    with pytest.raises(SystemExit):
+        cli.main(["bench", "realtime", "--fps", "-1"])
+    assert "--fps" in capsys.readouterr().err
 
 
 def test_synth_pool_command_writes_a_readable_pool(tmp_path):

@@ -580,7 +580,7 @@ def cmd_bench_realtime(args):
         r = bench.bench_realtime(video, args.model, args.max_frames, solver=args.solver, fuse=not args.no_fuse,
                                  passes=args.passes, max_search_gap=args.max_search_gap,
                                  search_near=not args.no_search_near,
-                                 detector=args.detector, refit_every=args.refit_every)
+                                 detector=args.detector, refit_every=args.refit_every, fps=args.fps)
     except InputError as e:
         raise UserError(str(e)) from None
     res = dict(benchmark="realtime", threads=args.threads, environment=environment(), **r)
@@ -589,7 +589,8 @@ def cmd_bench_realtime(args):
         line = f"no frame was tracked ({res['frames_without_face']} without a face)"
     else:
         line = (f"real-time per frame ({res['frames_tracked']} tracked frames of {res['video']}, "
-                f"{args.threads or 'all'} thread(s)): median {p['median_ms']:.2f} ms "
+                f"{args.threads or 'all'} thread(s), " + (f"arriving at {args.fps:g} frames/s" if args.fps else "back to back")
+                + f"): median {p['median_ms']:.2f} ms "
                 f"({res['frames_per_s']:.0f} frames/s), p90 {p['p90_ms']:.2f}; per pass "
                 f"{', '.join(f'{v:.2f}' for v in res['per_pass_median_ms'])}; crop + ROI {res['roi']['median_ms']:.2f}, "
                 + (f"CNN + fit {res['cnn_and_fit']['median_ms']:.2f} ms (one program); " if res["fused"] else

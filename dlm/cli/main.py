@@ -53,6 +53,17 @@ def non_negative_int(text: str) -> int:
     return _int_at_least(0, text)
 
 
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (v >= 0 and v != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return v
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1 (0 frames or 0 workers is a mistake, not a request)."""
     return _int_at_least(1, text)
@@ -307,6 +318,10 @@ def build_parser():
     p.add_argument("--refit-every", type=non_negative_int, default=30, metavar="N",
                    help="the tracker's identity refits: the first once its keyframes are full, then after N frames "
                         "at doubling intervals (default 30; 0: no refits, the cold start's identity kept)")
+    p.add_argument("--fps", type=non_negative_float, default=0.0, metavar="F",
+                   help="frames arrive at F per second, as from a camera (background work such as the identity "
+                        "refit runs between them; a frame that arrives while the previous one runs counts its wait); "
+                        "default 0: back to back")
     p.add_argument("--threads", type=int, choices=[0, 1], default=1,
                    help="1: pin to one core, one XLA thread (default); 0: leave as is")
     p.add_argument("--json", help="write the figures to this JSON file")

@@ -178,9 +178,30 @@ def default_video() -> str | None:
     return path if os.path.exists(path) else None
 
 
+def frame_schedule(n: int, fps: float):
+    """Yields (i, t0): the next of n frames to process and when its time starts.  fps 0: every
+    frame, back to back, t0 = now.  fps > 0: frame i arrives at i / fps after the first, as from a
+    camera: an early frame is waited for (t0 = when it came); when frames have arrived during the
+    previous one, the newest is processed and the older ones dropped, as a live camera does, and
+    its time starts at its arrival (the wait behind the previous frame counts)."""
+    start = time.perf_counter()
+    i = 0
+    while i < n:
+        now = time.perf_counter()
+        if fps <= 0:
+            yield i, now
+        elif now < start + i / fps:
+            time.sleep(start + i / fps - now)
+            yield i, time.perf_counter()
+        else:
+            i = min(max(i, int((now - start) * fps)), n - 1)
+            yield i, start + i / fps
+        i += 1
+
+
 def bench_realtime(video: str, model: str = "realtime", max_frames: int | None = None, warmup: int = 10,
                    solver: str = "jit", fuse: bool = True, passes: int = 3, max_search_gap: int = 8,
-                   search_near: bool = True, detector="yunet", refit_every: int = 30) -> dict:
+                   search_near: bool = True, detector="yunet", refit_every: int = 30, fps: float = 0.0) -> dict:
     """Per-frame latency of the real-time path over a real video: upright crop from the previous
     frame's fit + landmark CNN + real-time fit (+ the next ROI), i.e. everything `dlm.Tracker`
     does per frame.  Frames are decoded before timing.  The first `warmup` frames (compilation,
@@ -191,7 +212,13 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
     Run under `--threads 1` for the single-thread figure.  every_frame: the same over every timed
     frame, searches and frames without a face included (what a whole clip costs); max_search_gap:
     the Tracker's back-off between searches that find no face; refit_every: the tracker's identity
-    refit schedule (`RealtimeFitter`; 0: none)."""
+    refit schedule (`RealtimeFitter`; 0: none).  fps > 0: frames arrive at that rate, as from a camera
+    (`frame_schedule`: a frame's time runs from its arrival, frames that arrived while an older one
+    ran are dropped, counted in frames_dropped); the tracker's background work (the identity refit
+    thread) runs between frames, as it would live.  0: frames back to back, so background work
+    takes its time from the frames."""
+    if fps < 0:
+        raise ValueError(f"fps must be 0 (back to back) or positive, got {fps}")
     reader = imageio.VideoReader(video, max_frames=max_frames)
     frames = list(reader)
     if len(frames) <= warmup:
@@ -208,17 +235,19 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
     for f in frames[:warmup]:
         tracker(f)
     tracker.fitter.wait_for_refit()
-    rows, pass_medians = [], []
+    rows, pass_medians, dropped = [], [], 0
     for _ in range(passes):
         tracker.reset()
-        for f in frames[:warmup]:
-            tracker(f)
         this = []
-        for f in frames[warmup:]:
+        last = -1
+        for i, t0 in frame_schedule(len(frames), fps):
             refits = tracker.fitter.refits["started"]
-            t0 = time.perf_counter()
-            tf = tracker(f)
+            tf = tracker(frames[i])
             total = (time.perf_counter() - t0) * 1e3
+            dropped += sum(j >= warmup for j in range(last + 1, i))
+            last = i
+            if i < warmup:
+                continue
             this.append(dict(tf.timings_ms, total=total, searched=tf.searched, found=tf.found,
                              skipped=tf.search_skipped, near=tf.found_near, by_detector=tf.found_by_detector,
                              start=tf.fit.start if tf.found else None,
@@ -251,7 +280,8 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
                 frames_per_s=(1e3 / stats("total", tracked)["median_ms"]) if tracked else None,
                 fused=tracker.fuse, roi=stats("roi", tracked), cnn=stats("cnn", tracked), fit=stats("fit", tracked),
                 cnn_and_fit=stats("cnn_and_fit", tracked),
-                identity_refit_frames=sum(r["refit"] for r in tracked), refit_every=refit_every,
+                identity_refit_frames=sum(r["refit"] for r in tracked), refit_every=refit_every, fps=fps,
+                frames_dropped=dropped,
                 note="per_frame: median over tracked frames of crop + CNN + fit + next ROI; identity refits "
                      "(started once the keyframes are full after a start, then every refit_every frames) are included in the mean and p90; fused: the CNN and the fit "
                      "ran as one compiled program (cnn_and_fit), otherwise cnn and fit are timed apart",
