@@ -497,21 +497,29 @@ def test_cli_reconstruct_same_person_shares_identity(model, tmp_path):
 def test_tracker_loses_and_reacquires_the_face(scene, model):
     """Face, then empty frames, then the face again: the track is dropped and found again by search.
     With max_search_gap=0 every frame without a track searches; by default a search that finds no
-    face makes the next one wait 1, 2, 4 ... frames (at most 8), so the face, back at frame 10, is
-    found by the search at frame 14 (the waits after the failed searches at 4, 6, 9 are 1, 2, 4)."""
+    face makes the next one wait 1, 2, 4 ... frames (at most 8): the failed searches at 4, 6, 9
+    wait 1, 2, 4 frames.  Waiting frames still run the face detector (milliseconds, no full search),
+    which finds the face the frame it is back (10); with no detector the face waits for the full
+    search at frame 14."""
     import dlm
     blank = np.full_like(scene["image"], 90)
     frames = [scene["image"]] * 4 + [blank] * 6 + [np.roll(scene["image"], 20, axis=1)] * 6
     gt = scene["landmarks"] + [20, 0]
-    for gap, searches, first_found in ((0, [0, 4, 5, 6, 7, 8, 9, 10], 10), (8, [0, 4, 6, 9, 14], 14)):
-        tracker = dlm.Tracker((480, 360), "realtime", model, max_search_gap=gap)
+    for gap, detector, searches, first_found in ((0, "yunet", [0, 4, 5, 6, 7, 8, 9, 10], 10),
+                                                 (8, "yunet", [0, 4, 6, 9, 10], 10),
+                                                 (8, None, [0, 4, 6, 9, 14], 14)):
+        case = (gap, detector)
+        tracker = dlm.Tracker((480, 360), "realtime", model, max_search_gap=gap, detector=detector)
         out = [tracker(f) for f in frames]
-        assert [o.found for o in out] == [True] * 4 + [False] * (first_found - 4) + [True] * (16 - first_found), gap
-        assert [i for i, o in enumerate(out) if o.searched] == searches, gap
+        assert [o.found for o in out] == [True] * 4 + [False] * (first_found - 4) + [True] * (16 - first_found), case
+        assert [i for i, o in enumerate(out) if o.searched] == searches, case
         assert [i for i, o in enumerate(out) if o.search_skipped] == sorted(
-            set(range(4, first_found)) - set(searches)), gap
-        # A frame that waits costs no CNN pass: nothing but its (zero) ROI time.
-        assert all(o.timings_ms == {"roi": 0.0} for o in out if o.search_skipped)
+            set(range(4, first_found)) - set(searches)), case
+        # A frame that waits runs no full search: the detector at most (no CNN pass without a box).
+        for o in out:
+            if o.search_skipped:
+                assert set(o.timings_ms) == ({"roi"} if detector is None else {"roi", "detector"}), case
+                assert detector is not None or o.timings_ms["roi"] == 0.0, case
         err = np.linalg.norm(out[-1].landmarks - gt, axis=1).mean() / np.ptp(gt, axis=0).max()
         assert err < MAX_LANDMARK_ERROR
     with pytest.raises(ValueError, match="max_search_gap"):

@@ -220,7 +220,8 @@ class Tracker:
         at most this many (0: search every frame without a track).  The full search costs tens to
         hundreds of tracked frames; a clip with no face in view would otherwise run it on every
         frame (issue 20: 315 of 795 frames of the benchmark clip).  A lost track still searches on
-        the frame it was lost; a face that comes back is found within max_search_gap + 1 frames.
+        the frame it was lost; a face that comes back is found within max_search_gap + 1 frames,
+        and at once when the detector sees it: waiting frames run the detector (not the search).
       search_near: on the frame a track is lost, look for the face around its last crop first
         (`roi.search_near`: 27 crops and a refinement, tens of ms) and run the full search only
         if that finds nothing.  A track lost to blur, an occluder or a dip in the crop's score
@@ -229,7 +230,8 @@ class Tracker:
         image -> (N, 4+) boxes x, y, w, h best first.  Where there is no track (and search_near
         found nothing) the detector's boxes are scored and refined by the landmark network
         (`roi.search_proposals`, the same checks as the full search) and the full search runs only
-        when none of them is a face: a face coming into view costs tens of ms, not seconds.
+        when none of them is a face: a face coming into view costs tens of ms, not seconds.  It
+        also runs on the frames that wait for the next full search (~10 ms each on 640 x 360).
     """
 
     def __init__(self, image_size, model="realtime", face_model=None, solver="jit", lost_score: float | None = None,
@@ -329,29 +331,41 @@ class Tracker:
         h, w = frame.shape[:2]
         searched = near = by_detector = False
         if mu is None:
-            if self._search_wait > 0:
-                self._search_wait -= 1
-                self.index += 1
-                return TrackFrame(self.index - 1, False, None, None, None, None, False, t, search_skipped=True)
-            searched = True
-            t0 = time.perf_counter()
-            lost, self._lost_roi = self._lost_roi, None
-            dets = []
-            if lost is not None and self.search_near:
-                dets = roi_lib.search_near(frame, lost, self.predictor, threshold=self.lost_score,
-                                           min_face=self.min_face)
-                t["search_near"] = (time.perf_counter() - t0) * 1e3
-            near = bool(dets)
             # The searches' own threshold is the network's ROI threshold; a face the tracked
             # frames would drop (a score over lost_score: under min_quality) is no face here
             # either, or the track flips between search and loss on every frame.
             keep = lambda ds: [d for d in ds if self.lost_score is None or d.score <= self.lost_score]  # noqa: E731
-            if not dets and self.detector is not None:
-                t1 = time.perf_counter()
+
+            def proposed():
                 # Of several faces, the largest (the shot's subject), as `detect` takes for photos.
-                dets = roi_lib.ordered("largest", keep(roi_lib.search_proposals(
+                t1 = time.perf_counter()
+                found = roi_lib.ordered("largest", keep(roi_lib.search_proposals(
                     frame, self.detector(frame), self.predictor, max_faces=5, min_face=self.min_face)))[:1]
-                t["detector"] = (time.perf_counter() - t1) * 1e3
+                t["detector"] = t.get("detector", 0.0) + (time.perf_counter() - t1) * 1e3
+                return found
+            dets = []
+            if self._search_wait > 0:
+                # Waiting for the next full search: only the detector looks (milliseconds, and a
+                # CNN pass per box it proposes), so a face it can see is found at once.
+                self._search_wait -= 1
+                if self.detector is not None:
+                    t0 = time.perf_counter()
+                    dets = proposed()
+                    t["roi"] += (time.perf_counter() - t0) * 1e3
+                if not dets:
+                    self.index += 1
+                    return TrackFrame(self.index - 1, False, None, None, None, None, False, t, search_skipped=True)
+                by_detector = True
+            searched = True
+            t0 = time.perf_counter()
+            lost, self._lost_roi = self._lost_roi, None
+            if not dets and lost is not None and self.search_near:
+                dets = roi_lib.search_near(frame, lost, self.predictor, threshold=self.lost_score,
+                                           min_face=self.min_face)
+                t["search_near"] = (time.perf_counter() - t0) * 1e3
+                near = bool(dets)
+            if not dets and not by_detector and self.detector is not None:
+                dets = proposed()
                 by_detector = bool(dets)
             if not dets:
                 dets = keep(roi_lib.search(frame, self.predictor, max_faces=1, min_face=self.min_face))
