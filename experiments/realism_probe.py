@@ -97,8 +97,9 @@ def ensure_pool(folder: str, settings: dict) -> Path:
     from dlm.synth import pool as pool_lib
     path = Path(cache_relative(folder))
     if not path.exists():
-        print(f"rendering {path} ({POOL['num']:,} samples, {settings})", flush=True)
-        pool_lib.write_pool(path, git_revision=git_revision(), **POOL, **settings)
+        want = dict(POOL, **settings)
+        print(f"rendering {path} ({want['num']:,} samples, {settings})", flush=True)
+        pool_lib.write_pool(path, git_revision=git_revision(), **want)
     meta = json.loads((path / "meta.json").read_text())
     want = dict(POOL, **settings)
     got = {k: meta.get(k, type(v)()) for k, v in want.items()}   # a setting left out of meta.json is off

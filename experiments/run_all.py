@@ -75,9 +75,12 @@ TABLES = [
     ("training_at_scale", "Training at scale on the CPU (issue 18): engine and the first campaign"),
     # Written by experiments/campaigns.py from the campaign's session lines.
     ("campaign_realtime_320", "Campaign: the real-time network, one line per training session (issue 31)"),
+    ("campaign_realtime_env96k_320", "Campaign 2: four times the distinct renders (HDRI-lit 96k pool)"),
+    ("campaign_realtime_real48k_320", "Campaign 3: the shipped network fine-tuned on renders with every realism switch"),
     # Written by experiments/network_choice.py and experiments/realism_probe.py (equal budgets, real dev photos).
     ("network_choice", "Which network: equal wall-clock budgets scored on real photos (issue 31)"),
     ("realism_probe", "Realism probes: renderer features at equal samples, synthetic vs real (issue 21)"),
+    ("realism_finetune", "Realism on a trained network: each pool's short fine-tune from the same weights (issue 21)"),
     # Written by experiments/label_translation.py (run by ship_weights.py for each shipped network).
     ("label_translation_realtime_mnv2050_320", "Label translation to AFLW2000-3D's 68 points (the paper's practice for benchmarks)"),
     ("peers_translated", "dlm and MediaPipe on real photos, each with the same label translation"),
