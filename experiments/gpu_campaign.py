@@ -46,7 +46,10 @@ POOLS = {
     "pools/pool160_96k_env": dict(size=160, seed=0, crop_scale=0.8, env_prob=0.5),   # realtime_env96k_320.py
     "pools/pool160_24k_env_hair": dict(size=160, seed=0, crop_scale=0.8, env_prob=0.5, hair_volume=True,
                                        long_hair=True),
+    "pools/pool160_48k_real3": dict(size=160, seed=3, crop_scale=0.8, env_prob=0.5, skin_detail=True,  # campaign 3
+                                    hair_volume=True, long_hair=True),
 }
+SWITCHES = ("skin_detail", "hair_volume", "long_hair", "eyelashes")   # make_assets' boolean realism switches
 
 
 def log(*a):
@@ -64,8 +67,8 @@ def render_pool(folder: Path, settings: dict, seconds: float, min_num: int, max_
     from dlm.synth import pool as pool_lib
     from dlm.synth import render as synth
     model = fm.load_face_model()
-    assets = synth.make_assets(model, env_prob=settings["env_prob"], hair_volume=settings.get("hair_volume", False),
-                               long_hair=settings.get("long_hair", False))
+    assets = synth.make_assets(model, env_prob=settings["env_prob"],
+                               **{k: settings.get(k, False) for k in SWITCHES})
     vertex_ids = synth.landmark_vertex_ids(model, "all")
     ids = jnp.asarray(vertex_ids)
     size, seed, crop = settings["size"], settings["seed"], settings["crop_scale"]
@@ -89,7 +92,7 @@ def render_pool(folder: Path, settings: dict, seconds: float, min_num: int, max_
     meta = dict(format=pool_lib.FORMAT, num=done, size=size, seed=seed, crop_scale=crop,
                 vertex_ids=[int(v) for v in vertex_ids], render_seconds=round(seconds_used, 1),
                 images_per_s=round(done / seconds_used, 2), rendered_on=_device())
-    for k in ("env_prob", "hair_volume", "long_hair"):
+    for k in ("env_prob",) + SWITCHES:
         if settings.get(k):
             meta[k] = settings[k]
     write_json(folder / "meta.json", meta)

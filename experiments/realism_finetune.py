@@ -43,6 +43,8 @@ VARIANTS = {
                           "HDRI light on half; hair with a silhouette and long hair"),
     "env_light_50_pose_prior": ("pools/pool160_24k_env", dict(env_prob=0.5), dict(pool_pose_prior={}),
                                 "HDRI light on half; draws reweighted to photographs' head pitch and roll"),
+    "env_light_50_eyelashes": ("pools/pool160_24k_env_lashes", dict(env_prob=0.5, eyelashes=True), {},
+                               "HDRI light on half; a dark lash line about the eyes (dlm.synth.render.eye_rim)"),
     "real3": ("pools/pool160_48k_real3", REAL3, {},
               "campaign 3's pool: HDRI light on half, skin detail, hair with a silhouette and long hair"),
     "real3_pose_prior": ("pools/pool160_48k_real3", REAL3, dict(pool_pose_prior={}),

@@ -381,6 +381,37 @@ def test_skin_detail_sits_on_the_face_and_is_off_by_default(model, assets):
     assert changed.mean() > 0.02 and (np.asarray(detail.mask)[changed] > 0).all()   # only the head changes
 
 
+def test_eye_rim_darkens_only_the_skin_about_the_eye_and_is_off_by_default(model, assets):
+    """eye_rim: the skin pixels within the line's width of an eye pixel darken towards a dark
+    lash colour; eye pixels, pixels farther off and non-skin pixels keep their albedo.  Rendered:
+    the same labels, and only skin next to sclera or iris changes."""
+    assert assets.lashes.shape == (0,)
+    eye = np.zeros((160, 160), bool)
+    eye[70:80, 60:90] = True
+    skin = ~eye
+    skin[60:90, 88:100] = False                  # a patch of hair next to the eye's right end
+    albedo = jnp.full((160, 160, 3), 0.6)
+    out = np.asarray(synth.eye_rim(jax.random.key(0), jnp.asarray(eye), jnp.asarray(skin), albedo,
+                                   jnp.array([0.3, 0.2, 0.1])))
+    ring = np.zeros_like(eye)
+    ring[69:81, 59:91] = True
+    ring &= ~eye & skin                          # one pixel at 160 px
+    assert (out[ring] < 0.6 * 0.56).all()        # at least 45% towards a lash colour <= 0.4 x hair
+    np.testing.assert_array_equal(out[~ring], np.float32(0.6))
+    ids = jnp.asarray(model.landmarks["68"])
+    keys = synth.batch_keys(5, 0, 2)
+    plain = synth.render_batch(keys, model, assets, ids, S, augment=False)
+    lashes = synth.render_batch(keys, model, synth.make_assets(model, eyelashes=True), ids, S, augment=False)
+    np.testing.assert_array_equal(np.asarray(lashes.landmarks), np.asarray(plain.landmarks))
+    changed = np.abs(np.asarray(lashes.image) - np.asarray(plain.image)).max(-1) > 1e-3
+    assert changed.any()
+    mask = np.asarray(plain.mask)
+    eye_px = (mask == rs.REGION_NAMES.index("sclera")) | (mask == rs.REGION_NAMES.index("iris"))
+    near = np.stack([np.asarray(jax.lax.reduce_window(jnp.asarray(e, jnp.float32), 0.0, jax.lax.max, (3, 3), (1, 1),
+                                                      "SAME")) > 0 for e in eye_px])
+    assert (mask[changed] == rs.REGION_NAMES.index("skin")).all() and near[changed].all()
+
+
 def test_hair_with_volume_and_long_hair_stand_off_the_head_and_hide_landmarks(model, assets):
     """The scalp holds the crown and the back of the head, no ear and nothing under the lowest
     hairline; the shell stands `hair_volume` off along the normals well above the hairline, is

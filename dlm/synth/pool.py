@@ -67,7 +67,7 @@ def _open_arrays(folder: str, num: int, size: int, num_landmarks: int, mode: str
 def write_pool(out_dir, num: int, size: int = 160, seed: int = 0, crop_scale: float = 0.8, progress=None,
                git_revision: str | None = None, workers: int | None = None, env_prob: float = 0.0,
                skin_detail: bool = False, hair_volume: bool = False, long_hair: bool = False,
-               grow_from: str | None = None) -> dict:
+               eyelashes: bool = False, grow_from: str | None = None) -> dict:
     """Render `num` pool samples into out_dir (layout in the module docstring).
 
     Resumable: work goes into out_dir + ".partial" with a progress record written after every
@@ -78,7 +78,8 @@ def write_pool(out_dir, num: int, size: int = 160, seed: int = 0, crop_scale: fl
     (`dlm.synth.render.make_assets`); 0 renders the pools made before the maps existed.
     skin_detail: `dlm.synth.render.skin_detail` on every sample.  hair_volume: scalp hair as a
     shell that stands off the head (`dlm.synth.render.hair_shell`) on every sample; long_hair: long
-    hair on some heads (`dlm.synth.render.hair_curtain`).  grow_from: a complete pool of the same
+    hair on some heads (`dlm.synth.render.hair_curtain`); eyelashes: a lash line about the eyes
+    (`dlm.synth.render.eye_rim`).  grow_from: a complete pool of the same
     settings but fewer samples, whose samples are copied (they are this pool's first ones: sample i
     depends on seed and i alone) and not rendered again."""
     out_dir = os.path.abspath(out_dir)
@@ -89,7 +90,7 @@ def write_pool(out_dir, num: int, size: int = 160, seed: int = 0, crop_scale: fl
                          f"{num}, {size} and {crop_scale}")
     model = fm.load_face_model()
     assets = synth.make_assets(model, env_prob=env_prob, skin_detail=skin_detail, hair_volume=hair_volume,
-                               long_hair=long_hair)
+                               long_hair=long_hair, eyelashes=eyelashes)
     vertex_ids = synth.landmark_vertex_ids(model, "all")
     ids = jnp.asarray(vertex_ids)
     partial = out_dir + ".partial"
@@ -103,6 +104,8 @@ def write_pool(out_dir, num: int, size: int = 160, seed: int = 0, crop_scale: fl
         settings["hair_volume"] = True
     if long_hair:
         settings["long_hair"] = True
+    if eyelashes:
+        settings["eyelashes"] = True
     progress_path = os.path.join(partial, "progress.json")
     if os.path.isdir(partial):
         with open(progress_path) as f:

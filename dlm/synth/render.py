@@ -106,6 +106,8 @@ class Assets(NamedTuple):
     # and its triangles (T, 3); N = 0: off.
     curtain: jax.Array
     curtain_faces: jax.Array
+    # Eyelashes (issue 21): (1,) on, a dark lash line about the eye opening (`eye_rim`); (0,): off.
+    lashes: jax.Array = jnp.zeros(0, jnp.float32)
 
 
 @functools.lru_cache(maxsize=2)
@@ -210,7 +212,8 @@ def curtain_grid(model: fm.FaceModel) -> tuple[np.ndarray, np.ndarray]:
 
 
 def make_assets(model: fm.FaceModel, backgrounds: bool = True, env_prob: float = 0.0,
-                skin_detail: bool = False, hair_volume: bool = False, long_hair: bool = False) -> Assets:
+                skin_detail: bool = False, hair_volume: bool = False, long_hair: bool = False,
+                eyelashes: bool = False) -> Assets:
     """env_prob: the chance that a sample is lit by a real environment map and shows it behind
     the head (the rest: random spherical-harmonic light and photo or procedural backgrounds).
     skin_detail: blood, dark eye sockets and an oily T-zone painted on the skin, and light that
@@ -218,7 +221,8 @@ def make_assets(model: fm.FaceModel, backgrounds: bool = True, env_prob: float =
     hair_volume: scalp hair stands off the head as a shell that has a silhouette against the
     background and hides what is behind it, landmarks included (`hair_shell`); off: hair is
     painted on the scalp only, as before.  long_hair: on some heads hair hangs from the head's
-    sides and back past the ears, the jaw or the shoulders (`hair_curtain`)."""
+    sides and back past the ears, the jaw or the shoulders (`hair_curtain`).  eyelashes: a dark
+    lash line about the eye opening (`eye_rim`); off: skin meets the eye's white directly."""
     if not 0.0 <= env_prob <= 1.0:
         raise ValueError(f"env_prob must be in [0, 1], got {env_prob}")
     t = np.asarray(model.template)
@@ -250,7 +254,28 @@ def make_assets(model: fm.FaceModel, backgrounds: bool = True, env_prob: float =
                   *(map(jnp.asarray, scalp(model)) if hair_volume
                     else (jnp.zeros(0, jnp.int32), jnp.zeros((0, 3), jnp.int32))),
                   *(map(jnp.asarray, curtain_grid(model)) if long_hair
-                    else (jnp.zeros((0, 5), jnp.float32), jnp.zeros((0, 3), jnp.int32))))
+                    else (jnp.zeros((0, 5), jnp.float32), jnp.zeros((0, 3), jnp.int32))),
+                  jnp.ones(1 if eyelashes else 0, jnp.float32))
+
+
+# The upper lash line and lid margin seen at a 160 px render (a head ~110 px wide): ~1 px.
+LASH_WIDTH_PX = 1.0
+
+
+def eye_rim(key: jax.Array, eye: jax.Array, skin: jax.Array, albedo: jax.Array, hair: jax.Array) -> jax.Array:
+    """albedo (S, S, 3) with the skin about the eye opening darkened: lashes and the lid margin's
+    shadow, the darkest line of a real eye at low resolution, which a plain skin-to-white edge
+    lacks.  eye: (S, S) bool eye pixels (sclera, iris); skin: (S, S) bool skin pixels; hair: (3,)
+    the head's hair colour (lashes are darker).  The line is LASH_WIDTH_PX wide at 160 px, scaled
+    to the render's size (at least a pixel); its darkness varies per face (mascara to fair lashes)."""
+    size = eye.shape[0]
+    r = max(1, int(round(LASH_WIDTH_PX * size / 160.0)))   # static: the window's size
+    near = jax.lax.reduce_window(eye.astype(jnp.float32), 0.0, jax.lax.max, (2 * r + 1, 2 * r + 1), (1, 1), "SAME")
+    ring = (near > 0) & skin & ~eye
+    k1, k2 = jax.random.split(key)
+    dark = jax.random.uniform(k1, (), minval=0.45, maxval=0.9)
+    lash = hair * jax.random.uniform(k2, (), minval=0.15, maxval=0.4)
+    return jnp.where(ring[..., None], albedo * (1 - dark) + lash * dark, albedo)
 
 
 def skin_detail(key: jax.Array, pos: jax.Array, ear: jax.Array, is_skin: jax.Array, albedo: jax.Array,
@@ -935,6 +960,9 @@ def render_scene(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int,
     if assets.skin_blobs.shape[0]:   # static: off compiles the renderer as before
         albedo, spec_k, wrap = skin_detail(jax.random.fold_in(ks[2], 1), pix[..., :3], pix[..., 4],
                                            cls == R["skin"], albedo, spec_k, assets.skin_blobs)
+    if assets.lashes.shape[0]:   # static: off compiles the renderer as before
+        eye = (region == R["sclera"]) | (region == R["iris"])
+        albedo = eye_rim(jax.random.fold_in(ks[2], 2), eye, cls == R["skin"], albedo, app.hair)
     light = sample_light(ks[3])
     use_env = jnp.zeros((), bool)
     if assets.env_sh.shape[0]:   # static: assets without maps compile none of this
@@ -1000,16 +1028,17 @@ def batch_keys(seed: int, start: int, batch_size: int) -> jax.Array:
 
 def batches(seed: int, batch_size: int, size: int, landmark_set: str = "703", model: fm.FaceModel | None = None,
             start: int = 0, prefetch: int = 2, augment: bool = True, env_prob: float = 0.0,
-            skin_detail: bool = False, hair_volume: bool = False, long_hair: bool = False) -> Iterator[dict]:
+            skin_detail: bool = False, hair_volume: bool = False, long_hair: bool = False,
+            eyelashes: bool = False) -> Iterator[dict]:
     """An endless deterministic stream of numpy batches {image uint8 (B,S,S,3), landmarks (B,L,2),
     visible (B,L), mask (B,S,S) uint8, index (B,)}; batch j holds samples start + j*B ... .
-    env_prob, skin_detail, hair_volume, long_hair: the realism switches of `make_assets`.
+    env_prob, skin_detail, hair_volume, long_hair, eyelashes: the realism switches of `make_assets`.
 
     One background thread renders the next `prefetch` batches while the caller works
     (`dlm.synth.prefetch`); a faster input path for training is a render pool (`dlm.synth.pool`)."""
     model = model or fm.load_face_model()
     assets = make_assets(model, env_prob=env_prob, skin_detail=skin_detail, hair_volume=hair_volume,
-                         long_hair=long_hair)
+                         long_hair=long_hair, eyelashes=eyelashes)
     ids = jnp.asarray(model.landmarks[landmark_set])
 
     def job(j):
