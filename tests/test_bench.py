@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from dlm.cli import main as cli
-from dlm.eval import bench
+from dlm.eval import bench, pacing
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 QUICK = os.path.join(HERE, "..", "experiments", "configs", "quick.py")
@@ -97,12 +97,12 @@ def test_bench_realtime_with_the_exported_solver(tmp_path):
 
 def test_frame_schedule_waits_for_early_frames_and_drops_stale_ones(capsys):
     import time
-    assert [i for i, _ in bench.frame_schedule(5, 0.0)] == [0, 1, 2, 3, 4]      # back to back: every frame
+    assert [i for i, _ in pacing.frame_schedule(5, 0.0)] == [0, 1, 2, 3, 4]      # back to back: every frame
     # 100 frames/s, each frame taking 25 ms: frame 0 at once; afterwards the newest arrived frame
     # is taken (2 or 3 arrive per frame taken) and its time starts at its arrival (<= now).
     start = time.perf_counter()
     taken = []
-    for i, t0 in bench.frame_schedule(12, 100.0):
+    for i, t0 in pacing.frame_schedule(12, 100.0):
         now = time.perf_counter()
         assert start + i / 100.0 - 1e-6 <= t0 <= now
         taken.append(i)
@@ -111,7 +111,7 @@ def test_frame_schedule_waits_for_early_frames_and_drops_stale_ones(capsys):
     assert 2 <= len(taken) <= 6, taken         # 12 frames 10 ms apart, taken 25 ms (or more) apart: <= 6
     # Faster than they arrive: every frame, each waited for (t0 >= its arrival).
     start = time.perf_counter()
-    got = [(i, t0) for i, t0 in bench.frame_schedule(4, 200.0)]
+    got = [(i, t0) for i, t0 in pacing.frame_schedule(4, 200.0)]
     assert [i for i, _ in got] == [0, 1, 2, 3] and all(t0 >= start + i / 200.0 for i, t0 in got)
     with pytest.raises(SystemExit):
         cli.main(["bench", "realtime", "--fps", "-1"])

@@ -18,6 +18,7 @@ from dlm.fitting import energy as en
 from dlm.fitting import offline
 from dlm.fitting import realtime as rt
 from dlm.io import images as imageio
+from dlm.eval.pacing import frame_schedule
 from dlm.io.provenance import shared_real_path
 from dlm.landmarks import predictor as lmk
 from dlm.product import pipeline
@@ -178,27 +179,6 @@ def default_video() -> str | None:
     return path if os.path.exists(path) else None
 
 
-def frame_schedule(n: int, fps: float):
-    """Yields (i, t0): the next of n frames to process and when its time starts.  fps 0: every
-    frame, back to back, t0 = now.  fps > 0: frame i arrives at i / fps after the first, as from a
-    camera: an early frame is waited for (t0 = when it came); when frames have arrived during the
-    previous one, the newest is processed and the older ones dropped, as a live camera does, and
-    its time starts at its arrival (the wait behind the previous frame counts)."""
-    start = time.perf_counter()
-    i = 0
-    while i < n:
-        now = time.perf_counter()
-        if fps <= 0:
-            yield i, now
-        elif now < start + i / fps:
-            time.sleep(start + i / fps - now)
-            yield i, time.perf_counter()
-        else:
-            i = min(max(i, int((now - start) * fps)), n - 1)
-            yield i, start + i / fps
-        i += 1
-
-
 def bench_realtime(video: str, model: str = "realtime", max_frames: int | None = None, warmup: int = 10,
                    solver: str = "jit", fuse: bool = True, passes: int = 3, max_search_gap: int = 8,
                    search_near: bool = True, detector="yunet", refit_every: int = 30, fps: float = 0.0) -> dict:
@@ -213,7 +193,7 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
     frame, searches and frames without a face included (what a whole clip costs); max_search_gap:
     the Tracker's back-off between searches that find no face; refit_every: the tracker's identity
     refit schedule (`RealtimeFitter`; 0: none).  fps > 0: frames arrive at that rate, as from a camera
-    (`frame_schedule`: a frame's time runs from its arrival, frames that arrived while an older one
+    (`dlm.eval.pacing.frame_schedule`: a frame's time runs from its arrival, frames that arrived while an older one
     ran are dropped, counted in frames_dropped); the tracker's background work (the identity refit
     thread) runs between frames, as it would live.  0: frames back to back, so background work
     takes its time from the frames."""
