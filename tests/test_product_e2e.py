@@ -186,7 +186,9 @@ def test_cli_track_video_outputs(scene, tmp_path, model):
     found = [r for r in rows if r["found"]]
     assert all(np.array(r["landmarks"]).shape == (320, 2) and len(r["sigma"]) == 320 for r in found)
     summary = json.loads((out / "summary.json").read_text())
-    assert all(summary["min_quality"] <= r["quality"] < 1 for r in found)
+    # A probability: on this clean render the network of session 39 is sure enough to round it to 1.
+    assert all(summary["min_quality"] <= r["quality"] <= 1 for r in found), (summary["min_quality"],
+                                                                            [r["quality"] for r in found])
     assert rows[0]["start"] == "cold" and all(r["start"] == "warm" for r in found[1:])
     # blendshapes.csv in Live Link Face's layout: one row per tracked frame.
     csv_rows = [line.split(",") for line in (out / "blendshapes.csv").read_text().splitlines()]
