@@ -224,7 +224,7 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
             refits = tracker.fitter.refits["started"]
             tf = tracker(frames[i])
             total = (time.perf_counter() - t0) * 1e3
-            dropped += sum(j >= warmup for j in range(last + 1, i))
+            dropped += max(0, i - max(last + 1, warmup))     # timed frames skipped since the last one
             last = i
             if i < warmup:
                 continue
