@@ -77,6 +77,7 @@ TABLES = [
     ("campaign_realtime_320", "Campaign: the real-time network, one line per training session (issue 31)"),
     ("campaign_realtime_env96k_320", "Campaign 2: four times the distinct renders (HDRI-lit 96k pool)"),
     ("campaign_realtime_real48k_320", "Campaign 3: the shipped network fine-tuned on renders with every realism switch"),
+    ("campaign_realtime_real96k_320", "Campaign 4: campaign 3 continued on its pool grown to 96,000 renders"),
     # Written by experiments/network_choice.py and experiments/realism_probe.py (equal budgets, real dev photos).
     ("network_choice", "Which network: equal wall-clock budgets scored on real photos (issue 31)"),
     ("realism_probe", "Realism probes: renderer features at equal samples, synthetic vs real (issue 21)"),
