@@ -88,10 +88,13 @@ def test_bench_realtime_with_the_exported_solver(tmp_path):
     # Every timed frame was tracked, searched, or waited for the next search (no face in view).
     assert res["frames_tracked"] + res["frames_searched"] + res["frames_search_skipped"] == res["frames_timed"]
     assert res["max_search_gap"] == 8 and res["every_frame"]["mean_ms"] > 0
+    assert res["background_search"] is False and res["frames_search_started"] == 0
     # Frames arriving at 1000/s, faster than they run (programs compiled above): stale ones dropped.
+    # The full search in a background thread, as for a camera: a frame that starts one has searched.
     paced = _run(tmp_path, "bench", "realtime", "--solver", "exported", "--max-frames", "16", "--passes", "1",
-                 "--threads", "0", "--refit-every", "0", "--fps", "1000")
+                 "--threads", "0", "--refit-every", "0", "--fps", "1000", "--background-search")
     assert paced["fps"] == 1000.0 and paced["frames_dropped"] > 0
+    assert paced["background_search"] is True and paced["frames_search_started"] <= paced["frames_searched"]
     assert paced["frames_timed"] + paced["frames_dropped"] == 16 - paced["warmup_frames"]
 
 

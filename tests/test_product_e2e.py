@@ -3,6 +3,7 @@ shipped real-time model, and every kind of bad input.  Real photos from ../share
 import copy
 import json
 import os
+import threading
 
 import cv2
 import jax
@@ -680,6 +681,49 @@ def test_tracker_finds_a_jumped_face_near_the_lost_track(scene, model, monkeypat
         for o in out[3:]:
             err = np.linalg.norm(o.landmarks - gt, axis=1).mean() / np.ptp(gt, axis=0).max()
             assert err < MAX_LANDMARK_ERROR, (near, err)
+
+
+def test_tracker_background_search_holds_no_frame(scene, model, monkeypatch):
+    """background_search (live sources): the frame with no track hands the full search to a thread
+    and returns at once without a face (search_started; the search is not run on this thread);
+    frames while it runs only wait (search_skipped).  Its face is looked for around its crop on
+    the frame that collects it, though the face moved 40 px meanwhile, and found there
+    (found_near), as accurately as tracked frames; a search that finds nothing backs off as the
+    held search does (next searches at +1, +2 frames); reset() drops a running search."""
+    import dlm
+    from dlm.product import roi
+    threads = []
+    full = roi.search
+    monkeypatch.setattr(roi, "search", lambda *a, **k: threads.append(threading.current_thread().name) or full(*a, **k))
+    moved = np.roll(scene["image"], 40, axis=1)
+    gt = scene["landmarks"] + [40, 0]
+    tracker = dlm.Tracker((480, 360), "realtime", model, detector=None, background_search=True)
+    first = tracker(scene["image"])
+    assert (first.found, first.searched, first.search_started) == (False, True, True)
+    tracker.wait_for_search()
+    assert threads == ["dlm-face-search"]
+    out = [tracker(moved) for _ in range(3)]
+    assert all(o.found for o in out) and out[0].searched and out[0].found_near
+    assert not any(o.searched for o in out[1:]) and len(threads) == 1
+    for o in out:
+        err = np.linalg.norm(o.landmarks - gt, axis=1).mean() / np.ptp(gt, axis=0).max()
+        assert err < MAX_LANDMARK_ERROR, err
+    # No face: the search runs in the background while frames wait, then backs off 1, 2 frames.
+    blank = np.full_like(scene["image"], 90)
+    tracker.reset()
+    res = [tracker(blank), tracker(blank)]     # the search still runs (hundreds of ms) at 1: it waits
+    assert res[0].search_started and res[1].search_skipped and not res[1].searched
+    for _ in range(6):
+        tracker.wait_for_search()
+        res.append(tracker(blank))
+    # Collected at 2 (no face: 1 frame to wait, this one), searched at 3; collected at 4 (2 to wait:
+    # 4 and 5), searched at 6; collected at 7 (waits).
+    assert [i for i, o in enumerate(res) if o.search_started] == [0, 3, 6]
+    assert [i for i, o in enumerate(res) if o.search_skipped] == [1, 2, 4, 5, 7]
+    assert not any(o.found for o in res)
+    tracker.reset()
+    assert tracker._search is None
+    tracker.close()
 
 
 def test_tracker_looks_where_the_detector_proposes(scene, model, monkeypatch):

@@ -215,8 +215,9 @@ def cmd_track(args) -> int:
     model = fm.load_face_model()
     min_quality = _min_quality(args.min_quality, pred)
     tracker = pipeline.Tracker((reader.width, reader.height), pred, model, solver=args.solver, min_quality=min_quality,
-                               max_search_gap=args.max_search_gap,
-                               detector=args.detector)
+                               max_search_gap=args.max_search_gap, detector=args.detector,
+                               # A camera does not wait: the full search must not hold its frames.
+                               background_search=args.webcam is not None)
     writer = outputs.TrackWriter(out, model, reader.fps, (reader.width, reader.height), video=not args.no_video)
     timings, found, searched, skipped, near, by_detector, n, qualities = [], 0, 0, 0, 0, 0, 0, []
     starts = {"pose": 0, "cold": 0}   # frames that started a track: identity kept / offline cold start
@@ -582,7 +583,8 @@ def cmd_bench_realtime(args):
         r = bench.bench_realtime(video, args.model, args.max_frames, solver=args.solver, fuse=not args.no_fuse,
                                  passes=args.passes, max_search_gap=args.max_search_gap,
                                  search_near=not args.no_search_near,
-                                 detector=args.detector, refit_every=args.refit_every, fps=args.fps)
+                                 detector=args.detector, refit_every=args.refit_every, fps=args.fps,
+                                 background_search=args.background_search)
     except InputError as e:
         raise UserError(str(e)) from None
     res = dict(benchmark="realtime", threads=args.threads, environment=environment(), **r)

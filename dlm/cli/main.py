@@ -325,6 +325,9 @@ def build_parser():
                    help="frames arrive at F per second, as from a camera (background work such as the identity "
                         "refit runs between them; a frame that arrives while the previous one runs counts its wait); "
                         "default 0: back to back")
+    p.add_argument("--background-search", action="store_true",
+                   help="the full face search runs in a background thread while frames go on, as dlm track "
+                        "--webcam runs it (default: it holds its frame, as for a video file)")
     p.add_argument("--threads", type=int, choices=[0, 1], default=1,
                    help="1: pin to one core, one XLA thread (default); 0: leave as is")
     p.add_argument("--json", help="write the figures to this JSON file")

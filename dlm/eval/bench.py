@@ -181,7 +181,8 @@ def default_video() -> str | None:
 
 def bench_realtime(video: str, model: str = "realtime", max_frames: int | None = None, warmup: int = 10,
                    solver: str = "jit", fuse: bool = True, passes: int = 3, max_search_gap: int = 8,
-                   search_near: bool = True, detector="yunet", refit_every: int = 30, fps: float = 0.0) -> dict:
+                   search_near: bool = True, detector="yunet", refit_every: int = 30, fps: float = 0.0,
+                   background_search: bool = False) -> dict:
     """Per-frame latency of the real-time path over a real video: upright crop from the previous
     frame's fit + landmark CNN + real-time fit (+ the next ROI), i.e. everything `dlm.Tracker`
     does per frame.  Frames are decoded before timing.  The first `warmup` frames (compilation,
@@ -196,7 +197,9 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
     (`dlm.eval.pacing.frame_schedule`: a frame's time runs from its arrival, frames that arrived while an older one
     ran are dropped, counted in frames_dropped); the tracker's background work (the identity refit
     thread) runs between frames, as it would live.  0: frames back to back, so background work
-    takes its time from the frames."""
+    takes its time from the frames.  background_search: the Tracker's full search runs in a
+    background thread (as `dlm track --webcam` runs it); frames_search_started counts the frames
+    that started one, and searched_frame times only what ran on the frame thread."""
     if fps < 0:
         raise ValueError(f"fps must be 0 (back to back) or positive, got {fps}")
     reader = imageio.VideoReader(video, max_frames=max_frames)
@@ -206,7 +209,7 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
     pred = lmk.shipped(model)
     tracker = pipeline.Tracker((reader.width, reader.height), pred, solver=solver, fuse=fuse,
                                max_search_gap=max_search_gap, search_near=search_near, detector=detector,
-                               refit_every=refit_every)
+                               refit_every=refit_every, background_search=background_search)
     if passes < 1:
         raise ValueError(f"passes must be at least 1, got {passes}")
     # An untimed compile pass: the warm-up frames, then the first identity refit is waited for.
@@ -215,6 +218,7 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
     for f in frames[:warmup]:
         tracker(f)
     tracker.fitter.wait_for_refit()
+    tracker.wait_for_search()
     rows, pass_medians, dropped = [], [], 0
     for _ in range(passes):
         tracker.reset()
@@ -230,11 +234,13 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
                 continue
             this.append(dict(tf.timings_ms, total=total, searched=tf.searched, found=tf.found,
                              skipped=tf.search_skipped, near=tf.found_near, by_detector=tf.found_by_detector,
+                             started_search=tf.search_started,
                              start=tf.fit.start if tf.found else None,
                              refit=tracker.fitter.refits["started"] > refits))
         rows += this
         t_pass = [r["total"] for r in this if not r["searched"] and r["found"]]
         pass_medians.append(float(np.median(t_pass)) if t_pass else None)
+    tracker.close()
     tracked = [r for r in rows if not r["searched"] and r["found"]]
 
     def stats(key, rs):
@@ -246,6 +252,8 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
                 frames_tracked=len(tracked), frames_searched=sum(r["searched"] for r in rows),
                 frames_without_face=sum(not r["found"] for r in rows), warmup_frames=warmup,
                 frames_search_skipped=sum(r["skipped"] for r in rows), max_search_gap=max_search_gap,
+                background_search=background_search,
+                frames_search_started=sum(r["started_search"] for r in rows),
                 search_near=search_near, frames_found_near_lost_track=sum(r["near"] for r in rows),
                 detector=None if tracker.detector is None else detector if isinstance(detector, str) else "custom",
                 frames_found_by_detector=sum(r["by_detector"] for r in rows),

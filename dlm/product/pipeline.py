@@ -11,9 +11,12 @@
 """
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import functools
+import threading
 import time
+import weakref
 
 import jax
 import jax.numpy as jnp
@@ -184,6 +187,18 @@ class TrackFrame:
     search_skipped: bool = False      # no track and no search: waiting after a search that found no face
     found_near: bool = False          # found around the crop of the track lost on this frame (no full search)
     found_by_detector: bool = False   # found where the face detector proposed (no full search)
+    search_started: bool = False      # this frame handed the full search to a background thread
+
+
+# Background full searches not yet joined: joined at interpreter exit (a thread still inside XLA
+# when the interpreter exits aborts the process), for callers that never close().
+_live_searches: "weakref.WeakSet[threading.Thread]" = weakref.WeakSet()
+
+
+@atexit.register
+def _join_live_searches():
+    for thread in list(_live_searches):
+        thread.join()
 
 
 def _landmarks_in_image(predict_fn, size: int, variables, crop, crop_to_image):
@@ -232,14 +247,24 @@ class Tracker:
         (`roi.search_proposals`, the same checks as the full search) and the full search runs only
         when none of them is a face: a face coming into view costs tens of ms, not seconds.  It
         also runs on the frames that wait for the next full search (~10 ms each on 640 x 360).
+      background_search: live sources (a camera): the full search runs in a background thread on
+        a copy of the frame while the following frames go on (the detector still looks on each),
+        instead of holding the frame thread for its hundreds of ms to seconds, in which a camera's
+        frames are dropped.  A face it finds is looked for around its crop on the frame that
+        collects it (`roi.search_near`: the face moved meanwhile).  Its frame reports
+        search_started; the frames it runs through report search_skipped.  Off by default: a file
+        is tracked the same whatever the machine's speed only when the search holds its frame.
     """
 
     def __init__(self, image_size, model="realtime", face_model=None, solver="jit", lost_score: float | None = None,
                  min_face: float | None = None, fuse: bool = True, min_quality: float | None = None,
-                 max_search_gap: int = 8, search_near: bool = True, detector="yunet", **fitter_kwargs):
+                 max_search_gap: int = 8, search_near: bool = True, detector="yunet", background_search: bool = False,
+                 **fitter_kwargs):
         if max_search_gap < 0:
             raise ValueError(f"max_search_gap must be >= 0, got {max_search_gap}")
         self.max_search_gap = int(max_search_gap)
+        self.background_search = bool(background_search)
+        self._search = None      # a background full search: (thread, box with its detections)
         self.search_near = search_near
         self.detector = face_detector(detector)
         self.predictor = predictor(model)
@@ -265,16 +290,56 @@ class Tracker:
         self.reset()
 
     def close(self):
-        """End of the stream: wait for the fitter's identity refit (see RealtimeFitter.close)."""
+        """End of the stream: wait for the fitter's identity refit (see RealtimeFitter.close) and a
+        background search."""
+        self._drop_search()
         self.fitter.close()
 
     def reset(self):
+        self._drop_search()
         self.roi = None
         self.index = 0
         self.fitter.reset()
         self._search_gap = 0     # frames the last failed search made the next one wait
         self._search_wait = 0    # frames still to wait before searching again
         self._lost_roi = None    # the crop of a track lost on this frame (searched around first)
+
+    def _drop_search(self):
+        """Wait for a running background search and discard what it finds."""
+        if self._search is not None:
+            self._search[0].join()
+            _live_searches.discard(self._search[0])
+            self._search = None
+
+    def wait_for_search(self):
+        """Block until a background search has finished (tests, benchmarks); the next frame uses it."""
+        if self._search is not None:
+            self._search[0].join()
+
+    def _start_search(self, frame: np.ndarray, keep):
+        box = {}
+        frame = frame.copy()      # the caller may reuse its frame buffer
+
+        def work():
+            try:
+                box["dets"] = keep(roi_lib.search(frame, self.predictor, max_faces=1, min_face=self.min_face))
+            except Exception as e:     # raised on the frame that collects it
+                box["error"] = e
+        thread = threading.Thread(target=work, name="dlm-face-search", daemon=True)
+        self._search = (thread, box)
+        _live_searches.add(thread)
+        thread.start()
+
+    def _collect_search(self):
+        """A finished background search's detections (a list), or None while one runs or none was started."""
+        if self._search is None or self._search[0].is_alive():
+            return None
+        thread, box = self._search
+        _live_searches.discard(thread)
+        self._search = None
+        if "error" in box:
+            raise box["error"]
+        return box["dets"]
 
     def _accept(self, mu, sigma, score) -> bool:
         return self.lost_score is None or float(score) <= self.lost_score
@@ -344,10 +409,18 @@ class Tracker:
                 t["detector"] = t.get("detector", 0.0) + (time.perf_counter() - t1) * 1e3
                 return found
             dets = []
-            if self._search_wait > 0:
-                # Waiting for the next full search: only the detector looks (milliseconds, and a
-                # CNN pass per box it proposes), so a face it can see is found at once.
-                self._search_wait -= 1
+            from_search = self._collect_search()
+            if from_search:     # where the face was on the search's frame: look around there now
+                self._lost_roi = from_search[0].roi
+                self._search_gap = self._search_wait = 0
+            elif from_search is not None:
+                self._back_off()
+            running = self._search is not None
+            if self._search_wait > 0 or running:
+                # Waiting for the next full search (or for the one running in the background): only
+                # the detector looks (milliseconds, and a CNN pass per box it proposes), so a face
+                # it can see is found at once.
+                self._search_wait -= int(not running)
                 if self.detector is not None:
                     t0 = time.perf_counter()
                     dets = proposed()
@@ -359,7 +432,9 @@ class Tracker:
             searched = True
             t0 = time.perf_counter()
             lost, self._lost_roi = self._lost_roi, None
-            if not dets and lost is not None and self.search_near:
+            # A background search's face is always looked for around its crop: its landmarks are
+            # from an older frame.
+            if not dets and lost is not None and (self.search_near or from_search):
                 dets = roi_lib.search_near(frame, lost, self.predictor, threshold=self.lost_score,
                                            min_face=self.min_face)
                 t["search_near"] = (time.perf_counter() - t0) * 1e3
@@ -367,15 +442,20 @@ class Tracker:
             if not dets and not by_detector and self.detector is not None:
                 dets = proposed()
                 by_detector = bool(dets)
+            if not dets and self.background_search:
+                self._start_search(frame, keep)
+                t["roi"] += (time.perf_counter() - t0) * 1e3
+                self.index += 1
+                return TrackFrame(self.index - 1, False, None, None, None, None, True, t, search_started=True)
             if not dets:
                 dets = keep(roi_lib.search(frame, self.predictor, max_faces=1, min_face=self.min_face))
             t["roi"] += (time.perf_counter() - t0) * 1e3
             if not dets:
-                self._search_gap = min(max(1, 2 * self._search_gap), self.max_search_gap)
-                self._search_wait = self._search_gap
+                self._back_off()
                 self.index += 1
                 return TrackFrame(self.index - 1, False, None, None, None, None, True, t)
             self._search_gap = self._search_wait = 0
+            self._drop_pending_search()
             mu, sigma, roi_used = dets[0].mu, dets[0].sigma, dets[0].roi
             # The face found is taken to be the one tracked before: its identity is kept and the
             # pose found from the landmarks (the fitter falls back to a cold start when that
@@ -397,6 +477,16 @@ class Tracker:
         return TrackFrame(self.index - 1, True, roi_used, np.asarray(mu), np.asarray(sigma), fit, searched, t,
                           quality_lib.probability(roi_used.score, self.quality_calibration),
                           found_near=searched and near, found_by_detector=searched and by_detector)
+
+    def _back_off(self):
+        """A full search found no face: the next one waits 1, 2, 4 ... frames (max_search_gap)."""
+        self._search_gap = min(max(1, 2 * self._search_gap), self.max_search_gap)
+        self._search_wait = self._search_gap
+
+    def _drop_pending_search(self):
+        """A face was found another way: a background search still running is no longer wanted
+        (its thread runs to its end unjoined; its result is never read)."""
+        self._search = None
 
     def reset_track(self):
         self._lost_roi = self.roi
