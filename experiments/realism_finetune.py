@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 HERE = Path(__file__).resolve().parent
 
 import realism_probe  # noqa: E402  (pools and the labelled-photo score, shared)
+from dlm.synth.augment import CAMERA  # noqa: E402
 
 START = HERE / "results" / "campaign_realtime_env96k_320" / "weights.npz"
 STEPS = 2000
@@ -44,6 +45,9 @@ VARIANTS = {
                                 "HDRI light on half; draws reweighted to photographs' head pitch and roll"),
     "env_light_50_eyelashes": ("pools/pool160_24k_env_lashes", dict(env_prob=0.5, eyelashes=True), {},
                                "HDRI light on half; a dark lash line about the eyes (dlm.synth.render.eye_rim)"),
+    "env_light_50_camera": ("pools/pool160_24k_env", dict(env_prob=0.5), dict(augment=CAMERA),
+                            "HDRI light on half; camera steps in the augmentation (vignetting, lateral CA, white "
+                            "balance, sharpening, 4:2:0 JPEG)"),
     "real3": ("pools/pool160_48k_real3", REAL3, {},
               "campaign 3's pool: HDRI light on half, skin detail, hair with a silhouette and long hair"),
     "real3_pose_prior": ("pools/pool160_48k_real3", REAL3, dict(pool_pose_prior={}),
