@@ -82,6 +82,8 @@ TABLES = [
     ("network_choice", "Which network: equal wall-clock budgets scored on real photos (issue 31)"),
     ("realism_probe", "Realism probes: renderer features at equal samples, synthetic vs real (issue 21)"),
     ("realism_finetune", "Realism on a trained network: each pool's short fine-tune from the same weights (issue 21)"),
+    # Written by experiments/tta_probe.py.
+    ("tta_probe", "Test-time averaging for photos: mirror, turned, scaled and shifted crops"),
     # Written by experiments/label_translation.py (run by ship_weights.py for each shipped network).
     ("label_translation_realtime_mnv2050_320", "Label translation to AFLW2000-3D's 68 points (the paper's practice for benchmarks)"),
     ("peers_translated", "dlm and MediaPipe on real photos, each with the same label translation"),

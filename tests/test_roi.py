@@ -151,3 +151,46 @@ def test_mirror_averaging_cancels_a_sideways_bias(model):
     np.testing.assert_allclose(avg.mu, mu0[0], atol=0.5)
     np.testing.assert_allclose(avg.sigma, sigb[0], rtol=1e-5)
     assert avg.score == det.score and avg.roi == det.roi
+
+
+def test_averaged_weights_every_pass_by_inverse_variance(monkeypatch):
+    """roi.averaged (photos): det's own pass, its crop turned by each other angle (one batched
+    call, the angles added to det's), and with mirror the mirror pass of each of those crops;
+    landmarks combined per landmark by inverse variance, sigma the passes' geometric mean, score
+    and crop det's own.  Stub passes with known values, so the arithmetic is checked exactly."""
+    r = roi.Roi((50.0, 40.0), 30.0, angle=0.2, score=-3.0)
+    L = 4
+    rng = np.random.default_rng(0)
+    det = roi.Detection(r, rng.normal(size=(L, 2)), rng.uniform(1, 2, L), -3.0)
+    value = {}                       # (angle in degrees, mirrored) -> (mu, sigma) of that pass
+    value[(0, False)] = (det.mu, det.sigma)
+    for a in (-10, 10):
+        value[(a, False)] = (rng.normal(size=(L, 2)), rng.uniform(1, 2, L))
+    for a in (-10, 0, 10):
+        value[(a, True)] = (rng.normal(size=(L, 2)), rng.uniform(1, 2, L))
+    key = lambda q: round(float(np.degrees(q.angle - r.angle)))  # noqa: E731
+    calls = []
+
+    def predict_in(image, rois, predictor, batch=32):
+        calls.append(("predict_in", [key(q) for q in rois]))
+        mu = np.stack([value[(key(q), False)][0] for q in rois])
+        return mu, np.stack([value[(key(q), False)][1] for q in rois]), np.zeros(len(rois))
+
+    def mirror_pass(image, q, predictor):
+        calls.append(("mirror", key(q)))
+        assert q.centre == r.centre and q.side == r.side
+        return value[(key(q), True)]
+    monkeypatch.setattr(roi, "predict_in", predict_in)
+    monkeypatch.setattr(roi, "mirror_pass", mirror_pass)
+    out = roi.averaged(None, det, None)
+    assert calls == [("predict_in", [-10, 10]), ("mirror", 0), ("mirror", -10), ("mirror", 10)]
+    mus = np.stack([v[0] for v in value.values()])
+    sig = np.stack([v[1] for v in value.values()])
+    w = sig ** -2.0
+    np.testing.assert_allclose(out.mu, (mus * w[..., None]).sum(0) / w.sum(0)[:, None], rtol=1e-12)
+    np.testing.assert_allclose(out.sigma, np.prod(sig, 0) ** (1 / 6), rtol=1e-12)
+    assert out.roi == det.roi and out.score == det.score
+    # No angles but det's own, no mirror: det itself, no network pass.
+    calls.clear()
+    same = roi.averaged(None, det, None, angles_deg=(0.0,), mirror=False)
+    assert calls == [] and np.array_equal(same.mu, det.mu) and np.allclose(same.sigma, det.sigma)

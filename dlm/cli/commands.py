@@ -516,7 +516,7 @@ def cmd_eval_aflw2000(args):
     try:
         res = aflw2000.eval_aflw2000(args.dir, args.model, args.roi, progress,
                                      label_translation=getattr(args, "label_translation", True),
-                                     mirror=getattr(args, "mirror", False))
+                                     mirror=getattr(args, "mirror", False), average=getattr(args, "average", False))
     except lmk.WeightsError as e:
         raise UserError(str(e)) from None
     res["benchmark"] = "eval aflw2000"
@@ -528,7 +528,7 @@ def cmd_eval_aflw2000(args):
         return (f"balanced NME {bal}; {bins}; mean {r['nme_mean'] * 100:.2f}% (inner 51: "
                 f"{r['nme_inner51_mean'] * 100:.2f}%); failures (NME > 10%): {round(r['failure_rate_10'] * res['num_evaluated'])}")
     head = f"AFLW2000-3D ({res['num_evaluated']}/{res['num_images']} images, roi {res['roi']}" + \
-        (", mirror-averaged" if res["mirror"] else "")
+        (", averaged over turned and mirrored crops" if res["average"] else ", mirror-averaged" if res["mirror"] else "")
     if res["raw"] is None:
         lines = [f"{head}): {figures(res)}"]
     else:

@@ -162,8 +162,10 @@ def build_parser():
                         "search alone. No ground truth in auto and search: photos where no face is found count in "
                         "detection_rate")
     p.add_argument("--mirror", action="store_true",
-                   help="average each face's landmarks with its mirror image's, as dlm reconstruct does "
-                        "(one more network pass per face)")
+                   help="average each face's landmarks with its mirror image's (one more network pass per face)")
+    p.add_argument("--average", action="store_true",
+                   help="average each face's landmarks over its crop turned by +-10 degrees and the mirror image of "
+                        "each, as dlm reconstruct does (five more network passes per face)")
     p.add_argument("--no-label-translation", dest="label_translation", action="store_false",
                    help="compare ICT's 68 points as they are, not translated to AFLW2000-3D's definition by the "
                         "model's stored label translation (experiments/label_translation.py); with it, both are "

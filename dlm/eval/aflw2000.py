@@ -114,7 +114,7 @@ def read_aflw2000(directory):
 
 
 def eval_aflw2000(directory, model="offline", roi: str = "gt", progress=None, keep_points: bool = False,
-                  label_translation: bool = True, mirror: bool = False) -> dict:
+                  label_translation: bool = True, mirror: bool = False, average: bool = False) -> dict:
     """roi "gt": crop framed by the ground-truth 68-point box (ROI_SCALE, ROI_SHIFT); "auto": what
     `dlm reconstruct` does, no ground truth (`dlm.product.roi.find_faces`: the face detector's
     proposals judged by the landmark network, then its full search if none is a face); "search":
@@ -123,8 +123,9 @@ def eval_aflw2000(directory, model="offline", roi: str = "gt", progress=None, ke
     many).  keep_points: each per-image record also holds the predicted and ground-truth 68 points
     (pixels).  label_translation: the model's stored translation to AFLW2000-3D's 68 (when it has
     one); the result's `raw` holds the same figures for ICT's 68 as they are.  mirror: each face's
-    landmarks averaged with its mirror image's (`roi.mirror_averaged`, as `dlm reconstruct` does;
-    off by default: networks and checkpoints are compared on one pass)."""
+    landmarks averaged with its mirror image's (`roi.mirror_averaged`); average: over its crop
+    turned by +-10 degrees and the mirror of each (`roi.averaged`, as `dlm reconstruct` does).  Both
+    off by default: networks and checkpoints are compared on one pass."""
     if roi not in ("gt", "auto", "search"):
         raise ValueError(f"roi must be 'gt', 'auto' or 'search', not {roi!r}")
     detector = detector_lib.default_detector() if roi == "auto" else None
@@ -145,7 +146,9 @@ def eval_aflw2000(directory, model="offline", roi: str = "gt", progress=None, ke
             mu, sigma = pred(roi_lib.crop(image, box, pred.size)[None])
             det = roi_lib.Detection(box, box.to_image(np.asarray(mu[0], np.float64), pred.size),
                                     np.asarray(sigma[0], np.float64) * box.side / pred.size, 0.0)
-            if mirror:
+            if average:
+                det = roi_lib.averaged(image, det, pred)
+            elif mirror:
                 det = roi_lib.mirror_averaged(image, det, pred)
             dense, sig = det.mu, det.sigma[:68]
         else:
@@ -155,7 +158,8 @@ def eval_aflw2000(directory, model="offline", roi: str = "gt", progress=None, ke
                 if progress:
                     progress(k + 1, len(items))
                 continue
-            det = roi_lib.mirror_averaged(image, dets[0], pred) if mirror else dets[0]
+            det = roi_lib.averaged(image, dets[0], pred) if average else \
+                roi_lib.mirror_averaged(image, dets[0], pred) if mirror else dets[0]
             dense, sig = np.asarray(det.mu, np.float64), np.asarray(det.sigma[:68])
         raw = dense[:68]
         pts = lt.apply(dense, *table) if table is not None else raw
@@ -173,7 +177,7 @@ def eval_aflw2000(directory, model="offline", roi: str = "gt", progress=None, ke
                 detector="yunet" if detector is not None else None,
                 model=pred.manifest.get("config", {}), weights_sha256=pred.manifest.get("sha256"),
                 num_images=len(items), num_evaluated=len(per_image),
-                detection_rate=len(per_image) / max(len(items), 1), mirror=mirror,
+                detection_rate=len(per_image) / max(len(items), 1), mirror=mirror or average, average=average,
                 label_translation=note, **scores(per_image, ""),
                 failures=failures + [dict(image=r["image"], reason=f"NME {r['nme']:.3f} > {FAILURE_NME}")
                                      for r in per_image if r["nme"] > FAILURE_NME],
