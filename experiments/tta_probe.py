@@ -52,7 +52,7 @@ def averaged(image, roi, pred, variant):
     from dlm.product import roi as roi_lib
     scales, shifts, angles, mirror = variant
     rois = crops(roi, scales, shifts, angles)
-    mu, sigma, _ = roi_lib.predict_in(image, rois, pred, batch=len(rois))
+    mu, sigma, _ = roi_lib.predict_in(image, rois, pred)
     mus, sigmas = list(mu.astype(np.float64)), list(sigma.astype(np.float64))
     if mirror:
         for r in rois:

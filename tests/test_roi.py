@@ -194,3 +194,26 @@ def test_averaged_weights_every_pass_by_inverse_variance(monkeypatch):
     calls.clear()
     same = roi.averaged(None, det, None, angles_deg=(0.0,), mirror=False)
     assert calls == [] and np.array_equal(same.mu, det.mu) and np.allclose(same.sigma, det.sigma)
+
+
+def test_predict_in_runs_a_few_batch_shapes(model):
+    """Crops run at power-of-two batches up to `batch` (padded with blank crops whose outputs are
+    dropped), so the network compiles a handful of shapes, not one per crop count; the results are
+    the unpadded ones."""
+    assert [roi.padded_batch(n, 32) for n in (1, 2, 3, 5, 9, 27, 32)] == [1, 2, 4, 8, 16, 32, 32]
+    assert roi.padded_batch(5, 4) == 5 and roi.padded_batch(3, 3) == 3
+    net = _SquareFaceNet(model, None)
+    seen = []
+    real_call = net.__call__
+    net_calls = type("Net", (), {"__call__": lambda self, c: seen.append(len(c)) or real_call(c),
+                                 "size": net.size, "num_landmarks": net.num_landmarks})()
+    image = _square_scene()
+    rois = [roi.Roi((200.0 + d, 160.0), 150.0) for d in range(-20, 40, 2)]     # 30 crops
+    mu, sigma, score = roi.predict_in(image, rois[:27], net_calls)
+    assert seen == [32] and mu.shape == (27, net.num_landmarks, 2) and score.shape == (27,)
+    one = [roi.predict_in(image, [r], net) for r in rois[:27]]
+    np.testing.assert_allclose(mu, np.stack([m[0] for m, _, _ in one]))
+    np.testing.assert_allclose(sigma, np.stack([s[0] for _, s, _ in one]))
+    seen.clear()
+    roi.predict_in(image, rois, net_calls, batch=8)
+    assert seen == [8, 8, 8, 8]                                   # 30 = 8 + 8 + 8 + 6 -> 8

@@ -150,6 +150,17 @@ class Detection:
     score: float             # mean log(sigma / side) at the refined crop; lower is more certain
 
 
+def padded_batch(n: int, batch: int) -> int:
+    """The batch a chunk of n crops runs at: the next power of two, at most `batch`.  The network
+    compiles once per batch shape; a shape per crop count (a detector's 1-5 boxes, search_near's
+    27 crops, a search's last chunk) stalled a live track for a compilation (1.7 s on one core) the
+    first time each count came up."""
+    b = 1
+    while b < n:
+        b *= 2
+    return max(n, min(b, batch))
+
+
 def predict_in(image: np.ndarray, rois: Sequence[Roi], predictor: lmk.Predictor, batch: int = 32):
     """Landmarks in each crop: mu (N, L, 2) and sigma (N, L) in image pixels, and scores (N,)."""
     size = predictor.size
@@ -161,8 +172,8 @@ def predict_in(image: np.ndarray, rois: Sequence[Roi], predictor: lmk.Predictor,
         chunk = rois[i:i + batch]
         crops = np.stack([crop(image, r, size) for r in chunk])
         n = len(chunk)
-        if n < batch and len(rois) > batch:   # one compiled shape per batch size
-            crops = np.concatenate([crops, np.zeros((batch - n,) + crops.shape[1:], crops.dtype)])
+        if n < padded_batch(n, batch):   # a few compiled shapes (padded_batch)
+            crops = np.concatenate([crops, np.zeros((padded_batch(n, batch) - n,) + crops.shape[1:], crops.dtype)])
         mu, sigma = (np.asarray(a)[:n] for a in predictor(crops))
         for r, m, s in zip(chunk, mu, sigma):
             mus.append(r.to_image(m, size))
@@ -218,7 +229,7 @@ def averaged(image: np.ndarray, det: Detection, predictor: lmk.Predictor,
     rois = [dataclasses.replace(det.roi, angle=det.roi.angle + np.radians(a)) for a in angles_deg if a != 0.0]
     mus, sigmas = [np.asarray(det.mu, np.float64)], [np.asarray(det.sigma, np.float64)]
     if rois:
-        mu, sigma, _ = predict_in(image, rois, predictor, batch=len(rois))
+        mu, sigma, _ = predict_in(image, rois, predictor)
         mus += list(mu.astype(np.float64))
         sigmas += list(sigma.astype(np.float64))
     if mirror:
