@@ -723,6 +723,21 @@ def test_tracker_background_search_holds_no_frame(scene, model, monkeypatch):
     assert not any(o.found for o in res)
     tracker.reset()
     assert tracker._search is None
+    # The search calls the network BACKGROUND_BATCH windows at a time; one no longer wanted (reset,
+    # or a face found another way) stops at its next call instead of running through its windows.
+    from dlm.product import pipeline
+    sizes = []
+    call = pipeline._Stoppable.__call__
+    monkeypatch.setattr(pipeline._Stoppable, "__call__", lambda self, crops: sizes.append(len(crops)) or call(self, crops))
+    tracker(blank)
+    tracker.wait_for_search()
+    whole = len(sizes)
+    assert whole > 10 and max(sizes) <= pipeline.BACKGROUND_BATCH, sizes
+    sizes.clear()
+    tracker.reset()                          # clears the back-off: the next frame searches
+    assert tracker(blank).search_started
+    tracker.reset()                          # stops it
+    assert len(sizes) < whole / 2, (len(sizes), whole)
     tracker.close()
 
 

@@ -201,6 +201,29 @@ def _join_live_searches():
         thread.join()
 
 
+BACKGROUND_BATCH = 4     # windows per network call of a background search (Tracker._start_search)
+
+
+class _Stopped(Exception):
+    pass
+
+
+class _Stoppable:
+    """A predictor whose calls raise _Stopped once `stop` is set (a background search no longer
+    wanted ends at its next network call); every attribute is the predictor's."""
+
+    def __init__(self, predictor, stop: threading.Event):
+        self._predictor, self._stop = predictor, stop
+
+    def __call__(self, crops):
+        if self._stop.is_set():
+            raise _Stopped
+        return self._predictor(crops)
+
+    def __getattr__(self, name):
+        return getattr(self._predictor, name)
+
+
 def _landmarks_in_image(predict_fn, size: int, variables, crop, crop_to_image):
     """The landmark CNN on one crop, mapped to image pixels (jittable).
 
@@ -305,8 +328,9 @@ class Tracker:
         self._lost_roi = None    # the crop of a track lost on this frame (searched around first)
 
     def _drop_search(self):
-        """Wait for a running background search and discard what it finds."""
+        """Stop a running background search, wait for it and discard what it found."""
         if self._search is not None:
+            self._search[2].set()
             self._search[0].join()
             _live_searches.discard(self._search[0])
             self._search = None
@@ -317,16 +341,23 @@ class Tracker:
             self._search[0].join()
 
     def _start_search(self, frame: np.ndarray, keep):
-        box = {}
+        box, stop = {}, threading.Event()
         frame = frame.copy()      # the caller may reuse its frame buffer
+        # Windows in calls of BACKGROUND_BATCH: XLA:CPU runs one program at a time on its thread,
+        # so a tracked frame waits for the search's call in progress (a call of 32 windows held
+        # frames ~50 ms on one core).
+        net = _Stoppable(self.predictor, stop)
 
         def work():
             try:
-                box["dets"] = keep(roi_lib.search(frame, self.predictor, max_faces=1, min_face=self.min_face))
+                box["dets"] = keep(roi_lib.search(frame, net, max_faces=1, min_face=self.min_face,
+                                                  batch=BACKGROUND_BATCH))
+            except _Stopped:
+                box["dets"] = []
             except Exception as e:     # raised on the frame that collects it
                 box["error"] = e
         thread = threading.Thread(target=work, name="dlm-face-search", daemon=True)
-        self._search = (thread, box)
+        self._search = (thread, box, stop)
         _live_searches.add(thread)
         thread.start()
 
@@ -334,7 +365,7 @@ class Tracker:
         """A finished background search's detections (a list), or None while one runs or none was started."""
         if self._search is None or self._search[0].is_alive():
             return None
-        thread, box = self._search
+        thread, box, _ = self._search
         _live_searches.discard(thread)
         self._search = None
         if "error" in box:
@@ -484,9 +515,12 @@ class Tracker:
         self._search_wait = self._search_gap
 
     def _drop_pending_search(self):
-        """A face was found another way: a background search still running is no longer wanted
-        (its thread runs to its end unjoined; its result is never read)."""
-        self._search = None
+        """A face was found another way: a background search still running is stopped at its next
+        network call (it would otherwise hold the core for the rest of its windows); its result
+        is never read, its thread not waited for."""
+        if self._search is not None:
+            self._search[2].set()
+            self._search = None
 
     def reset_track(self):
         self._lost_roi = self.roi

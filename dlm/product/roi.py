@@ -326,7 +326,7 @@ def plausible(det: Detection, landmark_set: str, min_face: float) -> bool:
 
 def search(image: np.ndarray, predictor: lmk.Predictor, max_faces: int = 1, threshold: float | None = None,
            min_face: float | None = None, search_side: int = 640, scale_step: float = 0.7, stride: float = 0.5,
-           refine_iterations: int = 2, candidates: int = 4) -> list[Detection]:
+           refine_iterations: int = 2, candidates: int = 4, batch: int = 32) -> list[Detection]:
     """Find faces with the landmark network: detections sorted best first.
 
     image: (H, W, 3) uint8 RGB.  The windows are scored on a copy whose longer side is at most
@@ -338,6 +338,7 @@ def search(image: np.ndarray, predictor: lmk.Predictor, max_faces: int = 1, thre
     agrees with the one they came from (`plausible`).  The grid is coarse (stride half a window, scales 0.7 apart) because
     each of the `candidates` x max_faces best windows is then re-framed from its own landmarks,
     which corrects offsets of that size (training crops vary by +-8% shift and 0.62-0.95 fill).
+    batch: windows per network call (one compiled program: another thread's program waits for it).
     """
     h, w = image.shape[:2]
     if min_face is None:
@@ -351,7 +352,7 @@ def search(image: np.ndarray, predictor: lmk.Predictor, max_faces: int = 1, thre
     windows = sliding_windows(small.shape[1], small.shape[0], min_side, scale_step, stride)
     if not windows:   # the image is smaller than the smallest face searched for
         return []
-    _, _, scores = predict_in(small, windows, predictor)
+    _, _, scores = predict_in(small, windows, predictor, batch=batch)
     windows = [Roi((r.centre[0] / f, r.centre[1] / f), r.side / f) for r in windows]   # full-image pixels
     return _confirm(image, windows, scores, predictor, max_faces, threshold, min_face, refine_iterations, candidates)
 
