@@ -45,6 +45,9 @@ VARIANTS = {
                                 "HDRI light on half; draws reweighted to photographs' head pitch and roll"),
     "env_light_50_eyelashes": ("pools/pool160_24k_env_lashes", dict(env_prob=0.5, eyelashes=True), {},
                                "HDRI light on half; a dark lash line about the eyes (dlm.synth.render.eye_rim)"),
+    "env_light_50_shoulders": ("pools/pool160_24k_env_shoulders", dict(env_prob=0.5, shoulders=True), {},
+                               "HDRI light on half; shoulders and chest under clothing below the neck "
+                               "(dlm.synth.render.torso)"),
     "env_light_50_camera": ("pools/pool160_24k_env", dict(env_prob=0.5), dict(augment=CAMERA),
                             "HDRI light on half; camera steps in the augmentation (vignetting, lateral CA, white "
                             "balance, sharpening, 4:2:0 JPEG)"),

@@ -490,3 +490,54 @@ def test_hair_with_volume_and_long_hair_stand_off_the_head_and_hide_landmarks(mo
     cls = np.asarray(hair.mask)[changed]
     assert (cls == rs.REGION_NAMES.index("hair")).mean() > 0.99
     assert np.isin(cls, [rs.REGION_NAMES.index("hair"), rs.REGION_NAMES.index("occluder")]).all()
+
+
+def test_shoulders_hang_below_the_neck_and_only_add_clothing(model, assets):
+    """The torso (make_assets(shoulders=True)): a closed grid whose top ring lies inside ICT's neck
+    at that height for every width and depth drawn (the neck hides the seam); posed, the
+    cross-section is the superellipse with outward unit normals, carried by the head's translation
+    and turned about the neck joint's vertical by TORSO_TURN's share of the head's and neck's yaw
+    alone.  Rendered: the same labels, more clothing, visibility all but unchanged."""
+    assert assets.torso.shape == (0, 5)
+    rows, faces = synth.torso_grid()
+    n_a, n_y = synth.TORSO_GRID
+    assert rows.shape == (n_a * n_y, 5) and faces.max() == len(rows) - 1
+    assert len(faces) == 2 * n_a * (n_y - 1)                               # closed around: no seam
+    t = np.asarray(model.template)
+    skin = t[np.asarray(model.vertex_part) <= 1]
+    top = rows[:, 1] == rows[:, 1].max()
+    near = skin[np.abs(skin[:, 1] - rows[top, 1][0]) < 0.3]
+    a, b, zc = rows[top][0, 2:5]
+    assert a * synth.TORSO_WIDTH[1] < near[:, 0].max() and zc + b * synth.TORSO_DEPTH[1] < near[:, 2].max()
+    assert zc - b * synth.TORSO_DEPTH[1] > near[:, 2].min()
+    app = synth.sample_appearance(jax.random.key(0))._replace(torso=jnp.array([1.1, 0.95, 0.5]))
+    cam = fm.Camera(jnp.zeros(3), jnp.zeros(3), jnp.float32(1000.0), jnp.zeros(2))
+    still = fm.FaceParams(jnp.zeros(model.num_identity), jnp.zeros(model.num_expression), jnp.zeros((4, 3)),
+                          jnp.array([1.0, 2.0, 3.0]))
+    pos, c, n = (np.asarray(v) for v in synth.torso(model, still, cam, app, jnp.asarray(rows)))
+    e = synth.TORSO_EXPONENT
+    xa, zb = pos[:, 0] / (1.1 * rows[:, 2]), (pos[:, 2] - rows[:, 4]) / (0.95 * rows[:, 3])
+    np.testing.assert_allclose(np.abs(xa) ** e + np.abs(zb) ** e, 1.0, rtol=1e-4)
+    np.testing.assert_allclose(c, pos + [1.0, 2.0, 3.0], atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(n, axis=1), 1.0, rtol=1e-5)
+    assert (np.sum(n[:, [0, 2]] * np.stack([pos[:, 0], pos[:, 2] - rows[:, 4]], 1), 1) > 0).all()   # outward
+    # Head yaw 0.4 and neck yaw 0.2 rad: the body turns by half of 0.6; pitch and roll do not move it.
+    turned = still.replace(joint_rotations=jnp.array([[0.3, 0.2, 0.1], [-0.2, 0.4, 0.3], [0, 0, 0], [0, 0, 0]]))
+    _, c2, _ = (np.asarray(v) for v in synth.torso(model, turned, cam, app, jnp.asarray(rows)))
+    pivot = np.asarray(fm.joint_locations(model, still.identity))[0]
+    r = np.asarray(geometry.axis_angle_to_matrix(jnp.array([0.0, 0.3, 0.0])))
+    np.testing.assert_allclose(c2, (pos - pivot) @ r.T + pivot + [1.0, 2.0, 3.0], atol=1e-4)
+    ids = jnp.asarray(model.landmarks["68"])
+    keys = synth.batch_keys(7, 0, 4)
+    # A wide crop (pools render at 0.8; training zooms in from there), so the chest is in view.
+    plain = synth.render_batch(keys, model, assets, ids, S, augment=False, crop_scale=0.6)
+    torso_r = synth.render_batch(keys, model, synth.make_assets(model, shoulders=True), ids, S, augment=False,
+                                 crop_scale=0.6)
+    np.testing.assert_array_equal(np.asarray(torso_r.landmarks), np.asarray(plain.landmarks))
+    cloth = rs.REGION_NAMES.index("neck_clothing")
+    before, after = np.asarray(plain.mask), np.asarray(torso_r.mask)
+    assert (after == cloth).sum() > (before == cloth).sum()
+    # Nearly every pixel that changed class became clothing (a few differ where the rasteriser's
+    # share of places per window moved with the added triangles).
+    assert ((after == cloth) | (after == before)).mean() > 0.995
+    assert np.mean(np.asarray(torso_r.visible) != np.asarray(plain.visible)) < 0.02

@@ -57,6 +57,19 @@ LONG_HAIR_PROB = 0.4
 LONG_HAIR_END_CM = (-30.0, 0.0)
 LONG_HAIR_OPENING_DEG = (45.0, 85.0)
 # The curtain's grid: azimuths over the sides and back, heights from the crown's side down.
+# Shoulders and chest under clothing (issue 21, `torso_grid`): the cross-section at each height
+# (template cm, y down from the neck's base) is a superellipse of half-width TORSO_A, half-depth
+# TORSO_B about z = TORSO_ZC; its top ring sits inside the neck, which hides the seam.
+# (ICT's neck at y = -14.5: x within +-12.4, z within -9.2..3.5; its back ends just below.)
+TORSO_Y_CM = (-14.5, -17.0, -19.0, -21.0, -23.0, -26.0, -30.0, -45.0)
+TORSO_A_CM = (10.5, 12.5, 15.5, 18.0, 19.0, 19.5, 19.5, 19.0)
+TORSO_B_CM = (5.2, 6.5, 7.5, 8.5, 9.5, 10.5, 11.0, 11.0)
+TORSO_ZC_CM = (-2.85, -2.5, -2.3, -2.0, -1.5, -1.0, -0.5, -0.5)
+TORSO_GRID = (48, 24)             # azimuths around, heights down
+TORSO_EXPONENT = 3.0              # superellipse: 2 an ellipse, larger boxier (shoulders)
+TORSO_WIDTH = (0.85, 1.15)        # per-sample scale of the half-width
+TORSO_DEPTH = (0.9, 1.2)          # and of the half-depth
+TORSO_TURN = (0.3, 0.9)           # the body turns by this share of the head's and neck's yaw
 CURTAIN_AZIMUTH_DEG = (40.0, 320.0, 57)
 CURTAIN_HEIGHT_CM = (10.0, -30.0, 41)
 # Hair colours (linear RGB): black, dark brown, brown, auburn, blond, grey.
@@ -108,6 +121,9 @@ class Assets(NamedTuple):
     curtain_faces: jax.Array
     # Eyelashes (issue 21): (1,) on, a dark lash line about the eye opening (`eye_rim`); (0,): off.
     lashes: jax.Array = jnp.zeros(0, jnp.float32)
+    # Shoulders (issue 21): `torso_grid`'s rows (N, 5) and triangles (T, 3); N = 0: off.
+    torso: jax.Array = jnp.zeros((0, 5), jnp.float32)
+    torso_faces: jax.Array = jnp.zeros((0, 3), jnp.int32)
 
 
 @functools.lru_cache(maxsize=2)
@@ -211,9 +227,26 @@ def curtain_grid(model: fm.FaceModel) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(rows, np.float32), faces.astype(np.int32)
 
 
+def torso_grid() -> tuple[np.ndarray, np.ndarray]:
+    """The torso's grid: (N, 5) rows of azimuth (rad, 0 at the front, increasing towards +x),
+    height y (cm), the half-width, half-depth and centre z of the cross-section there (TORSO_*
+    profiles, linear between their heights), and its triangles (T, 3): a closed ring at each of
+    TORSO_GRID heights from the neck's base down past the crop."""
+    n_a, n_y = TORSO_GRID
+    az = np.linspace(-np.pi, np.pi, n_a, endpoint=False)
+    ys = np.linspace(TORSO_Y_CM[0], TORSO_Y_CM[-1], n_y)
+    prof = [np.interp(-ys, -np.asarray(TORSO_Y_CM), np.asarray(v)) for v in (TORSO_A_CM, TORSO_B_CM, TORSO_ZC_CM)]
+    rows = np.array([[a, y, prof[0][j], prof[1][j], prof[2][j]] for a in az for j, y in enumerate(ys)], np.float32)
+    idx = np.arange(n_a * n_y).reshape(n_a, n_y)
+    nxt = np.roll(idx, -1, axis=0)
+    quads = np.stack([idx[:, :-1], nxt[:, :-1], nxt[:, 1:], idx[:, 1:]], -1).reshape(-1, 4)
+    faces = np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]])
+    return rows, faces.astype(np.int32)
+
+
 def make_assets(model: fm.FaceModel, backgrounds: bool = True, env_prob: float = 0.0,
                 skin_detail: bool = False, hair_volume: bool = False, long_hair: bool = False,
-                eyelashes: bool = False) -> Assets:
+                eyelashes: bool = False, shoulders: bool = False) -> Assets:
     """env_prob: the chance that a sample is lit by a real environment map and shows it behind
     the head (the rest: random spherical-harmonic light and photo or procedural backgrounds).
     skin_detail: blood, dark eye sockets and an oily T-zone painted on the skin, and light that
@@ -222,7 +255,9 @@ def make_assets(model: fm.FaceModel, backgrounds: bool = True, env_prob: float =
     background and hides what is behind it, landmarks included (`hair_shell`); off: hair is
     painted on the scalp only, as before.  long_hair: on some heads hair hangs from the head's
     sides and back past the ears, the jaw or the shoulders (`hair_curtain`).  eyelashes: a dark
-    lash line about the eye opening (`eye_rim`); off: skin meets the eye's white directly."""
+    lash line about the eye opening (`eye_rim`); off: skin meets the eye's white directly.
+    shoulders: shoulders and chest under clothing below the neck (`torso`), hiding what is behind
+    them; off: the neck ends over the background."""
     if not 0.0 <= env_prob <= 1.0:
         raise ValueError(f"env_prob must be in [0, 1], got {env_prob}")
     t = np.asarray(model.template)
@@ -255,7 +290,9 @@ def make_assets(model: fm.FaceModel, backgrounds: bool = True, env_prob: float =
                     else (jnp.zeros(0, jnp.int32), jnp.zeros((0, 3), jnp.int32))),
                   *(map(jnp.asarray, curtain_grid(model)) if long_hair
                     else (jnp.zeros((0, 5), jnp.float32), jnp.zeros((0, 3), jnp.int32))),
-                  jnp.ones(1 if eyelashes else 0, jnp.float32))
+                  jnp.ones(1 if eyelashes else 0, jnp.float32),
+                  *(map(jnp.asarray, torso_grid()) if shoulders
+                    else (jnp.zeros((0, 5), jnp.float32), jnp.zeros((0, 3), jnp.int32))))
 
 
 # The upper lash line and lid margin seen at a 160 px render (a head ~110 px wide): ~1 px.
@@ -323,6 +360,7 @@ class Appearance(NamedTuple):
     specular: jax.Array        # () skin specular strength
     hair_volume: jax.Array     # () how far scalp hair stands off the head (cm), with `hair_shell`
     long_hair: jax.Array       # (4,) on (0 / 1), end height (cm), face opening left, right (rad): `hair_curtain`
+    torso: jax.Array           # (3,) width and depth scales, share of the head's yaw the body turns: `torso`
 
 
 def sample_appearance(key: jax.Array) -> Appearance:
@@ -367,8 +405,10 @@ def sample_appearance(key: jax.Array) -> Appearance:
     kc = jax.random.split(ks[22], 5)
     clothing = jnp.concatenate([u(kc[0], 0.01, 0.7, (3,)), u(kc[1], 0.01, 0.7, (3,)),
                                 u(kc[2], -17.0, -12.0, (1,)), jnp.where(u(kc[3]) < 0.4, u(kc[4], 1.0, 4.0), 0.0)[None]])
+    kt = jax.random.split(jax.random.fold_in(key, 3), 3)
+    torso = jnp.stack([u(kt[0], *TORSO_WIDTH), u(kt[1], *TORSO_DEPTH), u(kt[2], *TORSO_TURN)])
     return Appearance(skin, waves, freckles, lip, hair, hairline, brow, beard, eyeshadow, iris, sclera, teeth,
-                      clothing, u(ks[23], 0.04, 0.25), hair_volume, long_hair.astype(jnp.float32))
+                      clothing, u(ks[23], 0.04, 0.25), hair_volume, long_hair.astype(jnp.float32), torso)
 
 
 def _waves(p: jax.Array, waves: jax.Array) -> jax.Array:
@@ -463,6 +503,35 @@ def hair_curtain(model: fm.FaceModel, params: fm.FaceParams, cam: fm.Camera, app
     return verts, jnp.concatenate([n, jnp.array([[0.0, 0.0, 1.0]])]), faces
 
 
+def torso(model: fm.FaceModel, params: fm.FaceParams, cam: fm.Camera, app: Appearance, grid: jax.Array):
+    """Shoulders and chest: `torso_grid` scaled by the sample's width and depth, turned about the
+    vertical through the neck's joint by a share of the head's and neck's yaw (people turn their
+    body with their head, less far), and carried by the head's translation; the neck's and head's
+    other rotations do not move it.
+
+    Returns template-like positions (N, 3) (for painting: y continues the neck's), camera-space
+    vertices (N, 3) and camera-space normals (N, 3) (outward, those of the cross-section)."""
+    az, y, a, b, zc = (grid[:, i] for i in range(5))
+    e = 2.0 / TORSO_EXPONENT
+    s, c = jnp.sin(az), jnp.cos(az)
+    x = app.torso[0] * a * jnp.sign(s) * jnp.abs(s) ** e
+    z = zc + app.torso[1] * b * jnp.sign(c) * jnp.abs(c) ** e
+    pos = jnp.stack([x, y, z], -1)
+    # The superellipse's outward normal: the gradient of |x / a|^n + |z / b|^n.
+    n = TORSO_EXPONENT
+    aw, bd = app.torso[0] * a, app.torso[1] * b
+    gx = jnp.sign(x) * jnp.abs(x / aw) ** (n - 1) / aw
+    gz = jnp.sign(z - zc) * jnp.abs((z - zc) / bd) ** (n - 1) / bd
+    normal = jnp.stack([gx, jnp.zeros_like(gx), gz], -1)
+    normal = normal / (jnp.linalg.norm(normal, axis=-1, keepdims=True) + 1e-9)
+    yaw = app.torso[2] * (params.joint_rotations[0, 1] + params.joint_rotations[1, 1])
+    rot = geometry.axis_angle_to_matrix(jnp.stack([0.0, yaw, 0.0]))
+    pivot = fm.joint_locations(model, params.identity)[0]
+    world = (pos - pivot) @ rot.T + pivot + params.translation
+    cam_rot = geometry.axis_angle_to_matrix(cam.rotation) if cam.rotation.shape == (3,) else cam.rotation
+    return pos, geometry.world_to_camera(world, cam.rotation, cam.translation), normal @ rot.T @ cam_rot.T
+
+
 def paint(pos: jax.Array, attr: jax.Array, noise: jax.Array, region: jax.Array, app: Appearance, assets: Assets):
     """Per-pixel albedo (..., 3), painted region class and specular (strength, exponent).
 
@@ -513,7 +582,7 @@ def paint(pos: jax.Array, attr: jax.Array, noise: jax.Array, region: jax.Array, 
     cls = jnp.where(hair | full, R["hair"], cls)
     # Clothing below a collar (V-neck at the front).
     collar = app.clothing[6] - 3.0 * jnp.maximum(jnp.cos(az), 0.0) ** 3 * (app.clothing[7] > 2.5)
-    cloth = (y < collar) & is_skin
+    cloth = ((y < collar) & is_skin) | (region == R["neck_clothing"])     # the torso's own surface too
     stripes = jnp.where(app.clothing[7] > 0, (jnp.sin(y * app.clothing[7] * 3) > 0).astype(jnp.float32), 0.0)
     cloth_col = app.clothing[:3] * (1 - stripes[..., None]) + app.clothing[3:6] * stripes[..., None]
     cloth_col = cloth_col * (1 + 0.05 * pores[..., None])
@@ -943,6 +1012,14 @@ def render_scene(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int,
         c_attr = jnp.concatenate([tpos, jnp.zeros((tpos.shape[0], assets.vertex_attr.shape[1] - 3))], 1)
         attr.append(jnp.concatenate([c_attr, vertex_noise(tpos, app), cn], 1))
         regions.append(jnp.full(cv.shape[0], R["hair"], jnp.int32))
+    if assets.torso.shape[0]:      # static, as above
+        tpos, tc, tn = torso(model, params, cam, app, assets.torso)
+        faces.append(assets.torso_faces + sum(v.shape[0] for v in verts))
+        cull.append(jnp.zeros(assets.torso_faces.shape[0]))
+        verts.append(tc)
+        t_attr = jnp.concatenate([tpos, jnp.zeros((tpos.shape[0], assets.vertex_attr.shape[1] - 3))], 1)
+        attr.append(jnp.concatenate([t_attr, vertex_noise(tpos, app), tn], 1))
+        regions.append(jnp.full(tc.shape[0], R["neck_clothing"], jnp.int32))
     grow = sum(f.shape[0] for f in faces) / (faces[0].shape[0] + faces[1].shape[0])   # static
     all_c, faces, cull = jnp.concatenate(verts), jnp.concatenate(faces), jnp.concatenate(cull)
     regions = jnp.concatenate(regions)
@@ -1029,16 +1106,16 @@ def batch_keys(seed: int, start: int, batch_size: int) -> jax.Array:
 def batches(seed: int, batch_size: int, size: int, landmark_set: str = "703", model: fm.FaceModel | None = None,
             start: int = 0, prefetch: int = 2, augment: bool = True, env_prob: float = 0.0,
             skin_detail: bool = False, hair_volume: bool = False, long_hair: bool = False,
-            eyelashes: bool = False) -> Iterator[dict]:
+            eyelashes: bool = False, shoulders: bool = False) -> Iterator[dict]:
     """An endless deterministic stream of numpy batches {image uint8 (B,S,S,3), landmarks (B,L,2),
     visible (B,L), mask (B,S,S) uint8, index (B,)}; batch j holds samples start + j*B ... .
-    env_prob, skin_detail, hair_volume, long_hair, eyelashes: the realism switches of `make_assets`.
+    env_prob, skin_detail, hair_volume, long_hair, eyelashes, shoulders: the realism switches of `make_assets`.
 
     One background thread renders the next `prefetch` batches while the caller works
     (`dlm.synth.prefetch`); a faster input path for training is a render pool (`dlm.synth.pool`)."""
     model = model or fm.load_face_model()
     assets = make_assets(model, env_prob=env_prob, skin_detail=skin_detail, hair_volume=hair_volume,
-                         long_hair=long_hair, eyelashes=eyelashes)
+                         long_hair=long_hair, eyelashes=eyelashes, shoulders=shoulders)
     ids = jnp.asarray(model.landmarks[landmark_set])
 
     def job(j):
