@@ -217,3 +217,18 @@ def test_predict_in_runs_a_few_batch_shapes(model):
     seen.clear()
     roi.predict_in(image, rois, net_calls, batch=8)
     assert seen == [8, 8, 8, 8]                                   # 30 = 8 + 8 + 8 + 6 -> 8
+
+
+def test_search_proposals_frames_a_box_by_its_geometric_size(monkeypatch):
+    """A detector's box becomes a crop of side BOX_TO_SIDE x sqrt(w h), centred BOX_TO_CENTRE_Y of
+    that above the box's centre: a tall, narrow box (a profile's) is not framed by its longer side."""
+    seen = []
+    monkeypatch.setattr(roi, "predict_in", lambda image, windows, predictor, batch=32:
+                        (None, None, np.zeros(len(windows))))
+    monkeypatch.setattr(roi, "_confirm", lambda image, windows, *a: seen.extend(windows) or [])
+    boxes = np.array([[10.0, 20.0, 100.0, 400.0, 0.9], [0.0, 0.0, 50.0, 50.0, 0.8]])
+    assert roi.search_proposals(np.zeros((500, 500, 3), np.uint8), boxes, None) == []
+    tall, square = seen
+    assert tall.side == pytest.approx(roi.BOX_TO_SIDE * 200.0) and square.side == pytest.approx(roi.BOX_TO_SIDE * 50.0)
+    assert tall.centre == pytest.approx((60.0, 220.0 + roi.BOX_TO_CENTRE_Y * 200.0))
+    assert square.centre == pytest.approx((25.0, 25.0 + roi.BOX_TO_CENTRE_Y * 50.0))
