@@ -287,7 +287,7 @@ class Tracker:
             raise ValueError(f"max_search_gap must be >= 0, got {max_search_gap}")
         self.max_search_gap = int(max_search_gap)
         self.background_search = bool(background_search)
-        self._search = None      # a background full search: (thread, box with its detections)
+        self._search = None      # a background full search: (thread, box for its detections, stop event)
         self.search_near = search_near
         self.detector = face_detector(detector)
         self.predictor = predictor(model)
