@@ -171,9 +171,9 @@ def predict_in(image: np.ndarray, rois: Sequence[Roi], predictor: lmk.Predictor,
     for i in range(0, len(rois), batch):
         chunk = rois[i:i + batch]
         crops = np.stack([crop(image, r, size) for r in chunk])
-        n = len(chunk)
-        if n < padded_batch(n, batch):   # a few compiled shapes (padded_batch)
-            crops = np.concatenate([crops, np.zeros((padded_batch(n, batch) - n,) + crops.shape[1:], crops.dtype)])
+        n, run = len(chunk), padded_batch(len(chunk), batch)   # a few compiled shapes
+        if n < run:
+            crops = np.concatenate([crops, np.zeros((run - n,) + crops.shape[1:], crops.dtype)])
         mu, sigma = (np.asarray(a)[:n] for a in predictor(crops))
         for r, m, s in zip(chunk, mu, sigma):
             mus.append(r.to_image(m, size))
