@@ -54,3 +54,47 @@ def _bounded_compiled_programs():
         import gc
         jax.clear_caches()
         gc.collect()
+
+
+# Where a cold run's time goes (issue 30): DLM_COMPILE_REPORT=DIR makes each worker write
+# DIR/<worker>.json with every XLA compilation it ran or loaded from the persistent cache, by test
+# and by program (JAX's backend-compile event spans both; a cache hit also reports the compile
+# time it saved).  Programs compiled in `dlm` subprocesses are not seen here, only their tests'
+# wall time.  experiments/suite_compiles.py merges the files into a table.
+_COMPILE_REPORT = os.environ.get("DLM_COMPILE_REPORT")
+_current_test = ["(collection or session fixtures)"]
+_compiles: list = []
+_saved = []  # the compile time a persistent-cache hit saved, until its backend-compile event
+
+
+def _on_duration(event, seconds, **kwargs):
+    if event == "/jax/compilation_cache/compile_time_saved_sec":
+        # Recorded inside the backend-compile span, so just before that span's own event.
+        _saved.append(float(seconds))
+    elif event == "/jax/core/compile/backend_compile_duration":
+        _compiles.append(dict(test=_current_test[0], program=str(kwargs.get("fun_name", "?")), stage="xla",
+                              seconds=float(seconds), saved=_saved.pop() if _saved else None))
+    elif event in ("/jax/core/compile/jaxpr_trace_duration", "/jax/core/compile/jaxpr_to_mlir_module_duration"):
+        _compiles.append(dict(test=_current_test[0], program=str(kwargs.get("fun_name", "?")),
+                              stage="trace" if "trace" in event else "lower", seconds=float(seconds), saved=None))
+
+
+if _COMPILE_REPORT:
+    jax.monitoring.register_event_duration_secs_listener(_on_duration)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(item, nextitem):
+        _current_test[0] = item.nodeid
+        try:
+            return (yield)
+        finally:
+            _current_test[0] = "(between tests)"
+
+    def pytest_sessionfinish(session):
+        import json
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        os.makedirs(_COMPILE_REPORT, exist_ok=True)
+        path = os.path.join(_COMPILE_REPORT, f"{worker}.json")
+        with open(path + ".tmp", "w") as f:
+            json.dump(dict(worker=worker, compiles=_compiles), f)
+        os.replace(path + ".tmp", path)

@@ -32,3 +32,21 @@ def test_experiment_script_imports_and_parses_its_arguments(script):
                        text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "usage:" in r.stdout
+
+
+CONFIGS = sorted(p.name for p in (EXPERIMENTS / "configs").glob("*.py"))
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_training_config_loads_and_names_files_that_exist(config):
+    """A campaign's config is read at its first step, hours into a session: a misspelt key, an
+    unknown network or landmark set, or a start file that moved fails here instead."""
+    from dlm.landmarks import nets
+    from dlm.landmarks.predictor import SHIPPED
+    from dlm.train import loop as train
+    cfg = train.load_config(EXPERIMENTS / "configs" / config)
+    assert cfg.network in nets.NETWORKS, cfg.network
+    assert cfg.landmark_set in ("703", "320", "68"), cfg.landmark_set
+    for start in (cfg.init_from, cfg.init_backbone):
+        if start is not None and start not in SHIPPED.values() and start not in SHIPPED:
+            assert Path(start).exists(), start
