@@ -140,21 +140,25 @@ def jacobi_scale(vars: en.FitVars, obs, weights, problem: Problem, key, num_prob
     return jax.tree_util.tree_map(lambda d: 1.0 / jnp.sqrt(d + 1e-6), diag)
 
 
-@functools.lru_cache(maxsize=None)
 def _compiled_solve(maxiter: int, tol: float):
-    """Jacobi scaling + L-BFGS as one jitted function (cached per setting and shape).
+    """Jacobi scaling + L-BFGS as one jitted function: solve(vars, mask, obs, weights, problem,
+    key) -> (vars, iterations).
 
     Calling jaxopt's `run` un-jitted re-traces its loops on every call; under one
-    jax.jit a 100-iteration solve of one image takes milliseconds, not seconds.
+    jax.jit a 100-iteration solve of one image takes milliseconds, not seconds.  maxiter and tol
+    are arguments of the compiled program, not constants in it, so the rigid and the full stage
+    of a fit (the same variables under another mask) share one program: a fit compiles one
+    L-BFGS instead of two (~15-30 s each on a 2-core CPU).
     """
-    solver = _lbfgs(maxiter, tol)
+    return functools.partial(_solve_compiled, maxiter=maxiter, tol=tol)
 
-    def solve(vars, mask, obs, weights, problem, key):
-        scale = jacobi_scale(vars, obs, weights, problem, key)
-        u, state = solver.run(_zeros_like(vars), vars, scale, mask, obs, weights, problem)
-        return _unscale(vars, scale, u), state.iter_num
 
-    return jax.jit(solve)
+@jax.jit
+def _solve_compiled(vars, mask, obs, weights, problem, key, maxiter, tol):
+    solver = _lbfgs_while(maxiter, tol)
+    scale = jacobi_scale(vars, obs, weights, problem, key)
+    u, state = solver.run(_zeros_like(vars), vars, scale, mask, obs, weights, problem)
+    return _unscale(vars, scale, u), state.iter_num
 
 
 def _zeros_like(tree):
@@ -205,8 +209,15 @@ def _chunked_solve(maxiter: int, tol: float, chunk: int):
     return solve
 
 
+def _strong(tree):
+    """Every leaf with a strong dtype: a cold start's log focal length is weakly typed (a Python
+    float filled in), the rigid stage's result is not, and jit compiles each typing apart."""
+    return jax.tree_util.tree_map(lambda a: jax.lax.convert_element_type(a, jnp.asarray(a).dtype), tree)
+
+
 def _solve(maxiter, tol, vars, mask, obs, weights, problem, key, chunk: int | None = None):
     solve = _compiled_solve(maxiter, tol) if chunk is None else _chunked_solve(maxiter, tol, chunk)
+    vars, mask = _strong(vars), _strong(mask)
     out, n = solve(vars, mask, obs, weights, problem, key)
     return out, int(n)
 
@@ -251,8 +262,17 @@ def _lbfgs(maxiter, tol, implicit_diff=False):
     # which is symmetric positive semi-definite there: conjugate gradients, not jaxopt's default
     # CG on the normal equations (that squares the condition number and gave wrong gradients).
     solve = functools.partial(jaxopt.linear_solve.solve_cg, maxiter=2000, tol=1e-7)
-    return jaxopt.LBFGS(fun=_energy, maxiter=maxiter, tol=tol, implicit_diff=implicit_diff, jit=True,
+    return jaxopt.LBFGS(fun=_energy, maxiter=maxiter, tol=tol, implicit_diff=implicit_diff, jit=True, unroll=False,
                         implicit_diff_solve=solve,
+                        history_size=20, linesearch="zoom", maxls=30)
+
+
+def _lbfgs_while(maxiter, tol):
+    """`_lbfgs`'s solver for a traced maxiter and tol, its loops (the iterations and each zoom line
+    search) as while loops that stop when done.  jaxopt's default without implicit differentiation
+    is a scan over maxiter (maxls) steps whose steps after convergence are no-ops: a static
+    length, and 2,000 (30) conditionals run whatever the solve needs.  The same iterates."""
+    return jaxopt.LBFGS(fun=_energy, maxiter=maxiter, tol=tol, implicit_diff=False, jit=True, unroll=False,
                         history_size=20, linesearch="zoom", maxls=30)
 
 
