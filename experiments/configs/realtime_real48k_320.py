@@ -16,10 +16,10 @@ with seed 3 (no sample shared with the earlier pools, which used seed 0); a shor
     dlm train experiments/configs/realtime_real48k_320.py --minutes 70 \\
         --campaign-log experiments/results/campaign_realtime_real48k_320.jsonl --roi-auto
 
-The chain's committed state is experiments/results/campaign_realtime_real48k_320/ (weights.npz,
-weights.json, metrics.jsonl of runs/realtime_real48k_320, copied there at each session's end); a
-new machine continues from it, and before it exists (the campaign's first run) from the shipped
-weights.  Ship with experiments/ship_weights.py when the dev photos improve.
+The chain's committed state is experiments/results/campaign_realtime_real48k_320/ (weights.json and
+metrics.jsonl of runs/realtime_real48k_320); its final weights.npz was byte for byte the shipped
+model (dlm/data/weights/realtime_mnv2050_320.npz, sha256 1ecee630...), so it is no longer kept twice:
+a new machine continues from the shipped weights.  Ship with experiments/ship_weights.py when the dev photos improve.
 """
 import importlib.util
 from pathlib import Path
