@@ -39,6 +39,8 @@ REAL3 = dict(num=48_000, seed=3, env_prob=0.5, skin_detail=True, hair_volume=Tru
 VARIANTS = {
     "env_light_50": ("pools/pool160_24k_env", dict(env_prob=0.5), {},
                      "control: HDRI light on half the samples (the start weights' own pool settings)"),
+    "env_light_50_seed405": ("pools/pool160_24k_env", dict(env_prob=0.5), dict(data_seed=405),
+                             "control again with other draws (data seed 405): how far two runs of one recipe differ"),
     "env_light_50_hair": ("pools/pool160_24k_env_hair", dict(env_prob=0.5, hair_volume=True, long_hair=True), {},
                           "HDRI light on half; hair with a silhouette and long hair"),
     "env_light_50_pose_prior": ("pools/pool160_24k_env", dict(env_prob=0.5), dict(pool_pose_prior={}),
