@@ -155,7 +155,7 @@ def _compiled_solve(maxiter: int, tol: float):
 
 @jax.jit
 def _solve_compiled(vars, mask, obs, weights, problem, key, maxiter, tol):
-    solver = _lbfgs_while(maxiter, tol)
+    solver = _make_lbfgs(maxiter, tol)
     scale = jacobi_scale(vars, obs, weights, problem, key)
     u, state = solver.run(_zeros_like(vars), vars, scale, mask, obs, weights, problem)
     return _unscale(vars, scale, u), state.iter_num
@@ -255,9 +255,12 @@ def _initial_vars_jit(num_identity, num_expression, num_joints, obs, rig, lm_mod
                       cam_rotation=cam_rot, cam_translation=cam_trans, log_focal=log_focal)
 
 
-@functools.lru_cache(maxsize=None)
-def _lbfgs(maxiter, tol, implicit_diff=False):
-    """One solver per setting, so jaxopt's compiled step is reused across fits."""
+def _make_lbfgs(maxiter, tol, implicit_diff=False):
+    """The fits' L-BFGS.  maxiter and tol may be traced (`_solve_compiled`).  Its loops, the
+    iterations and each zoom line search, are while loops that stop when done: jaxopt's default
+    without implicit differentiation is a scan over maxiter (maxls) steps whose steps after
+    convergence are no-ops, a static length and 2,000 (30) conditionals whatever the solve needs.
+    The same iterates either way."""
     # Implicit differentiation solves H v = g with the Hessian H of the energy at the solution,
     # which is symmetric positive semi-definite there: conjugate gradients, not jaxopt's default
     # CG on the normal equations (that squares the condition number and gave wrong gradients).
@@ -267,13 +270,8 @@ def _lbfgs(maxiter, tol, implicit_diff=False):
                         history_size=20, linesearch="zoom", maxls=30)
 
 
-def _lbfgs_while(maxiter, tol):
-    """`_lbfgs`'s solver for a traced maxiter and tol, its loops (the iterations and each zoom line
-    search) as while loops that stop when done.  jaxopt's default without implicit differentiation
-    is a scan over maxiter (maxls) steps whose steps after convergence are no-ops: a static
-    length, and 2,000 (30) conditionals run whatever the solve needs.  The same iterates."""
-    return jaxopt.LBFGS(fun=_energy, maxiter=maxiter, tol=tol, implicit_diff=False, jit=True, unroll=False,
-                        history_size=20, linesearch="zoom", maxls=30)
+# One solver per setting where the setting is a constant, so jaxopt's compiled step is reused.
+_lbfgs = functools.lru_cache(maxsize=None)(_make_lbfgs)
 
 
 @jax.jit
