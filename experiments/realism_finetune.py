@@ -53,6 +53,9 @@ VARIANTS = {
     "env_light_50_camera": ("pools/pool160_24k_env", dict(env_prob=0.5), dict(augment=CAMERA),
                             "HDRI light on half; camera steps in the augmentation (vignetting, lateral CA, white "
                             "balance, sharpening, 4:2:0 JPEG)"),
+    "env_light_50_background_faces": ("pools/pool160_24k_env", dict(env_prob=0.5), dict(crops=dict(distractor_prob=0.3)),
+                                      "HDRI light on half; another face pasted beside the head on 30% of draws "
+                                      "(dlm.synth.pool.paste_distractor)"),
     "real3": ("pools/pool160_48k_real3", REAL3, {},
               "campaign 3's pool: HDRI light on half, skin detail, hair with a silhouette and long hair"),
     "real3_pose_prior": ("pools/pool160_48k_real3", REAL3, dict(pool_pose_prior={}),

@@ -75,6 +75,59 @@ def test_landmarks_cut_off_by_the_crop_are_not_visible():
     assert bool(vis[0]) and not bool(vis[1]) and float(lm[1, 0]) < 0
 
 
+def test_background_faces_paste_another_face_beside_this_one_and_hide_what_they_cover():
+    """CropRanges.distractor_prob: the batch's previous draw, smaller, beside this face; labels do
+    not move, landmarks the paste covers turn invisible, and draws without it are unchanged."""
+    p, s, b = 64, 64, 16
+    rng = np.random.default_rng(1)
+    # Each pool image one flat colour (10 + 15 i), its landmarks a ring of 12 points about the centre.
+    images = jnp.asarray(np.broadcast_to((10 + 15 * np.arange(b, dtype=np.uint8))[:, None, None, None],
+                                         (b, p, p, 3)).copy())
+    ang = np.linspace(0, 2 * np.pi, 12, endpoint=False)
+    ring = np.stack([32 + 14 * np.cos(ang), 32 + 16 * np.sin(ang)], -1).astype(np.float32)
+    lms = jnp.asarray(ring[None] + rng.uniform(-2, 2, (b, 1, 2)).astype(np.float32))
+    vis = jnp.ones((b, 12), bool)
+    mirror = jnp.arange(12)
+    keys = synth.batch_keys(9, 0, b)
+    plain = pool.augment_batch(keys, images, lms, vis, mirror, s, 1.0, photometric=None)
+    for crops in (pool.CropRanges(distractor_prob=0.0), pool.CropRanges()):
+        again = pool.augment_batch(keys, images, lms, vis, mirror, s, 1.0, crops, photometric=None)
+        for a, c in zip(plain, again):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(c))
+    img, lm, v = pool.augment_batch(keys, images, lms, vis, mirror, s, 1.0, pool.CropRanges(distractor_prob=1.0),
+                                    photometric=None)
+    np.testing.assert_array_equal(np.asarray(lm), np.asarray(plain[1]))
+    img, base = np.asarray(img, np.int16), np.asarray(plain[0], np.int16)
+    hidden = 0
+    for i in range(b):
+        other = 10 + 15 * ((i - 1) % b)          # jnp.roll(images, 1): draw i's other face is draw i - 1's
+        changed = np.any(img[i] != base[i], -1)
+        # Some pixels of the other face's flat colour, fully pasted; every changed pixel lies
+        # between the two colours (a blend of this image and the other).
+        assert np.any(np.all(img[i] == other, -1)), i
+        lo, hi = np.minimum(base[i], other), np.maximum(base[i], other)
+        assert np.all((img[i] >= lo - 1) & (img[i] <= hi + 1))
+        # Beside, not over: the paste's centre lies outside this face's landmark box.
+        ys, xs = np.nonzero(np.all(img[i] == other, -1))
+        box_lo, box_hi = np.asarray(lm[i]).min(0), np.asarray(lm[i]).max(0)
+        assert not (box_lo[0] < xs.mean() < box_hi[0] and box_lo[1] < ys.mean() < box_hi[1]), i
+        # Visibility follows the paste's opacity at the landmark: the pixel under it moved most of
+        # the way to the other colour -> hidden, little of the way -> visible (the opacity varies
+        # within a pixel, so the middle is not judged).
+        for k, (x, y) in enumerate(np.asarray(lm[i])):
+            if not (0 <= x < s and 0 <= y < s) or not plain[2][i, k]:
+                continue
+            px = (int(y), int(x))
+            share = float(np.mean(np.abs(img[i][px] - base[i][px]))) / max(abs(other - float(base[i][px][0])), 1)
+            if share > 0.7:
+                assert not v[i, k], (i, k, share)
+            elif share < 0.3:
+                assert v[i, k], (i, k, share)
+            hidden += int(not v[i, k])
+        assert not changed.all()
+    assert hidden >= 2   # some pastes reach this face's edge, as in photographs of groups
+
+
 def test_every_landmark_set_has_a_mirror_permutation(model):
     for name in ("68", "320", "703"):
         perm = pool.mirror_permutation(model, name)

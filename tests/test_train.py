@@ -173,7 +173,8 @@ def test_steps_per_call_on_a_device_pool_equal_single_steps(tmp_path, model):
     logged step and the same weights, to float32 rounding (exported in half precision).  Calls stop
     at every log (2), checkpoint (3) and evaluation (6) step: calls of 2, 1, 1, 2 steps here, the
     24 draws of 6 steps of 4 spanning two epochs of the pool's 16 images.  Both draw by a pose
-    prior (importance resampling by the pool's poses), so both paths must use its table."""
+    prior (importance resampling by the pool's poses), so both paths must use its table, and paste
+    background faces (CropRanges.distractor_prob), which the host path is checked to apply."""
     from dlm.io.files import write_npz_deterministic
     from dlm.landmarks import predictor as lmk
     _fake_pool(tmp_path / "pool", model, n=16)
@@ -182,7 +183,14 @@ def test_steps_per_call_on_a_device_pool_equal_single_steps(tmp_path, model):
                 landmarks=rng.uniform(4, 28, (4, 68, 2)).astype(np.float32), visible=np.ones((4, 68), bool))
     cfg = train.TrainConfig(name="fused", network="tiny", landmark_set="68", size=32, batch_size=4, steps=6, lr=1e-3,
                             warmup_steps=2, pool=str(tmp_path / "pool"), real_eval_dir=None, log_every=2,
-                            checkpoint_every=3, eval_every=6, pool_pose_prior=dict(bins=4, pitch_sd_deg=10.0))
+                            checkpoint_every=3, eval_every=6, pool_pose_prior=dict(bins=4, pitch_sd_deg=10.0),
+                            crops=dict(distractor_prob=0.5))
+    with_faces = next(train.training_batches(cfg, cfg.data_seed, 0))
+    without = next(train.training_batches(dataclasses.replace(cfg, crops=None), cfg.data_seed, 0))
+    np.testing.assert_array_equal(with_faces["landmarks"], without["landmarks"])
+    assert (with_faces["image"] != without["image"]).any()
+    with pytest.raises(ValueError, match="crops: unknown fields"):
+        train.crop_ranges(dataclasses.replace(cfg, crops=dict(distractor=0.5)))
     drawn = train.drawn_pool(cfg)
     assert drawn.draw is not None and len(set(pool.epoch_order(cfg.data_seed, 16, 0, drawn.draw))) < 16
     runs = {}

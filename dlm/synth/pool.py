@@ -251,11 +251,16 @@ def load_pool(folder, landmark_set: str, model: fm.FaceModel | None = None) -> P
 class CropRanges(NamedTuple):
     """The crop each draw takes from a pool image: zoom (the head's size in the output over its
     size in an ordinary render of that size, drawn log-uniformly), shift (of the output side),
-    roll (degrees) and the chance of a mirror flip."""
+    roll (degrees) and the chance of a mirror flip.  Other people in the background (issue 21):
+    with distractor_prob a second pool face (the batch's previous draw) is pasted beside the head,
+    its size distractor_scale times this one's, in a soft oval; this face's landmarks under it turn
+    invisible (`paste_distractor`).  Off by default: the draws of every earlier run are unchanged."""
     zoom: tuple = (0.85, 1.15)
     shift: float = 0.05
     roll_deg: float = 12.0
     flip_prob: float = 0.5
+    distractor_prob: float = 0.0
+    distractor_scale: tuple = (0.35, 0.7)
 
 
 def _bilinear_uint8(image: jax.Array, px: jax.Array, py: jax.Array) -> jax.Array:
@@ -273,9 +278,49 @@ def _bilinear_uint8(image: jax.Array, px: jax.Array, py: jax.Array) -> jax.Array
     return top * (1 - wy) + bottom * wy
 
 
+# The pasted face's oval: its radius over half the larger side of its landmarks' box, and the
+# feathered rim's share of that radius.
+DISTRACTOR_RADIUS = 1.1
+DISTRACTOR_FEATHER = 0.15
+
+
+def paste_distractor(key: jax.Array, out: jax.Array, lm: jax.Array, vis: jax.Array, other: jax.Array,
+                     other_landmarks: jax.Array, crops: CropRanges):
+    """Another face in the background of a training sample.  out (S, S, 3) float32 in [0, 1] with
+    this face's landmarks lm (L, 2) in output pixels and vis (L,); other (P, P, 3) uint8 a pool
+    image with its landmarks (L, 2) in pool pixels.  With crops.distractor_prob, the other face is
+    drawn at distractor_scale times this face's size (the larger sides of their landmark boxes), its
+    centre at a random angle from this face's, as far out as both boxes' half sides reach together
+    (so it may overlap this face's edge, or be cut by the border), inside an oval of
+    DISTRACTOR_RADIUS half sides with a feathered rim.  Landmarks where the paste covers more than
+    half return invisible.  Returns (out, vis)."""
+    k_on, k_scale, k_angle = jax.random.split(key, 3)
+    size = out.shape[0]
+    on = jax.random.uniform(k_on) < crops.distractor_prob
+    c_m, r_m = (lm.min(0) + lm.max(0)) / 2, jnp.max(lm.max(0) - lm.min(0)) / 2
+    c_o = (other_landmarks.min(0) + other_landmarks.max(0)) / 2
+    r_o = jnp.max(other_landmarks.max(0) - other_landmarks.min(0)) / 2
+    s = jax.random.uniform(k_scale, (), minval=crops.distractor_scale[0], maxval=crops.distractor_scale[1]) * r_m / r_o
+    theta = jax.random.uniform(k_angle, (), maxval=2 * np.pi)
+    centre = c_m + (r_m + s * r_o) * jnp.stack([jnp.cos(theta), jnp.sin(theta)])
+    g = jnp.arange(size, dtype=jnp.float32) + 0.5
+    q = jnp.stack(jnp.broadcast_arrays(g[None, :], g[:, None]), -1)                 # (S, S, 2) x, y
+    src = c_o + (q - centre) / s
+    radius = DISTRACTOR_RADIUS * s * r_o                                           # output pixels
+
+    def alpha_at(points):
+        d = jnp.linalg.norm(points - centre, axis=-1) / radius
+        return jnp.where(on, jnp.clip((1 - d) / DISTRACTOR_FEATHER, 0.0, 1.0), 0.0)
+
+    a = alpha_at(q)[..., None]
+    out = out * (1 - a) + _bilinear_uint8(other, src[..., 0], src[..., 1]) * a
+    return out, vis & (alpha_at(lm) <= 0.5)
+
+
 def augment_sample(key: jax.Array, image: jax.Array, landmarks: jax.Array, visible: jax.Array,
                    mirror: jax.Array, size: int, base_zoom: float, crops: CropRanges = CropRanges(),
-                   photometric: aug.AugmentRanges | None = aug.AugmentRanges()):
+                   photometric: aug.AugmentRanges | None = aug.AugmentRanges(),
+                   other: jax.Array | None = None, other_landmarks: jax.Array | None = None):
     """One pool sample -> a training sample of `size` pixels.
 
     image (P, P, 3) uint8; landmarks (L, 2) pool pixels; visible (L,) bool; mirror (L,) int.
@@ -283,7 +328,9 @@ def augment_sample(key: jax.Array, image: jax.Array, landmarks: jax.Array, visib
     Returns image (S, S, 3) float32 in [0, 1], landmarks (L, 2) output pixels, visible (L,) (also
     false where the crop cut a landmark off).  An output pixel q maps to the pool point
     c_P + t + R (q - c_S) / z, so a label p maps to c_S + z R^T (p - c_P - t): labels and pixels
-    move with the same similarity transform."""
+    move with the same similarity transform.  other, other_landmarks: another pool image and its
+    landmarks, for crops.distractor_prob (`paste_distractor`, before the photometric chain so that
+    both faces share the camera)."""
     k_zoom, k_shift, k_roll, k_flip, k_photo = jax.random.split(key, 5)
     p = image.shape[0]
     lo, hi = np.log(crops.zoom[0]), np.log(crops.zoom[1])
@@ -302,6 +349,8 @@ def augment_sample(key: jax.Array, image: jax.Array, landmarks: jax.Array, visib
     lm = jnp.where(flip, lm_flipped, lm)
     vis = jnp.where(flip, visible[mirror], visible)
     vis = vis & jnp.all((lm >= 0) & (lm <= size), -1)
+    if crops.distractor_prob > 0:   # its own key, so the draws above stay those of runs without it
+        out, vis = paste_distractor(jax.random.fold_in(key, 1), out, lm, vis, other, other_landmarks, crops)
     if photometric is not None:
         out = aug.augment(k_photo, out, photometric)
     return out, lm, vis
@@ -317,12 +366,15 @@ def augment_batch(keys, images, landmarks, visible, mirror, size: int, base_zoom
     vmap unless the default backend is a CPU.  The same draws either way."""
     if vectorize is None:
         vectorize = jax.default_backend() != "cpu"
-    fn = functools.partial(augment_sample, mirror=mirror, size=size, base_zoom=base_zoom, crops=crops,
-                           photometric=photometric)
+    def fn(key, image, lms, vis, other=None, other_lms=None):
+        return augment_sample(key, image, lms, vis, mirror, size, base_zoom, crops, photometric, other, other_lms)
+    args = (keys, images, landmarks, visible)
+    if crops.distractor_prob > 0:   # each draw's other face: the batch's previous draw
+        args += (jnp.roll(images, 1, 0), jnp.roll(landmarks, 1, 0))
     if vectorize:
-        img, lm, vis = jax.vmap(fn)(keys, images, landmarks, visible)
+        img, lm, vis = jax.vmap(fn)(*args)
     else:
-        img, lm, vis = jax.lax.map(lambda a: fn(*a), (keys, images, landmarks, visible))
+        img, lm, vis = jax.lax.map(lambda a: fn(*a), args)
     return jnp.round(jnp.clip(img, 0.0, 1.0) * 255).astype(jnp.uint8), lm, vis
 
 

@@ -73,6 +73,9 @@ class TrainConfig:
     # AugmentRanges fields that differ from their defaults on pool draws, such as
     # dlm.synth.augment.CAMERA (the camera-realism steps); None: the defaults.
     augment: dict | None = None
+    # CropRanges fields that differ from their defaults on pool draws, such as
+    # dict(distractor_prob=0.3) (other faces in the background); None: the defaults.
+    crops: dict | None = None
     init_from: str | None = None      # weights (.npz or a shipped name) to start from, when no checkpoint
     # A backbone to start from (an .npz of flat params/... and batch_stats/... keys, such as
     # third_party/imagenet_mobilenetv2/): every array of the network but the landmark head.
@@ -139,11 +142,12 @@ def train_step(state: TrainState, images: jax.Array, targets: jax.Array, weights
     return _train_step(state, images, targets, weights, lr, loss, size)
 
 
-@functools.partial(jax.jit, static_argnames=("loss", "size", "batch_size", "seed", "base_zoom", "photometric"),
-                   donate_argnums=(0,))
+@functools.partial(jax.jit, static_argnames=("loss", "size", "batch_size", "seed", "base_zoom", "photometric",
+                                             "crops"), donate_argnums=(0,))
 def train_steps_on_pool(state: TrainState, pool: pool_lib.DevicePool, first: jax.Array, epoch: jax.Array,
                         order: jax.Array, next_order: jax.Array, lrs: jax.Array, weights: jax.Array, loss: str,
-                        size: int, batch_size: int, seed: int, base_zoom: float, photometric):
+                        size: int, batch_size: int, seed: int, base_zoom: float, photometric,
+                        crops: pool_lib.CropRanges = pool_lib.CropRanges()):
     """len(lrs) steps of `train_step` on pool draws first, first + 1, ... as `pool_lib.pool_batches`
     makes them (draw i: pool image order[i % N] of its epoch, augmented with fold_in(key(seed + 1),
     i)), in one compiled call.  epoch: the epoch of draw `first`; order, next_order: the pool's
@@ -157,7 +161,7 @@ def train_steps_on_pool(state: TrainState, pool: pool_lib.DevicePool, first: jax
         idx = jnp.where(pos // n == epoch, order[pos % n], next_order[pos % n])
         keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(seed + 1), i))(pos)
         images, targets, _ = pool_lib.augment_batch(keys, pool.image[idx], pool.landmarks[idx], pool.visible[idx],
-                                                    pool.mirror, size, base_zoom, photometric=photometric)
+                                                    pool.mirror, size, base_zoom, crops, photometric)
         return _train_step(state, images, targets, weights, lr, loss, size)
     return jax.lax.scan(body, state, (jnp.arange(lrs.shape[0]), lrs))
 
@@ -186,7 +190,7 @@ def training_batches(config: TrainConfig, seed: int, start: int, model: fm.FaceM
     Either way the stream is fixed by (seed, start), which is what makes a run resumable."""
     if config.pool is not None:
         return pool_lib.pool_batches(drawn_pool(config), seed, config.batch_size, config.size, start,
-                                     photometric=photometric_ranges(config))
+                                     crops=crop_ranges(config), photometric=photometric_ranges(config))
     if config.dataset is None:
         return synth.batches(seed, config.batch_size, config.size, config.landmark_set, model=model, start=start,
                              prefetch=2)
@@ -195,6 +199,14 @@ def training_batches(config: TrainConfig, seed: int, start: int, model: fm.FaceM
         raise ValueError(f"{config.dataset}: images are {data['image'].shape[1]} px, the config's size is "
                          f"{config.size}")
     return synth_dataset.dataset_batches(data, seed, config.batch_size, start)
+
+
+def crop_ranges(config: TrainConfig) -> pool_lib.CropRanges:
+    """The crops (and background faces) of pool draws: CropRanges with the config's changes."""
+    unknown = set(config.crops or {}) - set(pool_lib.CropRanges._fields)
+    if unknown:
+        raise ValueError(f"crops: unknown fields {sorted(unknown)}; CropRanges has {list(pool_lib.CropRanges._fields)}")
+    return pool_lib.CropRanges(**{k: tuple(v) if isinstance(v, list) else v for k, v in (config.crops or {}).items()})
 
 
 def photometric_ranges(config: TrainConfig):
@@ -491,7 +503,7 @@ def train_and_evaluate(config: TrainConfig, workdir, quiet: bool = False, stop_a
                 pool_lib.epoch_order(config.data_seed, n, epoch, pool.draw),
                 pool_lib.epoch_order(config.data_seed, n, epoch + 1, pool.draw),
                 lrs, weights, config.loss, config.size, config.batch_size, config.data_seed, base_zoom,
-                photometric_ranges(config))
+                photometric_ranges(config), crop_ranges(config))
             ms = jax.device_get(ms)
             window.extend({key: v[j] for key, v in ms.items()} for j in range(k))
         else:
