@@ -78,6 +78,7 @@ TABLES = [
     ("campaign_realtime_env96k_320", "Campaign 2: four times the distinct renders (HDRI-lit 96k pool)"),
     ("campaign_realtime_real48k_320", "Campaign 3: the shipped network fine-tuned on renders with every realism switch"),
     ("campaign_realtime_real96k_320", "Campaign 4: campaign 3 continued on its pool grown to 96,000 renders"),
+    ("campaign_offline_mnv2100_703", "The offline network's campaign: MobileNetV2 x1.0 from ImageNet features, 703 landmarks"),
     # Written by experiments/network_choice.py and experiments/realism_probe.py (equal budgets, real dev photos).
     ("network_choice", "Which network: equal wall-clock budgets scored on real photos (issue 31)"),
     ("realism_probe", "Realism probes: renderer features at equal samples, synthetic vs real (issue 21)"),
