@@ -50,3 +50,20 @@ def test_training_config_loads_and_names_files_that_exist(config):
     for start in (cfg.init_from, cfg.init_backbone):
         if start is not None and start not in SHIPPED.values() and start not in SHIPPED:
             assert Path(start).exists(), start
+
+
+def test_suite_compiles_sums_compiles_and_cache_loads_by_test_and_program():
+    sys.path.insert(0, str(EXPERIMENTS))
+    try:
+        import suite_compiles
+    finally:
+        sys.path.remove(str(EXPERIMENTS))
+    rec = lambda test, prog, s, saved=None, stage="xla", worker="gw0": dict(  # noqa: E731
+        test=test, program=prog, seconds=s, saved=saved, stage=stage, worker=worker)
+    out = suite_compiles.summarise([rec("a", "jit(f)", 10.0), rec("a", "jit(f)", 0.5, saved=9.0, worker="gw1"),
+                                    rec("b", "jit(g)", 2.0), rec("b", "jit(g)", 1.5, stage="trace")], top=5)
+    assert (out["compiles"], out["cache_hits"], out["programs_distinct"]) == (2, 1, 2)
+    assert out["xla_s_total"] == 12.5 and out["trace_lower_s_total"] == 1.5
+    assert out["tests"][0] == dict(test="a", xla_s=10.5, trace_lower_s=0.0, compiles=1, cache_hits=1)
+    assert out["programs"][0] == dict(program="jit(f)", xla_s=10.5, compiles=1, cache_hits=1, workers=2, tests=1)
+    assert out["programs"][1]["xla_s"] == 2.0 and out["tests"][1]["trace_lower_s"] == 1.5
