@@ -147,13 +147,15 @@ def test_quick_training_resumes_exactly(tmp_path, model):
 
 
 def test_a_run_resumes_only_with_its_own_config():
-    """A workdir's config.json against a new config: the step count and init_from may change, a
+    """A workdir's config.json against a new config: the step count and the start (init_from,
+    init_backbone) may change, a
     field added since counts as its default, a field removed since is ignored, anything else is
     another run."""
     cfg = train.TrainConfig(name="t", steps=100)
     saved = json.loads(json.dumps(dataclasses.asdict(cfg)))
     assert train.resumes_same_run(saved, cfg)
     assert train.resumes_same_run(saved, dataclasses.replace(cfg, steps=500, init_from="realtime"))
+    assert train.resumes_same_run(dict(saved, init_backbone="imagenet.npz"), dataclasses.replace(cfg, init_from="c.npz"))
     assert train.resumes_same_run(dict(saved, render_workers=1), cfg)          # removed field
     added = {k: v for k, v in saved.items() if k != "rewarm_steps"}
     assert train.resumes_same_run(added, cfg)                                  # added field, default value

@@ -320,10 +320,11 @@ def resumes_same_run(saved: dict, config: TrainConfig) -> bool:
 
     Everything but the step count (which a longer run may raise) must match.  A field added to
     TrainConfig after the run started counts as its default; one removed since (such as
-    render_workers) no longer counts.  init_from counts only at a run's start (then the checkpoint
-    and parent.json rule), so a campaign config may point it at newer weights while a kept machine
-    resumes its run."""
-    skip = ("lr_chosen", "git_revision", "steps", "init_from", "steps_per_call")
+    render_workers) no longer counts.  init_from and init_backbone count only at a run's start
+    (then the checkpoint and parent.json rule), so a campaign config may point them at newer
+    weights (its first run starts from ImageNet features, later ones from its chain) while a kept
+    machine resumes its run."""
+    skip = ("lr_chosen", "git_revision", "steps", "init_from", "init_backbone", "steps_per_call")
     new = json.loads(json.dumps(dataclasses.asdict(config)))
     old = dict(json.loads(json.dumps(dataclasses.asdict(TrainConfig()))), **saved)
     old = {k: v for k, v in old.items() if k not in skip and k in new}
