@@ -9,7 +9,7 @@ scored 12.56% on the dev photos against the x0.5 network's 13.40% from scratch, 
 samples (experiments/results/network_choice.md): more capacity and photographic features carry
 across the domain gap.  Photos need no 150 fps, so the paper's split applies: a small real-time
 network and a larger offline one (the paper's is a ResNet at 256 px; 128 px keeps this campaign
-at ~35 img/s on the project's 2-core CPU).  The pool is the most photographic one rendered
+at ~57 img/s on the project's 2-core CPU).  The pool is the most photographic one rendered
 (campaign 4's: HDRI light on half the samples, skin detail, hair with a silhouette, long hair),
 drawn with head pitch and roll reweighted to photographs' (the pose-prior fine-tuning probe: dev
 7.73 -> 7.56%, experiments/results/realism_finetune.md).
