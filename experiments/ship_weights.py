@@ -23,6 +23,7 @@ import argparse
 import json
 import shutil
 import sys
+import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -66,12 +67,14 @@ def main(argv=None):
         print(f"ship_weights: {e}", file=sys.stderr)
         return 2
     target = lmk.WEIGHTS_DIR / f"{lmk.SHIPPED[args.name]}.npz"
-    old = lmk.Predictor.load(target) if target.exists() else None
-    if old is None and args.name != "realtime":
-        # No offline network shipped yet: the name falls back to the real-time one (lmk.shipped),
-        # so that is what users get today and what the candidate must beat, though another network.
-        old = lmk.Predictor.load(lmk.WEIGHTS_DIR / f"{lmk.SHIPPED['realtime']}.npz")
-    elif old is not None and old.manifest.get("config") != cand.manifest.get("config"):
+    # What users get under this name today, which the candidate must beat: with no offline network
+    # shipped yet, "offline" stands for the real-time one (another network, so no config check).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        current = lmk.resolve_shipped(args.name)
+    current_file = lmk.WEIGHTS_DIR / f"{lmk.SHIPPED[current]}.npz"
+    old = lmk.Predictor.load(current_file) if current_file.exists() else None
+    if current == args.name and old is not None and old.manifest.get("config") != cand.manifest.get("config"):
         print(f"ship_weights: {args.weights} is another network than the shipped {args.name} "
               f"({cand.manifest.get('config')} vs {old.manifest.get('config')})", file=sys.stderr)
         return 2

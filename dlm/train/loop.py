@@ -201,23 +201,25 @@ def training_batches(config: TrainConfig, seed: int, start: int, model: fm.FaceM
     return synth_dataset.dataset_batches(data, seed, config.batch_size, start)
 
 
+def _ranges(cls, changes: dict | None, field: str):
+    """cls (a NamedTuple of ranges) with a config's changes; unknown names are an error.  Tuples come
+    back from JSON (config.json, manifests) as lists; the ranges must stay hashable (static)."""
+    unknown = set(changes or {}) - set(cls._fields)
+    if unknown:
+        raise ValueError(f"{field}: unknown fields {sorted(unknown)}; {cls.__name__} has {list(cls._fields)}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in (changes or {}).items()})
+
+
 def crop_ranges(config: TrainConfig) -> pool_lib.CropRanges:
     """The crops (and background faces) of pool draws: CropRanges with the config's changes."""
-    unknown = set(config.crops or {}) - set(pool_lib.CropRanges._fields)
-    if unknown:
-        raise ValueError(f"crops: unknown fields {sorted(unknown)}; CropRanges has {list(pool_lib.CropRanges._fields)}")
-    return pool_lib.CropRanges(**{k: tuple(v) if isinstance(v, list) else v for k, v in (config.crops or {}).items()})
+    return _ranges(pool_lib.CropRanges, config.crops, "crops")
 
 
 def photometric_ranges(config: TrainConfig):
     """The photometric chain's AugmentRanges for pool draws, or None when it is off."""
     if not config.pool_photometric:
         return None
-    unknown = set(config.augment or {}) - set(aug.AugmentRanges._fields)
-    if unknown:
-        raise ValueError(f"augment: unknown fields {sorted(unknown)}; AugmentRanges has {list(aug.AugmentRanges._fields)}")
-    # Tuples come back from JSON (config.json, manifests) as lists; the ranges must stay hashable.
-    return aug.AugmentRanges(**{k: tuple(v) if isinstance(v, list) else v for k, v in (config.augment or {}).items()})
+    return _ranges(aug.AugmentRanges, config.augment, "augment")
 
 
 @functools.lru_cache(maxsize=1)
