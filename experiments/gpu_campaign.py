@@ -197,7 +197,7 @@ def main(argv=None):
     log("run", run)
     write_json(out / "run.json", run)
     config = train.load_config(args.config)
-    if config.pool not in POOLS:
+    if not isinstance(config.pool, str) or config.pool not in POOLS:
         raise SystemExit(f"{args.config}: pool {config.pool!r} has no render settings in POOLS")
     pool_dir = cache / config.pool
     if not (pool_dir / "meta.json").exists():

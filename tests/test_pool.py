@@ -3,7 +3,9 @@ render a pool (resumable writing, deterministic draws) are in test_dataset.py, t
 import numpy as np
 import jax
 import jax.numpy as jnp
+import pytest
 
+from dlm.io.files import write_json
 from dlm.synth import pool
 from dlm.synth import render as synth
 
@@ -198,3 +200,58 @@ def test_pose_prior_draws_follow_the_target_mixture():
         pool.epoch_order(3, n + 1, 0, table)
     with np.testing.assert_raises(ValueError):
         pool.DrawTable(np.zeros(4))
+
+
+def _fake_pool(folder, model, num, seed, size=8, crop_scale=0.8):
+    """A pool folder in `write_pool`'s layout holding random arrays (no rendering): every set's
+    vertex ids labelled, so `load_pool` picks columns as it does for a rendered pool."""
+    ids = synth.landmark_vertex_ids(model, "all")
+    folder.mkdir()
+    arrays = pool._open_arrays(str(folder), num, size, len(ids), "w+")
+    rng = np.random.default_rng(seed)
+    arrays["image"][:] = rng.integers(0, 256, arrays["image"].shape, dtype=np.uint8)
+    arrays["landmarks"][:] = rng.uniform(0, size, arrays["landmarks"].shape)
+    arrays["visible"][:] = rng.uniform(size=arrays["visible"].shape) < 0.8
+    arrays["pose"][:] = _poses(num, seed)
+    for a in arrays.values():
+        a.flush()
+    write_json(folder / "meta.json", dict(format=pool.FORMAT, num=num, size=size, seed=seed, crop_scale=crop_scale,
+                                          render_seconds=1.5, vertex_ids=[int(v) for v in ids]))
+    return folder
+
+
+def test_pools_drawn_together_read_as_their_concatenation(tmp_path, model):
+    """load_pools: the images of pool a then pool b without copying either, every index reading the
+    row it names (any order, repeats, negative), labels, visibility and poses concatenated; a pose
+    prior spans both; pools that cannot be drawn together are refused by name."""
+    a = pool.load_pool(_fake_pool(tmp_path / "a", model, 7, seed=1), "68", model)
+    b = pool.load_pool(_fake_pool(tmp_path / "b", model, 5, seed=2), "68", model)
+    both = pool.load_pools([tmp_path / "a", tmp_path / "b"], "68", model)
+    whole = np.concatenate([np.asarray(a.image), np.asarray(b.image)])
+    assert len(both.image) == 12 and both.image.shape == whole.shape and both.meta["num"] == 12
+    idx = np.array([11, 0, 6, 7, 7, 3, -1, 9])
+    np.testing.assert_array_equal(both.image[idx], whole[idx])
+    np.testing.assert_array_equal(both.image[idx.reshape(2, 4)], whole[idx.reshape(2, 4)])
+    np.testing.assert_array_equal(both.image[np.int64(8)], whole[8])
+    np.testing.assert_array_equal(np.asarray(both.image), whole)
+    for field in ("landmarks", "visible", "pose"):
+        np.testing.assert_array_equal(getattr(both, field), np.concatenate([getattr(a, field), getattr(b, field)]))
+    np.testing.assert_array_equal(both.mirror, a.mirror)
+    assert both.meta["seed"] == [1, 2] and both.meta["render_seconds"] == 3.0
+    assert [p["num"] for p in both.meta["parts"]] == [7, 5]
+    with pytest.raises(IndexError):
+        both.image[np.array([12])]
+    drawn = pool.with_pose_prior(both, pool.PosePrior())
+    assert len(drawn.draw.p) == 12
+    # A training config names the list; the loop draws from both (paths relative to the cache or absolute).
+    from dlm.train import loop
+    cfg = loop.TrainConfig(pool=[str(tmp_path / "a"), str(tmp_path / "b")], landmark_set="68", pool_pose_prior={})
+    assert len(loop.drawn_pool(cfg).image) == 12 and loop._pool_meta(cfg)["seed"] == [1, 2]
+    # One folder given as a str is load_pool.
+    assert len(pool.load_pools(str(tmp_path / "a"), "68", model).image) == 7
+    _fake_pool(tmp_path / "small", model, 4, seed=3, size=6)
+    with pytest.raises(ValueError, match="size"):
+        pool.load_pools([tmp_path / "a", tmp_path / "small"], "68", model)
+    _fake_pool(tmp_path / "again", model, 4, seed=1)
+    with pytest.raises(ValueError, match="share seed 1"):
+        pool.load_pools([tmp_path / "a", tmp_path / "again"], "68", model)

@@ -65,7 +65,8 @@ class TrainConfig:
     checkpoint_every: int = 250
     log_every: int = 25
     dataset: str | None = None        # a `dlm synth` folder to train on instead of fresh renders
-    pool: str | None = None           # a `dlm synth --pool` folder: drawn with fresh augmentation
+    pool: str | list | None = None    # a `dlm synth --pool` folder (or a list: drawn as one, pool_lib.load_pools),
+                                      # drawn with fresh augmentation
     pool_photometric: bool = True     # the photometric chain on pool draws (crops always vary)
     # PosePrior fields (dlm.synth.pool): pool images drawn so that head pitch and roll follow
     # photographs' (importance resampling by the pool's pose.npy); {} for the defaults, None: off.
@@ -222,10 +223,17 @@ def photometric_ranges(config: TrainConfig):
     return _ranges(aug.AugmentRanges, config.augment, "augment")
 
 
+def _load_pool(folder, landmark_set: str):
+    """A relative pool path that does not exist from here is looked up in the cache folder; a
+    list of folders is drawn as one pool (`pool_lib.load_pools`)."""
+    return _load_pool_cached(folder if isinstance(folder, str) else tuple(folder), landmark_set)
+
+
 @functools.lru_cache(maxsize=1)
-def _load_pool(folder: str, landmark_set: str):
-    """A relative pool path that does not exist from here is looked up in the cache folder."""
-    return pool_lib.load_pool(cache_relative(folder), landmark_set)
+def _load_pool_cached(folder, landmark_set: str):
+    if isinstance(folder, str):
+        return pool_lib.load_pool(cache_relative(folder), landmark_set)
+    return pool_lib.load_pools([cache_relative(f) for f in folder], landmark_set)
 
 
 def drawn_pool(config: TrainConfig):
