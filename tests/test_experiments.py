@@ -47,6 +47,7 @@ def test_training_config_loads_and_names_files_that_exist(config):
     cfg = train.load_config(EXPERIMENTS / "configs" / config)
     assert cfg.network in nets.NETWORKS, cfg.network
     assert cfg.landmark_set in ("703", "320", "68"), cfg.landmark_set
+    assert cfg.pool is None or isinstance(cfg.pool, str) or all(isinstance(p, str) for p in cfg.pool), cfg.pool
     for start in (cfg.init_from, cfg.init_backbone):
         if start is not None and start not in SHIPPED.values() and start not in SHIPPED:
             assert Path(start).exists(), start
