@@ -180,13 +180,14 @@ def _chunked_solve(maxiter: int, tol: float, chunk: int):
     (100-150 ms for 300 iterations on one core) and now waits behind one chunk at most."""
     solver = _lbfgs(maxiter, tol)
 
+    # The start holds no L-BFGS step (only the energy's value and gradient, a third of the step's
+    # compile): jaxopt's init_state sets the error to infinity, so `more`'s loop takes the first
+    # update as `run` does.
     @jax.jit
     def first(vars, mask, obs, weights, problem, key):
         scale = jacobi_scale(vars, obs, weights, problem, key)
         u0 = _zeros_like(vars)
-        args = (vars, scale, mask, obs, weights, problem)
-        u, state = solver.update(u0, solver.init_state(u0, *args), *args)
-        return scale, u, state
+        return scale, u0, solver.init_state(u0, vars, scale, mask, obs, weights, problem)
 
     @jax.jit
     def more(u, state, vars, scale, mask, obs, weights, problem):
