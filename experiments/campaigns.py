@@ -22,19 +22,28 @@ def _pct(x):
     return "-" if x is None else f"{100 * x:.2f}%"
 
 
+def _pool(r) -> str:
+    """The session's pool folder(s) by name, with the renders drawn from."""
+    pool = r.get("pool")
+    if not pool:
+        return "-"
+    names = " + ".join(Path(p).name for p in ([pool] if isinstance(pool, str) else pool))
+    return names if r.get("pool_num") is None else f"{names} ({r['pool_num']:,})"
+
+
 def write_campaign(path: Path) -> tuple[Path, Path | None]:
     from dlm.io.files import write_text
     lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
     name = path.stem
-    rows = ["| date | machine | samples (session / total) | CPU h (session / total) | img/s | synthetic NME | "
-            "dev balanced | dev inner 51 | dev failures > 10% | ROI auto found / balanced | git |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| date | machine | pool (renders) | samples (session / total) | CPU h (session / total) | img/s | "
+            "synthetic NME | dev balanced | dev inner 51 | dev failures > 10% | ROI auto found / balanced | git |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in lines:
         auto = ("-" if r.get("dev_roi_auto_found") is None
                 else f"{100 * r['dev_roi_auto_found']:.1f}% / {_pct(r.get('dev_roi_auto_nme_balanced'))}")
         machine = (f"{r['cpu']} ({r['cores']} cores)" if not r.get("device")
                    else f"{r['device']} ({60 * r['device_hours_session']:.1f} min)")
-        rows.append(f"| {r['date'][:10]} | {machine} | {r['samples_session']:,} / "
+        rows.append(f"| {r['date'][:10]} | {machine} | {_pool(r)} | {r['samples_session']:,} / "
                     f"{r['samples_total']:,} | {r['cpu_hours_session']:.2f} / {r['cpu_hours_total']:.2f} | "
                     f"{r['images_per_s']:.1f} | {_pct(r['synthetic_nme'])} | {_pct(r['dev_nme_balanced'])} | "
                     f"{_pct(r['dev_nme_inner51'])} | {_pct(r['dev_failure_rate_10'])} | {auto} | "
