@@ -629,11 +629,16 @@ def _pool_meta(config: TrainConfig) -> dict | None:
     return {k: meta.get(k) for k in ("num", "size", "seed", "crop_scale", "render_seconds", "git_revision")}
 
 
-def load_config(path) -> TrainConfig:
-    """A Python config file defining get_config() -> dict."""
+def config_dict(path) -> dict:
+    """get_config() of a Python config file, loaded by path (a campaign's config builds on another's)."""
     spec = importlib.util.spec_from_file_location("dlm_train_config", path)
     if spec is None or spec.loader is None:
         raise FileNotFoundError(f"{path}: no such config file")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    return TrainConfig.from_dict(mod.get_config())
+    return mod.get_config()
+
+
+def load_config(path) -> TrainConfig:
+    """A Python config file defining get_config() -> dict."""
+    return TrainConfig.from_dict(config_dict(path))

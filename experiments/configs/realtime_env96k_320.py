@@ -17,18 +17,16 @@ Afterwards copy weights.npz, weights.json and metrics.jsonl of runs/realtime_env
 experiments/results/campaign_realtime_env96k_320/ (the chain's committed state, which a new
 machine starts from) and ship with experiments/ship_weights.py when the dev set improves.
 """
-import importlib.util
 from pathlib import Path
 
 from dlm.io.provenance import REPO_ROOT as REPO
+from dlm.train.loop import config_dict
 
-_spec = importlib.util.spec_from_file_location("realtime_pool_320", Path(__file__).with_name("realtime_pool_320.py"))
-_first = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_first)
+BASE = Path(__file__).with_name("realtime_pool_320.py")
 
 
 def get_config():
-    return dict(_first.get_config(), name="realtime_env96k_320", pool="pools/pool160_96k_env",
+    return dict(config_dict(BASE), name="realtime_env96k_320", pool="pools/pool160_96k_env",
                 steps=40_000, lr=5e-4, warmup_steps=300, data_seed=202,
                 # The first campaign's 100,000 steps of 32: where this one's schedule starts.
                 campaign_start_samples=3_200_000,

@@ -14,14 +14,13 @@ each session trained on.  Afterwards copy weights.npz, weights.json and metrics.
 experiments/results/campaign_realtime_320/ (the chain's committed state, which both configs start
 from) and ship with experiments/ship_weights.py when the dev set improves.
 """
-import importlib.util
 from pathlib import Path
 
+from dlm.train.loop import config_dict
+
 # The campaign's config, loaded by path as dlm train loads configs: this one differs in name and pool only.
-_spec = importlib.util.spec_from_file_location("realtime_pool_320", Path(__file__).with_name("realtime_pool_320.py"))
-_campaign = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_campaign)
+BASE = Path(__file__).with_name("realtime_pool_320.py")
 
 
 def get_config():
-    return dict(_campaign.get_config(), name="realtime_env_320", pool="pools/pool160_24k_env")
+    return dict(config_dict(BASE), name="realtime_env_320", pool="pools/pool160_24k_env")

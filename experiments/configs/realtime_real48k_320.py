@@ -21,20 +21,17 @@ metrics.jsonl of runs/realtime_real48k_320); its final weights.npz was byte for 
 model (dlm/data/weights/realtime_mnv2050_320.npz, sha256 1ecee630...), so it is no longer kept twice:
 a new machine continues from the shipped weights.  Ship with experiments/ship_weights.py when the dev photos improve.
 """
-import importlib.util
 from pathlib import Path
 
 from dlm.io.provenance import REPO_ROOT as REPO
+from dlm.train.loop import config_dict
 
-_spec = importlib.util.spec_from_file_location("realtime_pool_320", Path(__file__).with_name("realtime_pool_320.py"))
-_first = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_first)
-
+BASE = Path(__file__).with_name("realtime_pool_320.py")
 CHAIN = REPO / "experiments" / "results" / "campaign_realtime_real48k_320" / "weights.npz"
 
 
 def get_config():
-    return dict(_first.get_config(), name="realtime_real48k_320", pool="pools/pool160_48k_real3",
+    return dict(config_dict(BASE), name="realtime_real48k_320", pool="pools/pool160_48k_real3",
                 steps=15_000, lr=3e-4, warmup_steps=300, data_seed=303,
                 # The shipped weights' samples (campaign 1's 3.2M + campaign 2's 29,333 steps of 32):
                 # where this campaign's schedule starts.

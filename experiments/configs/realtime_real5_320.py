@@ -19,21 +19,18 @@ new seed (5: no sample shared with earlier pools); training draws follow the pos
 48,000 renders (campaign 4 found twice as many of one kind no better): ~40 min on the project's
 2-core CPU (shoulders cost the renderer ~11%, hair more).  Ship with experiments/ship_weights.py when the dev photos improve on both gates.
 """
-import importlib.util
 from pathlib import Path
 
 from dlm.io.provenance import REPO_ROOT as REPO
+from dlm.train.loop import config_dict
 
 # Campaign 3's config: the same network and recipe; this one changes the pool, seed, start and chain.
-_spec = importlib.util.spec_from_file_location("realtime_real48k_320", Path(__file__).with_name("realtime_real48k_320.py"))
-_third = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_third)
-
+BASE = Path(__file__).with_name("realtime_real48k_320.py")
 CHAIN = REPO / "experiments" / "results" / "campaign_realtime_real5_320" / "weights.npz"
 
 
 def get_config():
-    return dict(_third.get_config(), name="realtime_real5_320", pool="pools/pool160_48k_real5", data_seed=505,
+    return dict(config_dict(BASE), name="realtime_real5_320", pool="pools/pool160_48k_real5", data_seed=505,
                 pool_pose_prior={},
                 # The shipped weights' samples (campaign 3's end, 4,618,656): where this campaign's
                 # schedule starts.

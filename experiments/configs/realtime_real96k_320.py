@@ -21,22 +21,19 @@ weights.json, metrics.jsonl of runs/realtime_real96k_320, copied there at each s
 new machine continues from it, and before it exists (the campaign's first run) from the shipped
 weights.  Ship with experiments/ship_weights.py when the dev photos improve.
 """
-import importlib.util
 from pathlib import Path
 
 from dlm.io.provenance import REPO_ROOT as REPO
+from dlm.train.loop import config_dict
 
 # Campaign 3's config: the same network, recipe and pool settings; this one changes the pool, seed,
 # start and chain.
-_spec = importlib.util.spec_from_file_location("realtime_real48k_320", Path(__file__).with_name("realtime_real48k_320.py"))
-_third = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_third)
-
+BASE = Path(__file__).with_name("realtime_real48k_320.py")
 CHAIN = REPO / "experiments" / "results" / "campaign_realtime_real96k_320" / "weights.npz"
 
 
 def get_config():
-    return dict(_third.get_config(), name="realtime_real96k_320", pool="pools/pool160_96k_real3", data_seed=313,
+    return dict(config_dict(BASE), name="realtime_real96k_320", pool="pools/pool160_96k_real3", data_seed=313,
                 # The shipped weights' samples (campaign 3's end, 4,618,656): where this campaign's
                 # schedule starts.
                 campaign_start_samples=4_618_656,
