@@ -122,14 +122,14 @@ def test_frame_schedule_waits_for_early_frames_and_drops_stale_ones(capsys):
 
 
 def test_synth_pool_command_writes_a_readable_pool(tmp_path):
-    # The size, crop scale and seed of test_dataset's pools: the same compiled renderer.
+    # The size and crop scale of test_dataset's and test_train's pools: the same compiled renderer.
     from dlm.synth import pool
     out = tmp_path / "pool"
-    assert cli.main(["--quiet", "synth", "--pool", "--num", "8", "--size", "32", "--seed", "3", "--out", str(out)]) == 0
+    assert cli.main(["--quiet", "synth", "--pool", "--num", "8", "--size", "80", "--seed", "3", "--out", str(out)]) == 0
     p = pool.load_pool(str(out), "68")
-    assert p.image.shape == (8, 32, 32, 3) and p.landmarks.shape == (8, 68, 2)
+    assert p.image.shape == (8, 80, 80, 3) and p.landmarks.shape == (8, 68, 2)
     assert np.asarray(p.image).std() > 0 and p.visible.any()     # rendered heads, labelled
-    assert ((p.landmarks > -32) & (p.landmarks < 64)).all()      # near the crop, not garbage
+    assert ((p.landmarks > -80) & (p.landmarks < 160)).all()     # near the crop, not garbage
 
 
 @pytest.mark.skipif(bench.default_video() is None, reason="../shared/real/video is not here")

@@ -9,6 +9,9 @@ import pytest
 from dlm.synth import dataset as synth_dataset
 from dlm.synth import pool
 
+# test_train's pool size (and test_bench's `synth --pool`): one compiled renderer serves all three.
+POOL = 80
+
 
 def test_a_dataset_of_every_landmark_serves_each_set(tmp_path, model):
     """A dataset rendered with "all" holds the same images as one rendered for a single set, and
@@ -40,41 +43,41 @@ def test_pool_writes_resume_exactly_and_draws_are_deterministic(tmp_path, model)
             raise Stop
 
     a, b = tmp_path / "a", tmp_path / "b"
-    pool.write_pool(a, 16, size=32, seed=3, crop_scale=0.8, workers=1)
+    pool.write_pool(a, 16, size=POOL, seed=3, crop_scale=0.8, workers=1)
     with pytest.raises(Stop):
-        pool.write_pool(b, 16, size=32, seed=3, crop_scale=0.8, progress=stop_after_first_chunk, workers=1)
+        pool.write_pool(b, 16, size=POOL, seed=3, crop_scale=0.8, progress=stop_after_first_chunk, workers=1)
     assert not b.exists() and (tmp_path / "b.partial").is_dir()
     with pytest.raises(FileNotFoundError, match="unfinished"):
         pool.load_pool(b, "68", model)
-    pool.write_pool(b, 16, size=32, seed=3, crop_scale=0.8, workers=1)
+    pool.write_pool(b, 16, size=POOL, seed=3, crop_scale=0.8, workers=1)
     for name in pool.FIELDS:
         np.testing.assert_array_equal(np.load(a / f"{name}.npy"), np.load(b / f"{name}.npy"))
     with pytest.raises(FileExistsError):
-        pool.write_pool(a, 16, size=32, seed=3)
+        pool.write_pool(a, 16, size=POOL, seed=3)
     # Grown from a smaller pool of the same settings: its samples copied, the rest rendered, the
     # same pool as one rendered whole (render time adds up); other settings are refused by name.
     half = tmp_path / "half"
-    pool.write_pool(half, 8, size=32, seed=3, crop_scale=0.8, workers=1)
+    pool.write_pool(half, 8, size=POOL, seed=3, crop_scale=0.8, workers=1)
     grown = tmp_path / "grown"
-    pool.write_pool(grown, 16, size=32, seed=3, crop_scale=0.8, workers=1, grow_from=half)
+    pool.write_pool(grown, 16, size=POOL, seed=3, crop_scale=0.8, workers=1, grow_from=half)
     for name in pool.FIELDS:
         np.testing.assert_array_equal(np.load(a / f"{name}.npy"), np.load(grown / f"{name}.npy"))
     meta = json.loads((grown / "meta.json").read_text())
     assert meta["grown_from"] == str(half) and meta["num"] == 16
     assert meta["render_seconds"] >= json.loads((half / "meta.json").read_text())["render_seconds"]
     with pytest.raises(ValueError, match=r"other settings \(seed\)"):
-        pool.write_pool(tmp_path / "c", 16, size=32, seed=4, crop_scale=0.8, workers=1, grow_from=half)
+        pool.write_pool(tmp_path / "c", 16, size=POOL, seed=4, crop_scale=0.8, workers=1, grow_from=half)
     with pytest.raises(ValueError, match="more than"):
-        pool.write_pool(tmp_path / "d", 8, size=32, seed=3, crop_scale=0.8, workers=1, grow_from=a)
+        pool.write_pool(tmp_path / "d", 8, size=POOL, seed=3, crop_scale=0.8, workers=1, grow_from=a)
     # A pool lit by the environment maps: the same heads and labels in other light and settings.
     env = tmp_path / "env"
-    pool.write_pool(env, 16, size=32, seed=3, crop_scale=0.8, workers=1, env_prob=1.0)
+    pool.write_pool(env, 16, size=POOL, seed=3, crop_scale=0.8, workers=1, env_prob=1.0)
     assert json.loads((env / "meta.json").read_text())["env_prob"] == 1.0
     assert "env_prob" not in json.loads((a / "meta.json").read_text())
     np.testing.assert_array_equal(np.load(env / "landmarks.npy"), np.load(a / "landmarks.npy"))
     assert np.abs(np.load(env / "image.npy").astype(float) - np.load(a / "image.npy")).mean() > 5
     p = pool.load_pool(a, "68", model)
-    assert p.image.shape == (16, 32, 32, 3) and p.landmarks.shape == (16, 68, 2)
+    assert p.image.shape == (16, POOL, POOL, 3) and p.landmarks.shape == (16, 68, 2)
     one = pool.pool_batch(p, 5, 8, 8, 32)
     again = pool.pool_batch(p, 5, 8, 8, 32)
     other = pool.pool_batch(p, 5, 16, 8, 32)           # the next epoch: other draws of the same images

@@ -112,11 +112,20 @@ def test_same_key_same_sample_whatever_the_batch(model, assets, batch):
     np.testing.assert_array_equal(np.asarray(again.image[3]), np.asarray(batch.image[3]))
     np.testing.assert_array_equal(np.asarray(again.visible[0]), np.asarray(batch.visible[0]))
     assert not np.array_equal(np.asarray(batch.image[0]), np.asarray(batch.image[1]))
-    # The vectorised path (what a GPU runs) draws the same samples.
-    vec = synth.render_batch(k, model, assets, ids, S, vectorize=True)
+    # The vectorised path draws the same samples, compiled as a GPU or a pool-sized render would
+    # be (XLA's default emitters; small renders on a CPU take the older ones: render_batch).
+    vec = synth._render_batch_jit(k, model, assets, ids, size=S, augment=True, vectorize=True, crop_scale=1.0)
     np.testing.assert_allclose(np.asarray(vec.landmarks), np.asarray(batch.landmarks), atol=1e-3)
     diff = np.abs(synth.to_uint8(vec.image).astype(int) - synth.to_uint8(batch.image).astype(int))
     assert (diff <= 2).mean() > 0.99
+
+
+def test_render_batch_traces_inside_another_jit(model, assets):
+    """Inside a jitted caller (a training step) the renderer is part of that program: compiler
+    options of its own would be refused there, so it must not pass them."""
+    ids = jnp.asarray(model.landmarks["68"])
+    out = jax.eval_shape(lambda k: synth.render_batch(k, model, assets, ids, S, augment=False), synth.batch_keys(3, 0, 2))
+    assert out.image.shape == (2, S, S, 3) and out.landmarks.shape == (2, 68, 2)
 
 
 def test_stream_is_deterministic_and_ordered(model, batch):
