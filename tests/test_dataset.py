@@ -16,16 +16,17 @@ POOL = 80
 def test_a_dataset_of_every_landmark_serves_each_set(tmp_path, model):
     """A dataset rendered with "all" holds the same images as one rendered for a single set, and
     `load_dataset` picks out exactly that set's labels; a set the dataset lacks is refused."""
-    every, only68 = tmp_path / "all", tmp_path / "68"
+    # The single set is the 703 of test_synth's batches (64 px, augmented): the same compiled renderer.
+    every, only703 = tmp_path / "all", tmp_path / "703"
     synth_dataset.write_dataset(every, 3, 64, 9, "all")
-    synth_dataset.write_dataset(only68, 3, 64, 9, "68")
-    a, b = synth_dataset.load_dataset(every, "68", model), synth_dataset.load_dataset(only68, "68", model)
+    synth_dataset.write_dataset(only703, 3, 64, 9, "703")
+    a, b = synth_dataset.load_dataset(every, "703", model), synth_dataset.load_dataset(only703, "703", model)
     np.testing.assert_array_equal(a["image"], b["image"])
     np.testing.assert_allclose(a["landmarks"], b["landmarks"], atol=1e-4)
     np.testing.assert_array_equal(a["visible"], b["visible"])
-    assert synth_dataset.load_dataset(every, "703", model)["landmarks"].shape == (3, 703, 2)
+    assert synth_dataset.load_dataset(every, "68", model)["landmarks"].shape == (3, 68, 2)
     with pytest.raises(ValueError, match="lacks"):
-        synth_dataset.load_dataset(only68, "320", model)
+        synth_dataset.load_dataset(only703, "320", model)
     # Epochs: every sample once per epoch, in seeded orders; a resumed stream repeats them.
     stream = synth_dataset.dataset_batches(a, seed=4, batch_size=2)
     seen = np.concatenate([next(stream)["index"] for _ in range(6)])  # 12 samples = 4 epochs of 3
