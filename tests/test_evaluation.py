@@ -2,7 +2,6 @@
 import os
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy.io import savemat
@@ -19,7 +18,7 @@ AFLW = os.path.join(REAL_DIR, "aflw2000_sample")
 @pytest.fixture(scope="module")
 def tiny_weights(tmp_path_factory):
     net = nets.make_network("tiny", 68)
-    v = jax.jit(net.init)(jax.random.key(0), jnp.zeros((1, 64, 64, 3)))
+    v = nets.init_variables(net, jax.random.key(0))
     path = tmp_path_factory.mktemp("w") / "tiny.npz"
     lmk.save_weights(path, v, dict(network="tiny", num_landmarks=68, size=64, landmark_set="68", loss="gnll"))
     return path

@@ -62,8 +62,7 @@ def test_conv_module_has_flax_conv_parameters():
 @pytest.mark.parametrize("name", ["tiny", "resnet18"])
 def test_networks_output_three_numbers_per_landmark(name):
     net = nets.make_network(name, 7)
-    # Compiled whole: run eagerly, every layer's operations compile one by one (twice the time).
-    v = jax.jit(net.init)(jax.random.key(0), jnp.zeros((1, 64, 64, 3)))
+    v = nets.init_variables(net, jax.random.key(0))
     out = jax.jit(net.apply)(v, jnp.zeros((2, 64, 64, 3)))
     assert out.shape == (2, 7, 3)
     # Starts at the crop centre with sigma a tenth of the crop.
@@ -86,7 +85,7 @@ def test_gnll_is_eq1_and_prefers_calibrated_sigma():
 
 def test_weights_roundtrip_and_corruption(tmp_path):
     net = nets.make_network("tiny", 68)
-    v = jax.jit(net.init)(jax.random.key(0), jnp.zeros((1, 64, 64, 3)))
+    v = nets.init_variables(net, jax.random.key(0))
     cfg = dict(network="tiny", num_landmarks=68, size=64, landmark_set="68", loss="gnll")
     path = tmp_path / "w.npz"
     lmk.save_weights(path, v, cfg, metrics=dict(nme=0.1))

@@ -129,9 +129,7 @@ def _network(name: str, num: int):
 def create_train_state(config: TrainConfig, key: jax.Array) -> TrainState:
     model = fm.load_face_model()
     net = _network(config.network, len(model.landmarks[config.landmark_set]))
-    # One compiled program: flax's init run eagerly compiles (or loads from the cache) one program
-    # per layer operation, ~6 s per run on 2 cores with a cold compilation cache.
-    variables = jax.jit(functools.partial(net.init, train=False))(key, jnp.zeros((1, config.size, config.size, 3)))
+    variables = nets.init_variables(net, key, config.size)
     return TrainState.create(apply_fn=net.apply, params=variables["params"], tx=make_optimizer(config.weight_decay),
                              batch_stats=variables["batch_stats"])
 

@@ -131,8 +131,8 @@ def imagenet_logits(arrays: dict, images: np.ndarray) -> np.ndarray:
     from dlm.landmarks.predictor import _unflatten
     net = nets.make_network("mobilenetv2", 1)
     variables = _unflatten({k: v.astype(np.float32) for k, v in arrays.items() if not k.startswith("classifier")})
-    variables["params"]["LandmarkHead_0"] = jax.jit(net.init)(jax.random.key(0), jnp.zeros((1, 224, 224, 3)))[
-        "params"]["LandmarkHead_0"]
+    # The head only has to exist (the features are taken before it).
+    variables["params"]["LandmarkHead_0"] = nets.init_variables(net, jax.random.key(0))["params"]["LandmarkHead_0"]
     def features(variables, x):
         seen = {}
 
