@@ -9,6 +9,10 @@ accuracy does a 96 px network keep for its ~35% shorter CNN time?  If it lands w
 of 6.54%, a full 96 px campaign and `ship_weights.py` follow; if not, the frame budget is found
 elsewhere (fewer LM iterations, the fit's Jacobian).
 
+Result (session 44, 2026-12-05, 2-core AMD EPYC, 3,000 steps in 17 min at 93 img/s): dev photos 7.44%
+balanced (inner 51 5.08%, failures 9.5%), own ROI 7.87%, synthetic 5.59%, against 6.54% at 128 px:
+0.9 points lost, over the bar; not continued (experiments/results/probe_realtime96_real6_320.jsonl).
+
     dlm synth --pool --num 48000 --size 160 --seed 6 --crop-scale 0.8 --env-light 0.5 \\
         --skin-detail --hair-volume --long-hair --eyelashes --shoulders --out ~/.cache/dlm/pools/pool160_48k_real6
     dlm train experiments/configs/realtime96_real6_320.py --minutes 30 --roi-auto \\
