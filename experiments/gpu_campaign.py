@@ -51,7 +51,7 @@ POOLS = {
     "pools/pool160_96k_real3": dict(size=160, seed=3, crop_scale=0.8, env_prob=0.5, skin_detail=True,  # campaign 4
                                     hair_volume=True, long_hair=True),
 }
-SWITCHES = ("skin_detail", "hair_volume", "long_hair", "eyelashes", "shoulders")   # make_assets' boolean realism switches
+SWITCHES = ("skin_detail", "hair_volume", "long_hair", "eyelashes", "shoulders", "beard_volume")   # make_assets' boolean realism switches
 
 
 def log(*a):

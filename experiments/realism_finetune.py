@@ -56,6 +56,9 @@ VARIANTS = {
     "env_light_50_background_faces": ("pools/pool160_24k_env", dict(env_prob=0.5), dict(crops=dict(distractor_prob=0.3)),
                                       "HDRI light on half; another face pasted beside the head on 30% of draws "
                                       "(dlm.synth.pool.paste_distractor)"),
+    "env_light_50_beard": ("pools/pool160_24k_env_beard", dict(env_prob=0.5, beard_volume=True), {},
+                           "HDRI light on half; full beards stand off the jaw and chin, hiding the jaw line behind "
+                           "them (dlm.synth.render.beard_shell)"),
     "real3": ("pools/pool160_48k_real3", REAL3, {},
               "campaign 3's pool: HDRI light on half, skin detail, hair with a silhouette and long hair"),
     "real3_pose_prior": ("pools/pool160_48k_real3", REAL3, dict(pool_pose_prior={}),

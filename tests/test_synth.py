@@ -502,6 +502,76 @@ def test_hair_with_volume_and_long_hair_stand_off_the_head_and_hide_landmarks(mo
     assert np.isin(cls, [rs.REGION_NAMES.index("hair"), rs.REGION_NAMES.index("occluder")]).all()
 
 
+def test_beards_with_volume_stand_off_the_jaw_and_hide_landmarks(model, assets):
+    """The beard region (make_assets(beard_volume=True)) is the lower face's skin, no ear, lip or
+    eye; the shell stands `beard_volume` off along the normals well inside the zone and away from
+    the lips, and is skipped outside this sample's zone and for a head without a full beard.
+    Rendered: the same labels; bearded heads' silhouettes grow, landmarks are hidden (the jaw line's
+    among them, never the eyes' or brows') and never revealed, every changed pixel is hair; other heads render as before."""
+    assert assets.beard_ids.shape == (0,) and assets.beard_faces.shape == (0, 3)
+    ids, mouth, faces = synth.beard_region(model)
+    t = np.asarray(model.template)
+    lm68 = np.asarray(model.landmarks["68"])
+    assert lm68[8] in ids and lm68[4] in ids and lm68[12] in ids                 # chin, both sides of the jaw
+    # Not the nose's bridge, the eyes or the lips (a moustache reaches the nostrils' base, 31-35).
+    assert not np.isin(lm68[np.r_[27:31, 36:48, 48:68]], ids).any()
+    ear = synth.landmark_sets.regions_of(t, np.asarray(model.vertex_part))["ear"]
+    assert not ear[ids].any() and (mouth > 0.57).all()
+    assert (t[ids, 1] > synth.BEARD_BOTTOM_CM).all() and (t[ids, 1] < max(synth.BEARD_TOP_CM) + 0.4).all()
+    assert faces.min() == 0 and faces.max() == len(ids) - 1
+    # The shell on the template itself (camera = template, unit normals straight out of the head).
+    app = synth.sample_appearance(jax.random.key(0))._replace(beard=jnp.array([0.0, 1.0, 0.0]),
+                                                               beard_volume=jnp.asarray(2.0))
+    cam = jnp.asarray(t)
+    normals = rs.vertex_normals(cam, jnp.asarray(rs.opaque_faces(model)))
+    noise = jnp.zeros_like(cam)
+    args = (jnp.asarray(ids), jnp.asarray(mouth), jnp.asarray(faces))
+    verts, tri = map(np.asarray, synth.beard_shell(cam, normals, cam, noise, app, *args))
+    assert verts.shape == (len(ids) + 1, 3) and verts[-1, 2] > 0              # the skipped vertex: behind
+    depth = np.asarray(synth.beard_depth(cam[ids], app))
+    lift = np.linalg.norm(verts[:-1] - t[ids], axis=1)
+    deep = (depth > synth.BEARD_RAMP_CM) & (mouth > 0.6 + synth.BEARD_RAMP_CM)
+    assert deep.sum() > 0.3 * len(ids)
+    np.testing.assert_allclose(lift[deep], 2.0, rtol=1e-5)
+    np.testing.assert_allclose(lift[depth <= 0], 0.05, rtol=1e-4)
+    assert (lift <= 2.0 * (1 + 1e-5)).all()
+    outside = ~(depth[faces] > 0).all(1)
+    assert outside.any() and (~outside).any()
+    assert (tri[outside] == len(ids)).all() and (tri[~outside] == faces[~outside]).all()
+    for none in (app._replace(beard=jnp.array([0.6, 0.0, 0.0])), app._replace(beard_volume=jnp.asarray(0.0))):
+        assert (np.asarray(synth.beard_shell(cam, normals, cam, noise, none, *args)[1]) == len(ids)).all()
+    # Drawn for full beards only, within its range.
+    keys = synth.batch_keys(7, 0, 64)
+    looks = jax.vmap(lambda k: synth.sample_appearance(jax.random.split(k, 9)[2]))(keys)
+    full, vol = np.asarray(looks.beard[:, 1]) > 0.5, np.asarray(looks.beard_volume)
+    assert ((vol > 0) == full).all() and (vol[full] >= synth.BEARD_VOLUME_CM[0]).all()
+    assert (vol[full] <= synth.BEARD_VOLUME_CM[1]).all()
+    # Rendered: six bearded heads and two others; the plain render is the other switch tests'
+    # (703 landmarks, 64 px, batch 8, no augmentation): one program.
+    pick = np.concatenate([np.where(full)[0][:6], np.where(~full)[0][:2]])
+    assert len(pick) == 8
+    k = keys[pick]
+    lm = jnp.asarray(model.landmarks["703"])
+    plain = synth.render_batch(k, model, assets, lm, S, augment=False)
+    beard = synth.render_batch(k, model, synth.make_assets(model, beard_volume=True), lm, S, augment=False)
+    np.testing.assert_array_equal(np.asarray(beard.landmarks), np.asarray(plain.landmarks))
+    v0, v1 = np.asarray(plain.visible), np.asarray(beard.visible)
+    assert not (v1 & ~v0).any()
+    hidden = v0 & ~v1
+    assert hidden[:6].sum(1).max() > 0 and not hidden[6:].any()
+    names = np.asarray(model.landmark_regions["703"])[np.where(hidden)[1]]
+    assert "jaw" in names and not np.isin(names, ["eyelid", "iris", "pupil", "eye", "brow"]).any()
+    fg0, fg1 = np.asarray(plain.mask) > 0, np.asarray(beard.mask) > 0
+    assert not (fg0 & ~fg1).any() and (fg1 & ~fg0)[:6].sum() > 0
+    diff = np.abs(np.asarray(beard.image) - np.asarray(plain.image)).max(-1)
+    assert diff[6:].max() < 1e-3
+    # Every changed pixel is hair, but for occluder pixels where two of its capsule pieces meet at
+    # one depth (the tie goes to the triangle placed first, and the shell moves places).
+    cls = np.asarray(beard.mask)[diff > 1e-3]
+    assert cls.size > 0 and (cls == rs.REGION_NAMES.index("hair")).mean() > 0.99
+    assert np.isin(cls, [rs.REGION_NAMES.index("hair"), rs.REGION_NAMES.index("occluder")]).all()
+
+
 def test_shoulders_hang_below_the_neck_and_only_add_clothing(model, assets):
     """The torso (make_assets(shoulders=True)): a closed grid whose top ring lies inside ICT's neck
     at that height for every width and depth drawn (the neck hides the seam); posed, the

@@ -432,12 +432,13 @@ def cmd_bench_synth(args):
     res = dict(benchmark="synth", environment=environment(),
                results=bench.bench_synth(args.size, args.batch, args.batches, args.landmarks,
                                          not args.no_augment, args.env_light, args.skin_detail,
-                                         args.hair_volume, args.long_hair, args.eyelashes, args.shoulders))
+                                         args.hair_volume, args.long_hair, args.eyelashes, args.shoulders,
+                                         args.beard_volume))
     r = res["results"]
     extras = "".join([f", env light {r['env_prob']:g}" if r["env_prob"] else "",
                       ", skin detail" if r["skin_detail"] else "", ", hair volume" if r["hair_volume"] else "",
                       ", long hair" if r["long_hair"] else "", ", eyelashes" if r["eyelashes"] else "",
-                      ", shoulders" if r["shoulders"] else ""])
+                      ", shoulders" if r["shoulders"] else "", ", beard volume" if r["beard_volume"] else ""])
     return report(args, res, [
         f"synth {r['size']} px, {r['landmarks']} landmarks, batch {r['batch_size']}{extras}: "
         f"{r['images_per_s']:.1f} images/s ({r['ms_per_image']:.1f} ms per image over {r['images']} images; "
@@ -541,9 +542,9 @@ def cmd_eval_aflw2000(args):
 
 def cmd_synth(args):
     if (args.env_light or args.skin_detail or args.hair_volume or args.long_hair or args.eyelashes
-            or args.shoulders or args.grow_from) and not args.pool:
-        raise UserError("--env-light, --skin-detail, --hair-volume, --long-hair, --eyelashes, --shoulders and "
-                        "--grow-from are --pool options")
+            or args.shoulders or args.beard_volume or args.grow_from) and not args.pool:
+        raise UserError("--env-light, --skin-detail, --hair-volume, --long-hair, --eyelashes, --shoulders, "
+                        "--beard-volume and --grow-from are --pool options")
     progress = progress_bar(args, "rendering")
     try:
         if args.pool:
@@ -551,7 +552,7 @@ def cmd_synth(args):
                                       git_revision=git_revision(), env_prob=args.env_light,
                                       skin_detail=args.skin_detail, hair_volume=args.hair_volume,
                                       long_hair=args.long_hair, eyelashes=args.eyelashes, shoulders=args.shoulders,
-                                      grow_from=args.grow_from)
+                                      beard_volume=args.beard_volume, grow_from=args.grow_from)
         else:
             summary = synth_dataset.write_dataset(args.out, args.num, args.size, args.seed, args.landmarks, progress,
                                           augment=not args.no_augment)

@@ -125,6 +125,9 @@ def build_parser():
     p.add_argument("--shoulders", action="store_true",
                    help="with --pool: shoulders and chest under clothing below the neck, hiding what is behind them "
                         "(dlm.synth.render.torso)")
+    p.add_argument("--beard-volume", action="store_true",
+                   help="with --pool: full beards stand off the jaw and chin with a silhouette and hide the "
+                        "landmarks behind them (dlm.synth.render.beard_shell)")
     p.add_argument("--grow-from", metavar="POOL",
                    help="with --pool: a finished pool of the same settings and fewer samples; its samples are "
                         "copied as the first ones (the same seed draws the same samples) and only the rest rendered")
@@ -302,6 +305,8 @@ def build_parser():
     p.add_argument("--long-hair", action="store_true", help="long hair on (as dlm synth --pool --long-hair)")
     p.add_argument("--eyelashes", action="store_true", help="lash lines on (as dlm synth --pool --eyelashes)")
     p.add_argument("--shoulders", action="store_true", help="shoulders on (as dlm synth --pool --shoulders)")
+    p.add_argument("--beard-volume", action="store_true",
+                   help="beard volume on (as dlm synth --pool --beard-volume)")
     p.add_argument("--json", help="write the figures to this JSON file")
     p.set_defaults(func="cmd_bench_synth")
     p = bench.add_parser("train", help="images per second of the whole training step, as dlm train runs it")

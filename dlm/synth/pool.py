@@ -68,7 +68,8 @@ def _open_arrays(folder: str, num: int, size: int, num_landmarks: int, mode: str
 def write_pool(out_dir, num: int, size: int = 160, seed: int = 0, crop_scale: float = 0.8, progress=None,
                git_revision: str | None = None, workers: int | None = None, env_prob: float = 0.0,
                skin_detail: bool = False, hair_volume: bool = False, long_hair: bool = False,
-               eyelashes: bool = False, shoulders: bool = False, grow_from: str | None = None) -> dict:
+               eyelashes: bool = False, shoulders: bool = False, beard_volume: bool = False,
+               grow_from: str | None = None) -> dict:
     """Render `num` pool samples into out_dir (layout in the module docstring).
 
     Resumable: work goes into out_dir + ".partial" with a progress record written after every
@@ -81,7 +82,8 @@ def write_pool(out_dir, num: int, size: int = 160, seed: int = 0, crop_scale: fl
     shell that stands off the head (`dlm.synth.render.hair_shell`) on every sample; long_hair: long
     hair on some heads (`dlm.synth.render.hair_curtain`); eyelashes: a lash line about the eyes
     (`dlm.synth.render.eye_rim`); shoulders: shoulders and chest under clothing below the neck
-    (`dlm.synth.render.torso`).  grow_from: a complete pool of the same
+    (`dlm.synth.render.torso`); beard_volume: full beards stand off the jaw and chin
+    (`dlm.synth.render.beard_shell`).  grow_from: a complete pool of the same
     settings but fewer samples, whose samples are copied (they are this pool's first ones: sample i
     depends on seed and i alone) and not rendered again."""
     out_dir = os.path.abspath(out_dir)
@@ -92,7 +94,8 @@ def write_pool(out_dir, num: int, size: int = 160, seed: int = 0, crop_scale: fl
                          f"{num}, {size} and {crop_scale}")
     model = fm.load_face_model()
     assets = synth.make_assets(model, env_prob=env_prob, skin_detail=skin_detail, hair_volume=hair_volume,
-                               long_hair=long_hair, eyelashes=eyelashes, shoulders=shoulders)
+                               long_hair=long_hair, eyelashes=eyelashes, shoulders=shoulders,
+                               beard_volume=beard_volume)
     vertex_ids = synth.landmark_vertex_ids(model, "all")
     ids = jnp.asarray(vertex_ids)
     partial = out_dir + ".partial"
@@ -110,6 +113,8 @@ def write_pool(out_dir, num: int, size: int = 160, seed: int = 0, crop_scale: fl
         settings["eyelashes"] = True
     if shoulders:
         settings["shoulders"] = True
+    if beard_volume:
+        settings["beard_volume"] = True
     progress_path = os.path.join(partial, "progress.json")
     if os.path.isdir(partial):
         with open(progress_path) as f:

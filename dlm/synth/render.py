@@ -14,8 +14,8 @@ eyebrows, beards, clothing) stick to the skin whatever the identity, expression 
 Pixel convention of the labels: x right, y down, the top-left corner of the image is (0, 0)
 and pixel centres are at integer + 0.5 (as everywhere in dlm).  `visible` is geometric: the
 landmark is inside the image and its surface point is the nearest surface at its pixel (not
-hidden by the head itself, glasses, occluders or hair with volume); hair and beards painted on
-the skin do not change it.
+hidden by the head itself, glasses, occluders, or hair and beards with volume); hair and beards
+painted on the skin do not change it.
 """
 from __future__ import annotations
 
@@ -70,6 +70,19 @@ TORSO_EXPONENT = 3.0              # superellipse: 2 an ellipse, larger boxier (s
 TORSO_WIDTH = (0.85, 1.15)        # per-sample scale of the half-width
 TORSO_DEPTH = (0.9, 1.2)          # and of the half-depth
 TORSO_TURN = (0.3, 0.9)           # the body turns by this share of the head's and neck's yaw
+# Beards (`paint`): the zone's top edge (template y, cm) at azimuths 0, 25, 50 and 70 degrees off the
+# front, shifted by half the sample's offset; its bottom edge on the neck; no beard past 80 degrees
+# (behind the ears) or on the lips.
+BEARD_TOP_KNOTS = np.radians([0.0, 25.0, 50.0, 70.0])
+BEARD_TOP_CM = (-1.35, -1.9, 0.3, 2.5)
+BEARD_OFFSET_CM = (-0.8, 0.8)
+BEARD_BOTTOM_CM = -11.5
+BEARD_MAX_AZIMUTH = np.radians(80.0)
+# Beard volume (`beard_shell`): how far a full beard stands off the skin (cm; a uniform range),
+# reached BEARD_RAMP_CM inside the zone's edges and away from the lips.  Real full beards stand
+# 0.5-3 cm off the jaw and chin; the painted beard alone leaves the jaw's silhouette bare.
+BEARD_VOLUME_CM = (0.4, 2.5)
+BEARD_RAMP_CM = 1.0
 CURTAIN_AZIMUTH_DEG = (40.0, 320.0, 57)
 CURTAIN_HEIGHT_CM = (10.0, -30.0, 41)
 # Hair colours (linear RGB): black, dark brown, brown, auburn, blond, grey.
@@ -124,6 +137,11 @@ class Assets(NamedTuple):
     # Shoulders (issue 21): `torso_grid`'s rows (N, 5) and triangles (T, 3); N = 0: off.
     torso: jax.Array = jnp.zeros((0, 5), jnp.float32)
     torso_faces: jax.Array = jnp.zeros((0, 3), jnp.int32)
+    # Beard volume (issue 21): the lower face's vertices (N,) any beard may cover, their distance
+    # from the mouth (N,) cm, and triangles (T, 3) indexing them (`beard_region`); N = 0: off.
+    beard_ids: jax.Array = jnp.zeros(0, jnp.int32)
+    beard_mouth: jax.Array = jnp.zeros(0, jnp.float32)
+    beard_faces: jax.Array = jnp.zeros((0, 3), jnp.int32)
 
 
 @functools.lru_cache(maxsize=2)
@@ -198,6 +216,32 @@ def scalp(model: fm.FaceModel) -> tuple[np.ndarray, np.ndarray]:
     return ids.astype(np.int32), np.searchsorted(ids, faces).astype(np.int32)
 
 
+def mouth_distance(model: fm.FaceModel) -> np.ndarray:
+    """(V,) each template vertex's distance (cm) from the nearest of the 68 set's mouth points."""
+    t = np.asarray(model.template)
+    mouth = t[np.asarray(model.landmarks["68"])[48:68]]
+    return np.min(np.linalg.norm(t[:, None] - mouth[None], axis=2), axis=1)
+
+
+def beard_region(model: fm.FaceModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(vertex ids (N,), their distance from the mouth (N,) cm, triangles (T, 3) indexing them):
+    the skin that any beard `sample_appearance` draws can cover (`paint`'s beard zone at its
+    highest offset), ears and lips excluded."""
+    t = np.asarray(model.template)
+    part = np.asarray(model.vertex_part)
+    ear = landmark_sets.regions_of(t, part)["ear"]
+    az = np.abs(np.arctan2(t[:, 0], t[:, 2] + 1.0))
+    top = np.interp(az, BEARD_TOP_KNOTS, BEARD_TOP_CM) + BEARD_OFFSET_CM[1] * 0.5
+    d = mouth_distance(model)
+    lips = np.clip(1.0 - d / 0.6, 0.0, 1.0) * (part == 0)          # as make_assets' lip weight
+    skin = np.asarray(rs.vertex_regions(model)) == R["skin"]
+    ok = (part <= 1) & skin & ~ear & (az < BEARD_MAX_AZIMUTH) & (t[:, 1] < top) & (t[:, 1] > BEARD_BOTTOM_CM) & (lips < 0.05)
+    faces = rs.opaque_faces(model)
+    faces = faces[ok[faces].all(1)]
+    ids = np.unique(faces)
+    return ids.astype(np.int32), d[ids].astype(np.float32), np.searchsorted(ids, faces).astype(np.int32)
+
+
 def curtain_grid(model: fm.FaceModel) -> tuple[np.ndarray, np.ndarray]:
     """The long-hair curtain on the template: (N, 5) rows of template position (3), azimuth (rad,
     0 at the front, increasing towards +x) and height band index, and triangles (T, 3).
@@ -246,7 +290,7 @@ def torso_grid() -> tuple[np.ndarray, np.ndarray]:
 
 def make_assets(model: fm.FaceModel, backgrounds: bool = True, env_prob: float = 0.0,
                 skin_detail: bool = False, hair_volume: bool = False, long_hair: bool = False,
-                eyelashes: bool = False, shoulders: bool = False) -> Assets:
+                eyelashes: bool = False, shoulders: bool = False, beard_volume: bool = False) -> Assets:
     """env_prob: the chance that a sample is lit by a real environment map and shows it behind
     the head (the rest: random spherical-harmonic light and photo or procedural backgrounds).
     skin_detail: blood, dark eye sockets and an oily T-zone painted on the skin, and light that
@@ -257,14 +301,15 @@ def make_assets(model: fm.FaceModel, backgrounds: bool = True, env_prob: float =
     sides and back past the ears, the jaw or the shoulders (`hair_curtain`).  eyelashes: a dark
     lash line about the eye opening (`eye_rim`); off: skin meets the eye's white directly.
     shoulders: shoulders and chest under clothing below the neck (`torso`), hiding what is behind
-    them; off: the neck ends over the background."""
+    them; off: the neck ends over the background.  beard_volume: full beards stand off the jaw and
+    chin as a shell with a silhouette that hides what is behind it (`beard_shell`); off: beards are
+    painted on the skin only, as before."""
     if not 0.0 <= env_prob <= 1.0:
         raise ValueError(f"env_prob must be in [0, 1], got {env_prob}")
     t = np.asarray(model.template)
     part = np.asarray(model.vertex_part)
     lm68 = np.asarray(model.landmarks["68"])
-    mouth = t[lm68[48:68]]
-    d = np.min(np.linalg.norm(t[:, None] - mouth[None], axis=2), axis=1)
+    d = mouth_distance(model)
     lips = np.clip(1.0 - d / 0.6, 0.0, 1.0) * (part == 0)
     ear = landmark_sets.regions_of(t, part)["ear"].astype(np.float32)
     skin = (part <= 1).astype(np.float32)
@@ -292,7 +337,9 @@ def make_assets(model: fm.FaceModel, backgrounds: bool = True, env_prob: float =
                     else (jnp.zeros((0, 5), jnp.float32), jnp.zeros((0, 3), jnp.int32))),
                   jnp.ones(1 if eyelashes else 0, jnp.float32),
                   *(map(jnp.asarray, torso_grid()) if shoulders
-                    else (jnp.zeros((0, 5), jnp.float32), jnp.zeros((0, 3), jnp.int32))))
+                    else (jnp.zeros((0, 5), jnp.float32), jnp.zeros((0, 3), jnp.int32))),
+                  *(map(jnp.asarray, beard_region(model)) if beard_volume
+                    else (jnp.zeros(0, jnp.int32), jnp.zeros(0, jnp.float32), jnp.zeros((0, 3), jnp.int32))))
 
 
 # The upper lash line and lid margin seen at a 160 px render (a head ~110 px wide): ~1 px.
@@ -361,6 +408,7 @@ class Appearance(NamedTuple):
     hair_volume: jax.Array     # () how far scalp hair stands off the head (cm), with `hair_shell`
     long_hair: jax.Array       # (4,) on (0 / 1), end height (cm), face opening left, right (rad): `hair_curtain`
     torso: jax.Array           # (3,) width and depth scales, share of the head's yaw the body turns: `torso`
+    beard_volume: jax.Array    # () how far a full beard stands off the skin (cm; 0: none), with `beard_shell`
 
 
 def sample_appearance(key: jax.Array) -> Appearance:
@@ -394,7 +442,9 @@ def sample_appearance(key: jax.Array) -> Appearance:
     kb = jax.random.split(ks[20], 6)
     male = u(kb[0]) < 0.5
     beard = jnp.stack([jnp.where(male & (u(kb[1]) < 0.5), u(kb[2], 0.2, 1.0), 0.0),
-                       (male & (u(kb[3]) < 0.35)).astype(jnp.float32), u(kb[4], -0.8, 0.8)])
+                       (male & (u(kb[3]) < 0.35)).astype(jnp.float32), u(kb[4], *BEARD_OFFSET_CM)])
+    # From its own stream, as hair_volume: every other draw stays what it was.
+    beard_volume = jnp.where(beard[1] > 0.5, u(jax.random.fold_in(key, 4), *BEARD_VOLUME_CM), 0.0)
     ke = jax.random.split(ks[21], 8)
     eyeshadow = jnp.concatenate([u(ke[0], 0.02, 0.5, (3,)), jnp.where(u(ke[1]) < 0.15, u(ke[2], 0.3, 0.8), 0.0)[None]])
     iris_pal = jnp.array([[0.06, 0.025, 0.01], [0.15, 0.07, 0.02], [0.12, 0.18, 0.25], [0.10, 0.15, 0.07],
@@ -408,7 +458,8 @@ def sample_appearance(key: jax.Array) -> Appearance:
     kt = jax.random.split(jax.random.fold_in(key, 3), 3)
     torso = jnp.stack([u(kt[0], *TORSO_WIDTH), u(kt[1], *TORSO_DEPTH), u(kt[2], *TORSO_TURN)])
     return Appearance(skin, waves, freckles, lip, hair, hairline, brow, beard, eyeshadow, iris, sclera, teeth,
-                      clothing, u(ks[23], 0.04, 0.25), hair_volume, long_hair.astype(jnp.float32), torso)
+                      clothing, u(ks[23], 0.04, 0.25), hair_volume, long_hair.astype(jnp.float32), torso,
+                      beard_volume)
 
 
 def _waves(p: jax.Array, waves: jax.Array) -> jax.Array:
@@ -473,6 +524,35 @@ def hair_shell(cam: jax.Array, normals: jax.Array, template: jax.Array, noise: j
     # At least 0.05 cm: where the shell is drawn it lies in front of the skin under it.
     shell = cam[hair_ids] + normals[hair_ids] * jnp.maximum(thick, 0.05)[:, None]
     return _drawn_only(shell, hair_faces, jnp.any(above[hair_faces] > 0, axis=1) & (app.hair_volume > 0))
+
+
+def beard_depth(template: jax.Array, app: Appearance) -> jax.Array:
+    """(...) how far (cm) inside the beard zone's top and bottom edges (`paint`) each template
+    position (..., 3) lies: positive inside."""
+    az = jnp.abs(jnp.arctan2(template[..., 0], template[..., 2] + 1.0))
+    top = _piecewise_linear(az, BEARD_TOP_KNOTS, BEARD_TOP_CM) + app.beard[2] * 0.5
+    return jnp.minimum(top - template[..., 1], template[..., 1] - BEARD_BOTTOM_CM)
+
+
+def beard_shell(cam: jax.Array, normals: jax.Array, template: jax.Array, noise: jax.Array, app: Appearance,
+                beard_ids: jax.Array, beard_mouth: jax.Array, beard_faces: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """A full beard with volume: the beard zone's skin (`beard_region`) pushed out along its
+    normals by `app.beard_volume`, ramped up over BEARD_RAMP_CM inside the zone's edges and away
+    from the lips, so that the jaw's and chin's silhouette grows and the beard hides what lies
+    behind it (the jaw line's landmarks among them), as the painted beard alone does not.
+
+    cam (V, 3), normals (V, 3): the posed head in camera space; template (V, 3), noise (V, 3)
+    (`vertex_noise`).  Returns shell vertices (N + 1, 3) in camera space, the last one behind the
+    camera, and triangles (T, 3) indexing them: a triangle not wholly inside this sample's zone,
+    and every triangle of a head without a full beard, points at that last vertex (skipped)."""
+    t, nz = template[beard_ids], noise[beard_ids]
+    depth = beard_depth(t, app)
+    thick = (app.beard_volume * _smoothstep(depth / BEARD_RAMP_CM) * _smoothstep((beard_mouth - 0.6) / BEARD_RAMP_CM)
+             * (1 + 0.15 * nz[:, 0]))
+    # At least 0.05 cm: where the shell is drawn it lies in front of the skin under it.
+    shell = cam[beard_ids] + normals[beard_ids] * jnp.maximum(thick, 0.05)[:, None]
+    drawn = jnp.all(depth[beard_faces] > 0, axis=1) & (app.beard[1] > 0.5) & (app.beard_volume > 0)
+    return _drawn_only(shell, beard_faces, drawn)
 
 
 def hair_curtain(model: fm.FaceModel, params: fm.FaceParams, cam: fm.Camera, app: Appearance,
@@ -572,8 +652,9 @@ def paint(pos: jax.Array, attr: jax.Array, noise: jax.Array, region: jax.Array, 
     hair = ((y > h) & is_skin & (ear < 0.5)) | (region == R["hair"])
     hair_col = app.hair * (0.6 + 0.6 * hair_strand[..., None]) * (1 + 0.25 * noise[..., 0:1])
     # Beard and stubble on the lower face, away from the lips.
-    top = _piecewise_linear(az, np.radians([0.0, 25.0, 50.0, 70.0]), [-1.35, -1.9, 0.3, 2.5])
-    beard_zone = (y < top + app.beard[2] * 0.5) & (y > -11.5) & (lip < 0.05) & (az < np.radians(80)) & is_skin
+    top = _piecewise_linear(az, BEARD_TOP_KNOTS, BEARD_TOP_CM)
+    beard_zone = ((y < top + app.beard[2] * 0.5) & (y > BEARD_BOTTOM_CM) & (lip < 0.05) & (az < BEARD_MAX_AZIMUTH)
+                  & is_skin)
     speck = (_cell_noise(pos, 9.0, seed + 2) < 0.55).astype(jnp.float32)
     col = jnp.where(beard_zone[..., None], col * (1 - 0.5 * app.beard[0] * speck[..., None]) +
                     app.hair * 0.5 * app.beard[0] * speck[..., None], col)
@@ -1003,6 +1084,15 @@ def render_scene(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int,
         verts.append(shell)
         attr.append(jnp.concatenate([face_attr[ids], normals[ids]], 1))
         regions.append(jnp.full(shell.shape[0], R["hair"], jnp.int32))
+    if assets.beard_ids.shape[0]:   # static, as above
+        shell, shell_faces = beard_shell(c, normals, assets.vertex_attr[:, :3], noise, app, assets.beard_ids,
+                                         assets.beard_mouth, assets.beard_faces)
+        ids = jnp.concatenate([assets.beard_ids, assets.beard_ids[:1]])
+        faces.append(shell_faces + sum(v.shape[0] for v in verts))
+        cull.append(jnp.full(shell_faces.shape[0], -1.0))   # oriented as the head (`rs.facing_signs`)
+        verts.append(shell)
+        attr.append(jnp.concatenate([face_attr[ids], normals[ids]], 1))
+        regions.append(jnp.full(shell.shape[0], R["hair"], jnp.int32))
     if assets.curtain.shape[0]:    # static, as above
         cv, cn, cf = hair_curtain(model, params, cam, app, assets.curtain, assets.curtain_faces)
         faces.append(cf + sum(v.shape[0] for v in verts))
@@ -1072,8 +1162,8 @@ def render_scene(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int,
     image = jnp.where(drawn[..., None], colour, background)
     mask = jnp.where(drawn, cls, 0)
     # Seen in the image: inside it, and the nearest surface at its pixel is the landmark's own
-    # region near its depth (the head itself, glasses, occluders and the hair shell hide
-    # landmarks; hair and beards painted on the skin do not).
+    # region near its depth (the head itself, glasses, occluders and the hair and beard shells
+    # hide landmarks; hair and beards painted on the skin do not).
     visible = rs.landmark_visibility(frags, lpx, -lc[:, 2], pixel_regions=region,
                                      landmark_regions=assets.regions[landmark_ids])
     image = jnp.clip(image, 0.0, 1.0) ** (1 / 2.2)
@@ -1135,16 +1225,17 @@ def _batch_keys(seed: jax.Array, start: jax.Array, batch_size: int) -> jax.Array
 def batches(seed: int, batch_size: int, size: int, landmark_set: str = "703", model: fm.FaceModel | None = None,
             start: int = 0, prefetch: int = 2, augment: bool = True, env_prob: float = 0.0,
             skin_detail: bool = False, hair_volume: bool = False, long_hair: bool = False,
-            eyelashes: bool = False, shoulders: bool = False) -> Iterator[dict]:
+            eyelashes: bool = False, shoulders: bool = False, beard_volume: bool = False) -> Iterator[dict]:
     """An endless deterministic stream of numpy batches {image uint8 (B,S,S,3), landmarks (B,L,2),
     visible (B,L), mask (B,S,S) uint8, index (B,)}; batch j holds samples start + j*B ... .
-    env_prob, skin_detail, hair_volume, long_hair, eyelashes, shoulders: the realism switches of `make_assets`.
+    env_prob, skin_detail, hair_volume, long_hair, eyelashes, shoulders, beard_volume: the realism switches
+    of `make_assets`.
 
     One background thread renders the next `prefetch` batches while the caller works
     (`dlm.synth.prefetch`); a faster input path for training is a render pool (`dlm.synth.pool`)."""
     model = model or fm.load_face_model()
     assets = make_assets(model, env_prob=env_prob, skin_detail=skin_detail, hair_volume=hair_volume,
-                         long_hair=long_hair, eyelashes=eyelashes, shoulders=shoulders)
+                         long_hair=long_hair, eyelashes=eyelashes, shoulders=shoulders, beard_volume=beard_volume)
     ids = jnp.asarray(model.landmarks[landmark_set])
 
     def job(j):
