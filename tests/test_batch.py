@@ -46,6 +46,8 @@ SHARD_SCRIPT = textwrap.dedent("""
     from dlm.core import facemodel as fm
     from dlm.synth import scenes
     from dlm.fitting import batch, offline
+    from dlm.cli.commands import compilation_cache
+    compilation_cache()   # the suite's persistent cache (conftest sets DLM_CACHE_DIR): a warm run loads these programs
     assert len(jax.devices()) == 4, jax.devices()
     m = fm.load_face_model()
     mu = np.load(sys.argv[1])
@@ -99,6 +101,8 @@ TRAIN_SCRIPT = textwrap.dedent("""
     from dlm.train import loop as train
     from dlm.landmarks import predictor as lmk
     from dlm.core import facemodel as fm
+    from dlm.cli.commands import compilation_cache
+    compilation_cache()   # as SHARD_SCRIPT
     assert len(jax.devices()) == 4
     cfg = train.TrainConfig(network="tiny", landmark_set="68", size=64, batch_size=8)
     rng = np.random.default_rng(0)
