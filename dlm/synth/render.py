@@ -223,6 +223,11 @@ def mouth_distance(model: fm.FaceModel) -> np.ndarray:
     return np.min(np.linalg.norm(t[:, None] - mouth[None], axis=2), axis=1)
 
 
+def lip_weight(model: fm.FaceModel) -> np.ndarray:
+    """(V,) 1 on the lips, falling to 0 at 0.6 cm from the mouth's points (face vertices only)."""
+    return np.clip(1.0 - mouth_distance(model) / 0.6, 0.0, 1.0) * (np.asarray(model.vertex_part) == 0)
+
+
 def beard_region(model: fm.FaceModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(vertex ids (N,), their distance from the mouth (N,) cm, triangles (T, 3) indexing them):
     the skin that any beard `sample_appearance` draws can cover (`paint`'s beard zone at its
@@ -233,7 +238,7 @@ def beard_region(model: fm.FaceModel) -> tuple[np.ndarray, np.ndarray, np.ndarra
     az = np.abs(np.arctan2(t[:, 0], t[:, 2] + 1.0))
     top = np.interp(az, BEARD_TOP_KNOTS, BEARD_TOP_CM) + BEARD_OFFSET_CM[1] * 0.5
     d = mouth_distance(model)
-    lips = np.clip(1.0 - d / 0.6, 0.0, 1.0) * (part == 0)          # as make_assets' lip weight
+    lips = lip_weight(model)
     skin = np.asarray(rs.vertex_regions(model)) == R["skin"]
     ok = (part <= 1) & skin & ~ear & (az < BEARD_MAX_AZIMUTH) & (t[:, 1] < top) & (t[:, 1] > BEARD_BOTTOM_CM) & (lips < 0.05)
     faces = rs.opaque_faces(model)
@@ -309,8 +314,7 @@ def make_assets(model: fm.FaceModel, backgrounds: bool = True, env_prob: float =
     t = np.asarray(model.template)
     part = np.asarray(model.vertex_part)
     lm68 = np.asarray(model.landmarks["68"])
-    d = mouth_distance(model)
-    lips = np.clip(1.0 - d / 0.6, 0.0, 1.0) * (part == 0)
+    lips = lip_weight(model)
     ear = landmark_sets.regions_of(t, part)["ear"].astype(np.float32)
     skin = (part <= 1).astype(np.float32)
     brow = np.stack([t[lm68[[21, 20, 19, 18, 17]]], t[lm68[[22, 23, 24, 25, 26]]]])
@@ -1075,24 +1079,23 @@ def render_scene(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int,
     cull = [assets.cull, jnp.zeros(occ.faces.shape[0])]
     attr = [jnp.concatenate([face_attr, normals], 1), jnp.concatenate([occ_attr, occ.normal], 1)]
     regions = [assets.regions, jnp.full(occ.cam.shape[0], R["occluder"], jnp.int32)]
+
+    def add_hair_shell(shell, shell_faces, base_ids):
+        """A shell over the head's vertices base_ids (plus its skipped vertex), painted as hair
+        with the attributes and normals of the skin under it."""
+        ids = jnp.concatenate([base_ids, base_ids[:1]])
+        faces.append(shell_faces + sum(v.shape[0] for v in verts))
+        cull.append(jnp.full(shell_faces.shape[0], -1.0))   # oriented as the head (`rs.facing_signs`)
+        verts.append(shell)
+        attr.append(jnp.concatenate([face_attr[ids], normals[ids]], 1))
+        regions.append(jnp.full(shell.shape[0], R["hair"], jnp.int32))
+
     if assets.hair_ids.shape[0]:   # static: off compiles the renderer as before
-        shell, shell_faces = hair_shell(c, normals, assets.vertex_attr[:, :3], noise, app,
-                                        assets.hair_ids, assets.hair_faces)
-        ids = jnp.concatenate([assets.hair_ids, assets.hair_ids[:1]])
-        faces.append(shell_faces + sum(v.shape[0] for v in verts))
-        cull.append(jnp.full(shell_faces.shape[0], -1.0))   # oriented as the head (`rs.facing_signs`)
-        verts.append(shell)
-        attr.append(jnp.concatenate([face_attr[ids], normals[ids]], 1))
-        regions.append(jnp.full(shell.shape[0], R["hair"], jnp.int32))
+        add_hair_shell(*hair_shell(c, normals, assets.vertex_attr[:, :3], noise, app, assets.hair_ids,
+                                   assets.hair_faces), assets.hair_ids)
     if assets.beard_ids.shape[0]:   # static, as above
-        shell, shell_faces = beard_shell(c, normals, assets.vertex_attr[:, :3], noise, app, assets.beard_ids,
-                                         assets.beard_mouth, assets.beard_faces)
-        ids = jnp.concatenate([assets.beard_ids, assets.beard_ids[:1]])
-        faces.append(shell_faces + sum(v.shape[0] for v in verts))
-        cull.append(jnp.full(shell_faces.shape[0], -1.0))   # oriented as the head (`rs.facing_signs`)
-        verts.append(shell)
-        attr.append(jnp.concatenate([face_attr[ids], normals[ids]], 1))
-        regions.append(jnp.full(shell.shape[0], R["hair"], jnp.int32))
+        add_hair_shell(*beard_shell(c, normals, assets.vertex_attr[:, :3], noise, app, assets.beard_ids,
+                                    assets.beard_mouth, assets.beard_faces), assets.beard_ids)
     if assets.curtain.shape[0]:    # static, as above
         cv, cn, cf = hair_curtain(model, params, cam, app, assets.curtain, assets.curtain_faces)
         faces.append(cf + sum(v.shape[0] for v in verts))
