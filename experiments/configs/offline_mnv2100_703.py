@@ -17,7 +17,10 @@ draws that pool and campaign 5's together (`pool_lib.load_pools`): 48,000 more r
 seed with shoulders and eyelashes as well, the two switches whose fine-tuning probes lowered the
 dev error most (7.43% and 7.50% against the control's 7.73%).  Its third session (2026-12-05, a new
 machine: no pool was kept) draws a new 48,000 of campaign 5's kind with another seed (6) rather than
-re-rendering the two it had seen: new samples for the same ~40 minutes of rendering.
+re-rendering the two it had seen: new samples for the same ~40 minutes of rendering.  From its
+sixth session (2026-12-05) it draws real6 and a seed-7 pool of the same kind with beards that have
+volume as well (`--beard-volume`: the largest fine-tuning probe gain, dev 7.32% against the
+control's 7.70%, experiments/results/realism_finetune.md), 96,000 renders in all.
 
     dlm synth --pool --num 96000 --size 160 --seed 3 --crop-scale 0.8 --env-light 0.5 \\
         --skin-detail --hair-volume --long-hair --out ~/.cache/dlm/pools/pool160_96k_real3
@@ -25,6 +28,9 @@ re-rendering the two it had seen: new samples for the same ~40 minutes of render
         --skin-detail --hair-volume --long-hair --eyelashes --shoulders --out ~/.cache/dlm/pools/pool160_48k_real5
     dlm synth --pool --num 48000 --size 160 --seed 6 --crop-scale 0.8 --env-light 0.5 \\
         --skin-detail --hair-volume --long-hair --eyelashes --shoulders --out ~/.cache/dlm/pools/pool160_48k_real6
+    dlm synth --pool --num 48000 --size 160 --seed 7 --crop-scale 0.8 --env-light 0.5 \\
+        --skin-detail --hair-volume --long-hair --eyelashes --shoulders --beard-volume \\
+        --out ~/.cache/dlm/pools/pool160_48k_real7b
     dlm train experiments/configs/offline_mnv2100_703.py --minutes 60 \\
         --campaign-log experiments/results/campaign_offline_mnv2100_703.jsonl --roi-auto
 
@@ -44,7 +50,8 @@ IMAGENET = REPO / "third_party" / "imagenet_mobilenetv2" / "mobilenetv2_imagenet
 def get_config():
     return dict(name="offline_mnv2100_703", network="mobilenetv2", landmark_set="703", size=128,
                 batch_size=32, steps=60_000, loss="gnll", lr=2e-3, warmup_steps=300, data_seed=703, seed=0,
-                eval_every=2000, checkpoint_every=250, log_every=50, pool="pools/pool160_48k_real6", pool_pose_prior={},
+                eval_every=2000, checkpoint_every=250, log_every=50, pool_pose_prior={},
+                pool=["pools/pool160_48k_real6", "pools/pool160_48k_real7b"],
                 init_backbone=None if CHAIN.exists() else str(IMAGENET),
                 init_from=str(CHAIN) if CHAIN.exists() else None,
                 campaign=True, rewarm_steps=300,
