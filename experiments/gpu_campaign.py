@@ -38,6 +38,7 @@ from pathlib import Path
 
 T0 = time.perf_counter()
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from dlm.synth.switches import REALISM_SWITCHES  # noqa: E402  (a table: imports nothing, starts no JAX)
 
 # The pools' render settings by the name configs give them (dlm synth --pool flags of each).
 POOLS = {
@@ -50,8 +51,11 @@ POOLS = {
                                     hair_volume=True, long_hair=True),
     "pools/pool160_96k_real3": dict(size=160, seed=3, crop_scale=0.8, env_prob=0.5, skin_detail=True,  # campaign 4
                                     hair_volume=True, long_hair=True),
+    **{f"pools/pool160_48k_real{name}": dict(size=160, seed=seed, crop_scale=0.8, env_prob=0.5, skin_detail=True,
+                                            hair_volume=True, long_hair=True, eyelashes=True, shoulders=True,
+                                            beard_volume=beard)   # the real-time campaigns 5-6, the offline one
+       for name, seed, beard in (("5", 5, False), ("6", 6, False), ("7b", 7, True))},
 }
-SWITCHES = ("skin_detail", "hair_volume", "long_hair", "eyelashes", "shoulders", "beard_volume")   # make_assets' boolean realism switches
 
 
 def log(*a):
@@ -70,7 +74,7 @@ def render_pool(folder: Path, settings: dict, seconds: float, min_num: int, max_
     from dlm.synth import render as synth
     model = fm.load_face_model()
     assets = synth.make_assets(model, env_prob=settings["env_prob"],
-                               **{k: settings.get(k, False) for k in SWITCHES})
+                               **{k: settings.get(k, False) for k in REALISM_SWITCHES})
     vertex_ids = synth.landmark_vertex_ids(model, "all")
     ids = jnp.asarray(vertex_ids)
     size, seed, crop = settings["size"], settings["seed"], settings["crop_scale"]
@@ -94,7 +98,7 @@ def render_pool(folder: Path, settings: dict, seconds: float, min_num: int, max_
     meta = dict(format=pool_lib.FORMAT, num=done, size=size, seed=seed, crop_scale=crop,
                 vertex_ids=[int(v) for v in vertex_ids], render_seconds=round(seconds_used, 1),
                 images_per_s=round(done / seconds_used, 2), rendered_on=_device())
-    for k in ("env_prob",) + SWITCHES:
+    for k in ("env_prob", *REALISM_SWITCHES):
         if settings.get(k):
             meta[k] = settings[k]
     write_json(folder / "meta.json", meta)

@@ -15,6 +15,7 @@ from dlm.synth import render as synth
 from dlm.synth import augment as aug
 from dlm.synth import raster
 from dlm.synth import shading as rs
+from dlm.synth.switches import REALISM_SWITCHES
 
 # One compiled shape serves most tests (and the CLI's, which renders 8 at a time): 8 x 64 px.
 S = 64
@@ -242,12 +243,23 @@ def test_synth_refuses_a_non_empty_folder(tmp_path, capsys):
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".synth-")]
     assert cli.main(["synth", "--num", "8", "--env-light", "0.5", "--out", str(tmp_path / "x")]) == 2
     assert "are --pool options" in capsys.readouterr().err and not (tmp_path / "x").exists()
-    assert cli.main(["synth", "--num", "8", "--skin-detail", "--out", str(tmp_path / "x")]) == 2
-    assert "--skin-detail" in capsys.readouterr().err and not (tmp_path / "x").exists()
-    assert cli.main(["synth", "--num", "8", "--hair-volume", "--out", str(tmp_path / "x")]) == 2
-    assert "--hair-volume" in capsys.readouterr().err and not (tmp_path / "x").exists()
-    assert cli.main(["synth", "--num", "8", "--long-hair", "--out", str(tmp_path / "x")]) == 2
-    assert "--long-hair" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    # Every realism switch is a --pool option, refused (before any rendering) without --pool.
+    for name in REALISM_SWITCHES:
+        flag = "--" + name.replace("_", "-")
+        assert cli.main(["synth", "--num", "8", flag, "--out", str(tmp_path / "x")]) == 2, flag
+        err = capsys.readouterr().err
+        assert flag in err and "are --pool options" in err and not (tmp_path / "x").exists()
+
+
+def test_realism_switches_are_one_table_that_refuses_unknown_names(model):
+    """The CLI's flags, make_assets and the pools' settings all read dlm.synth.switches: a switch
+    spelt wrongly is an error, not a pool rendered without it."""
+    assert synth.realism_switches(eyelashes=True) == {k: k == "eyelashes" for k in REALISM_SWITCHES}
+    with pytest.raises(ValueError, match="beard_volum"):
+        synth.make_assets(model, beard_volum=True)
+    for command in (["synth", "--pool", "--out", "x"], ["bench", "synth"]):
+        args = cli.build_parser().parse_args(command + ["--" + k.replace("_", "-") for k in REALISM_SWITCHES])
+        assert all(getattr(args, k) is True for k in REALISM_SWITCHES), command
 
 
 def test_smooth_knots_pass_through_the_knots_without_jumps():

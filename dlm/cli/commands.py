@@ -39,6 +39,7 @@ from dlm.product.batch import reconstruct_batch
 from dlm.product.photos import reconstruct_photos
 from dlm.synth import dataset as synth_dataset
 from dlm.synth import pool
+from dlm.synth.switches import REALISM_SWITCHES
 from dlm.train import campaign
 from dlm.train import loop as train
 from dlm.train.bench import bench_train
@@ -428,17 +429,18 @@ def cmd_bench_fit(args):
     return report(args, res, lines)
 
 
+def _switches(args) -> dict:
+    """The renderer's realism switches as the command line set them (dlm.synth.switches)."""
+    return {name: getattr(args, name) for name in REALISM_SWITCHES}
+
+
 def cmd_bench_synth(args):
     res = dict(benchmark="synth", environment=environment(),
                results=bench.bench_synth(args.size, args.batch, args.batches, args.landmarks,
-                                         not args.no_augment, args.env_light, args.skin_detail,
-                                         args.hair_volume, args.long_hair, args.eyelashes, args.shoulders,
-                                         args.beard_volume))
+                                         not args.no_augment, args.env_light, **_switches(args)))
     r = res["results"]
-    extras = "".join([f", env light {r['env_prob']:g}" if r["env_prob"] else "",
-                      ", skin detail" if r["skin_detail"] else "", ", hair volume" if r["hair_volume"] else "",
-                      ", long hair" if r["long_hair"] else "", ", eyelashes" if r["eyelashes"] else "",
-                      ", shoulders" if r["shoulders"] else "", ", beard volume" if r["beard_volume"] else ""])
+    extras = "".join([f", env light {r['env_prob']:g}" if r["env_prob"] else ""]
+                     + [", " + name.replace("_", " ") for name in REALISM_SWITCHES if r[name]])
     return report(args, res, [
         f"synth {r['size']} px, {r['landmarks']} landmarks, batch {r['batch_size']}{extras}: "
         f"{r['images_per_s']:.1f} images/s ({r['ms_per_image']:.1f} ms per image over {r['images']} images; "
@@ -541,18 +543,16 @@ def cmd_eval_aflw2000(args):
 
 
 def cmd_synth(args):
-    if (args.env_light or args.skin_detail or args.hair_volume or args.long_hair or args.eyelashes
-            or args.shoulders or args.beard_volume or args.grow_from) and not args.pool:
-        raise UserError("--env-light, --skin-detail, --hair-volume, --long-hair, --eyelashes, --shoulders, "
-                        "--beard-volume and --grow-from are --pool options")
+    pool_only = dict(env_light=args.env_light, grow_from=args.grow_from, **_switches(args))
+    if any(pool_only.values()) and not args.pool:
+        flags = ["--" + k.replace("_", "-") for k in pool_only]
+        raise UserError(f"{', '.join(flags[:-1])} and {flags[-1]} are --pool options")
     progress = progress_bar(args, "rendering")
     try:
         if args.pool:
             summary = pool.write_pool(args.out, args.num, args.size, args.seed, args.crop_scale, progress,
                                       git_revision=git_revision(), env_prob=args.env_light,
-                                      skin_detail=args.skin_detail, hair_volume=args.hair_volume,
-                                      long_hair=args.long_hair, eyelashes=args.eyelashes, shoulders=args.shoulders,
-                                      beard_volume=args.beard_volume, grow_from=args.grow_from)
+                                      grow_from=args.grow_from, **_switches(args))
         else:
             summary = synth_dataset.write_dataset(args.out, args.num, args.size, args.seed, args.landmarks, progress,
                                           augment=not args.no_augment)

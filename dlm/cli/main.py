@@ -1,6 +1,7 @@
 """The `dlm` command line: the argument parser and the entry point.
 
-This module imports neither JAX nor the library: `main` parses, sets XLA's flags (--threads,
+This module imports neither JAX nor the library's code (only the realism switches' table,
+`dlm.synth.switches`, which imports nothing): `main` parses, sets XLA's flags (--threads,
 --devices: XLA reads them once, when JAX starts), and only then imports dlm.cli.commands, whose
 handlers import everything at their top.  `dlm --help` and argument errors stay instant.
 """
@@ -11,6 +12,8 @@ import os
 import sys
 from importlib import metadata
 from pathlib import Path
+
+from dlm.synth.switches import REALISM_SWITCHES
 
 # The offline landmark model is the default once its weights ship (dlm.landmarks.predictor.SHIPPED
 # names the file); until then the model that exists is, so a default run prints no fallback note.
@@ -111,23 +114,8 @@ def build_parser():
     p.add_argument("--env-light", type=float, default=0.0, metavar="P",
                    help="with --pool: the share of samples lit by a real environment map (Poly Haven HDRIs, "
                         "third_party/polyhaven_hdri) that also shows behind the head (default 0)")
-    p.add_argument("--skin-detail", action="store_true",
-                   help="with --pool: blood, dark eye sockets, an oily T-zone and light that wraps around the "
-                        "skin's terminator (dlm.synth.render.skin_detail)")
-    p.add_argument("--hair-volume", action="store_true",
-                   help="with --pool: scalp hair stands off the head with a silhouette and hides the landmarks "
-                        "behind it (dlm.synth.render.hair_shell)")
-    p.add_argument("--long-hair", action="store_true",
-                   help="with --pool: long hair on some heads, hanging at the sides and back past the ears, jaw or "
-                        "shoulders (dlm.synth.render.hair_curtain)")
-    p.add_argument("--eyelashes", action="store_true",
-                   help="with --pool: a dark lash line about the eye opening (dlm.synth.render.eye_rim)")
-    p.add_argument("--shoulders", action="store_true",
-                   help="with --pool: shoulders and chest under clothing below the neck, hiding what is behind them "
-                        "(dlm.synth.render.torso)")
-    p.add_argument("--beard-volume", action="store_true",
-                   help="with --pool: full beards stand off the jaw and chin with a silhouette and hide the "
-                        "landmarks behind them (dlm.synth.render.beard_shell)")
+    for name, what in REALISM_SWITCHES.items():
+        p.add_argument("--" + name.replace("_", "-"), action="store_true", help=f"with --pool: {what}")
     p.add_argument("--grow-from", metavar="POOL",
                    help="with --pool: a finished pool of the same settings and fewer samples; its samples are "
                         "copied as the first ones (the same seed draws the same samples) and only the rest rendered")
@@ -300,13 +288,9 @@ def build_parser():
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--env-light", type=float, default=0.0, metavar="P",
                    help="share of samples lit by an environment map (as dlm synth --pool --env-light)")
-    p.add_argument("--skin-detail", action="store_true", help="skin detail on (as dlm synth --pool --skin-detail)")
-    p.add_argument("--hair-volume", action="store_true", help="hair volume on (as dlm synth --pool --hair-volume)")
-    p.add_argument("--long-hair", action="store_true", help="long hair on (as dlm synth --pool --long-hair)")
-    p.add_argument("--eyelashes", action="store_true", help="lash lines on (as dlm synth --pool --eyelashes)")
-    p.add_argument("--shoulders", action="store_true", help="shoulders on (as dlm synth --pool --shoulders)")
-    p.add_argument("--beard-volume", action="store_true",
-                   help="beard volume on (as dlm synth --pool --beard-volume)")
+    for name in REALISM_SWITCHES:
+        flag = "--" + name.replace("_", "-")
+        p.add_argument(flag, action="store_true", help=f"as dlm synth --pool {flag}")
     p.add_argument("--json", help="write the figures to this JSON file")
     p.set_defaults(func="cmd_bench_synth")
     p = bench.add_parser("train", help="images per second of the whole training step, as dlm train runs it")

@@ -127,17 +127,15 @@ def bench_fit_offline(num_frames: int = 100, num_cameras: int = 4) -> dict:
 
 
 def bench_synth(size: int = 256, batch_size: int = 8, batches: int = 8, landmark_set: str = "703",
-                augment: bool = True, env_prob: float = 0.0, skin_detail: bool = False,
-                hair_volume: bool = False, long_hair: bool = False, eyelashes: bool = False,
-                shoulders: bool = False, beard_volume: bool = False) -> dict:
+                augment: bool = True, env_prob: float = 0.0, **switches) -> dict:
     """Rendered and labelled training images per second through `synth.batches` (the synthetic
-    input path: render, augment, labels, to host numpy uint8), after one warm-up batch; env_prob,
-    skin_detail, hair_volume, long_hair, eyelashes, shoulders and beard_volume are the renderer's realism switches
-    (`synth.make_assets`)."""
+    input path: render, augment, labels, to host numpy uint8), after one warm-up batch; env_prob
+    and switches (`synth.REALISM_SWITCHES` by name) as `synth.make_assets`.  The figures name
+    every switch, on or off."""
+    on = synth.realism_switches(**switches)
     t0 = time.perf_counter()
     stream = synth.batches(seed=0, batch_size=batch_size, size=size, landmark_set=landmark_set, prefetch=1,
-                           augment=augment, env_prob=env_prob, skin_detail=skin_detail, hair_volume=hair_volume,
-                           long_hair=long_hair, eyelashes=eyelashes, shoulders=shoulders, beard_volume=beard_volume)
+                           augment=augment, env_prob=env_prob, **on)
     b = next(stream)  # compiles
     warm = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -147,9 +145,8 @@ def bench_synth(size: int = 256, batch_size: int = 8, batches: int = 8, landmark
     stream.close()
     n = batches * batch_size
     return dict(images_per_s=n / dt, ms_per_image=dt / n * 1e3, images=n, size=size, batch_size=batch_size,
-                landmarks=int(b["landmarks"].shape[1]), augment=augment, env_prob=env_prob, skin_detail=skin_detail,
-                hair_volume=hair_volume, long_hair=long_hair, eyelashes=eyelashes, shoulders=shoulders,
-                beard_volume=beard_volume, warmup_s_with_compile=warm)
+                landmarks=int(b["landmarks"].shape[1]), augment=augment, env_prob=env_prob, **on,
+                warmup_s_with_compile=warm)
 
 
 def bench_predictor(model: str = "realtime", repeats: int = 200, frame_size: tuple = (640, 480)) -> dict:

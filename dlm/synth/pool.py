@@ -67,9 +67,7 @@ def _open_arrays(folder: str, num: int, size: int, num_landmarks: int, mode: str
 
 def write_pool(out_dir, num: int, size: int = 160, seed: int = 0, crop_scale: float = 0.8, progress=None,
                git_revision: str | None = None, workers: int | None = None, env_prob: float = 0.0,
-               skin_detail: bool = False, hair_volume: bool = False, long_hair: bool = False,
-               eyelashes: bool = False, shoulders: bool = False, beard_volume: bool = False,
-               grow_from: str | None = None) -> dict:
+               grow_from: str | None = None, **switches) -> dict:
     """Render `num` pool samples into out_dir (layout in the module docstring).
 
     Resumable: work goes into out_dir + ".partial" with a progress record written after every
@@ -78,12 +76,8 @@ def write_pool(out_dir, num: int, size: int = 160, seed: int = 0, crop_scale: fl
     fold_in(key(seed), i) whatever the chunking, so a resumed pool equals an uninterrupted one.
     env_prob: the share of samples lit by (and in front of) a real environment map
     (`dlm.synth.render.make_assets`); 0 renders the pools made before the maps existed.
-    skin_detail: `dlm.synth.render.skin_detail` on every sample.  hair_volume: scalp hair as a
-    shell that stands off the head (`dlm.synth.render.hair_shell`) on every sample; long_hair: long
-    hair on some heads (`dlm.synth.render.hair_curtain`); eyelashes: a lash line about the eyes
-    (`dlm.synth.render.eye_rim`); shoulders: shoulders and chest under clothing below the neck
-    (`dlm.synth.render.torso`); beard_volume: full beards stand off the jaw and chin
-    (`dlm.synth.render.beard_shell`).  grow_from: a complete pool of the same
+    switches: the renderer's realism switches by name (`dlm.synth.render.REALISM_SWITCHES`:
+    skin_detail=True, ...); the meta records those on.  grow_from: a complete pool of the same
     settings but fewer samples, whose samples are copied (they are this pool's first ones: sample i
     depends on seed and i alone) and not rendered again."""
     out_dir = os.path.abspath(out_dir)
@@ -93,9 +87,8 @@ def write_pool(out_dir, num: int, size: int = 160, seed: int = 0, crop_scale: fl
         raise ValueError(f"need --num >= {synth.WRITE_CHUNK}, --size >= 32 and 0.2 <= crop_scale <= 1, got "
                          f"{num}, {size} and {crop_scale}")
     model = fm.load_face_model()
-    assets = synth.make_assets(model, env_prob=env_prob, skin_detail=skin_detail, hair_volume=hair_volume,
-                               long_hair=long_hair, eyelashes=eyelashes, shoulders=shoulders,
-                               beard_volume=beard_volume)
+    on = synth.realism_switches(**switches)
+    assets = synth.make_assets(model, env_prob=env_prob, **on)
     vertex_ids = synth.landmark_vertex_ids(model, "all")
     ids = jnp.asarray(vertex_ids)
     partial = out_dir + ".partial"
@@ -103,18 +96,7 @@ def write_pool(out_dir, num: int, size: int = 160, seed: int = 0, crop_scale: fl
                     vertex_ids=[int(v) for v in vertex_ids])
     if env_prob:   # recorded only when used: the settings of earlier pools stay what they were
         settings["env_prob"] = float(env_prob)
-    if skin_detail:
-        settings["skin_detail"] = True
-    if hair_volume:
-        settings["hair_volume"] = True
-    if long_hair:
-        settings["long_hair"] = True
-    if eyelashes:
-        settings["eyelashes"] = True
-    if shoulders:
-        settings["shoulders"] = True
-    if beard_volume:
-        settings["beard_volume"] = True
+    settings.update({name: True for name, v in on.items() if v})
     progress_path = os.path.join(partial, "progress.json")
     if os.path.isdir(partial):
         with open(progress_path) as f:

@@ -36,6 +36,7 @@ from dlm.synth import augment as aug
 from dlm.synth import raster, scenes
 from dlm.synth import shading as rs
 from dlm.synth.prefetch import prefetched
+from dlm.synth.switches import realism_switches
 
 R = {name: i for i, name in enumerate(rs.REGION_NAMES)}
 
@@ -293,24 +294,14 @@ def torso_grid() -> tuple[np.ndarray, np.ndarray]:
     return rows, faces.astype(np.int32)
 
 
-def make_assets(model: fm.FaceModel, backgrounds: bool = True, env_prob: float = 0.0,
-                skin_detail: bool = False, hair_volume: bool = False, long_hair: bool = False,
-                eyelashes: bool = False, shoulders: bool = False, beard_volume: bool = False) -> Assets:
+def make_assets(model: fm.FaceModel, backgrounds: bool = True, env_prob: float = 0.0, **switches) -> Assets:
     """env_prob: the chance that a sample is lit by a real environment map and shows it behind
     the head (the rest: random spherical-harmonic light and photo or procedural backgrounds).
-    skin_detail: blood, dark eye sockets and an oily T-zone painted on the skin, and light that
-    wraps around its terminator as scattering skin's does (`skin_detail`); off renders as before.
-    hair_volume: scalp hair stands off the head as a shell that has a silhouette against the
-    background and hides what is behind it, landmarks included (`hair_shell`); off: hair is
-    painted on the scalp only, as before.  long_hair: on some heads hair hangs from the head's
-    sides and back past the ears, the jaw or the shoulders (`hair_curtain`).  eyelashes: a dark
-    lash line about the eye opening (`eye_rim`); off: skin meets the eye's white directly.
-    shoulders: shoulders and chest under clothing below the neck (`torso`), hiding what is behind
-    them; off: the neck ends over the background.  beard_volume: full beards stand off the jaw and
-    chin as a shell with a silhouette that hides what is behind it (`beard_shell`); off: beards are
-    painted on the skin only, as before."""
+    switches: REALISM_SWITCHES by name (skin_detail=True, ...); each one off compiles and renders
+    the same program as before it existed."""
     if not 0.0 <= env_prob <= 1.0:
         raise ValueError(f"env_prob must be in [0, 1], got {env_prob}")
+    on = realism_switches(**switches)
     t = np.asarray(model.template)
     part = np.asarray(model.vertex_part)
     lm68 = np.asarray(model.landmarks["68"])
@@ -334,15 +325,15 @@ def make_assets(model: fm.FaceModel, backgrounds: bool = True, env_prob: float =
                   jnp.asarray(np.asarray(model.joint_template)[2:4], jnp.float32), jnp.asarray(bgs),
                   jnp.asarray(env["radiance"]), jnp.asarray(env["sh"]), jnp.asarray(env["sun"]),
                   jnp.asarray(env_prob, jnp.float32),
-                  jnp.asarray(skin_blobs(model) if skin_detail else np.zeros((0, 4), np.float32)),
-                  *(map(jnp.asarray, scalp(model)) if hair_volume
+                  jnp.asarray(skin_blobs(model) if on["skin_detail"] else np.zeros((0, 4), np.float32)),
+                  *(map(jnp.asarray, scalp(model)) if on["hair_volume"]
                     else (jnp.zeros(0, jnp.int32), jnp.zeros((0, 3), jnp.int32))),
-                  *(map(jnp.asarray, curtain_grid(model)) if long_hair
+                  *(map(jnp.asarray, curtain_grid(model)) if on["long_hair"]
                     else (jnp.zeros((0, 5), jnp.float32), jnp.zeros((0, 3), jnp.int32))),
-                  jnp.ones(1 if eyelashes else 0, jnp.float32),
-                  *(map(jnp.asarray, torso_grid()) if shoulders
+                  jnp.ones(1 if on["eyelashes"] else 0, jnp.float32),
+                  *(map(jnp.asarray, torso_grid()) if on["shoulders"]
                     else (jnp.zeros((0, 5), jnp.float32), jnp.zeros((0, 3), jnp.int32))),
-                  *(map(jnp.asarray, beard_region(model)) if beard_volume
+                  *(map(jnp.asarray, beard_region(model)) if on["beard_volume"]
                     else (jnp.zeros(0, jnp.int32), jnp.zeros(0, jnp.float32), jnp.zeros((0, 3), jnp.int32))))
 
 
@@ -1227,18 +1218,15 @@ def _batch_keys(seed: jax.Array, start: jax.Array, batch_size: int) -> jax.Array
 
 def batches(seed: int, batch_size: int, size: int, landmark_set: str = "703", model: fm.FaceModel | None = None,
             start: int = 0, prefetch: int = 2, augment: bool = True, env_prob: float = 0.0,
-            skin_detail: bool = False, hair_volume: bool = False, long_hair: bool = False,
-            eyelashes: bool = False, shoulders: bool = False, beard_volume: bool = False) -> Iterator[dict]:
+            **switches) -> Iterator[dict]:
     """An endless deterministic stream of numpy batches {image uint8 (B,S,S,3), landmarks (B,L,2),
     visible (B,L), mask (B,S,S) uint8, index (B,)}; batch j holds samples start + j*B ... .
-    env_prob, skin_detail, hair_volume, long_hair, eyelashes, shoulders, beard_volume: the realism switches
-    of `make_assets`.
+    env_prob and switches (REALISM_SWITCHES by name): as `make_assets`.
 
     One background thread renders the next `prefetch` batches while the caller works
     (`dlm.synth.prefetch`); a faster input path for training is a render pool (`dlm.synth.pool`)."""
     model = model or fm.load_face_model()
-    assets = make_assets(model, env_prob=env_prob, skin_detail=skin_detail, hair_volume=hair_volume,
-                         long_hair=long_hair, eyelashes=eyelashes, shoulders=shoulders, beard_volume=beard_volume)
+    assets = make_assets(model, env_prob=env_prob, **switches)
     ids = jnp.asarray(model.landmarks[landmark_set])
 
     def job(j):
