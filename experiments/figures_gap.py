@@ -6,14 +6,19 @@ same crop, written to docs/synth_vs_real.jpg.
 Row 1: eight AFLW2000-3D dev photos (../shared/real/aflw2000_dev, evenly spaced in yaw), each cut
 by the ground-truth ROI that evaluation uses (`dlm.eval.aflw2000.roi_from_box`); the rows below:
 training draws at 128 px, exactly as `dlm train` draws them (crop jitter, mirror, photometric
-chain), from each realism probe's pool and augmentation (experiments/realism_probe.py), labelled
-on the left.  Pools missing from the cache folder are left out.
+chain), from each realism probe's render settings and augmentation (experiments/realism_finetune.py)
+and the campaigns' latest pool, labelled on the left.  Each row's samples are rendered here into a
+small pool of the same settings (`dlm.synth.pool.write_pool`: samples 0.. of --render-seed, the
+first samples of a pool of that seed), so the sheet needs no cached pool; the rows show the same
+heads wherever a switch leaves a head's draws alone (each switch draws from its own random stream).
+One renderer compilation per row: ~10 minutes on a 2-core CPU.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -24,21 +29,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dlm.eval import aflw2000  # noqa: E402
 from dlm.io.images import write_image  # noqa: E402
-from dlm.io.provenance import cache_relative, shared_real_path  # noqa: E402
+from dlm.io.provenance import shared_real_path  # noqa: E402
 from dlm.product import roi as roi_lib  # noqa: E402
 from dlm.synth import augment  # noqa: E402
 from dlm.synth import pool as pool_lib  # noqa: E402
+from dlm.synth import render as synth  # noqa: E402
 
 SIZE = 128
 LABEL_W = 150
-# (label, pool folder, AugmentRanges overrides)
+HDRI = dict(env_prob=0.5)
+# (label, render settings: env_prob and realism switches, AugmentRanges overrides)
 ROWS = [
-    ("procedural light", "pools/pool160_24k", {}),
-    ("camera steps", "pools/pool160_24k", augment.CAMERA),
-    ("skin detail", "pools/pool160_24k_skin", {}),
-    ("HDRI light (50%)", "pools/pool160_24k_env", {}),
-    ("HDRI + camera", "pools/pool160_24k_env", augment.CAMERA),
-    ("HDRI + hair", "pools/pool160_24k_env_hair", {}),
+    ("procedural light", dict(env_prob=0.0), {}),
+    ("camera steps", dict(env_prob=0.0), augment.CAMERA),
+    ("skin detail", dict(env_prob=0.0, skin_detail=True), {}),
+    ("HDRI light (50%)", HDRI, {}),
+    ("HDRI + camera", HDRI, augment.CAMERA),
+    ("HDRI + hair", dict(HDRI, hair_volume=True, long_hair=True), {}),
+    ("HDRI + eyelashes", dict(HDRI, eyelashes=True), {}),
+    ("HDRI + shoulders", dict(HDRI, shoulders=True), {}),
+    ("HDRI + beards\nwith volume", dict(HDRI, beard_volume=True), {}),
+    ("campaign pool\n(real7b: all on)", dict(HDRI, skin_detail=True, hair_volume=True, long_hair=True,
+                                             eyelashes=True, shoulders=True, beard_volume=True), {}),
 ]
 
 
@@ -52,13 +64,16 @@ def real_row(dev: str, count: int) -> list:
     return tiles
 
 
-def draw_row(folder: str, overrides: dict, count: int, seed: int) -> list | None:
-    path = cache_relative(folder)
-    if not os.path.isdir(path):
-        return None
-    pool = pool_lib.load_pool(path, "68")
-    b = pool_lib.pool_batch(pool, seed, 0, count, SIZE, photometric=augment.AugmentRanges(**overrides))
-    return list(b["image"])
+def draw_row(render: dict, overrides: dict, count: int, seed: int, render_seed: int) -> list:
+    """`count` training draws from a pool of `render` settings (rendered here: samples 0.. of
+    render_seed at 160 px, crop scale 0.8, as the campaigns' pools)."""
+    num = -(-count // synth.WRITE_CHUNK) * synth.WRITE_CHUNK
+    with tempfile.TemporaryDirectory(prefix="figures-gap-") as tmp:
+        folder = os.path.join(tmp, "pool")
+        pool_lib.write_pool(folder, num, size=160, seed=render_seed, crop_scale=0.8, workers=1, **render)
+        pool = pool_lib.load_pool(folder, "68")
+        b = pool_lib.pool_batch(pool, seed, 0, count, SIZE, photometric=augment.AugmentRanges(**overrides))
+        return list(b["image"])
 
 
 def labelled(label: str, tiles: list) -> np.ndarray:
@@ -71,7 +86,8 @@ def labelled(label: str, tiles: list) -> np.ndarray:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=8)
-    ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=3, help="training draws' seed (crop jitter, mirror, photometric)")
+    ap.add_argument("--render-seed", type=int, default=0, help="the renders' seed (the probes' pools: 0)")
     ap.add_argument("--dev", default=None, help="AFLW2000-3D dev folder (default ../shared/real/aflw2000_dev)")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "docs" / "synth_vs_real.jpg"))
     args = ap.parse_args(argv)
@@ -80,10 +96,9 @@ def main(argv=None):
         print(f"figures_gap: {dev}: not a folder (the real dev photos)", file=sys.stderr)
         return 2
     rows = [labelled("real photos\n(AFLW2000-3D dev)", real_row(dev, args.count))]
-    for label, folder, overrides in ROWS:
-        tiles = draw_row(folder, overrides, args.count, args.seed)
-        if tiles is not None:
-            rows.append(labelled(label, tiles))
+    for label, render, overrides in ROWS:
+        rows.append(labelled(label, draw_row(render, overrides, args.count, args.seed, args.render_seed)))
+        print(label.replace("\n", " "), flush=True)
     write_image(args.out, np.concatenate(rows, 0))
     print(args.out)
     return 0
