@@ -11,11 +11,13 @@ and the campaigns' latest pool, labelled on the left.  Each row's samples are re
 small pool of the same settings (`dlm.synth.pool.write_pool`: samples 0.. of --render-seed, the
 first samples of a pool of that seed), so the sheet needs no cached pool; the rows show the same
 heads wherever a switch leaves a head's draws alone (each switch draws from its own random stream).
-One renderer compilation per row: ~10 minutes on a 2-core CPU.
+One renderer compilation per distinct render setting (rows that differ in augmentation alone share
+their renders): ~5-10 minutes on a 2-core CPU.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -41,6 +43,8 @@ HDRI = dict(env_prob=0.5)
 # (label, render settings: env_prob and realism switches, AugmentRanges overrides)
 ROWS = [
     ("procedural light", dict(env_prob=0.0), {}),
+    ("procedural light,\nnatural colours", dict(env_prob=0.0, natural_light=True), {}),
+    ("natural colours,\ncolour gain 0.04", dict(env_prob=0.0, natural_light=True), dict(max_gain=0.04)),
     ("camera steps", dict(env_prob=0.0), augment.CAMERA),
     ("skin detail", dict(env_prob=0.0, skin_detail=True), {}),
     ("HDRI light (50%)", HDRI, {}),
@@ -64,16 +68,17 @@ def real_row(dev: str, count: int) -> list:
     return tiles
 
 
-def draw_row(render: dict, overrides: dict, count: int, seed: int, render_seed: int) -> list:
-    """`count` training draws from a pool of `render` settings (rendered here: samples 0.. of
-    render_seed at 160 px, crop scale 0.8, as the campaigns' pools)."""
-    num = -(-count // synth.WRITE_CHUNK) * synth.WRITE_CHUNK
-    with tempfile.TemporaryDirectory(prefix="figures-gap-") as tmp:
-        folder = os.path.join(tmp, "pool")
+def draw_row(render: dict, overrides: dict, count: int, seed: int, render_seed: int, tmp: str) -> list:
+    """`count` training draws from a pool of `render` settings, rendered here into `tmp` (samples
+    0.. of render_seed at 160 px, crop scale 0.8, as the campaigns' pools) unless a row before
+    rendered the same settings."""
+    folder = os.path.join(tmp, json.dumps(render, sort_keys=True).translate(str.maketrans('{}": ,', "______")))
+    if not os.path.isdir(folder):
+        num = -(-count // synth.WRITE_CHUNK) * synth.WRITE_CHUNK
         pool_lib.write_pool(folder, num, size=160, seed=render_seed, crop_scale=0.8, workers=1, **render)
-        pool = pool_lib.load_pool(folder, "68")
-        b = pool_lib.pool_batch(pool, seed, 0, count, SIZE, photometric=augment.AugmentRanges(**overrides))
-        return list(b["image"])
+    pool = pool_lib.load_pool(folder, "68")
+    b = pool_lib.pool_batch(pool, seed, 0, count, SIZE, photometric=augment.AugmentRanges(**overrides))
+    return list(b["image"])
 
 
 def labelled(label: str, tiles: list) -> np.ndarray:
@@ -96,9 +101,10 @@ def main(argv=None):
         print(f"figures_gap: {dev}: not a folder (the real dev photos)", file=sys.stderr)
         return 2
     rows = [labelled("real photos\n(AFLW2000-3D dev)", real_row(dev, args.count))]
-    for label, render, overrides in ROWS:
-        rows.append(labelled(label, draw_row(render, overrides, args.count, args.seed, args.render_seed)))
-        print(label.replace("\n", " "), flush=True)
+    with tempfile.TemporaryDirectory(prefix="figures-gap-") as tmp:
+        for label, render, overrides in ROWS:
+            rows.append(labelled(label, draw_row(render, overrides, args.count, args.seed, args.render_seed, tmp)))
+            print(label.replace("\n", " "), flush=True)
     write_image(args.out, np.concatenate(rows, 0))
     print(args.out)
     return 0

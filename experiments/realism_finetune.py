@@ -59,6 +59,13 @@ VARIANTS = {
     "env_light_50_beard": ("pools/pool160_24k_env_beard", dict(env_prob=0.5, beard_volume=True), {},
                            "HDRI light on half; full beards stand off the jaw and chin, hiding the jaw line behind "
                            "them (dlm.synth.render.beard_shell)"),
+    "env_light_50_natural_light": ("pools/pool160_24k_env_natural", dict(env_prob=0.5, natural_light=True), {},
+                                   "HDRI light on half; the random lights' colours vary warm to cool as "
+                                   "photographs' do, not per channel (dlm.synth.render.sample_light)"),
+    "env_light_50_natural_colour": ("pools/pool160_24k_env_natural", dict(env_prob=0.5, natural_light=True),
+                                    dict(augment=dict(max_gain=0.04)),
+                                    "HDRI light on half; natural light colours, and the augmentation's per-channel "
+                                    "colour gain at sd 0.04 instead of 0.12"),
     "real3": ("pools/pool160_48k_real3", REAL3, {},
               "campaign 3's pool: HDRI light on half, skin detail, hair with a silhouette and long hair"),
     "real3_pose_prior": ("pools/pool160_48k_real3", REAL3, dict(pool_pose_prior={}),

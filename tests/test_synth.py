@@ -433,6 +433,53 @@ def test_eye_rim_darkens_only_the_skin_about_the_eye_and_is_off_by_default(model
     assert (mask[changed] == rs.REGION_NAMES.index("skin")).all() and near[changed].all()
 
 
+def test_natural_light_varies_colour_warm_to_cool_only_and_is_off_by_default(model, assets):
+    """sample_light(natural=True): the same directions and strengths, colours only on the
+    warm-cool and green-magenta axes at their stated spreads, the ambient one colour from every
+    direction; off, every channel varies on its own (what gave pink and green skin).  Rendered:
+    the same labels and regions; only lit pixels (not the background) change."""
+    assert assets.natural_light.shape == (0,) and synth.make_assets(model, natural_light=True).natural_light.shape == (1,)
+    keys = jax.random.split(jax.random.key(0), 1000)
+    off = jax.vmap(synth.sample_light)(keys)
+    on = jax.vmap(lambda k: synth.sample_light(k, natural=True))(keys)
+    np.testing.assert_array_equal(np.asarray(on.direction), np.asarray(off.direction))
+
+    def axes(colour):   # log colour on the warm-cool and green-magenta axes, and what is left
+        lc = np.log(np.asarray(colour, np.float64))
+        lc = lc - lc.mean(-1, keepdims=True)
+        w, g = lc @ synth.WARM / (synth.WARM @ synth.WARM), lc @ synth.GREEN / (synth.GREEN @ synth.GREEN)
+        return w, g, lc - w[:, None] * synth.WARM - g[:, None] * synth.GREEN
+    for n in ([0.0, 0.0, 1.0], [0.7, 0.0, 0.7], [0.0, -0.6, 0.8]):
+        amb = np.einsum("k,nkc->nc", np.asarray(rs.sh_basis(jnp.asarray(n))), np.asarray(on.sh))
+        assert (amb > 0).all()
+        # One colour from every direction: the ambient at n is a multiple of its constant term.
+        ratio = amb / np.asarray(on.sh[:, 0])
+        np.testing.assert_allclose(ratio, ratio[:, :1].repeat(3, 1), rtol=1e-5)
+        w, g, rest = axes(amb)
+        np.testing.assert_allclose(rest, 0.0, atol=1e-5)
+        # 1,000 draws: a sample sd lies within 10% of the true one (its own sd is ~2.2%).
+        assert abs(w.std() - synth.NATURAL_WARM_SD[1]) < 0.1 * synth.NATURAL_WARM_SD[1]
+        assert abs(g.std() - synth.NATURAL_GREEN_SD[1]) < 0.1 * synth.NATURAL_GREEN_SD[1]
+        amb_off = np.einsum("k,nkc->nc", np.asarray(rs.sh_basis(jnp.asarray(n))), np.asarray(off.sh))
+        ok = (amb_off > 0).all(1)
+        assert axes(amb_off[ok])[1].std() > 5 * synth.NATURAL_GREEN_SD[1]     # off: green and magenta casts
+    w, g, rest = axes(on.colour)
+    np.testing.assert_allclose(rest, 0.0, atol=1e-5)
+    assert abs(w.std() - synth.NATURAL_WARM_SD[0]) < 0.1 * synth.NATURAL_WARM_SD[0]
+    assert abs(g.std() - synth.NATURAL_GREEN_SD[0]) < 0.1 * synth.NATURAL_GREEN_SD[0]
+    ids = jnp.asarray(model.landmarks["68"])
+    keys = synth.batch_keys(5, 0, 2)
+    plain = synth.render_batch(keys, model, assets, ids, S, augment=False)
+    natural = synth.render_batch(keys, model, synth.make_assets(model, natural_light=True), ids, S, augment=False)
+    np.testing.assert_array_equal(np.asarray(natural.landmarks), np.asarray(plain.landmarks))
+    np.testing.assert_array_equal(np.asarray(natural.visible), np.asarray(plain.visible))
+    np.testing.assert_array_equal(np.asarray(natural.mask), np.asarray(plain.mask))
+    changed = np.abs(np.asarray(natural.image) - np.asarray(plain.image)).max(-1) > 1e-3
+    mask = np.asarray(plain.mask)
+    assert changed[mask == rs.REGION_NAMES.index("skin")].mean() > 0.5
+    assert not changed[mask == rs.REGION_NAMES.index("background")].any()
+
+
 def test_hair_with_volume_and_long_hair_stand_off_the_head_and_hide_landmarks(model, assets):
     """The scalp holds the crown and the back of the head, no ear and nothing under the lowest
     hairline; the shell stands `hair_volume` off along the normals well above the hairline, is

@@ -18,6 +18,9 @@ REALISM_SWITCHES = {
                  "(dlm.synth.render.torso); off: the neck ends over the background",
     "beard_volume": "full beards stand off the jaw and chin with a silhouette and hide the landmarks behind them "
                     "(dlm.synth.render.beard_shell); off: beards are painted on the skin",
+    "natural_light": "the random lights' colours vary as photographs' do, warm to cool with a little green-magenta, "
+                     "and the ambient is one colour from every direction (dlm.synth.render.sample_light); off: "
+                     "each colour channel of the lights varies on its own (pink, lavender, green skin)",
 }
 
 
