@@ -437,8 +437,9 @@ def test_natural_light_varies_colour_warm_to_cool_only_and_is_off_by_default(mod
     """sample_light(natural=True): the same directions and strengths, colours only on the
     warm-cool and green-magenta axes at their stated spreads, the ambient one colour from every
     direction; off, every channel varies on its own (what gave pink and green skin).  Rendered:
-    the same labels and regions; only lit pixels (not the background) change."""
-    assert assets.natural_light.shape == (0,) and synth.make_assets(model, natural_light=True).natural_light.shape == (1,)
+    the same labels and regions; only lit pixels (not the background) change, through one compiled
+    program (the switch is a value)."""
+    assert float(assets.natural_light) == 0.0 and float(synth.make_assets(model, natural_light=True).natural_light) == 1.0
     keys = jax.random.split(jax.random.key(0), 1000)
     off = jax.vmap(synth.sample_light)(keys)
     on = jax.vmap(lambda k: synth.sample_light(k, natural=True))(keys)
@@ -470,7 +471,10 @@ def test_natural_light_varies_colour_warm_to_cool_only_and_is_off_by_default(mod
     ids = jnp.asarray(model.landmarks["68"])
     keys = synth.batch_keys(5, 0, 2)
     plain = synth.render_batch(keys, model, assets, ids, S, augment=False)
-    natural = synth.render_batch(keys, model, synth.make_assets(model, natural_light=True), ids, S, augment=False)
+    natural_assets = synth.make_assets(model, natural_light=True)
+    assert jax.tree_util.tree_structure(natural_assets) == jax.tree_util.tree_structure(assets)
+    assert [a.shape for a in jax.tree_util.tree_leaves(natural_assets)] == [a.shape for a in jax.tree_util.tree_leaves(assets)]
+    natural = synth.render_batch(keys, model, natural_assets, ids, S, augment=False)
     np.testing.assert_array_equal(np.asarray(natural.landmarks), np.asarray(plain.landmarks))
     np.testing.assert_array_equal(np.asarray(natural.visible), np.asarray(plain.visible))
     np.testing.assert_array_equal(np.asarray(natural.mask), np.asarray(plain.mask))

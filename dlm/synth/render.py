@@ -143,9 +143,10 @@ class Assets(NamedTuple):
     beard_ids: jax.Array = jnp.zeros(0, jnp.int32)
     beard_mouth: jax.Array = jnp.zeros(0, jnp.float32)
     beard_faces: jax.Array = jnp.zeros((0, 3), jnp.int32)
-    # Natural light (issue 21): (1,) on, the random lights' colours vary as photographs' do (`sample_light`);
-    # (0,): off.
-    natural_light: jax.Array = jnp.zeros(0, jnp.float32)
+    # Natural light (issue 21): () 1.0 on, the random lights' colours vary as photographs' do
+    # (`sample_light`); 0.0 off.  A value, not a shape: on and off run one compiled renderer (the
+    # switch selects among a few scalars per sample), so it costs no compilation of its own.
+    natural_light: jax.Array = jnp.zeros((), jnp.float32)
 
 
 @functools.lru_cache(maxsize=2)
@@ -338,7 +339,7 @@ def make_assets(model: fm.FaceModel, backgrounds: bool = True, env_prob: float =
                     else (jnp.zeros((0, 5), jnp.float32), jnp.zeros((0, 3), jnp.int32))),
                   *(map(jnp.asarray, beard_region(model)) if on["beard_volume"]
                     else (jnp.zeros(0, jnp.int32), jnp.zeros(0, jnp.float32), jnp.zeros((0, 3), jnp.int32))),
-                  jnp.ones(1 if on["natural_light"] else 0, jnp.float32))
+                  jnp.asarray(1.0 if on["natural_light"] else 0.0, jnp.float32))
 
 
 # The upper lash line and lid margin seen at a 160 px render (a head ~110 px wide): ~1 px.
@@ -743,27 +744,30 @@ NATURAL_WARM_SD = (0.20, 0.15)
 NATURAL_GREEN_SD = (0.03, 0.02)
 
 
-def sample_light(key: jax.Array, natural: bool = False) -> Light:
+def sample_light(key: jax.Array, natural: jax.Array | bool = False) -> Light:
     """A random key light (direction towards it, colour) and ambient order-2 spherical harmonics.
-    natural (static): colours vary along the warm-cool and green-magenta axes only, and the
-    ambient's directional variation is grey (the ambient's colour at every normal is one colour);
-    off, as before: every channel of the key, the ambient and each harmonic varies on its own
-    (log(R/G) sd 0.28 for the ambient), giving pink, lavender and green skin."""
+    natural (a bool or a traced () flag): colours vary along the warm-cool and green-magenta axes
+    only, and the ambient's directional variation is grey (the ambient's colour at every normal is
+    one colour); off, as before, draw for draw: every channel of the key, the ambient and each
+    harmonic varies on its own (log(R/G) sd 0.28 for the ambient), giving pink, lavender and green
+    skin."""
     k = jax.random.split(key, 5)
     d = jax.random.normal(k[0], (3,))
     d = d.at[2].set(jnp.abs(d[2]) + 0.3)  # from the camera side, mostly
     d = d / jnp.linalg.norm(d)
     strength = jax.random.uniform(k[2], (), minval=0.4, maxval=2.2)
     level = jax.random.uniform(k[3], (), minval=0.25, maxval=1.1)
-    if natural:
-        n_key, n_sh = jax.random.normal(k[1], (2,)), jax.random.normal(k[4], (3,))
-        colour = jnp.exp(NATURAL_WARM_SD[0] * n_key[0] * WARM + NATURAL_GREEN_SD[0] * n_key[1] * GREEN) * strength
-        amb = level * jnp.exp(NATURAL_WARM_SD[1] * n_sh[0] * WARM + NATURAL_GREEN_SD[1] * n_sh[1] * GREEN)
-        variation = jax.random.normal(jax.random.fold_in(k[4], 1), (9, 1))   # the same for every channel
-    else:   # as before the switch, draw for draw
-        colour = (1.0 + 0.12 * jax.random.normal(k[1], (3,))) * strength
-        amb = level * (1.0 + 0.1 * jax.random.normal(k[4], (3,)))
-        variation = jax.random.normal(k[4], (9, 3))
+    n_key, n_sh = jax.random.normal(k[1], (2,)), jax.random.normal(k[4], (3,))
+    natural_colour = jnp.exp(NATURAL_WARM_SD[0] * n_key[0] * WARM + NATURAL_GREEN_SD[0] * n_key[1] * GREEN) * strength
+    natural_amb = level * jnp.exp(NATURAL_WARM_SD[1] * n_sh[0] * WARM + NATURAL_GREEN_SD[1] * n_sh[1] * GREEN)
+    natural_variation = jax.random.normal(jax.random.fold_in(k[4], 1), (9, 1))   # the same for every channel
+    # Before the switch (the same expressions, so off draws what it drew):
+    colour = (1.0 + 0.12 * jax.random.normal(k[1], (3,))) * strength
+    amb = level * (1.0 + 0.1 * jax.random.normal(k[4], (3,)))
+    variation = jax.random.normal(k[4], (9, 3))
+    on = jnp.asarray(natural) > 0
+    colour, amb = jnp.where(on, natural_colour, colour), jnp.where(on, natural_amb, amb)
+    variation = jnp.where(on, natural_variation, variation)
     sh = jnp.zeros((9, 3)).at[0].set(amb / 0.282095 * 0.9)
     sh = sh + 0.15 * variation * amb
     return Light(sh, d, colour, jnp.eye(3), jnp.asarray(-1, jnp.int32))
@@ -1152,7 +1156,7 @@ def render_scene(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int,
     if assets.lashes.shape[0]:   # static: off compiles the renderer as before
         eye = (region == R["sclera"]) | (region == R["iris"])
         albedo = eye_rim(jax.random.fold_in(ks[2], 2), eye, cls == R["skin"], albedo, app.hair)
-    light = sample_light(ks[3], natural=assets.natural_light.shape[0] > 0)   # static
+    light = sample_light(ks[3], natural=assets.natural_light)
     use_env = jnp.zeros((), bool)
     if assets.env_sh.shape[0]:   # static: assets without maps compile none of this
         ke = jax.random.split(jax.random.fold_in(ks[3], 1), 2)
