@@ -130,7 +130,7 @@ def bench_synth(size: int = 256, batch_size: int = 8, batches: int = 8, landmark
                 augment: bool = True, env_prob: float = 0.0, **switches) -> dict:
     """Rendered and labelled training images per second through `synth.batches` (the synthetic
     input path: render, augment, labels, to host numpy uint8), after one warm-up batch; env_prob
-    and switches (`synth.REALISM_SWITCHES` by name) as `synth.make_assets`.  The figures name
+    and switches (`dlm.synth.switches.REALISM_SWITCHES` by name) as `synth.make_assets`.  The figures name
     every switch, on or off."""
     on = synth.realism_switches(**switches)
     t0 = time.perf_counter()

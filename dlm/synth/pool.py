@@ -76,7 +76,7 @@ def write_pool(out_dir, num: int, size: int = 160, seed: int = 0, crop_scale: fl
     fold_in(key(seed), i) whatever the chunking, so a resumed pool equals an uninterrupted one.
     env_prob: the share of samples lit by (and in front of) a real environment map
     (`dlm.synth.render.make_assets`); 0 renders the pools made before the maps existed.
-    switches: the renderer's realism switches by name (`dlm.synth.render.REALISM_SWITCHES`:
+    switches: the renderer's realism switches by name (`dlm.synth.switches.REALISM_SWITCHES`:
     skin_detail=True, ...); the meta records those on.  grow_from: a complete pool of the same
     settings but fewer samples, whose samples are copied (they are this pool's first ones: sample i
     depends on seed and i alone) and not rendered again."""
