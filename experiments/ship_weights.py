@@ -9,10 +9,14 @@ lower, copies its half-precision weights and manifest over the shipped files
 recalibrates the ROI face / no-face threshold and the quality thresholds for the new weights
 (calibrate_roi.py, calibrate_quality.py --write-manifest).  Then the second gate, what users get:
 the same photos through the product's own face finder (`--roi auto`: detector, network, its new
-thresholds); when the candidate's own-ROI balanced NME is above the shipped model's, every file
-written is put back as it was and nothing ships (campaign 2's step 29,333: 7.54% vs 7.70% on
-ground-truth crops, 11.00% vs 8.69% own-ROI before the face finder's fix of 2026-12-04).  Writes
-experiments/results/ship_<name>.json (all four scores, the decision, git revision).  Exit 0
+thresholds), judged by `own_roi_gate`: the candidate must find at least as many faces, and on the
+photos both find, its balanced NME must not be above the shipped model's (paired: a face one model
+finds and the other misses is no longer scored against an average of the other's easier set).
+Otherwise every file written is put back as it was and nothing ships (campaign 2's step 29,333:
+7.54% vs 7.70% on ground-truth crops, 11.00% vs 8.69% own-ROI before the face finder's fix of
+2026-12-04).  The per-photo own-ROI NMEs of both go into the record.  Writes
+experiments/results/ship_<name>.json when it ships, ship_<name>_rejected.json when not (all four
+scores, the gate's paired figures, the decision, git revision).  Exit 0
 whether shipped or not; 2 on bad input.  The first offline network is compared with the real-time
 one, which "offline" stands for until one ships.  Both gates compare ICT's 68 points untranslated; once
 the weights ship, experiments/label_translation.py fits their translation to AFLW2000-3D's 68.
@@ -30,11 +34,43 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 HERE = Path(__file__).resolve().parent
 
 
-def dev_scores(pred, directory: str, roi: str = "gt") -> dict:
+def dev_result(pred, directory: str, roi: str = "gt") -> dict:
     from dlm.eval import aflw2000
     # Untranslated: a candidate has no label translation until it ships, and the gate compares the
     # networks, not the translations.
-    return aflw2000.summary(aflw2000.eval_aflw2000(directory, pred, roi=roi, label_translation=False))
+    return aflw2000.eval_aflw2000(directory, pred, roi=roi, label_translation=False)
+
+
+def dev_scores(pred, directory: str, roi: str = "gt") -> dict:
+    from dlm.eval import aflw2000
+    return aflw2000.summary(dev_result(pred, directory, roi))
+
+
+def per_photo(result: dict) -> dict:
+    """image name -> (NME, yaw in degrees) of each photo an eval_aflw2000 result scored."""
+    return {r["image"]: (r["nme"], r["yaw_deg"]) for r in result["per_image"]}
+
+
+def own_roi_gate(candidate: dict, shipped: dict) -> dict:
+    """The second gate from two `per_photo` maps (a photo missing from one: its face not found).
+    Passes when the candidate finds at least as many faces and, on the photos both found, its
+    balanced NME (mean of the yaw bins' means) is not above the shipped model's."""
+    from dlm.eval import aflw2000
+    both = sorted(set(candidate) & set(shipped))
+
+    def balanced(m):
+        return aflw2000.scores([dict(image=k, nme=m[k][0], nme_inner51=m[k][0], yaw_deg=m[k][1]) for k in both])
+
+    cand, old = balanced(candidate), balanced(shipped)
+    found_ok = len(candidate) >= len(shipped)
+    nme_ok = cand["nme_balanced"] is not None and old["nme_balanced"] is not None \
+        and cand["nme_balanced"] <= old["nme_balanced"]
+    return dict(passed=bool(found_ok and nme_ok), found_candidate=len(candidate), found_shipped=len(shipped),
+                paired_photos=len(both), paired_nme_balanced_candidate=cand["nme_balanced"],
+                paired_nme_balanced_shipped=old["nme_balanced"],
+                paired_yaw_bins_candidate={k: v["nme"] for k, v in cand["yaw_bins"].items()},
+                paired_yaw_bins_shipped={k: v["nme"] for k, v in old["yaw_bins"].items()},
+                only_candidate=sorted(set(candidate) - set(shipped)), only_shipped=sorted(set(shipped) - set(candidate)))
 
 
 def written_files(name: str, target: Path) -> list[Path]:
@@ -53,6 +89,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     from dlm.io.files import write_json
     from dlm.io.provenance import git_revision, shared_real_path
+    from dlm.eval import aflw2000
     from dlm.landmarks import predictor as lmk
     dev = args.dev or shared_real_path("aflw2000_dev")
     if not Path(dev).is_dir():
@@ -80,7 +117,8 @@ def main(argv=None):
         return 2
     new_dev = dev_scores(cand, dev)
     old_dev = dev_scores(old, dev) if old is not None else None
-    old_auto = dev_scores(old, dev, "auto") if old is not None else None
+    old_auto_result = dev_result(old, dev, "auto") if old is not None else None
+    old_auto = aflw2000.summary(old_auto_result) if old is not None else None
     better = old_dev is None or new_dev["nme_balanced"] < old_dev["nme_balanced"]
     res = dict(experiment="ship_weights", name=args.name, candidate=str(args.weights),
                candidate_sha256=cand.manifest.get("sha256"), shipped_sha256=old.manifest.get("sha256") if old else None,
@@ -102,15 +140,20 @@ def main(argv=None):
         calibrate_roi.main(["--model", args.name, "--write-manifest"])
         import calibrate_quality   # after the ROI threshold: the search it runs uses it
         calibrate_quality.main(["--model", args.name, "--write-manifest", "--real", str(Path(dev).parent)])
-        new_auto = dev_scores(lmk.Predictor.load(target), dev, "auto")
-        res["candidate_dev_roi_auto"] = new_auto
-        if old_auto is not None and not new_auto["nme_balanced"] <= old_auto["nme_balanced"]:
+        new_auto_result = dev_result(lmk.Predictor.load(target), dev, "auto")
+        new_auto = res["candidate_dev_roi_auto"] = aflw2000.summary(new_auto_result)
+        if old_auto_result is not None:
+            res["own_roi_per_photo"] = dict(candidate={k: v[0] for k, v in per_photo(new_auto_result).items()},
+                                            shipped={k: v[0] for k, v in per_photo(old_auto_result).items()})
+            res["own_roi_gate"] = own_roi_gate(per_photo(new_auto_result), per_photo(old_auto_result))
+        if old_auto_result is not None and not res["own_roi_gate"]["passed"]:
             for f, data in saved.items():    # what users get would be worse: put everything back
                 if data is None:
                     f.unlink(missing_ok=True)
                 else:
                     f.write_bytes(data)
-            res["reason"] = "own ROI (--roi auto): worse than the shipped model; files restored"
+            res["reason"] = ("own ROI (--roi auto): fewer faces found or worse on the photos both find "
+                             "than the shipped model; files restored")
         else:
             manifest = json.loads(target.with_suffix(".json").read_text())
             manifest["dev_eval"]["roi_auto"] = dict(new_auto, previous=old_auto)
@@ -119,8 +162,9 @@ def main(argv=None):
             import label_translation   # the new network's own translation to AFLW2000-3D's 68 points
             label_translation.main(["--model", args.name, "--write-manifest", "--real", str(Path(dev).parent)])
     print(json.dumps({k: res[k] for k in ("candidate_dev", "shipped_dev", "candidate_dev_roi_auto",
-                                          "shipped_dev_roi_auto", "shipped", "reason")}, indent=1))
-    write_json(HERE / "results" / f"ship_{args.name}.json", res)
+                                          "shipped_dev_roi_auto", "own_roi_gate", "shipped", "reason") if k in res}, indent=1))
+    # The shipped model's record stays until another ships; a rejection gets its own (the latest).
+    write_json(HERE / "results" / f"ship_{args.name}{'' if res['shipped'] else '_rejected'}.json", res)
     return 0
 
 

@@ -68,3 +68,28 @@ def test_suite_compiles_sums_compiles_and_cache_loads_by_test_and_program():
     assert out["tests"][0] == dict(test="a", xla_s=10.5, trace_lower_s=0.0, compiles=1, cache_hits=1)
     assert out["programs"][0] == dict(program="jit(f)", xla_s=10.5, compiles=1, cache_hits=1, workers=2, tests=1)
     assert out["programs"][1]["xla_s"] == 2.0 and out["tests"][1]["trace_lower_s"] == 1.5
+
+
+def test_own_roi_gate_pairs_photos_and_requires_as_many_faces_found():
+    sys.path.insert(0, str(EXPERIMENTS))
+    try:
+        from ship_weights import own_roi_gate
+    finally:
+        sys.path.remove(str(EXPERIMENTS))
+    yaws = {"a": 10.0, "b": 45.0, "c": 75.0, "d": -50.0}
+    shipped = {k: (0.06, y) for k, y in yaws.items() if k != "d"}        # misses d
+    # Finds d too, a hard face (NME 0.5): unpaired, its 30-60 bin would be 0.28 against 0.06.
+    candidate = {k: (0.05, y) for k, y in yaws.items() if k != "d"} | {"d": (0.5, yaws["d"])}
+    gate = own_roi_gate(candidate, shipped)
+    assert gate["passed"] and gate["paired_photos"] == 3 and gate["only_candidate"] == ["d"]
+    assert abs(gate["paired_nme_balanced_candidate"] - 0.05) < 1e-12
+    assert abs(gate["paired_nme_balanced_shipped"] - 0.06) < 1e-12
+    # The other way round: one face fewer and worse on the pairs.
+    assert not own_roi_gate(shipped, candidate)["passed"]
+    # Better on the photos both find but one face fewer found: fails.
+    fewer = {k: (0.01, y) for k, y in yaws.items() if k in ("a", "b", "c")}
+    assert not own_roi_gate(fewer, candidate)["passed"]
+    # As many found, worse on the pairs: fails; equal: passes (not above).
+    worse = {k: (v[0] + 0.001, v[1]) for k, v in shipped.items()}
+    assert not own_roi_gate(worse, shipped)["passed"]
+    assert own_roi_gate(dict(shipped), shipped)["passed"]
