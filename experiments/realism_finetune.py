@@ -66,6 +66,9 @@ VARIANTS = {
                                     dict(augment=dict(max_gain=0.04)),
                                     "HDRI light on half; natural light colours, and the augmentation's per-channel "
                                     "colour gain at sd 0.04 instead of 0.12"),
+    "env_light_50_gain04": ("pools/pool160_24k_env", dict(env_prob=0.5), dict(augment=dict(max_gain=0.04)),
+                            "HDRI light on half; the augmentation's per-channel colour gain at sd 0.04 instead of "
+                            "0.12, the lights as the control's (which of natural_colour's two changes helps)"),
     "real3": ("pools/pool160_48k_real3", REAL3, {},
               "campaign 3's pool: HDRI light on half, skin detail, hair with a silhouette and long hair"),
     "real3_pose_prior": ("pools/pool160_48k_real3", REAL3, dict(pool_pose_prior={}),
