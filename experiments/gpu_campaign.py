@@ -53,8 +53,9 @@ POOLS = {
                                     hair_volume=True, long_hair=True),
     **{f"pools/pool160_48k_real{name}": dict(size=160, seed=seed, crop_scale=0.8, env_prob=0.5, skin_detail=True,
                                             hair_volume=True, long_hair=True, eyelashes=True, shoulders=True,
-                                            beard_volume=beard)   # the real-time campaigns 5-6, the offline one
-       for name, seed, beard in (("5", 5, False), ("6", 6, False), ("7b", 7, True))},
+                                            beard_volume=beard, natural_light=natural)   # real-time 5-7, offline
+       for name, seed, beard, natural in (("5", 5, False, False), ("6", 6, False, False), ("7b", 7, True, False),
+                                          ("8n", 8, True, True))},
 }
 
 
