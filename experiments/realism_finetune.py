@@ -69,6 +69,11 @@ VARIANTS = {
     "env_light_50_gain04": ("pools/pool160_24k_env", dict(env_prob=0.5), dict(augment=dict(max_gain=0.04)),
                             "HDRI light on half; the augmentation's per-channel colour gain at sd 0.04 instead of "
                             "0.12, the lights as the control's (which of natural_colour's two changes helps)"),
+    "env_light_50_natural_colour_background_faces": (
+        "pools/pool160_24k_env_natural", dict(env_prob=0.5, natural_light=True),
+        dict(augment=dict(max_gain=0.04), crops=dict(distractor_prob=0.3)),
+        "HDRI light on half; natural light colours, colour gain sd 0.04 and another face beside the head on 30% of "
+        "draws (do the background faces add to the colour changes?)"),
     "real3": ("pools/pool160_48k_real3", REAL3, {},
               "campaign 3's pool: HDRI light on half, skin detail, hair with a silhouette and long hair"),
     "real3_pose_prior": ("pools/pool160_48k_real3", REAL3, dict(pool_pose_prior={}),

@@ -20,7 +20,10 @@ machine: no pool was kept) draws a new 48,000 of campaign 5's kind with another 
 re-rendering the two it had seen: new samples for the same ~40 minutes of rendering.  From its
 sixth session (2026-12-05) it draws real6 and a seed-7 pool of the same kind with beards that have
 volume as well (`--beard-volume`: the largest fine-tuning probe gain, dev 7.32% against the
-control's 7.70%, experiments/results/realism_finetune.md), 96,000 renders in all.
+control's 7.70%, experiments/results/realism_finetune.md), 96,000 renders in all.  From its eighth
+session it draws real7b and a seed-8 pool with natural light colour as well (`--natural-light`),
+with the augmentation's per-channel colour gain at sd 0.04 instead of 0.12: the two skin-colour
+changes of session 47's probes (dev 7.52% and 7.51% alone, 7.37% together, against 7.70-7.73%).
 
     dlm synth --pool --num 96000 --size 160 --seed 3 --crop-scale 0.8 --env-light 0.5 \\
         --skin-detail --hair-volume --long-hair --out ~/.cache/dlm/pools/pool160_96k_real3
@@ -31,6 +34,9 @@ control's 7.70%, experiments/results/realism_finetune.md), 96,000 renders in all
     dlm synth --pool --num 48000 --size 160 --seed 7 --crop-scale 0.8 --env-light 0.5 \\
         --skin-detail --hair-volume --long-hair --eyelashes --shoulders --beard-volume \\
         --out ~/.cache/dlm/pools/pool160_48k_real7b
+    dlm synth --pool --num 48000 --size 160 --seed 8 --crop-scale 0.8 --env-light 0.5 \\
+        --skin-detail --hair-volume --long-hair --eyelashes --shoulders --beard-volume --natural-light \\
+        --out ~/.cache/dlm/pools/pool160_48k_real8n
     dlm train experiments/configs/offline_mnv2100_703.py --minutes 60 \\
         --campaign-log experiments/results/campaign_offline_mnv2100_703.jsonl --roi-auto
 
@@ -51,7 +57,7 @@ def get_config():
     return dict(name="offline_mnv2100_703", network="mobilenetv2", landmark_set="703", size=128,
                 batch_size=32, steps=60_000, loss="gnll", lr=2e-3, warmup_steps=300, data_seed=703, seed=0,
                 eval_every=2000, checkpoint_every=250, log_every=50, pool_pose_prior={},
-                pool=["pools/pool160_48k_real6", "pools/pool160_48k_real7b"],
+                pool=["pools/pool160_48k_real7b", "pools/pool160_48k_real8n"], augment=dict(max_gain=0.04),
                 init_backbone=None if CHAIN.exists() else str(IMAGENET),
                 init_from=str(CHAIN) if CHAIN.exists() else None,
                 campaign=True, rewarm_steps=300,
