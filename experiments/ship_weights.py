@@ -143,9 +143,10 @@ def main(argv=None):
         new_auto_result = dev_result(lmk.Predictor.load(target), dev, "auto")
         new_auto = res["candidate_dev_roi_auto"] = aflw2000.summary(new_auto_result)
         if old_auto_result is not None:
-            res["own_roi_per_photo"] = dict(candidate={k: v[0] for k, v in per_photo(new_auto_result).items()},
-                                            shipped={k: v[0] for k, v in per_photo(old_auto_result).items()})
-            res["own_roi_gate"] = own_roi_gate(per_photo(new_auto_result), per_photo(old_auto_result))
+            new_pp, old_pp = per_photo(new_auto_result), per_photo(old_auto_result)
+            res["own_roi_per_photo"] = dict(candidate={k: v[0] for k, v in new_pp.items()},
+                                            shipped={k: v[0] for k, v in old_pp.items()})
+            res["own_roi_gate"] = own_roi_gate(new_pp, old_pp)
         if old_auto_result is not None and not res["own_roi_gate"]["passed"]:
             for f, data in saved.items():    # what users get would be worse: put everything back
                 if data is None:

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
-# Scripts with a command line (their own parser, realism_probe.parse_variants' or common.start's); the figure scripts take no
-# arguments and would run whole, and peers_runner.py runs inside a peer's environment.
+# Scripts with a command line (their own parser, realism_probe.parse_variants' or common.start's);
+# the figure scripts take no arguments and would run whole, and peers_runner.py runs inside a
+# peer's environment.
 SCRIPTS = sorted(p.name for p in EXPERIMENTS.glob("*.py") if p.name != "common.py" and "__main__" in p.read_text()
                  and ("ArgumentParser" in p.read_text() or "parse_variants(" in p.read_text()
                       or re.search(r"from common import .*\bstart\b", p.read_text())))
