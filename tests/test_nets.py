@@ -14,19 +14,28 @@ from dlm.train import loop as train
 
 
 def _vjp_pair(fn, ref, x, k, seed=2):
-    """(value, d/dx, d/dk) of fn and of ref at (x, k) under the same random output gradient."""
-    y, back = jax.vjp(fn, x, k)
-    y_ref, back_ref = jax.vjp(ref, x, k)
-    g = jax.random.normal(jax.random.key(seed), y_ref.shape)
-    return (y, *back(g)), (y_ref, *back_ref(g))
+    """(value, d/dx, d/dk) of fn and of ref at (x, k) under the same random output gradient.
+    One jitted program per shape: run op by op, each of the ~30 operations compiled on its own
+    (issue 30: these 11 cases were 36 s of a cold run's CPU, most of it eager compiles)."""
+    @jax.jit
+    def both(x, k):
+        y, back = jax.vjp(fn, x, k)
+        y_ref, back_ref = jax.vjp(ref, x, k)
+        g = jax.random.normal(jax.random.key(seed), y_ref.shape)
+        return (y, *back(g)), (y_ref, *back_ref(g))
+    return both(x, k)
+
+
+def _normal(seed, shape):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
 
 
 # Sizes with odd and even sides, strides 1 and 2, and a 1-pixel image: the SAME padding's
 # uneven split and the dilated gradient's edges are where a hand-written form goes wrong.
 @pytest.mark.parametrize("stride,h,w", [(1, 9, 10), (2, 9, 10), (2, 8, 8), (1, 5, 6), (2, 1, 1), (2, 2, 3)])
 def test_depthwise_equals_grouped_convolution_value_and_gradient(stride, h, w):
-    x = jax.random.normal(jax.random.key(0), (2, h, w, 5))
-    k = jax.random.normal(jax.random.key(1), (3, 3, 5))
+    x = _normal(0, (2, h, w, 5))
+    k = _normal(1, (3, 3, 5))
     ref = lambda x, k: jax.lax.conv_general_dilated(  # noqa: E731
         x, k[:, :, None, :], (stride, stride), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"),
         feature_group_count=5)
@@ -38,8 +47,8 @@ def test_depthwise_equals_grouped_convolution_value_and_gradient(stride, h, w):
 
 @pytest.mark.parametrize("ksize,stride,h,w", [(1, 1, 6, 7), (1, 2, 7, 6), (3, 1, 6, 7), (3, 2, 7, 8), (7, 2, 9, 9)])
 def test_dense_convolution_equals_lax_value_and_gradient(ksize, stride, h, w):
-    x = jax.random.normal(jax.random.key(3), (2, h, w, 4))
-    k = jax.random.normal(jax.random.key(4), (ksize, ksize, 4, 6))
+    x = _normal(3, (2, h, w, 4))
+    k = _normal(4, (ksize, ksize, 4, 6))
     ref = lambda x, k: jax.lax.conv_general_dilated(  # noqa: E731
         x, k, (stride, stride), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
     got, want = _vjp_pair(lambda x, k: nets.conv2d(x, k, stride), ref, x, k)
