@@ -49,7 +49,13 @@ dev photos.
 """
 from dlm.io.provenance import REPO_ROOT as REPO, shared_real_path
 
-CHAIN = REPO / "experiments" / "results" / "campaign_offline_mnv2100_703" / "weights.npz"
+# The chain's weights.  Session 48 shipped them (dlm/data/weights/offline_703.npz, the same bytes), and the
+# repository keeps one copy of a 9 MB file, not two (the 55 MB budget for committed binaries): while the
+# chain's own copy is absent the chain continues from the shipped file.  A session that ends without
+# shipping writes its weights to CHAIN_OWN again.
+CHAIN_OWN = REPO / "experiments" / "results" / "campaign_offline_mnv2100_703" / "weights.npz"
+SHIPPED = REPO / "dlm" / "data" / "weights" / "offline_703.npz"
+CHAIN = CHAIN_OWN if CHAIN_OWN.exists() else SHIPPED
 IMAGENET = REPO / "third_party" / "imagenet_mobilenetv2" / "mobilenetv2_imagenet.npz"
 
 
