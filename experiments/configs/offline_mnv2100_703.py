@@ -42,8 +42,9 @@ changes of session 47's probes (dev 7.52% and 7.51% alone, 7.37% together, again
 
 `steps` is the whole campaign's budget (60,000 steps of 32 = 1.92M samples), the cosine read at the
 chain's step.  A kept machine resumes from its checkpoint; a new one from the chain's committed
-weights (experiments/results/campaign_offline_mnv2100_703/weights.npz, half precision, copied there
-at each session's end), and before they exist from ImageNet features.  Ship with
+weights (CHAIN below: the shipped dlm/data/weights/offline_703.npz while they are the shipped ones, else
+experiments/results/campaign_offline_mnv2100_703/weights.npz, half precision, copied there at a session's
+end), and before they exist from ImageNet features.  Ship with
 `experiments/ship_weights.py <weights.npz> --name offline` when it beats the shipped network on the
 dev photos.
 """
