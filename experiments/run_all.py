@@ -87,6 +87,8 @@ TABLES = [
     ("realism_finetune", "Realism on a trained network: each pool's short fine-tune from the same weights (issue 21)"),
     # Written by experiments/tta_probe.py.
     ("tta_probe", "Test-time averaging for photos: mirror, turned, scaled and shifted crops"),
+    # Written by experiments/dev_photo_conditions.py.
+    ("dev_photo_conditions", "Which real photos fail: the dev photos' error by condition (issue 21)"),
     # Written by experiments/label_translation.py (run by ship_weights.py for each shipped network).
     ("label_translation_realtime_mnv2050_320", "Label translation to AFLW2000-3D's 68 points (the paper's practice for benchmarks)"),
     ("peers_translated", "dlm and MediaPipe on real photos, each with the same label translation"),
