@@ -74,6 +74,14 @@ VARIANTS = {
         dict(augment=dict(max_gain=0.04), crops=dict(distractor_prob=0.3)),
         "HDRI light on half; natural light colours, colour gain sd 0.04 and another face beside the head on 30% of "
         "draws (do the background faces add to the colour changes?)"),
+    # Two conditions that the dev photos fail on most (experiments/dev_photo_conditions.py): a head
+    # rolled over 20 degrees (47 of 200 photos, 10 of the 15 failures) and a monochrome photo (30).
+    "env_light_50_roll30": ("pools/pool160_24k_env", dict(env_prob=0.5), dict(crops=dict(roll_deg=30.0)),
+                            "HDRI light on half; crops turned by up to +-30 degrees instead of +-12 (with the "
+                            "renders' own +-15: heads rolled as far as the dev photos' rolled fifth)"),
+    "env_light_50_gray16": ("pools/pool160_24k_env", dict(env_prob=0.5), dict(augment=dict(grayscale_prob=0.16)),
+                            "HDRI light on half; grey images on 16% of draws instead of 8% (15% of the dev photos "
+                            "are monochrome)"),
     "real3": ("pools/pool160_48k_real3", REAL3, {},
               "campaign 3's pool: HDRI light on half, skin detail, hair with a silhouette and long hair"),
     "real3_pose_prior": ("pools/pool160_48k_real3", REAL3, dict(pool_pose_prior={}),
