@@ -53,6 +53,11 @@ def main(argv=None):
     ap.add_argument("--background-search", action="store_true",
                     help="dlm's full face search in a background thread, as dlm track --webcam runs it "
                          "(dlm bench realtime --background-search)")
+    ap.add_argument("--hessian", choices=["lazy", "every"], default="lazy",
+                    help="dlm's per-frame solve (dlm bench realtime --hessian): J^T J kept while steps succeed, or "
+                         "built at every iteration")
+    ap.add_argument("--iterations", type=int, default=None,
+                    help="dlm's per-frame solve iterations (dlm bench realtime --iterations; default the tracker's)")
     ap.add_argument("--json", default=str(HERE / "results" / "realtime_vs_mediapipe.json"))
     args = ap.parse_args(argv)
     if not args.fps >= 0:
@@ -86,7 +91,10 @@ def main(argv=None):
         say(f"MediaPipe done (median {np.median(mp_ms[mp_found]) if mp_found.any() else float('nan'):.2f} ms); "
             f"dlm bench realtime: {args.passes} passes on core {core} (compiles first, on that one core)")
         cmd = [sys.executable, "-m", "dlm", "--quiet", "bench", "realtime", "--video", video, "--passes", str(args.passes),
-               "--threads", "1", "--refit-every", str(args.refit_every), "--fps", str(args.fps), "--json", str(Path(tmp) / "dlm.json")]
+               "--threads", "1", "--refit-every", str(args.refit_every), "--fps", str(args.fps), "--hessian", args.hessian,
+               "--json", str(Path(tmp) / "dlm.json")]
+        if args.iterations:
+            cmd += ["--iterations", str(args.iterations)]
         if args.max_frames:
             cmd += ["--max-frames", str(args.max_frames)]
         if args.background_search:
@@ -116,7 +124,8 @@ def main(argv=None):
                     frames_started=ours.get("frames_started"), started_frame=ours.get("started_frame"),
                     cnn_and_fit=ours.get("cnn_and_fit"), roi=ours.get("roi"),
                     network=ours["network"], input_size=ours["input_size"], landmarks=ours["landmarks"],
-                    refit_every=ours.get("refit_every"), identity_refit_frames=ours.get("identity_refit_frames"))
+                    refit_every=ours.get("refit_every"), identity_refit_frames=ours.get("identity_refit_frames"),
+                    hessian=ours.get("hessian"), solve_iterations=ours.get("solve_iterations"))
     result = dict(experiment="realtime_vs_mediapipe", video=os.path.basename(video), frames=int(len(frames)),
                   warmup_frames=WARMUP, passes=args.passes, core=core, fps=args.fps, environment=environment(),
                   mediapipe=mp, dlm=dlm_side,
@@ -135,7 +144,9 @@ def main(argv=None):
           f"{mp['p90_ms']:.2f} | {', '.join(f'{v:.2f}' for v in mp['per_pass_median_ms'])} | "
           f"{mp['every_frame_mean_ms']:.2f} |\n"
           f"| dlm real-time ({dlm_side['network']}, {dlm_side['landmarks']} landmarks, crop + CNN + 3D fit + ROI; "
-          f"identity refits {'every ' + str(args.refit_every) + ' frames, doubling' if args.refit_every else 'off'}) | "
+          f"identity refits {'every ' + str(args.refit_every) + ' frames, doubling' if args.refit_every else 'off'}; "
+          f"{dlm_side['solve_iterations']} solve iterations, "
+          f"J^T J {'kept while steps succeed' if args.hessian == 'lazy' else 'at every iteration'}) | "
           f"{dlm_side['median_ms']:.2f} | {dlm_side['p90_ms']:.2f} | "
           f"{', '.join(f'{v:.2f}' for v in dlm_side['per_pass_median_ms'] if v is not None)} | "
           f"{dlm_side['every_frame_mean_ms']:.2f} |\n"

@@ -46,6 +46,15 @@ def test_bench_fit_realtime(tmp_path):
     costs = [res[k]["final_cost"] for k in ("structured", "dense_jacfwd", "exported_structured")]
     assert max(costs) - min(costs) <= 1e-3 * max(costs) + 1e-3, costs
     assert res["speedup_structured_vs_dense"] > 0
+    # The tracker's solve, LM's 3 iterations or 3 or 2 with J^T J kept while steps succeed: each
+    # descends from the previous frame's pose to nearly the same cost (a fresh gradient at each
+    # step of either).
+    lm3 = res["tracker_lm_3_iterations"]
+    for k in ("tracker_lm_3_iterations", "tracker_lazy_jtj_3_iterations", "tracker_lazy_jtj_2_iterations"):
+        _timing(res[k])
+        assert res[k]["final_cost"] < res["structured"]["initial_cost"]
+        assert abs(res[k]["final_cost"] - lm3["final_cost"]) <= 0.01 * lm3["final_cost"], (k, res[k], lm3)
+    assert res["speedup_lazy_jtj_3_vs_lm_3"] > 0
 
 
 def test_bench_synth(tmp_path):

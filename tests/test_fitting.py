@@ -129,6 +129,33 @@ def test_lm_linear_solvers_reach_the_same_solution(model, scene):
     np.testing.assert_allclose(np.asarray(proj(a.x)), np.asarray(proj(b.x)), atol=0.05)
 
 
+def test_reused_jtj_solves_a_linear_problem_and_stops_where_lm_stops(model, scene):
+    # Linear least squares: J^T J is constant, so each step against the damped factor shrinks the
+    # error by damping / (1 + damping) per unit of curvature: 1e-3 each, ~1e-9 after three steps.
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(12, 5)).astype(np.float32), rng.normal(size=12).astype(np.float32)
+    res = lambda x: jnp.asarray(a) @ x - jnp.asarray(b)
+    normal = lm.dense_normal_equations(res)
+    grad = lambda x: normal(x)[1:]
+    s = jax.jit(lambda x0: lm.lm_run_reused_jtj(normal, grad, x0, 3))(jnp.zeros(5))
+    ref = np.linalg.lstsq(a.astype(np.float64), b.astype(np.float64), rcond=None)[0]
+    np.testing.assert_allclose(np.asarray(s.x), ref, atol=1e-4)
+    assert int(s.accepted) >= 1 and int(s.iteration) == 3
+    # A tracked frame (warm start: the answer's pose and expression slightly off): the gradient is
+    # fresh at every step, so the fixed point is LM's (J^T r = 0), only reached along another path.
+    st = rt.analyse_sparsity(model, "320")
+    frame, consts, xt = _frame(model, scene)
+    x0 = xt + 0.01 * jax.random.normal(jax.random.key(2), xt.shape)
+    solve = jax.jit(lambda x0, h: rt.solve_frame(x0, frame, consts, st, 12, hessian=h), static_argnums=1)
+    once, every = solve(x0, "lazy"), solve(x0, "every")
+    assert float(once.cost) < 0.5 * float(rt.cost(x0, frame, consts, st))
+    np.testing.assert_allclose(float(once.cost), float(every.cost), rtol=1e-3)
+    proj = lambda x: rt._project(rt._points(x, consts, st), consts.focal, consts.principal_point)
+    np.testing.assert_allclose(np.asarray(proj(once.x)), np.asarray(proj(every.x)), atol=0.05)
+    with pytest.raises(ValueError, match="hessian"):
+        rt.solve_frame(x0, frame, consts, st, 1, hessian="never")
+
+
 def test_exported_solver_equals_jit(model, scene):
     st = rt.analyse_sparsity(model, "320")
     frame, consts, xt = _frame(model, scene)

@@ -417,9 +417,10 @@ def cmd_bench_fit(args):
         res["offline"] = bench.bench_fit_offline(num_frames=args.frames, num_cameras=args.cameras)
     lines = []
     if "realtime" in res:
-        for k in ("structured", "dense_jacfwd", "exported_structured"):
+        for k in ("structured", "dense_jacfwd", "exported_structured", "tracker_lm_3_iterations",
+                  "tracker_lazy_jtj_3_iterations", "tracker_lazy_jtj_2_iterations"):
             v = res["realtime"][k]
-            lines.append(f"realtime {k:>20}: median {v['median_ms']:.3f} ms (p10 {v['p10_ms']:.3f}, "
+            lines.append(f"realtime {k:>33}: median {v['median_ms']:.3f} ms (p10 {v['p10_ms']:.3f}, "
                          f"p90 {v['p90_ms']:.3f})")
     if "offline" in res:
         o = res["offline"]
@@ -587,7 +588,8 @@ def cmd_bench_realtime(args):
                                  passes=args.passes, max_search_gap=args.max_search_gap,
                                  search_near=not args.no_search_near,
                                  detector=args.detector, refit_every=args.refit_every, fps=args.fps,
-                                 background_search=args.background_search)
+                                 background_search=args.background_search, hessian=args.hessian,
+                                 iterations=args.iterations)
     except InputError as e:
         raise UserError(str(e)) from None
     res = dict(benchmark="realtime", threads=args.threads, environment=environment(), **r)

@@ -323,6 +323,11 @@ def build_parser():
     p.add_argument("--background-search", action="store_true",
                    help="the full face search runs in a background thread while frames go on, as dlm track "
                         "--webcam runs it (default: it holds its frame, as for a video file)")
+    p.add_argument("--hessian", choices=["lazy", "every"], default="lazy",
+                   help="the per-frame solve's J^T J: kept while steps succeed, each iteration a fresh gradient "
+                        "(default), or built at every iteration (plain LM)")
+    p.add_argument("--iterations", type=positive_int, default=None, metavar="N",
+                   help="the per-frame solve's iterations (default: the tracker's, 3)")
     p.add_argument("--threads", type=int, choices=[0, 1], default=1,
                    help="1: pin to one core, one XLA thread (default); 0: leave as is")
     p.add_argument("--json", help="write the figures to this JSON file")

@@ -68,7 +68,9 @@ def bench_model(repeats: int = 50) -> dict:
 
 
 def bench_fit_realtime(repeats: int = 50) -> dict:
-    """Per-frame LM solve: 320 landmarks, pose + expression, 5 iterations (structured, dense, exported)."""
+    """Per-frame LM solve: 320 landmarks, pose + expression, 5 iterations (structured, dense, exported),
+    and the tracker's solve: 3 LM iterations (J^T J at each), or 3 or 2 with J^T J kept while
+    steps succeed (`rt.solve_frame`'s hessian "lazy", the tracker's default)."""
     model = dlm.load_face_model()
     # Two consecutive frames of a 1-second, 30-frame head turn: the per-frame warm start of tracking.
     seq = scenes.synthetic_sequence(model, jax.random.key(0), 30, 256, "320")[10:12]
@@ -88,8 +90,17 @@ def bench_fit_realtime(repeats: int = 50) -> dict:
         s = solver(x0, frame, consts)
         out[name]["final_cost"] = float(s.cost)
         out[name]["initial_cost"] = float(rt.cost(x0, frame, consts, st))
+    # The tracker's solve: LM's 3 iterations (RealtimeFitter's before 2026-12-06) against J^T J
+    # kept while steps succeed, with 3 (its default since) or 2 fresh-gradient steps.
+    for name, hessian, iters in (("tracker_lm_3_iterations", "every", 3), ("tracker_lazy_jtj_3_iterations", "lazy", 3),
+                                 ("tracker_lazy_jtj_2_iterations", "lazy", 2)):
+        solver = rt.make_solver(st, iters, "structured", hessian=hessian)
+        out[name] = time_fn(solver, x0, frame, consts, repeats=repeats)
+        out[name]["final_cost"] = float(solver(x0, frame, consts).cost)
     out["sparsity"] = rt.sparsity_stats(st)
     out["speedup_structured_vs_dense"] = out["dense_jacfwd"]["median_ms"] / out["structured"]["median_ms"]
+    out["speedup_lazy_jtj_3_vs_lm_3"] = (out["tracker_lm_3_iterations"]["median_ms"] /
+                                         out["tracker_lazy_jtj_3_iterations"]["median_ms"])
     return out
 
 
@@ -181,7 +192,7 @@ def default_video() -> str | None:
 def bench_realtime(video: str, model: str = "realtime", max_frames: int | None = None, warmup: int = 10,
                    solver: str = "jit", fuse: bool = True, passes: int = 3, max_search_gap: int = 8,
                    search_near: bool = True, detector="yunet", refit_every: int = 30, fps: float = 0.0,
-                   background_search: bool = False) -> dict:
+                   background_search: bool = False, hessian: str = "lazy", iterations: int | None = None) -> dict:
     """Per-frame latency of the real-time path over a real video: upright crop from the previous
     frame's fit + landmark CNN + real-time fit (+ the next ROI), i.e. everything `dlm.Tracker`
     does per frame.  Frames are decoded before timing.  The first `warmup` frames (compilation,
@@ -198,7 +209,8 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
     thread) runs between frames, as it would live.  0: frames back to back, so background work
     takes its time from the frames.  background_search: the Tracker's full search runs in a
     background thread (as `dlm track --webcam` runs it); frames_search_started counts the frames
-    that started one, and searched_frame times only what ran on the frame thread."""
+    that started one, and searched_frame times only what ran on the frame thread.  hessian and
+    iterations (None: the fitter's default): the per-frame solve's (`RealtimeFitter`)."""
     if fps < 0:
         raise ValueError(f"fps must be 0 (back to back) or positive, got {fps}")
     reader = imageio.VideoReader(video, max_frames=max_frames)
@@ -208,7 +220,8 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
     pred = lmk.shipped(model)
     tracker = pipeline.Tracker((reader.width, reader.height), pred, solver=solver, fuse=fuse,
                                max_search_gap=max_search_gap, search_near=search_near, detector=detector,
-                               refit_every=refit_every, background_search=background_search)
+                               refit_every=refit_every, background_search=background_search, hessian=hessian,
+                               **({} if iterations is None else dict(num_iters=iterations)))
     if passes < 1:
         raise ValueError(f"passes must be at least 1, got {passes}")
     # An untimed compile pass: the warm-up frames, then the first identity refit is waited for.
@@ -267,7 +280,8 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
                 frames_per_s=(1e3 / stats("total", tracked)["median_ms"]) if tracked else None,
                 fused=tracker.fuse, roi=stats("roi", tracked), cnn=stats("cnn", tracked), fit=stats("fit", tracked),
                 cnn_and_fit=stats("cnn_and_fit", tracked),
-                identity_refit_frames=sum(r["refit"] for r in tracked), refit_every=refit_every, fps=fps,
+                identity_refit_frames=sum(r["refit"] for r in tracked), refit_every=refit_every, fps=fps, hessian=hessian,
+                solve_iterations=tracker.fitter.num_iters,
                 frames_dropped=dropped,
                 note="per_frame: median over tracked frames of crop + CNN + fit + next ROI; identity refits "
                      "(started once the keyframes are full after a start, then every refit_every frames) are included in the mean and p90; fused: the CNN and the fit "

@@ -79,6 +79,44 @@ def lm_run(normal_fn: Callable, cost_fn: Callable, x0: jax.Array, num_iters: int
                              lambda i, s: lm_update(normal_fn, cost_fn, s, linear_solver=linear_solver), state)
 
 
+def lm_run_reused_jtj(normal_fn: Callable, gradient_fn: Callable, x0: jax.Array, num_iters: int,
+                      damping: float = 1e-3, linear_solver: str = "cholesky",
+                      curvature_fn: Callable | None = None) -> LMState:
+    """LM that keeps J^T J while its steps succeed: each step solves the damped J^T J last built
+    against the gradient at the current x, `gradient_fn(x) -> (J^T r, cost)`, and is kept if the
+    cost drops (damping x 0.3, as `lm_update`).  A rejected step rebuilds J^T J at the current x
+    when it was built elsewhere (damping kept: the next step is the one LM would have taken), or
+    raises the damping x 5 when it was built there.  A kept step costs a gradient and a small
+    factorisation instead of J^T J's products: a warm-started frame, whose J^T J barely moves
+    between steps, pays for J^T J once; a frame far from its start (a quick turn) falls back to
+    LM's steps.  curvature_fn(x) -> (P,): the diagonal part of J^T J that is cheap and may jump
+    between steps (a bound prior's active set), taken fresh at each step.  Fixed point: LM's
+    (J^T r = 0 with a fresh gradient)."""
+    strip = (lambda x, jtj: jtj) if curvature_fn is None else (lambda x, jtj: jtj - jnp.diag(curvature_fn(x)))
+    jtj, jtr, cost = normal_fn(x0)
+    jtj = strip(x0, jtj)
+
+    def solve(x, jtj, g, damping):
+        a = jtj if curvature_fn is None else jtj + jnp.diag(curvature_fn(x))
+        diag = jnp.diagonal(a)
+        return _solve(a + jnp.diag(damping * diag + 1e-9 * (1.0 + jnp.max(diag))), g, linear_solver)
+
+    def step(i, carry):
+        state, g, jtj, fresh = carry
+        x_new = state.x - solve(state.x, jtj, g, state.damping)
+        g_new, new_cost = gradient_fn(x_new)
+        ok = jnp.isfinite(new_cost) & (new_cost < state.cost)
+        rebuild = ~ok & ~fresh
+        jtj = jax.lax.cond(rebuild, lambda: strip(state.x, normal_fn(state.x)[0]), lambda: jtj)
+        damping = jnp.where(ok, state.damping * 0.3, jnp.where(rebuild, state.damping, state.damping * 5.0))
+        state = LMState(jnp.where(ok, x_new, state.x), jnp.where(ok, new_cost, state.cost),
+                        jnp.clip(damping, 1e-7, 1e7), state.iteration + 1, state.accepted + ok.astype(jnp.int32))
+        return state, jnp.where(ok, g_new, g), jtj, ~ok
+    state = LMState(x0, cost, jnp.asarray(damping, x0.dtype), jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
+    state, _, _, _ = jax.lax.fori_loop(0, num_iters, step, (state, jtr, jtj, jnp.ones((), bool)))
+    return state
+
+
 def dense_normal_equations(residual_fn: Callable) -> Callable:
     """The reference: J from jax.jacfwd of the whole residual vector."""
     def normal(x):

@@ -197,6 +197,14 @@ def cost(x, frame, consts, st) -> jax.Array:
     return 0.5 * jnp.sum(r * r)
 
 
+def bound_curvature(x, w: "RealtimeWeights") -> jax.Array:
+    """(P,) the expression bounds' part of J^T J's diagonal at x: 2 w_bounds on each coefficient
+    outside [0, 1], as `structured_normal_equations` adds it."""
+    psi = split(x)[2]
+    active = ((psi < 0) | (psi > 1)).astype(psi.dtype)
+    return jnp.zeros_like(x).at[NUM_POSE:].set(2.0 * w.expression_bounds * active)
+
+
 def structured_normal_equations(x, frame: FrameInput, consts: FrameConstants, st: Structure):
     """(J^T J, J^T r, cost) from the model's structure and the static sparsity."""
     w = consts.weights
@@ -255,11 +263,17 @@ def structured_normal_equations(x, frame: FrameInput, consts: FrameConstants, st
     return jtj, jtr, 0.5 * r_lm2 + 0.5 * r_t2 + prior
 
 
+HESSIANS = ("every", "lazy")
+
+
 def solve_frame(x0, frame: FrameInput, consts: FrameConstants, st: Structure, num_iters: int = 5,
-                jacobian: str = "structured", linear_solver: str = "cholesky") -> lm.LMState:
+                jacobian: str = "structured", linear_solver: str = "cholesky", hessian: str = "every") -> lm.LMState:
     """LM from x0 for `num_iters` iterations. jacobian: "structured" or "dense" (jax.jacfwd
     reference); linear_solver: see `dlm.fitting.lm` ("gauss_jordan" when vmapped over a batch
-    sharded over several CPU devices)."""
+    sharded over several CPU devices).  hessian: "every" (J^T J built and factorised at every
+    iteration: `lm.lm_run`) or "lazy" (built at x0 and rebuilt only after a step that fails, each
+    iteration a fresh gradient against it: `lm.lm_run_reused_jtj`; the expression bounds'
+    curvature, which jumps as coefficients cross 0 or 1, is taken fresh)."""
     cost_fn = lambda x: cost(x, frame, consts, st)
     if jacobian == "structured":
         normal = lambda x: structured_normal_equations(x, frame, consts, st)
@@ -267,23 +281,31 @@ def solve_frame(x0, frame: FrameInput, consts: FrameConstants, st: Structure, nu
         normal = lm.dense_normal_equations(lambda x: residuals(x, frame, consts, st))
     else:
         raise ValueError(f"jacobian must be 'structured' or 'dense', not {jacobian!r}")
-    return lm.lm_run(normal, cost_fn, x0, num_iters, linear_solver=linear_solver)
+    if hessian == "every":
+        return lm.lm_run(normal, cost_fn, x0, num_iters, linear_solver=linear_solver)
+    if hessian == "lazy":
+        # J^T J unused: XLA drops its products from the traced program, leaving J^T r and the cost.
+        gradient = lambda x: normal(x)[1:]
+        return lm.lm_run_reused_jtj(normal, gradient, x0, num_iters, linear_solver=linear_solver,
+                                    curvature_fn=lambda x: bound_curvature(x, consts.weights))
+    raise ValueError(f"hessian must be one of {HESSIANS}, not {hessian!r}")
 
 
-def make_solver(st: Structure, num_iters: int = 5, jacobian: str = "structured"):
+def make_solver(st: Structure, num_iters: int = 5, jacobian: str = "structured", hessian: str = "every"):
     """A jitted (x0, frame, consts) -> LMState for one landmark set."""
-    return jax.jit(lambda x0, frame, consts: solve_frame(x0, frame, consts, st, num_iters, jacobian))
+    return jax.jit(lambda x0, frame, consts: solve_frame(x0, frame, consts, st, num_iters, jacobian,
+                                                         hessian=hessian))
 
 
 # ---------------------------------------------------------------------------
 # Export: the per-frame solve as a serialised CPU artifact.
 
-def _flat_solve(st: Structure, num_iters: int):
+def _flat_solve(st: Structure, num_iters: int, hessian: str = "every"):
     """The per-frame solve over plain arrays (exported artifacts carry no Python types)."""
     def solve(x0, mu, sigma, weight, prev_2d, temporal_on, bind, joints, focal, pp, w):
         frame = FrameInput(mu, sigma, weight, prev_2d, temporal_on)
         consts = FrameConstants(bind, joints, focal, pp, RealtimeWeights(*[w[i] for i in range(w.shape[0])]))
-        return tuple(solve_frame(x0, frame, consts, st, num_iters))
+        return tuple(solve_frame(x0, frame, consts, st, num_iters, hessian=hessian))
     return solve
 
 
@@ -292,13 +314,13 @@ def _flat_args(x0, frame: FrameInput, consts: FrameConstants):
     return (x0, *frame, consts.bind_identity, consts.joints, consts.focal, consts.principal_point, w)
 
 
-def export_solver(st: Structure, num_iters: int = 5, platforms=("cpu",)) -> bytes:
+def export_solver(st: Structure, num_iters: int = 5, platforms=("cpu",), hessian: str = "every") -> bytes:
     """Serialise the per-frame solve (shapes fixed by the landmark set) with jax.export."""
     L, E = st.expression_basis.shape[0], st.num_expression
     spec = lambda *shape: jax.ShapeDtypeStruct(shape, jnp.float32)
     args = (spec(NUM_POSE + E), spec(L, 2), spec(L), spec(L), spec(L, 2), spec(), spec(L, 3),
             spec(len(st.parents), 3), spec(), spec(2), spec(len(RealtimeWeights._fields)))
-    exp = export.export(jax.jit(_flat_solve(st, num_iters)), platforms=list(platforms))(*args)
+    exp = export.export(jax.jit(_flat_solve(st, num_iters, hessian)), platforms=list(platforms))(*args)
     return bytes(exp.serialize())
 
 
@@ -309,7 +331,7 @@ def load_exported_solver(blob: bytes):
     return lambda x0, frame, consts: lm.LMState(*call(*_flat_args(x0, frame, consts)))
 
 
-def structure_hash(st: Structure, num_iters: int) -> str:
+def structure_hash(st: Structure, num_iters: int, hessian: str = "every") -> str:
     """Identifies an exported solve: the landmark structure, iteration count and JAX version."""
     h = hashlib.sha256()
     h.update(np.ascontiguousarray(st.expression_basis).tobytes())
@@ -319,46 +341,49 @@ def structure_hash(st: Structure, num_iters: int) -> str:
         h.update(support.tobytes())
     # "masked": the normal equations' form (a cached artifact of the per-group form is not reused).
     h.update(repr((st.parents, num_iters, jax.__version__, "masked")).encode())
+    if hessian != "every":   # artifacts of the default solve keep their names
+        h.update(hessian.encode())
     return h.hexdigest()[:16]
 
 
-def cached_exported_solver(st: Structure, num_iters: int = 5, cache_dir=None):
+def cached_exported_solver(st: Structure, num_iters: int = 5, cache_dir=None, hessian: str = "every"):
     """Load the serialised per-frame solve from the cache, exporting it there first if missing.
 
     The artifact lives in $DLM_CACHE (default ~/.cache/dlm) as realtime-<hash>.jaxexport and is
     written atomically; a corrupt file is replaced.  Returns (solver, path).
     """
     cache_dir = cache_dir or default_cache_dir()
-    path = os.path.join(cache_dir, f"realtime-{structure_hash(st, num_iters)}.jaxexport")
+    path = os.path.join(cache_dir, f"realtime-{structure_hash(st, num_iters, hessian)}.jaxexport")
     if os.path.isfile(path):
         try:
             with open(path, "rb") as f:
                 return load_exported_solver(f.read()), path
         except Exception:  # corrupt or from an incompatible JAX: export again
             pass
-    blob = export_solver(st, num_iters)
+    blob = export_solver(st, num_iters, hessian=hessian)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             f.write(blob)
     return load_exported_solver(blob), path
 
 
-def _solve_with_outputs(x0, frame: FrameInput, consts: FrameConstants, st: Structure, num_iters: int):
+def _solve_with_outputs(x0, frame: FrameInput, consts: FrameConstants, st: Structure, num_iters: int,
+                        hessian: str = "every"):
     """The per-frame solve and what the tracker reads after it: (x, cost, fitted projections,
     energy terms, (joint rotations, translation, expression), total landmark weight)."""
-    state = solve_frame(x0, frame, consts, st, num_iters)
+    state = solve_frame(x0, frame, consts, st, num_iters, hessian=hessian)
     x = state.x
     return (x, state.cost, _project(_points(x, consts, st), consts.focal, consts.principal_point),
             energy_terms(x, frame, consts, st), split(x), jnp.sum(frame.weight))
 
 
 def _landmarks_then_solve(landmark_args, x0, prev_2d, weight, consts: FrameConstants, landmark_fn,
-                          st: Structure, num_iters: int):
+                          st: Structure, num_iters: int, hessian: str = "every"):
     """A warm frame as one program: landmarks from `landmark_fn(*landmark_args)` -> (mu (L, 2),
     sigma (L,), extra), then the solve, so nothing returns to the host between the two."""
     mu, sigma, extra = landmark_fn(*landmark_args)
     frame = FrameInput(mu, sigma, weight, prev_2d, jnp.asarray(1.0, jnp.float32))
-    return (mu, sigma, extra), _solve_with_outputs(x0, frame, consts, st, num_iters)
+    return (mu, sigma, extra), _solve_with_outputs(x0, frame, consts, st, num_iters, hessian)
 
 
 # ---------------------------------------------------------------------------
@@ -522,10 +547,13 @@ class RealtimeFitter:
     length.  A frame after the track was lost (by the fitter, or by the caller's `lose`) keeps
     them and finds pose and expression from its landmarks (`pose_start`, milliseconds), falling
     back to the offline fitter when that does not explain them.  Every other
-    frame runs `num_iters` LM iterations of pose and expression, warm-started from the
-    previous frame, with the temporal term (3 by default: on synthetic sequences, at the default
-    motion and three times as fast, 3 iterations leave the landmarks within 0.001 px of 4, 5 or 8,
-    mean and 95th percentile over frames; experiments/realtime_iterations.py).  Once `num_keyframes`
+    frame runs `num_iters` solve iterations of pose and expression, warm-started from the
+    previous frame, with the temporal term; `hessian` "lazy" (default) keeps J^T J while steps
+    succeed and takes each iteration against a fresh gradient, "every" is plain LM (`solve_frame`).
+    3 iterations (on synthetic sequences, at the default motion and three times as fast, LM's 3 left
+    the landmarks within 0.001 px of 4, 5 or 8, mean and 95th percentile over frames;
+    experiments/realtime_iterations.py, which also compares the two solves).
+    Once `num_keyframes`
     tracked frames are kept after a start, then at `refit_every` frames and at intervals doubling
     up to `refit_max_every` (`refit_due`), identity and focal length are refitted jointly over
     those recent frames (offline fitter, warm-started, at most `refit_iters` L-BFGS iterations)
@@ -549,21 +577,24 @@ class RealtimeFitter:
     def __init__(self, model: fm.FaceModel, image_size, landmark_set: str = "320", num_iters: int = 3,
                  weights: RealtimeWeights = RealtimeWeights(), refit_every: int = 30, num_keyframes: int = 8,
                  lost_cost_per_landmark: float = 25.0, solver=None, offline_config=None, async_refit: bool = True,
-                 refit_max_every: int | None = 240, refit_iters: int = 100, refit_chunk: int | None = 4):
+                 refit_max_every: int | None = 240, refit_iters: int = 100, refit_chunk: int | None = 4,
+                 hessian: str = "lazy"):
         self.model = model
         self.image_size = (float(image_size[0]), float(image_size[1]))
         self.landmark_set = landmark_set
         self.weights = weights
         self.structure = analyse_sparsity(model, landmark_set)
         self.num_iters = num_iters
+        self.hessian = hessian
         self._fused = None
         self._fused_from = {}
         if solver is None or solver == "jit":
-            self.solver = make_solver(self.structure, num_iters)
+            self.solver = make_solver(self.structure, num_iters, hessian=hessian)
             # Solve and outputs as one compiled call: one dispatch per frame instead of two.
-            self._fused = jax.jit(functools.partial(_solve_with_outputs, st=self.structure, num_iters=num_iters))
+            self._fused = jax.jit(functools.partial(_solve_with_outputs, st=self.structure, num_iters=num_iters,
+                                                    hessian=hessian))
         elif solver == "exported":
-            self.solver, self.exported_path = cached_exported_solver(self.structure, num_iters)
+            self.solver, self.exported_path = cached_exported_solver(self.structure, num_iters, hessian=hessian)
         elif callable(solver):
             self.solver = solver
         else:
@@ -743,7 +774,7 @@ class RealtimeFitter:
         fn = self._fused_from.get(landmark_fn)
         if fn is None:
             fn = jax.jit(functools.partial(_landmarks_then_solve, landmark_fn=landmark_fn, st=self.structure,
-                                           num_iters=self.num_iters))
+                                           num_iters=self.num_iters, hessian=self.hessian))
             self._fused_from = {landmark_fn: fn}
         n = len(self.model.landmarks[self.landmark_set])
         weight = self._ones(n)
