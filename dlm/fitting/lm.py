@@ -52,14 +52,18 @@ def _solve(a, b, linear_solver: str):
     raise ValueError(f"linear_solver must be one of {LINEAR_SOLVERS}, not {linear_solver!r}")
 
 
+def _damped(jtj: jax.Array, damping: jax.Array) -> jax.Array:
+    """J^T J + lambda diag(J^T J), with a floor that keeps it positive definite."""
+    diag = jnp.diagonal(jtj)
+    return jtj + jnp.diag(damping * diag + 1e-9 * (1.0 + jnp.max(diag)))
+
+
 def lm_update(normal_fn: Callable, cost_fn: Callable, state: LMState, min_damping: float = 1e-7,
               max_damping: float = 1e7, linear_solver: str = "cholesky") -> LMState:
     """One step: solve (J^T J + lambda diag(J^T J)) delta = -J^T r (`linear_solver`), keep it if
     the cost drops."""
     jtj, jtr, cost = normal_fn(state.x)
-    diag = jnp.diagonal(jtj)
-    a = jtj + jnp.diag(state.damping * diag + 1e-9 * (1.0 + jnp.max(diag)))
-    delta = -_solve(a, jtr, linear_solver)
+    delta = -_solve(_damped(jtj, state.damping), jtr, linear_solver)
     x_new = state.x + delta
     new_cost = cost_fn(x_new)
     ok = jnp.isfinite(new_cost) & (new_cost < cost)
@@ -98,8 +102,7 @@ def lm_run_reused_jtj(normal_fn: Callable, gradient_fn: Callable, x0: jax.Array,
 
     def solve(x, jtj, g, damping):
         a = jtj if curvature_fn is None else jtj + jnp.diag(curvature_fn(x))
-        diag = jnp.diagonal(a)
-        return _solve(a + jnp.diag(damping * diag + 1e-9 * (1.0 + jnp.max(diag))), g, linear_solver)
+        return _solve(_damped(a, damping), g, linear_solver)
 
     def step(i, carry):
         state, g, jtj, fresh = carry
