@@ -55,7 +55,7 @@ POOLS = {
                                             hair_volume=True, long_hair=True, eyelashes=True, shoulders=True,
                                             beard_volume=beard, natural_light=natural)   # real-time 5-7, offline
        for name, seed, beard, natural in (("5", 5, False, False), ("6", 6, False, False), ("7b", 7, True, False),
-                                          ("8n", 8, True, True))},
+                                          ("8n", 8, True, True), ("9n", 9, True, True))},
 }
 
 
