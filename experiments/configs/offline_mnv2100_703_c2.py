@@ -22,6 +22,10 @@ colour gain sd 0.04).
 offline weights (1.92M samples seen: `campaign_start_samples`, so this cosine starts at its own step
 0) and continues from CHAIN_OWN once a session has written it there (half precision, at a session's
 end, or the shipped file again when a session ships).
+
+Closed after session 50: the chain lived only on that machine (~/.cache/dlm/runs, 9 MB of weights over
+the 55 MB budget), and session 51's machine was new, so the chain's 8,615 steps (dev 6.71%, not better
+than shipped) are gone.  Run again, this config restarts from the shipped weights at its step 0.
 """
 from dlm.io.provenance import REPO_ROOT as REPO, shared_real_path
 
