@@ -80,8 +80,8 @@ def test_own_roi_gate_pairs_photos_and_requires_as_many_faces_found():
         sys.path.remove(str(EXPERIMENTS))
     yaws = {"a": 10.0, "b": 45.0, "c": 75.0, "d": -50.0}
     shipped = {k: (0.06, y) for k, y in yaws.items() if k != "d"}        # misses d
-    # Finds d too, a hard face (NME 0.5): unpaired, its 30-60 bin would be 0.28 against 0.06.
-    candidate = {k: (0.05, y) for k, y in yaws.items() if k != "d"} | {"d": (0.5, yaws["d"])}
+    # Finds d too, a hard face (NME 0.45): unpaired, its 30-60 bin would be 0.25 against 0.06.
+    candidate = {k: (0.05, y) for k, y in yaws.items() if k != "d"} | {"d": (0.45, yaws["d"])}
     gate = own_roi_gate(candidate, shipped)
     assert gate["passed"] and gate["paired_photos"] == 3 and gate["only_candidate"] == ["d"]
     assert abs(gate["paired_nme_balanced_candidate"] - 0.05) < 1e-12
@@ -91,6 +91,13 @@ def test_own_roi_gate_pairs_photos_and_requires_as_many_faces_found():
     # Better on the photos both find but one face fewer found: fails.
     fewer = {k: (0.01, y) for k, y in yaws.items() if k in ("a", "b", "c")}
     assert not own_roi_gate(fewer, candidate)["passed"]
+    # A "found" face half a face or more away from the labelled one (NME >= 0.5) is not found: the
+    # shipped model's wrong hit on d neither outnumbers the candidate nor enters the pairs.
+    wrong_hit = shipped | {"d": (0.98, yaws["d"])}
+    gate = own_roi_gate(fewer, wrong_hit)
+    assert gate["passed"] and gate["found_shipped"] == 3 and gate["returned_shipped"] == 4
+    assert gate["gross_shipped"] == ["d"] and gate["paired_photos"] == 3 and gate["only_shipped"] == []
+    assert not own_roi_gate(fewer, wrong_hit, gross_nme=1.0)["passed"]   # counted as found: one fewer
     # As many found, worse on the pairs: fails; equal: passes (not above).
     worse = {k: (v[0] + 0.001, v[1]) for k, v in shipped.items()}
     assert not own_roi_gate(worse, shipped)["passed"]
