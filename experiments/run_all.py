@@ -78,9 +78,9 @@ TABLES = [
     ("campaign_realtime_env96k_320", "Campaign 2: four times the distinct renders (HDRI-lit 96k pool)"),
     ("campaign_realtime_real48k_320", "Campaign 3: the shipped network fine-tuned on renders with every realism switch"),
     ("campaign_realtime_real96k_320", "Campaign 4: campaign 3 continued on its pool grown to 96,000 renders"),
-    ("campaign_realtime_real5_320", "Campaign 5: shoulders and eyelashes (shipped, dev 6.54%)"),
+    ("campaign_realtime_real5_320", "Campaign 5: shoulders and eyelashes (shipped until campaign 7, dev 6.54%)"),
     ("campaign_realtime_real7b_320", "Campaign 6: two new pools, one with beards that have volume (not shipped)"),
-    ("campaign_realtime_real9n_320", "Campaign 7: natural light colour, colour gain 0.04, more grey, one pool in one session"),
+    ("campaign_realtime_real9n_320", "Campaign 7: natural light colour, colour gain 0.04, more grey, one pool in one session (shipped, dev 6.47%)"),
     ("campaign_offline_mnv2100_703", "The offline network's campaign: MobileNetV2 x1.0 from ImageNet features, 703 landmarks"),
     ("campaign_offline_mnv2100_703_c2", "The offline network's second campaign: a warm restart on a third pool (seed 9)"),
     # Written by experiments/network_choice.py and experiments/realism_probe.py (equal budgets, real dev photos).
