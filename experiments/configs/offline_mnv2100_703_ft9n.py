@@ -18,16 +18,19 @@ draws and the colour gain at sd 0.04 as the campaigns' last sessions.
 Ship with `experiments/ship_weights.py ~/.cache/dlm/runs/offline_mnv2100_703_ft9n/weights.npz --name offline`
 when it beats the shipped network on both gates.
 """
-from dlm.io.provenance import REPO_ROOT as REPO, shared_real_path
+from pathlib import Path
 
+from dlm.io.provenance import REPO_ROOT as REPO
+from dlm.train.loop import config_dict
+
+# The first campaign's config: the same network, recipe and dev photos; this run changes the start
+# (the shipped file itself), pool, augmentation, seed, rate, length and evaluation interval.
+BASE = Path(__file__).with_name("offline_mnv2100_703.py")
 SHIPPED = REPO / "dlm" / "data" / "weights" / "offline_703.npz"
 
 
 def get_config():
-    return dict(name="offline_mnv2100_703_ft9n", network="mobilenetv2", landmark_set="703", size=128,
-                batch_size=32, steps=3_000, loss="gnll", lr=1e-4, warmup_steps=300, data_seed=9039, seed=0,
-                eval_every=1000, checkpoint_every=250, log_every=50, pool_pose_prior={},
-                pool="pools/pool160_48k_real9n", augment=dict(max_gain=0.04, grayscale_prob=0.16),
+    return dict(config_dict(BASE), name="offline_mnv2100_703_ft9n", steps=3_000, lr=1e-4, data_seed=9039,
+                eval_every=1000, pool="pools/pool160_48k_real9n", augment=dict(max_gain=0.04, grayscale_prob=0.16),
                 # The shipped weights' samples (the first campaign's end): this run's schedule starts at its step 0.
-                init_from=str(SHIPPED), campaign=True, campaign_start_samples=1_920_000, rewarm_steps=300,
-                real_eval_dir=shared_real_path("aflw2000_dev"))
+                init_from=str(SHIPPED), init_backbone=None, campaign_start_samples=1_920_000)

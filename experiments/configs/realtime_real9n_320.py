@@ -26,6 +26,9 @@ pose prior.
         --campaign-log experiments/results/campaign_realtime_real9n_320.jsonl --roi-auto
 
 Ship with experiments/ship_weights.py when the dev photos improve on both gates.
+
+Result (session 51, 2026-12-06 08:34-09:12, 85.0 img/s with the CPU its own, not the 47 planned for):
+dev 6.54 -> 6.47% balanced, own face finding 6.65% vs 6.72% on the 198 photos both find; shipped.
 """
 from pathlib import Path
 
