@@ -90,6 +90,8 @@ TABLES = [
     ("realism_finetune", "Realism on a trained network: each pool's short fine-tune from the same weights (issue 21)"),
     # Written by experiments/tta_probe.py.
     ("tta_probe", "Test-time averaging for photos: mirror, turned, scaled and shifted crops"),
+    # Written by experiments/detail_probe.py.
+    ("detail_probe", "How much detail the networks use: crops cut smaller and resized to the input (issue 21)"),
     # Written by experiments/dev_photo_conditions.py.
     ("dev_photo_conditions", "Which real photos fail: the dev photos' error by condition (issue 21)"),
     # Written by experiments/label_translation.py (run by ship_weights.py for each shipped network).
