@@ -347,6 +347,28 @@ def test_environment_light_and_background_agree_and_are_off_by_default(model, as
     on = synth.render_batch(keys, model, env_assets._replace(env_prob=jnp.float32(1.0)), ids, S, augment=False)
     assert np.abs(np.asarray(on.image) - np.asarray(plain.image)).mean() > 0.02
     np.testing.assert_array_equal(np.asarray(on.landmarks), np.asarray(plain.landmarks))
+    # The background is the map seen the camera's way up: maps that brighten with elevation (the
+    # same shapes as the 12 maps, so the same compiled renderer) show their brighter part in the
+    # background's top rows.  The camera looks along the map's horizon to within its tilt (sd 7
+    # degrees) and sees +-8-15 degrees of it; a background turned upside down (as renders were
+    # until 2026-12-06: the view vector's x and y had the wrong sign) fails this for every sample.
+    h, w = env["radiance"].shape[1:3]
+    elevation = np.pi / 2 - (np.arange(h) + 0.5) / h * np.pi                 # the map's rows, + up
+    # A fifth of each map's own level at its horizon times 2^(3 sin elevation): no pixel saturates.
+    level = 0.2 * np.median(env["radiance"][:, h // 2 - 8:h // 2 + 8], axis=(1, 2, 3))[:, None, None, None]
+    ramp = np.exp2(3.0 * np.sin(elevation))[None, :, None, None]
+    ramped = env_assets._replace(env_prob=jnp.float32(1.0), env_radiance=jnp.asarray(
+        np.broadcast_to(level * ramp, env["radiance"].shape).astype(np.float32)))
+    compared = 0
+    for seed in (5, 6, 7):
+        b = synth.render_batch(synth.batch_keys(seed, 0, 2), model, ramped, ids, S, augment=False)
+        lum, bg = np.asarray(b.image).mean(-1), np.asarray(b.mask) == 0
+        for i in range(2):
+            top, bottom = lum[i, :S // 4][bg[i, :S // 4]], lum[i, -S // 4:][bg[i, -S // 4:]]
+            if top.size >= 20 and bottom.size >= 20:
+                assert top.max() < 1.0 and top.mean() > bottom.mean(), (seed, i, top.mean(), bottom.mean())
+                compared += 1
+    assert compared >= 3
     # One map with one sun (converted by convert.py): the renderer's look-up sees the sun along
     # the direction its light comes from, and not the other way.
     convert = _hdri_converter()

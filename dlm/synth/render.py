@@ -1165,9 +1165,12 @@ def render_scene(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int,
         light = jax.tree_util.tree_map(lambda a, b: jnp.where(use_env, a, b), env_light, light)
     n = pix[..., 12:15] / (jnp.linalg.norm(pix[..., 12:15], axis=-1, keepdims=True) + 1e-9)
     g = jnp.arange(size, dtype=jnp.float32) + 0.5
-    ray = jnp.stack(jnp.broadcast_arrays((g[None, :] - cam.principal_point[0]) / cam.focal,
-                                         -(g[:, None] - cam.principal_point[1]) / cam.focal, jnp.ones(())), -1)
-    view = ray / jnp.linalg.norm(ray, axis=-1, keepdims=True)  # towards the camera
+    # From the surface seen at each pixel centre towards the camera: a point at depth d there is
+    # d ((u - cx) / f, -(v - cy) / f, -1) (`geometry.project`), so the camera lies along
+    # ((cx - u) / f, (v - cy) / f, 1); -view is the camera's ray into the scene.
+    ray = jnp.stack(jnp.broadcast_arrays((cam.principal_point[0] - g[None, :]) / cam.focal,
+                                         (g[:, None] - cam.principal_point[1]) / cam.focal, jnp.ones(())), -1)
+    view = ray / jnp.linalg.norm(ray, axis=-1, keepdims=True)
     ndl = jnp.sum(n * light.direction, -1)
     half = light.direction + view
     half = half / (jnp.linalg.norm(half, axis=-1, keepdims=True) + 1e-9)
