@@ -2,12 +2,14 @@
 render pools (`dlm synth --pool`) written resumably and drawn deterministically.  Training on them is
 in test_train.py."""
 import json
+import shutil
 
 import numpy as np
 import pytest
 
 from dlm.synth import dataset as synth_dataset
 from dlm.synth import pool
+from dlm.synth import render as synth
 
 # test_train's pool size (and test_bench's `synth --pool`): one compiled renderer serves all three.
 POOL = 80
@@ -70,6 +72,14 @@ def test_pool_writes_resume_exactly_and_draws_are_deterministic(tmp_path, model)
         pool.write_pool(tmp_path / "c", 16, size=POOL, seed=4, crop_scale=0.8, workers=1, grow_from=half)
     with pytest.raises(ValueError, match="more than"):
         pool.write_pool(tmp_path / "d", 8, size=POOL, seed=3, crop_scale=0.8, workers=1, grow_from=a)
+    # A pool drawn by an earlier renderer (its meta without this renderer's version) is refused too.
+    assert meta["renderer"] == synth.RENDERER_VERSION
+    old = tmp_path / "old"
+    shutil.copytree(half, old)
+    (old / "meta.json").write_text(json.dumps({k: v for k, v in json.loads((half / "meta.json").read_text()).items()
+                                               if k != "renderer"}))
+    with pytest.raises(ValueError, match=r"other settings \(renderer\)"):
+        pool.write_pool(tmp_path / "e", 16, size=POOL, seed=3, crop_scale=0.8, workers=1, grow_from=old)
     # A pool lit by the environment maps: the same heads and labels in other light and settings.
     env = tmp_path / "env"
     pool.write_pool(env, 16, size=POOL, seed=3, crop_scale=0.8, workers=1, env_prob=1.0)

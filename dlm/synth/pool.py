@@ -97,6 +97,8 @@ def write_pool(out_dir, num: int, size: int = 160, seed: int = 0, crop_scale: fl
     if env_prob:   # recorded only when used: the settings of earlier pools stay what they were
         settings["env_prob"] = float(env_prob)
     settings.update({name: True for name, v in on.items() if v})
+    # Pools drawn by another version of the renderer hold other images for the same keys: never mixed.
+    settings["renderer"] = synth.RENDERER_VERSION
     progress_path = os.path.join(partial, "progress.json")
     if os.path.isdir(partial):
         with open(progress_path) as f:

@@ -95,6 +95,11 @@ BACKGROUND_FILES = ("brick.png", "coffee.png", "grass.png", "gravel.png", "hubbl
                     "motorcycle_left.png", "motorcycle_right.png", "rocket.jpg", "coins.png",
                     "text.png", "moon.png", "color.png", "clock_motion.png", "cell.png", "retina.jpg")
 BACKGROUND_SIZE = 320
+# The renderer's version, recorded in every pool's settings (`dlm.synth.pool.write_pool`), so a pool
+# is resumed or grown only by the renderer that drew its first samples.  Pools without it are
+# version 1: rendered before 2026-12-06 (session 52), their HDRI backgrounds turned 180 degrees
+# about the view axis; 2: the view vector fixed.
+RENDERER_VERSION = 2
 # Head crop: the box of the landmarks (neck excluded) fills this fraction of the image side.
 CROP_FILL = (0.62, 0.95)
 CROP_SHIFT = 0.08    # of the image side
