@@ -506,6 +506,50 @@ def test_natural_light_varies_colour_warm_to_cool_only_and_is_off_by_default(mod
     assert not changed[mask == rs.REGION_NAMES.index("background")].any()
 
 
+def test_cast_shadow_falls_below_a_ledge_lit_from_above():
+    """cast_shadow on a depth map with a ledge 5 cm nearer the camera over the top half of a plane
+    at 60 cm, lit from above and in front: the plane is shadowed just under the ledge, as far as
+    the light's path stays behind the ledge (a point of the plane 0.6 cm from it at 2.5 px per cm:
+    under ~13 px) and the reach (2-8 cm: 5-20 px), and lit further down; the ledge itself and the
+    background are lit."""
+    s, f, pp = 64, 300.0, jnp.array([32.0, 32.0])
+    depth = np.full((s, s), 60.0, np.float32)
+    depth[:30] = 55.0
+    depth[:, :4] = np.inf                                    # background at the left edge
+    light = jnp.array([0.0, 0.5, np.sqrt(0.75)])
+    for seed in range(4):                                   # random reach and penumbra
+        lit = np.asarray(synth.cast_shadow(jax.random.key(seed), jnp.asarray(depth), light, f, pp))
+        assert lit.shape == (s, s) and lit.min() >= 0.0 and lit.max() <= 1.0
+        assert (lit[30:33, 10:58] < 0.5).all(), seed        # in the ledge's shadow (the shortest reach: 5 px)
+        np.testing.assert_array_equal(lit[52:, 10:58], 1.0)  # beyond the longest shadow and its blur
+        np.testing.assert_array_equal(lit[4:22, 10:58], 1.0)  # the ledge: nothing above it is nearer
+    # Lit from below, the same ledge shadows nothing under it.
+    up = np.asarray(synth.cast_shadow(jax.random.key(0), jnp.asarray(depth), light * jnp.array([1.0, -1.0, 1.0]), f, pp))
+    np.testing.assert_array_equal(up[32:, 10:58], 1.0)
+
+
+def test_cast_shadows_only_darken_lit_surfaces_and_are_off_by_default(model, assets):
+    """make_assets(cast_shadows=True) is a value (one compiled renderer); rendered with it, the
+    labels, visibility and regions are those without it, no pixel is brighter, the background is
+    untouched, and some of the head is darker."""
+    assert float(assets.cast_shadows) == 0.0
+    shadow_assets = synth.make_assets(model, cast_shadows=True)
+    assert float(shadow_assets.cast_shadows) == 1.0
+    assert [a.shape for a in jax.tree_util.tree_leaves(shadow_assets)] == [a.shape for a in jax.tree_util.tree_leaves(assets)]
+    ids = jnp.asarray(model.landmarks["68"])
+    keys = synth.batch_keys(5, 0, 2)
+    plain = synth.render_batch(keys, model, assets, ids, S, augment=False)
+    shaded = synth.render_batch(keys, model, shadow_assets, ids, S, augment=False)
+    for field in ("landmarks", "visible", "mask"):
+        np.testing.assert_array_equal(np.asarray(getattr(shaded, field)), np.asarray(getattr(plain, field)))
+    a, b = np.asarray(plain.image), np.asarray(shaded.image)
+    assert (b <= a + 1e-6).all()
+    mask = np.asarray(plain.mask)
+    np.testing.assert_array_equal(b[mask == 0], a[mask == 0])
+    darker = (a - b).max(-1) > 0.02
+    assert darker[mask > 0].mean() > 0.005, darker[mask > 0].mean()
+
+
 def test_hair_with_volume_and_long_hair_stand_off_the_head_and_hide_landmarks(model, assets):
     """The scalp holds the crown and the back of the head, no ear and nothing under the lowest
     hairline; the shell stands `hair_volume` off along the normals well above the hairline, is

@@ -152,6 +152,10 @@ class Assets(NamedTuple):
     # (`sample_light`); 0.0 off.  A value, not a shape: on and off run one compiled renderer (the
     # switch selects among a few scalars per sample), so it costs no compilation of its own.
     natural_light: jax.Array = jnp.zeros((), jnp.float32)
+    # Cast shadows (issue 21): () 1.0 on, the key light is blocked where the surface towards it
+    # hides it (`cast_shadow`); 0.0 off.  A value, as natural_light: one compiled renderer, and off
+    # skips the work (a `lax.cond` on a flag that is the same for the whole batch).
+    cast_shadows: jax.Array = jnp.zeros((), jnp.float32)
 
 
 @functools.lru_cache(maxsize=2)
@@ -344,7 +348,8 @@ def make_assets(model: fm.FaceModel, backgrounds: bool = True, env_prob: float =
                     else (jnp.zeros((0, 5), jnp.float32), jnp.zeros((0, 3), jnp.int32))),
                   *(map(jnp.asarray, beard_region(model)) if on["beard_volume"]
                     else (jnp.zeros(0, jnp.int32), jnp.zeros(0, jnp.float32), jnp.zeros((0, 3), jnp.int32))),
-                  jnp.asarray(1.0 if on["natural_light"] else 0.0, jnp.float32))
+                  jnp.asarray(1.0 if on["natural_light"] else 0.0, jnp.float32),
+                  jnp.asarray(1.0 if on["cast_shadows"] else 0.0, jnp.float32))
 
 
 # The upper lash line and lid margin seen at a 160 px render (a head ~110 px wide): ~1 px.
@@ -365,6 +370,51 @@ def eye_rim(key: jax.Array, eye: jax.Array, skin: jax.Array, albedo: jax.Array, 
     dark = jax.random.uniform(k1, (), minval=0.45, maxval=0.9)
     lash = hair * jax.random.uniform(k2, (), minval=0.15, maxval=0.4)
     return jnp.where(ring[..., None], albedo * (1 - dark) + lash * dark, albedo)
+
+
+# Cast shadows, looked for in screen space (`cast_shadow`).
+SHADOW_STEPS = 12                  # points towards the light per pixel
+SHADOW_REACH_CM = (2.0, 8.0)       # how far towards the light blockers are looked for (random per sample)
+SHADOW_THICKNESS_CM = 10.0         # a surface more than this in front of a point is in front of the light's path, not on it
+SHADOW_BIAS_CM = 0.2               # plus two pixels' footprint: no surface shadows itself
+SHADOW_SOFT_PX = (0.5, 2.5)        # penumbra blur (Gaussian sd) at 160 px, random per sample
+
+
+def cast_shadow(key: jax.Array, depth: jax.Array, light_dir: jax.Array, focal: jax.Array,
+                principal_point: jax.Array) -> jax.Array:
+    """(S, S) the share of the key light that reaches the surface seen at each pixel: 1 lit, 0 in
+    a cast shadow (the nose's on the cheek, the jaw's on the neck, the brows' in the eye sockets,
+    hair's on the forehead).  depth (S, S) the z-buffer's depths (inf: background), light_dir (3,)
+    towards the light, camera space.  From each pixel's surface point, points towards the light at
+    distances up to a random reach are projected into the image; a surface seen there in front of
+    such a point (by more than a pixel's footprint, less than SHADOW_THICKNESS_CM) blocks the light.
+    The penumbra is a blur of random width.  Screen space: blockers outside the image or hidden
+    from the camera cast nothing."""
+    s = depth.shape[0]
+    k = jax.random.split(key, 2)
+    reach = jax.random.uniform(k[0], (), minval=SHADOW_REACH_CM[0], maxval=SHADOW_REACH_CM[1])
+    soft = jax.random.uniform(k[1], (), minval=SHADOW_SOFT_PX[0], maxval=SHADOW_SOFT_PX[1]) * s / 160.0
+    g = jnp.arange(s, dtype=jnp.float32) + 0.5
+    seen = jnp.isfinite(depth)
+    d = jnp.where(seen, depth, 1.0)
+    # A point at depth d seen at (u, v) is d ((u - cx) / f, -(v - cy) / f, -1) (`geometry.project`).
+    p = jnp.stack(jnp.broadcast_arrays((g[None, :] - principal_point[0]) / focal * d,
+                                       -(g[:, None] - principal_point[1]) / focal * d, -d), -1)      # (S, S, 3)
+    t = reach * ((jnp.arange(SHADOW_STEPS, dtype=jnp.float32) + 1) / SHADOW_STEPS) ** 1.5           # (K,) near first
+    q = p[..., None, :] + t[:, None] * light_dir                                                     # (S, S, K, 3)
+    qd = -q[..., 2]
+    u = principal_point[0] + focal * q[..., 0] / jnp.maximum(qd, 1e-3)
+    v = principal_point[1] - focal * q[..., 1] / jnp.maximum(qd, 1e-3)
+    inside = (u >= 0) & (u < s) & (v >= 0) & (v < s) & (qd > 1e-3)
+    iu = jnp.clip(jnp.floor(u), 0, s - 1).astype(jnp.int32)
+    iv = jnp.clip(jnp.floor(v), 0, s - 1).astype(jnp.int32)
+    gap = qd - depth[iv, iu]          # > 0: the surface seen there is nearer the camera than the point
+    bias = SHADOW_BIAS_CM + 2.0 * d[..., None] / focal
+    blocked = jnp.any(inside & (gap > bias) & (gap < SHADOW_THICKNESS_CM), -1) & seen
+    lit = aug.gaussian_blur(1.0 - blocked.astype(jnp.float32)[..., None], soft, taps=13)[..., 0]
+    # Where no shadow reaches, exactly 1 (the blur's weights sum to 1 only to float rounding): those
+    # pixels render as with the switch off.
+    return jnp.where(lit > 1.0 - 1e-5, 1.0, jnp.clip(lit, 0.0, 1.0))
 
 
 def skin_detail(key: jax.Array, pos: jax.Array, ear: jax.Array, is_skin: jax.Array, albedo: jax.Array,
@@ -1181,8 +1231,14 @@ def render_scene(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int,
     half = half / (jnp.linalg.norm(half, axis=-1, keepdims=True) + 1e-9)
     facing = (jnp.clip(ndl, 0.0, None)[..., None] if wrap is None
               else jnp.clip((ndl[..., None] + wrap) / (1.0 + wrap), 0.0, None))
+    # The key light's share that no surface blocks; off, exactly 1 (x * 1 is x: off renders as before).
+    lit = jax.lax.cond(assets.cast_shadows > 0,
+                       lambda: cast_shadow(jax.random.fold_in(ks[3], 2), frags.depth, light.direction, cam.focal,
+                                           cam.principal_point),
+                       lambda: jnp.ones(frags.depth.shape, jnp.float32))
+    facing = facing * lit[..., None]
     diffuse = jnp.clip(rs.sh_basis(n @ light.rotation.T) @ light.sh, 0.0, None) + facing * light.colour
-    spec = spec_k * jnp.exp(spec_n * jnp.log(jnp.clip(jnp.sum(n * half, -1), 1e-6, 1.0))) * (ndl > 0)
+    spec = spec_k * jnp.exp(spec_n * jnp.log(jnp.clip(jnp.sum(n * half, -1), 1e-6, 1.0))) * (ndl > 0) * lit
     # Per-pixel scalars are computed once, not once per colour channel inside a fused loop.
     diffuse, spec = jax.lax.optimization_barrier((diffuse, spec))
     colour = albedo * diffuse + spec[..., None] * light.colour

@@ -21,6 +21,9 @@ REALISM_SWITCHES = {
     "natural_light": "the random lights' colours vary as photographs' do, warm to cool with a little green-magenta, "
                      "and the ambient is one colour from every direction (dlm.synth.render.sample_light); off: "
                      "each colour channel of the lights varies on its own (pink, lavender, green skin)",
+    "cast_shadows": "the key light casts shadows (the nose's on the cheek, the jaw's on the neck, the brows' in the eye "
+                    "sockets), found in screen space, with a soft edge (dlm.synth.render.cast_shadow); off: light is "
+                    "blocked by nothing",
 }
 
 
