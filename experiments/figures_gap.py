@@ -53,8 +53,10 @@ ROWS = [
     ("HDRI + eyelashes", dict(HDRI, eyelashes=True), {}),
     ("HDRI + shoulders", dict(HDRI, shoulders=True), {}),
     ("HDRI + beards\nwith volume", dict(HDRI, beard_volume=True), {}),
-    ("campaign pool\n(real7b: all on)", dict(HDRI, skin_detail=True, hair_volume=True, long_hair=True,
-                                             eyelashes=True, shoulders=True, beard_volume=True), {}),
+    ("HDRI + cast\nshadows", dict(HDRI, cast_shadows=True), {}),
+    ("campaign pool\n(real10s: all on)", dict(HDRI, skin_detail=True, hair_volume=True, long_hair=True,
+                                              eyelashes=True, shoulders=True, beard_volume=True,
+                                              natural_light=True, cast_shadows=True), dict(max_gain=0.04, grayscale_prob=0.16)),
 ]
 
 
