@@ -403,8 +403,8 @@ def cast_shadow(key: jax.Array, depth: jax.Array, light_dir: jax.Array, focal: j
     t = reach * ((jnp.arange(SHADOW_STEPS, dtype=jnp.float32) + 1) / SHADOW_STEPS) ** 1.5           # (K,) near first
     q = p[..., None, :] + t[:, None] * light_dir                                                     # (S, S, K, 3)
     qd = -q[..., 2]
-    u = principal_point[0] + focal * q[..., 0] / jnp.maximum(qd, 1e-3)
-    v = principal_point[1] - focal * q[..., 1] / jnp.maximum(qd, 1e-3)
+    uv = geometry.project(q.at[..., 2].set(-jnp.maximum(qd, 1e-3)), focal, principal_point)   # behind the camera: masked
+    u, v = uv[..., 0], uv[..., 1]
     inside = (u >= 0) & (u < s) & (v >= 0) & (v < s) & (qd > 1e-3)
     iu = jnp.clip(jnp.floor(u), 0, s - 1).astype(jnp.int32)
     iv = jnp.clip(jnp.floor(v), 0, s - 1).astype(jnp.int32)
