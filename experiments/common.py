@@ -91,3 +91,28 @@ def write_table(name: str, caption: str, rec: dict, *tables: str) -> Path:
     write_text(path, f"{caption} (`{rec['command']}`, git {rec['git_revision'][:7]})\n\n" + "\n".join(tables))
     draw(name)
     return path
+
+
+class LabelledPhotos(NamedTuple):
+    real: Path       # the folder (../shared/real unless given)
+    dev: list        # aflw2000.read_aflw2000's rows of aflw2000_dev: (name, path, gt (68, 2), yaw_deg)
+    others: list     # aflw2000.labelled_photos' rows of every other set: (set, name, path, gt)
+    images: dict     # path -> (H, W, 3) uint8 RGB, every photo of both
+
+
+def labelled_photos(script: str, real: str | None = None) -> LabelledPhotos | None:
+    """The labelled real photos a probe scores on, read once; None (after one line on stderr naming
+    the missing folder, for the caller to exit 2) where `real`/aflw2000_dev is absent."""
+    import cv2
+    import numpy as np
+    from dlm.eval import aflw2000
+    from dlm.io.provenance import shared_real_path
+    folder = Path(real) if real else Path(shared_real_path(""))
+    if not (folder / "aflw2000_dev").is_dir():
+        print(f"{script}: {folder / 'aflw2000_dev'}: no such folder (the labelled dev photos)", file=sys.stderr)
+        return None
+    dev = aflw2000.read_aflw2000(str(folder / "aflw2000_dev"))
+    others = [row for row in aflw2000.labelled_photos(str(folder)) if row[0] != "aflw2000_dev"]
+    paths = [d[1] for d in dev] + [o[2] for o in others]
+    images = {p: np.ascontiguousarray(cv2.imread(p, cv2.IMREAD_COLOR)[..., ::-1]) for p in paths}
+    return LabelledPhotos(folder, dev, others, images)

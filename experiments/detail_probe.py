@@ -54,19 +54,15 @@ def main(argv=None):
     if not details or min(details) < 16:
         print(f"detail_probe: --detail {args.detail!r}: need at least one size, each >= 16 px", file=sys.stderr)
         return 2
-    import cv2
+    from common import labelled_photos
     from dlm.eval import aflw2000
     from dlm.io.files import write_json, write_text
-    from dlm.io.provenance import environment, shared_real_path
+    from dlm.io.provenance import environment
     from dlm.landmarks import predictor as lmk
-    real = Path(args.real) if args.real else Path(shared_real_path(""))
-    if not (real / "aflw2000_dev").is_dir():
-        print(f"detail_probe: {real / 'aflw2000_dev'}: no such folder (the labelled dev photos)", file=sys.stderr)
+    photos = labelled_photos("detail_probe", args.real)
+    if photos is None:
         return 2
-    dev = aflw2000.read_aflw2000(str(real / "aflw2000_dev"))
-    others = [(p, gt) for s, _, p, gt in aflw2000.labelled_photos(str(real)) if s != "aflw2000_dev"]
-    images = {p: np.ascontiguousarray(cv2.imread(p, cv2.IMREAD_COLOR)[..., ::-1])
-              for p in [d[1] for d in dev] + [o[0] for o in others]}
+    real, dev, others, images = photos[0], photos.dev, [(p, gt) for _, _, p, gt in photos.others], photos.images
     results = {}
     for model in [m for m in args.models.split(",") if m]:
         pred = lmk.Predictor.load(model) if model.endswith(".npz") else lmk.shipped(model)

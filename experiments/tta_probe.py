@@ -75,20 +75,16 @@ def main(argv=None):
     if bad:
         print(f"tta_probe: unknown variant(s) {', '.join(bad)}; known: {', '.join(VARIANTS)}", file=sys.stderr)
         return 2
-    import cv2
+    from common import labelled_photos
     from dlm.eval import aflw2000
     from dlm.io.files import write_json, write_text
-    from dlm.io.provenance import environment, shared_real_path
+    from dlm.io.provenance import environment
     from dlm.landmarks import predictor as lmk
-    real = Path(args.real) if args.real else Path(shared_real_path(""))
-    if not (real / "aflw2000_dev").is_dir():
-        print(f"tta_probe: {real / 'aflw2000_dev'}: no such folder (the labelled dev photos)", file=sys.stderr)
+    photos = labelled_photos("tta_probe", args.real)
+    if photos is None:
         return 2
+    real, dev, others, images = photos
     pred = lmk.shipped(args.model) if not args.model.endswith(".npz") else lmk.Predictor.load(args.model)
-    dev = aflw2000.read_aflw2000(str(real / "aflw2000_dev"))
-    others = [(s, n, p, gt) for s, n, p, gt in aflw2000.labelled_photos(str(real)) if s != "aflw2000_dev"]
-    images = {p: np.ascontiguousarray(cv2.imread(p, cv2.IMREAD_COLOR)[..., ::-1]) for _, p, _, _ in dev}
-    images.update({p: np.ascontiguousarray(cv2.imread(p, cv2.IMREAD_COLOR)[..., ::-1]) for _, _, p, _ in others})
     results = {}
     for name in names:
         v = VARIANTS[name]
