@@ -58,10 +58,15 @@ def main(argv=None):
                          "built at every iteration")
     ap.add_argument("--iterations", type=int, default=None,
                     help="dlm's per-frame solve iterations (dlm bench realtime --iterations; default the tracker's)")
+    ap.add_argument("--model", default="realtime",
+                    help="dlm's landmark model (dlm bench realtime --model): a shipped name or a weights .npz")
     ap.add_argument("--json", default=str(HERE / "results" / "realtime_vs_mediapipe.json"))
     args = ap.parse_args(argv)
     if not args.fps >= 0:
         print(f"realtime_vs_mediapipe: --fps must be 0 (back to back) or positive, got {args.fps}", file=sys.stderr)
+        return 2
+    if args.model.endswith(".npz") and not os.path.exists(args.model):
+        print(f"realtime_vs_mediapipe: --model {args.model}: no such weights file", file=sys.stderr)
         return 2
     video = args.video or bench.default_video()
     if not video or not os.path.exists(video):
@@ -92,7 +97,7 @@ def main(argv=None):
             f"dlm bench realtime: {args.passes} passes on core {core} (compiles first, on that one core)")
         cmd = [sys.executable, "-m", "dlm", "--quiet", "bench", "realtime", "--video", video, "--passes", str(args.passes),
                "--threads", "1", "--refit-every", str(args.refit_every), "--fps", str(args.fps), "--hessian", args.hessian,
-               "--json", str(Path(tmp) / "dlm.json")]
+               "--model", args.model, "--json", str(Path(tmp) / "dlm.json")]
         if args.iterations:
             cmd += ["--iterations", str(args.iterations)]
         if args.max_frames:
@@ -123,7 +128,7 @@ def main(argv=None):
                     frames_found_near_lost_track=ours.get("frames_found_near_lost_track"),
                     frames_started=ours.get("frames_started"), started_frame=ours.get("started_frame"),
                     cnn_and_fit=ours.get("cnn_and_fit"), roi=ours.get("roi"),
-                    network=ours["network"], input_size=ours["input_size"], landmarks=ours["landmarks"],
+                    model=args.model, network=ours["network"], input_size=ours["input_size"], landmarks=ours["landmarks"],
                     refit_every=ours.get("refit_every"), identity_refit_frames=ours.get("identity_refit_frames"),
                     hessian=ours.get("hessian"), solve_iterations=ours.get("solve_iterations"))
     result = dict(experiment="realtime_vs_mediapipe", video=os.path.basename(video), frames=int(len(frames)),
