@@ -1,0 +1,17 @@
+"""Session 53's replicate of the paired probe's first arm (issue 21): probe52_real10n.py's run (the
+shipped real-time weights, 2,000 steps, pool160_48k_real10n: renderer version 1) with other draws
+(data seed 5253).  With probe53_real10v_b.py (the same draws on version 2 without shadows) it says
+whether session 52-53's 0.08-point cost of version 2 outlasts a change of draws:
+experiments/results/probe53.jsonl.
+
+    dlm train experiments/configs/probe53_real10n_b.py --minutes 20 --campaign-log PATH
+"""
+from pathlib import Path
+
+from dlm.train.loop import config_dict
+
+BASE = Path(__file__).with_name("probe52_real10n.py")
+
+
+def get_config():
+    return dict(config_dict(BASE), name="probe53_real10n_b", data_seed=5253)
