@@ -17,6 +17,10 @@ grey images on 16% of draws).
 
 Ship with `experiments/ship_weights.py ~/.cache/dlm/runs/offline_mnv2100_703_ft10n/weights.npz --name offline`
 when it beats the shipped network on both gates.
+
+Result (session 53, 2026-12-06 14:08-14:41, 50 img/s): dev 6.53% balanced (inner 51 4.64%,
+failures 7.5%), own face finding 7.00%, synthetic 4.37%, against the shipped 6.50% (ship_weights.py's own
+measure: 6.527 vs 6.504%): not shipped (experiments/results/ship_offline_rejected.json).
 """
 from pathlib import Path
 

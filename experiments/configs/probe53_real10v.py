@@ -7,6 +7,9 @@ experiments/results/probe53.jsonl.  Result (2026-12-06 13:51-14:01, 2-core AMD E
 balanced 6.60% (0-30 / 30-60 / 60-90 degrees 4.91 / 5.88 / 9.00%; inner 51 4.49%, failures 7.5%): renderer
 version 2's fix (the per-pixel view vector: the HDRI background turned the right way up, and the specular
 highlights it places) costs 0.08 points of the 0.10, the cast shadows 0.02 (within two controls' spread).
+The replicate with other draws (probe53_real10n_b.py / probe53_real10v_b.py, data seed 5253) reversed it:
+version 1 6.58%, version 2 6.54%.  The same recipe moves 0.06 points with the draws alone, so neither pair
+separates the renderers: over both, version 2 costs 0.02 points on average, nothing measurable.
 
     dlm synth --pool --num 48000 --size 160 --seed 10 --crop-scale 0.8 --env-light 0.5 \\
         --skin-detail --hair-volume --long-hair --eyelashes --shoulders --beard-volume --natural-light \\

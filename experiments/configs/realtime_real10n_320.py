@@ -2,10 +2,11 @@
 two pools of its own kind (renderer version 1, every switch but --cast-shadows, natural light), in one
 session.
 
-Session 53's probes (experiments/results/probe53.jsonl) put the renderer's version-2 view vector at
--0.08 points and the cast shadows at -0.02 for a network trained on version-1 renders, and campaign 8 on
-version 2 with shadows (realtime_real10s_320.py) did not ship (6.52% against 6.47).  This campaign
-stays on the kind that shipped: pool160_48k_real9n (campaign 7's, seed 9) and pool160_48k_real10n (seed
+Session 53's first probe pair (experiments/results/probe53.jsonl) put the renderer's version-2 view vector
+at -0.08 points, its replicate with other draws at +0.04 (draws alone move the probe 0.06), and campaign 8
+on version 2 with shadows (realtime_real10s_320.py) did not ship (6.52% against 6.47).  Not run in session
+53 (the CPU went to that replicate); the pools it names are version-1 pools that exist only on the machine
+that rendered them.  This campaign stays on the kind that shipped: pool160_48k_real9n (campaign 7's, seed 9) and pool160_48k_real10n (seed
 10, the same switches, drawn by version 1 before the fix; 48,000 heads this network has seen only in
 session 52's 2,000-step probe), 6,000 steps of 32 (192k samples), campaign 7's rate, augmentation and
 pose prior, other draws (data seed 1012).
