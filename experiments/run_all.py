@@ -92,6 +92,8 @@ TABLES = [
     ("realism_finetune", "Realism on a trained network: each pool's short fine-tune from the same weights (issue 21)"),
     # Written by experiments/tta_probe.py.
     ("tta_probe", "Test-time averaging for photos: mirror, turned, scaled and shifted crops"),
+    # Written by experiments/ensemble_probe.py.
+    ("ensemble_probe", "Two networks on one photo: the offline and real-time networks' landmarks combined"),
     # Written by experiments/detail_probe.py.
     ("detail_probe", "How much detail the networks use: crops cut smaller and resized to the input (issue 21)"),
     # Written by experiments/dev_photo_conditions.py.
