@@ -81,6 +81,8 @@ def test_eval_synth_and_bench_predictor_cli(tmp_path, tiny_weights):
                      "--repeats", "5", "--json", str(out)]) == 0
     b = json.loads(out.read_text())["results"]
     assert b["crop_and_network"]["median_ms"] > 0 and b["size"] == 64
+    w = b["weights_as_constants_vs_arguments"]
+    assert w["constants_median_ms"] > 0 and w["ratio"] == pytest.approx(w["constants_median_ms"] / w["arguments_median_ms"])
     assert cli.main(["eval", "synth", "--model", str(tmp_path / "missing.npz")]) == 2
 
 

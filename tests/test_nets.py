@@ -190,6 +190,17 @@ def test_shipped_realtime_weights_load_and_predict():
     assert pred.num_landmarks == 320 and pred.size == 128 and pred.landmark_set == "320"
     mu, sigma = lmk.predict_landmarks(np.full((200, 200, 3), 128, np.uint8), model="realtime")
     assert mu.shape == (320, 2) and np.isfinite(mu).all() and (sigma > 0).all()
+    # Calls compile the weights in as constants (Predictor.apply_fn); the result must be the pure
+    # function's with the weights as arguments, to float32 rounding (XLA may fold and reorder
+    # the constant arithmetic: ~3e-5 px seen on 128-px crops), and must follow the weights.
+    crops = np.random.default_rng(0).integers(0, 256, (2, 128, 128, 3), np.uint8)
+    want = jax.jit(pred.predict_fn)(pred.variables, crops)
+    for got in (pred(crops), jax.jit(pred.apply_fn)(crops)):
+        np.testing.assert_allclose(got[0], want[0], atol=1e-3)
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-4)
+    other = lmk.Predictor(pred.network, pred.num_landmarks, pred.size,
+                          jax.tree_util.tree_map(lambda a: a * 0.5, pred.variables), pred.landmark_set)
+    assert np.abs(np.asarray(other(crops)[0]) - np.asarray(want[0])).max() > 1.0
 
 
 

@@ -179,8 +179,23 @@ def bench_predictor(model: str = "realtime", repeats: int = 200, frame_size: tup
     crop = cv2.warpAffine(frame, m, (s, s))[None]
     net_only = time_fn(lambda: pred(crop), repeats=repeats)
     full = time_fn(crop_and_predict, repeats=repeats)
+    # The peer the predictor's calls are measured against: the same network and weights passed to
+    # the compiled program as arguments, as every call ran before session 54 (`Predictor.apply_fn`
+    # compiles them in as constants).  Interleaved rounds, so a machine whose speed drifts during
+    # the run shifts both alike; the ratio is the figure.
+    as_args = jax.jit(pred.predict_fn)
+    rounds = {"constants": [], "arguments": []}
+    fns = {"constants": lambda: pred(crop), "arguments": lambda: as_args(pred.variables, crop)}
+    jax.block_until_ready(fns["arguments"]())
+    for _ in range(10):
+        for k, fn in fns.items():
+            rounds[k].append(time_fn(fn, repeats=max(repeats // 10, 5), warmup=1)["median_ms"])
+    weights = dict(constants_median_ms=float(np.median(rounds["constants"])),
+                   arguments_median_ms=float(np.median(rounds["arguments"])))
+    weights["ratio"] = weights["constants_median_ms"] / weights["arguments_median_ms"]
     return dict(model=model, network=pred.network, size=s, landmarks=pred.num_landmarks,
-                crop_and_network=full, network_only=net_only, jax_devices=str(jax.devices()))
+                crop_and_network=full, network_only=net_only, weights_as_constants_vs_arguments=weights,
+                jax_devices=str(jax.devices()))
 
 
 def default_video() -> str | None:

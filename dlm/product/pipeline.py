@@ -224,7 +224,7 @@ class _Stoppable:
         return getattr(self._predictor, name)
 
 
-def _landmarks_in_image(predict_fn, size: int, variables, crop, crop_to_image):
+def _landmarks_in_image(apply_fn, size: int, crop, crop_to_image):
     """The landmark CNN on one crop, mapped to image pixels (jittable).
 
     Args:
@@ -232,7 +232,7 @@ def _landmarks_in_image(predict_fn, size: int, variables, crop, crop_to_image):
       crop_to_image: (2, 3) float32 affine map from crop to image pixels (a similarity).
     Returns mu (L, 2) and sigma (L,) in image pixels, and the crop's score (mean log(sigma / S)).
     """
-    mu, sigma = predict_fn(variables, crop[None])
+    mu, sigma = apply_fn(crop[None])
     mu, sigma = mu[0], sigma[0]
     scale = jnp.sqrt(jnp.abs(jnp.linalg.det(crop_to_image[:, :2])))
     mu_image = mu @ crop_to_image[:, :2].T + crop_to_image[:, 2]    # l i, j i -> l j
@@ -309,7 +309,8 @@ class Tracker:
         self.min_face = min_face
         # Tracked frames run the CNN and the fit as one compiled program (solver "jit" only).
         self.fuse = fuse and solver == "jit"
-        self._landmark_fn = functools.partial(_landmarks_in_image, self.predictor.predict_fn, self.predictor.size)
+        # The predictor's weights are bound in: constants of the compiled frame (`Predictor.apply_fn`).
+        self._landmark_fn = functools.partial(_landmarks_in_image, self.predictor.apply_fn, self.predictor.size)
         self.reset()
 
     def close(self):
@@ -394,7 +395,7 @@ class Tracker:
         a = np.vstack([self.roi.transform(size), [0.0, 0.0, 1.0]])
         crop_to_image = np.linalg.inv(a)[:2].astype(np.float32)
         fit, (m, s, score) = self.fitter.step_from(
-            self._landmark_fn, (self.predictor.variables, crop, crop_to_image), accept=self._accept)
+            self._landmark_fn, (crop, crop_to_image), accept=self._accept)
         t["cnn_and_fit"] = (time.perf_counter() - t1) * 1e3
         if fit is None:
             self.reset_track()
