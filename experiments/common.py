@@ -116,3 +116,25 @@ def labelled_photos(script: str, real: str | None = None) -> LabelledPhotos | No
     paths = [d[1] for d in dev] + [o[2] for o in others]
     images = {p: np.ascontiguousarray(cv2.imread(p, cv2.IMREAD_COLOR)[..., ::-1]) for p in paths}
     return LabelledPhotos(folder, dev, others, images)
+
+
+# The columns a photo probe's table gives each variant (`photo_scores`' figures, `photo_score_cells`).
+PHOTO_SCORE_HEADER = "dev balanced | dev 0-30 / 30-60 / 60-90 | dev inner 51 | dev failures > 10% | other labelled photos"
+
+
+def photo_scores(per_image: list, other_nme: list) -> dict:
+    """A probe's figures for one variant: the AFLW2000-3D protocol on the dev photos (`per_image`:
+    aflw2000.scores' rows) and the mean NME over the other labelled photos."""
+    import numpy as np
+    from dlm.eval import aflw2000
+    s = aflw2000.scores(per_image)
+    return dict(nme_balanced=s["nme_balanced"], nme_inner51=s["nme_inner51_mean"], failure_rate_10=s["failure_rate_10"],
+                yaw_bins={k: b["nme"] for k, b in s["yaw_bins"].items()},
+                others_nme_mean=float(np.mean(other_nme)), others_num=len(other_nme))
+
+
+def photo_score_cells(r: dict) -> str:
+    """`photo_scores`' figures as the table cells PHOTO_SCORE_HEADER names."""
+    return (f"{100 * r['nme_balanced']:.2f}% | {' / '.join(f'{100 * b:.2f}' for b in r['yaw_bins'].values())} | "
+            f"{100 * r['nme_inner51']:.2f}% | {100 * r['failure_rate_10']:.1f}% | "
+            f"{100 * r['others_nme_mean']:.2f}% ({r['others_num']})")

@@ -63,7 +63,7 @@ def main(argv=None):
     ap.add_argument("--real", default=None, help="the labelled-photo folder (default: ../shared/real)")
     ap.add_argument("--json", default=str(HERE / "results" / "ensemble_probe.json"))
     args = ap.parse_args(argv)
-    from common import labelled_photos
+    from common import PHOTO_SCORE_HEADER, labelled_photos, photo_score_cells, photo_scores
     from dlm.eval import aflw2000
     from dlm.io.files import write_json, write_text
     from dlm.io.provenance import environment
@@ -97,23 +97,15 @@ def main(argv=None):
                 per_image.append(dict(image=img_name, yaw_deg=yaw, nme=float(err.mean()), nme_inner51=float(err[17:].mean())))
             else:
                 other_nme.append(float(aflw2000.nme(mu, gt)))
-        s = aflw2000.scores(per_image)
-        results[vname] = dict(nme_balanced=s["nme_balanced"], nme_inner51=s["nme_inner51_mean"],
-                              failure_rate_10=s["failure_rate_10"],
-                              yaw_bins={k: b["nme"] for k, b in s["yaw_bins"].items()},
-                              others_nme_mean=float(np.mean(other_nme)), others_num=len(other_nme))
-        print(f"{vname}: dev balanced {100 * s['nme_balanced']:.2f}%, inner 51 {100 * s['nme_inner51_mean']:.2f}%, "
-              f"others {100 * np.mean(other_nme):.2f}%", flush=True)
+        r = results[vname] = photo_scores(per_image, other_nme)
+        print(f"{vname}: dev balanced {100 * r['nme_balanced']:.2f}%, inner 51 {100 * r['nme_inner51']:.2f}%, "
+              f"others {100 * r['others_nme_mean']:.2f}%", flush=True)
     write_json(args.json, dict(experiment="ensemble_probe", models=names, passes=args.passes,
                                weights_sha256=[p.manifest.get("sha256") for p in preds], sigma_scales=scales,
                                real=str(real), environment=environment(), results=results, seconds=seconds,
                                command="python experiments/ensemble_probe.py " + " ".join(argv or sys.argv[1:])))
-    table = ["| combination | dev balanced | dev 0-30 / 30-60 / 60-90 | dev inner 51 | dev failures > 10% "
-             "| other labelled photos |", "|---|---|---|---|---|---|"]
-    for vname, r in results.items():
-        table.append(f"| {vname} | {100 * r['nme_balanced']:.2f}% | "
-                     f"{' / '.join(f'{100 * b:.2f}' for b in r['yaw_bins'].values())} | {100 * r['nme_inner51']:.2f}% | "
-                     f"{100 * r['failure_rate_10']:.1f}% | {100 * r['others_nme_mean']:.2f}% ({r['others_num']}) |")
+    table = [f"| combination | {PHOTO_SCORE_HEADER} |", "|---|---|---|---|---|---|"]
+    table += [f"| {vname} | {photo_score_cells(r)} |" for vname, r in results.items()]
     write_text(Path(args.json).with_suffix(".md"),
                f"Two landmark networks combined per landmark on the dev photos (`aflw2000_dev`, ground-truth crops, "
                f"ICT's 68 points untranslated); models {', '.join(f'`{n}`' for n in names)}, test-time passes "

@@ -75,7 +75,7 @@ def main(argv=None):
     if bad:
         print(f"tta_probe: unknown variant(s) {', '.join(bad)}; known: {', '.join(VARIANTS)}", file=sys.stderr)
         return 2
-    from common import labelled_photos
+    from common import PHOTO_SCORE_HEADER, labelled_photos, photo_score_cells, photo_scores
     from dlm.eval import aflw2000
     from dlm.io.files import write_json, write_text
     from dlm.io.provenance import environment
@@ -97,24 +97,17 @@ def main(argv=None):
         seconds = time.perf_counter() - t0
         o = [float(aflw2000.nme(averaged(images[p], aflw2000.roi_from_box(gt.min(0), gt.max(0)), pred, v)[0][:68], gt))
              for _, _, p, gt in others]
-        s = aflw2000.scores(per_image)
         passes = len(v[0]) * len(v[1]) * len(v[2]) * (2 if v[3] else 1)
         results[name] = dict(scales=v[0], shifts=v[1], angles_deg=v[2], mirror=v[3], passes=passes,
-                             nme_balanced=s["nme_balanced"], nme_inner51=s["nme_inner51_mean"],
-                             failure_rate_10=s["failure_rate_10"],
-                             yaw_bins={k: b["nme"] for k, b in s["yaw_bins"].items()},
-                             others_nme_mean=float(np.mean(o)), others_num=len(o), dev_seconds=seconds)
-        print(f"{name}: {passes} passes, dev balanced {100 * s['nme_balanced']:.2f}%, "
+                             **photo_scores(per_image, o), dev_seconds=seconds)
+        print(f"{name}: {passes} passes, dev balanced {100 * results[name]['nme_balanced']:.2f}%, "
               f"others {100 * np.mean(o):.2f}% ({seconds:.0f} s)", flush=True)
     write_json(args.json, dict(experiment="tta_probe", model=args.model, weights_sha256=pred.manifest.get("sha256"),
                                real=str(real), environment=environment(), results=results,
                                command="python experiments/tta_probe.py " + " ".join(argv or sys.argv[1:])))
-    rows = ["| variant | passes per face | dev balanced | dev 0-30 / 30-60 / 60-90 | dev inner 51 | dev failures > 10% "
-            "| other labelled photos |", "|---|---|---|---|---|---|---|"]
+    rows = [f"| variant | passes per face | {PHOTO_SCORE_HEADER} |", "|---|---|---|---|---|---|---|"]
     for name, r in results.items():
-        rows.append(f"| {name} | {r['passes']} | {100 * r['nme_balanced']:.2f}% | "
-                    f"{' / '.join(f'{100 * b:.2f}' for b in r['yaw_bins'].values())} | {100 * r['nme_inner51']:.2f}% | "
-                    f"{100 * r['failure_rate_10']:.1f}% | {100 * r['others_nme_mean']:.2f}% ({r['others_num']}) |")
+        rows.append(f"| {name} | {r['passes']} | {photo_score_cells(r)} |")
     write_text(Path(args.json).with_suffix(".md"),
                f"Test-time augmentation on the dev photos (`aflw2000_dev`, ground-truth crops, ICT's 68 points "
                f"untranslated), model `{args.model}`; passes combined per landmark by inverse variance. Command: "
