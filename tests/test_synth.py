@@ -392,9 +392,11 @@ def test_environment_light_and_background_agree_and_are_off_by_default(model, as
 def test_skin_detail_sits_on_the_face_and_is_off_by_default(model, assets):
     """The blobs sit on the template's skin where they are named (the cheeks mirror each other);
     blood reddens, the eye sockets darken, only skin changes; the wrap softens the key light only
-    on skin; rendering with skin detail keeps the labels and changes the pixels."""
-    assert assets.skin_blobs.shape == (0, 4)
+    on skin; rendering with skin detail keeps the labels and changes the pixels.  A value switch:
+    on and off are one compiled renderer (the test renders both with one program)."""
+    assert float(assets.skin_detail) == 0.0 and float(synth.make_assets(model, skin_detail=True).skin_detail) == 1.0
     blobs = synth.skin_blobs(model)
+    np.testing.assert_array_equal(np.asarray(assets.skin_blobs), blobs)
     names = [b[0] for b in synth.SKIN_BLOBS]
     t = np.asarray(model.template)
     for (name, *_), b in zip(synth.SKIN_BLOBS, blobs):
@@ -418,7 +420,10 @@ def test_skin_detail_sits_on_the_face_and_is_off_by_default(model, assets):
     ids = jnp.asarray(model.landmarks["68"])
     keys = synth.batch_keys(5, 0, 2)
     plain = synth.render_batch(keys, model, assets, ids, S, augment=False)
-    detail = synth.render_batch(keys, model, assets._replace(skin_blobs=jnp.asarray(blobs)), ids, S, augment=False)
+    programs = lambda: sum(f._cache_size() for f in (synth._render_batch_jit, synth._render_batch_small_cpu))  # noqa: E731
+    compiled = programs()
+    detail = synth.render_batch(keys, model, synth.make_assets(model, skin_detail=True), ids, S, augment=False)
+    assert programs() == compiled                                           # no renderer of its own
     np.testing.assert_array_equal(np.asarray(detail.landmarks), np.asarray(plain.landmarks))
     changed = np.abs(np.asarray(detail.image) - np.asarray(plain.image)).max(-1) > 1e-3
     assert changed.mean() > 0.02 and (np.asarray(detail.mask)[changed] > 0).all()   # only the head changes
@@ -427,8 +432,8 @@ def test_skin_detail_sits_on_the_face_and_is_off_by_default(model, assets):
 def test_eye_rim_darkens_only_the_skin_about_the_eye_and_is_off_by_default(model, assets):
     """eye_rim: the skin pixels within the line's width of an eye pixel darken towards a dark
     lash colour; eye pixels, pixels farther off and non-skin pixels keep their albedo.  Rendered:
-    the same labels, and only skin next to sclera or iris changes."""
-    assert assets.lashes.shape == (0,)
+    the same labels, and only skin next to sclera or iris changes.  A value switch, as skin detail."""
+    assert float(assets.lashes) == 0.0 and float(synth.make_assets(model, eyelashes=True).lashes) == 1.0
     eye = np.zeros((160, 160), bool)
     eye[70:80, 60:90] = True
     skin = ~eye
@@ -444,7 +449,10 @@ def test_eye_rim_darkens_only_the_skin_about_the_eye_and_is_off_by_default(model
     ids = jnp.asarray(model.landmarks["68"])
     keys = synth.batch_keys(5, 0, 2)
     plain = synth.render_batch(keys, model, assets, ids, S, augment=False)
+    programs = lambda: sum(f._cache_size() for f in (synth._render_batch_jit, synth._render_batch_small_cpu))  # noqa: E731
+    compiled = programs()
     lashes = synth.render_batch(keys, model, synth.make_assets(model, eyelashes=True), ids, S, augment=False)
+    assert programs() == compiled                                           # no renderer of its own
     np.testing.assert_array_equal(np.asarray(lashes.landmarks), np.asarray(plain.landmarks))
     changed = np.abs(np.asarray(lashes.image) - np.asarray(plain.image)).max(-1) > 1e-3
     assert changed.any()

@@ -127,7 +127,7 @@ class Assets(NamedTuple):
     env_sun: jax.Array          # (N, 2, 3) direct light: direction (towards it), colour (E / pi)
     env_prob: jax.Array         # () chance that a sample is lit by a map (and shows it behind the head)
     # Skin detail (issue 21): template-space blobs (K, 4: centre xyz cm, radius cm) in SKIN_BLOBS'
-    # order where blood shows, the eye sockets darken and the skin is oily; K = 0: off.
+    # order where blood shows, the eye sockets darken and the skin is oily (on or off: `skin_detail`).
     skin_blobs: jax.Array
     # Hair volume (issue 21): the scalp's vertices (H,) and triangles (T, 3, indices into them)
     # where hair may stand off the head as a shell (`hair_shell`); H = 0: off.
@@ -138,8 +138,9 @@ class Assets(NamedTuple):
     # and its triangles (T, 3); N = 0: off.
     curtain: jax.Array
     curtain_faces: jax.Array
-    # Eyelashes (issue 21): (1,) on, a dark lash line about the eye opening (`eye_rim`); (0,): off.
-    lashes: jax.Array = jnp.zeros(0, jnp.float32)
+    # Eyelashes (issue 21): () 1.0 on, a dark lash line about the eye opening (`eye_rim`); 0.0 off.
+    # A value, as cast_shadows below (it was a shape, and compiled a renderer of its own).
+    lashes: jax.Array = jnp.zeros((), jnp.float32)
     # Shoulders (issue 21): `torso_grid`'s rows (N, 5) and triangles (T, 3); N = 0: off.
     torso: jax.Array = jnp.zeros((0, 5), jnp.float32)
     torso_faces: jax.Array = jnp.zeros((0, 3), jnp.int32)
@@ -156,6 +157,9 @@ class Assets(NamedTuple):
     # hides it (`cast_shadow`); 0.0 off.  A value, as natural_light: one compiled renderer, and off
     # skips the work (a `lax.cond` on a flag that is the same for the whole batch).
     cast_shadows: jax.Array = jnp.zeros((), jnp.float32)
+    # Skin detail (issue 21): () 1.0 on (`skin_detail` with `skin_blobs`); 0.0 off.  A value, as
+    # cast_shadows (it was skin_blobs' shape, and compiled a renderer of its own).
+    skin_detail: jax.Array = jnp.zeros((), jnp.float32)
 
 
 @functools.lru_cache(maxsize=2)
@@ -338,18 +342,19 @@ def make_assets(model: fm.FaceModel, backgrounds: bool = True, env_prob: float =
                   jnp.asarray(np.asarray(model.joint_template)[2:4], jnp.float32), jnp.asarray(bgs),
                   jnp.asarray(env["radiance"]), jnp.asarray(env["sh"]), jnp.asarray(env["sun"]),
                   jnp.asarray(env_prob, jnp.float32),
-                  jnp.asarray(skin_blobs(model) if on["skin_detail"] else np.zeros((0, 4), np.float32)),
+                  jnp.asarray(skin_blobs(model)),
                   *(map(jnp.asarray, scalp(model)) if on["hair_volume"]
                     else (jnp.zeros(0, jnp.int32), jnp.zeros((0, 3), jnp.int32))),
                   *(map(jnp.asarray, curtain_grid(model)) if on["long_hair"]
                     else (jnp.zeros((0, 5), jnp.float32), jnp.zeros((0, 3), jnp.int32))),
-                  jnp.ones(1 if on["eyelashes"] else 0, jnp.float32),
+                  jnp.asarray(1.0 if on["eyelashes"] else 0.0, jnp.float32),
                   *(map(jnp.asarray, torso_grid()) if on["shoulders"]
                     else (jnp.zeros((0, 5), jnp.float32), jnp.zeros((0, 3), jnp.int32))),
                   *(map(jnp.asarray, beard_region(model)) if on["beard_volume"]
                     else (jnp.zeros(0, jnp.int32), jnp.zeros(0, jnp.float32), jnp.zeros((0, 3), jnp.int32))),
                   jnp.asarray(1.0 if on["natural_light"] else 0.0, jnp.float32),
-                  jnp.asarray(1.0 if on["cast_shadows"] else 0.0, jnp.float32))
+                  jnp.asarray(1.0 if on["cast_shadows"] else 0.0, jnp.float32),
+                  jnp.asarray(1.0 if on["skin_detail"] else 0.0, jnp.float32))
 
 
 # The upper lash line and lid margin seen at a 160 px render (a head ~110 px wide): ~1 px.
@@ -1204,13 +1209,18 @@ def render_scene(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int,
     is_occ = region == R["occluder"]
     albedo = jnp.where(is_occ[..., None], pix[..., :3], albedo)
     spec_k = jnp.where(is_occ, 0.15, spec_k)
-    wrap = None
-    if assets.skin_blobs.shape[0]:   # static: off compiles the renderer as before
-        albedo, spec_k, wrap = skin_detail(jax.random.fold_in(ks[2], 1), pix[..., :3], pix[..., 4],
-                                           cls == R["skin"], albedo, spec_k, assets.skin_blobs)
-    if assets.lashes.shape[0]:   # static: off compiles the renderer as before
-        eye = (region == R["sclera"]) | (region == R["iris"])
-        albedo = eye_rim(jax.random.fold_in(ks[2], 2), eye, cls == R["skin"], albedo, app.hair)
+    # Skin detail and eyelashes are values: one compiled renderer whichever is on, and off skips the
+    # work (a `lax.cond` on a flag that is the same for the whole batch).  Off, wrap is 0, and the
+    # wrapped light below is then the plain clipped n.l exactly ((x + 0) / (1 + 0) is x).
+    albedo, spec_k, wrap = jax.lax.cond(
+        assets.skin_detail > 0,
+        lambda: skin_detail(jax.random.fold_in(ks[2], 1), pix[..., :3], pix[..., 4], cls == R["skin"], albedo,
+                            spec_k, assets.skin_blobs),
+        lambda: (albedo, spec_k, jnp.zeros(albedo.shape, albedo.dtype)))
+    eye = (region == R["sclera"]) | (region == R["iris"])
+    albedo = jax.lax.cond(assets.lashes > 0,
+                          lambda: eye_rim(jax.random.fold_in(ks[2], 2), eye, cls == R["skin"], albedo, app.hair),
+                          lambda: albedo)
     light = sample_light(ks[3], natural=assets.natural_light)
     use_env = jnp.zeros((), bool)
     if assets.env_sh.shape[0]:   # static: assets without maps compile none of this
@@ -1229,8 +1239,7 @@ def render_scene(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int,
     ndl = jnp.sum(n * light.direction, -1)
     half = light.direction + view
     half = half / (jnp.linalg.norm(half, axis=-1, keepdims=True) + 1e-9)
-    facing = (jnp.clip(ndl, 0.0, None)[..., None] if wrap is None
-              else jnp.clip((ndl[..., None] + wrap) / (1.0 + wrap), 0.0, None))
+    facing = jnp.clip((ndl[..., None] + wrap) / (1.0 + wrap), 0.0, None)
     # The key light's share that no surface blocks; off, exactly 1 (x * 1 is x: off renders as before).
     lit = jax.lax.cond(assets.cast_shadows > 0,
                        lambda: cast_shadow(jax.random.fold_in(ks[3], 2), frags.depth, light.direction, cam.focal,
