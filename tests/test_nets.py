@@ -236,3 +236,32 @@ def test_init_backbone_loads_every_array_but_the_head():
     small = train.create_train_state(dataclasses.replace(cfg, network="mobilenetv2_050"), jax.random.key(0))
     with pytest.raises(ValueError, match="network's is"):
         train.init_backbone(small, IMAGENET / "mobilenetv2_imagenet.npz")
+
+
+def test_spatial_head_sees_where_features_are_and_takes_a_trained_backbone():
+    """mobilenetv2_050_spatial: the head regresses from the whole last feature map (1 x 1 reduction,
+    flattened), so moving a feature within the map changes the output, where the pooled head's mean
+    cannot tell the two apart; every other array is mobilenetv2_050's, so the shipped real-time
+    backbone loads into it (init_backbone) and only the head starts anew."""
+    head = nets.LandmarkHead(5, spatial=3)
+    fmap = np.zeros((1, 2, 2, 4), np.float32)
+    fmap[0, 0, 0, 1] = 1.0
+    moved = np.roll(fmap, 1, axis=2)
+    v = head.init(jax.random.key(0), jnp.asarray(fmap))
+    assert v["params"]["reduce"].shape == (1, 1, 4, 3) and v["params"]["Dense_0"]["kernel"].shape == (2 * 2 * 3, 15)
+    v = jax.tree_util.tree_map(lambda a: jax.random.normal(jax.random.key(1), a.shape), v)
+    a, b = (np.asarray(head.apply(v, jnp.asarray(x))) for x in (fmap, moved))
+    assert a.shape == (1, 5, 3) and np.abs(a - b).max() > 1e-3
+    pooled = nets.LandmarkHead(5)
+    vp = pooled.init(jax.random.key(0), jnp.zeros((1, 4)))
+    np.testing.assert_array_equal(pooled.apply(vp, fmap.mean((1, 2))), pooled.apply(vp, moved.mean((1, 2))))
+    cfg = train.TrainConfig(network="mobilenetv2_050_spatial", landmark_set="320", size=64)
+    state = train.create_train_state(cfg, jax.random.key(0))
+    shipped = lmk.WEIGHTS_DIR / "realtime_mnv2050_320.npz"
+    loaded = train.init_backbone(state, shipped)
+    with np.load(shipped) as z:
+        np.testing.assert_array_equal(np.asarray(loaded.params["Conv_1"]["kernel"]),
+                                      z["params/Conv_1/kernel"].astype(np.float32))
+    for x, y in zip(jax.tree_util.tree_leaves(state.params["LandmarkHead_0"]),
+                    jax.tree_util.tree_leaves(loaded.params["LandmarkHead_0"])):
+        np.testing.assert_array_equal(x, y)

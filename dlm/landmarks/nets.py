@@ -162,6 +162,9 @@ class MobileNetV2(nn.Module):
     num_landmarks: int
     width: float = 1.0
     last_features: int = 1280
+    # The head's input: 0, the last feature map averaged over the image (as MobileNetV2 classifies);
+    # N > 0, the map reduced to N channels per position and kept whole (`LandmarkHead.spatial`).
+    head_spatial: int = 0
     dtype: Any = jnp.float32
     # (expansion t, channels c, repeats n, stride s) of the paper's Table 2.
     blocks: Sequence = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
@@ -178,6 +181,8 @@ class MobileNetV2(nn.Module):
                 x = InvertedResidual(_make_divisible(c * self.width), s if i == 0 else 1, t, train, self.dtype)(x)
         x = Conv(_make_divisible(self.last_features * max(1.0, self.width)), dtype=self.dtype)(x)
         x = jnp.minimum(nn.relu(norm()(x)), 6.0)
+        if self.head_spatial:
+            return LandmarkHead(self.num_landmarks, self.head_spatial)(x)
         return LandmarkHead(self.num_landmarks)(jnp.mean(x, axis=(1, 2)))
 
 
@@ -243,11 +248,20 @@ class ResNet(nn.Module):
 
 class LandmarkHead(nn.Module):
     """Dense layer to (B, L, 3): x, y (normalised) and log sigma.  Starts at the crop centre with
-    sigma = 0.2 (a tenth of the crop), so the first GNLL steps are well scaled."""
+    sigma = 0.2 (a tenth of the crop), so the first GNLL steps are well scaled.
+
+    spatial: 0, x is (B, C) pooled features; N > 0, x is the (B, H, W, C) feature map, reduced to N
+    channels by a 1 x 1 convolution and flattened, so that where a feature is in the crop reaches
+    the coordinates directly rather than only through what the channels encode after averaging."""
     num_landmarks: int
+    spatial: int = 0
 
     @nn.compact
     def __call__(self, x):
+        if self.spatial:
+            x = conv2d(x.astype(jnp.float32), self.param("reduce", nn.initializers.lecun_normal(),
+                                                         (1, 1, x.shape[-1], self.spatial)))
+            x = x.reshape(x.shape[0], -1)
         out = nn.Dense(self.num_landmarks * 3, kernel_init=nn.initializers.normal(1e-3),
                        dtype=jnp.float32)(x.astype(jnp.float32))
         out = out.reshape(x.shape[0], self.num_landmarks, 3)
@@ -262,6 +276,7 @@ RESNETS = {
 }
 NETWORKS = dict(RESNETS, mobilenetv2=MobileNetV2,
                 mobilenetv2_050=functools.partial(MobileNetV2, width=0.5),
+                mobilenetv2_050_spatial=functools.partial(MobileNetV2, width=0.5, head_spatial=64),
                 tiny=functools.partial(MobileNetV2, width=0.25, last_features=64,
                                        blocks=((1, 16, 1, 1), (4, 24, 1, 2), (4, 32, 1, 2), (4, 64, 1, 2),
                                                (4, 96, 1, 2))))
