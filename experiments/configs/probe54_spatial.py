@@ -11,6 +11,11 @@ one does, at the crop centre), campaign 9's config otherwise (realtime_real10n_3
 itself: the same everything with the pooled head from the shipped weights, dev 6.60% balanced (the
 shipped weights: 6.47%).
     dlm train experiments/configs/probe54_spatial.py --minutes 60 --campaign-log PATH
+Result (2026-12-06 16:50-17:23, 2-core AMD EPYC, 95.4 img/s; experiments/results/probe54.jsonl): dev balanced
+6.64% (inner 51 4.64%, failures 6.5%), own face finding 7.41%, synthetic 4.58%, against campaign 9's 6.60% (inner 51
+4.54%, failures 7.0%), 7.08% and 4.19%: level on the photos (within the ~0.06 the draws move a run) and behind on
+renders, with a head trained on 192k samples against the pooled head's 5.5M.  No gain shown at this budget; the
+spatial head's real / synthetic ratio (1.45 against 1.58) leaves a longer run from scratch as the open question.
 """
 from pathlib import Path
 
