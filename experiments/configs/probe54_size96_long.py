@@ -9,6 +9,11 @@ pool160_48k_real9n and pool160_48k_real10n), 10,000 steps of 32 (320k samples), 
 tracker would take them only if the timing against MediaPipe (experiments/realtime_vs_mediapipe.py
 --model) and the dev photos both say so.
     dlm train experiments/configs/probe54_size96_long.py --minutes 60 --campaign-log PATH
+Result (2026-12-06, 2-core AMD EPYC: 16:45-16:50 and, resumed from its checkpoint, 17:30-18:04 at 154.7 img/s;
+experiments/results/probe54.jsonl): dev balanced 7.26% (inner 51 5.02%, failures 9.5%), synthetic 5.36%, against
+7.38% after 2,000 steps (session 53) and the shipped 128-px network's 6.47% (campaign 9, the same pools and recipe at
+128 px: 6.60%, synthetic 4.19%).  Five times the steps closed 0.12 of the 0.9 points: the 96-px network stays a
+probe, and the tracker's 128-px input stays.
 """
 from pathlib import Path
 
