@@ -1217,9 +1217,9 @@ def render_scene(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int,
         lambda: skin_detail(jax.random.fold_in(ks[2], 1), pix[..., :3], pix[..., 4], cls == R["skin"], albedo,
                             spec_k, assets.skin_blobs),
         lambda: (albedo, spec_k, jnp.zeros(albedo.shape, albedo.dtype)))
-    eye = (region == R["sclera"]) | (region == R["iris"])
     albedo = jax.lax.cond(assets.lashes > 0,
-                          lambda: eye_rim(jax.random.fold_in(ks[2], 2), eye, cls == R["skin"], albedo, app.hair),
+                          lambda: eye_rim(jax.random.fold_in(ks[2], 2), (region == R["sclera"]) | (region == R["iris"]),
+                                          cls == R["skin"], albedo, app.hair),
                           lambda: albedo)
     light = sample_light(ks[3], natural=assets.natural_light)
     use_env = jnp.zeros((), bool)
