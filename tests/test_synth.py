@@ -558,6 +558,88 @@ def test_cast_shadows_only_darken_lit_surfaces_and_are_off_by_default(model, ass
     assert darker[mask > 0].mean() > 0.005, darker[mask > 0].mean()
 
 
+def test_lens_coverage_is_the_share_inside_a_convex_rim_either_winding():
+    """Half a pixel of soft edge: 1 inside, 0 outside, 0.5 on the rim, linear across it."""
+    square = np.array([[10.0, 10.0], [20.0, 10.0], [20.0, 20.0], [10.0, 20.0]], np.float32)
+    rims = jnp.asarray(np.stack([square, square[::-1]]))
+    pts = jnp.array([[15.0, 15.0], [25.0, 15.0], [20.0, 15.0], [19.8, 15.0], [15.0, 9.9], [10.3, 19.9]])
+    cover = np.asarray(synth.lens_coverage(rims, pts))
+    for c in cover:
+        np.testing.assert_allclose(c, [1.0, 0.0, 0.5, 0.7, 0.4, 0.6], atol=1e-5)
+
+
+def _lens_occluder(on: bool):
+    rims = np.array([[[8.0, 20.0], [28.0, 20.0], [28.0, 40.0], [8.0, 40.0]],
+                     [[36.0, 20.0], [56.0, 20.0], [56.0, 40.0], [36.0, 40.0]]], np.float32)
+    z = jnp.zeros((1, 3))
+    return synth.OccluderMesh(z, jnp.zeros((1, 3), jnp.int32), z, z, jnp.asarray(rims), jnp.array([50.0, 50.0]),
+                              jnp.asarray(on))
+
+
+def test_lenses_transmit_a_tint_of_what_lies_behind_them_and_add_a_reflection():
+    """Through a lens the image is image * transmission * tint + reflection, tint <= 1 with one
+    channel at 1 for sunglasses: doubling the scene behind a lens adds exactly the scene times
+    transmission * tint, whose largest channel is the transmission returned (clear lenses: within
+    their 8% tint of it).  Outside the rims, and nearer than the lens (its frame, a nose in front
+    of it), nothing changes; no glasses, no change.  Both kinds are drawn."""
+    s = 64
+    depth = np.full((s, s), 60.0, np.float32)
+    depth[:, :4] = np.inf                       # background behind the left lens's edge
+    depth[20:26] = 49.8                         # nearer than the lenses (50 cm) + LENS_MARGIN_CM
+    image = jnp.asarray(np.random.default_rng(0).uniform(0.2, 0.8, (s, s, 3)).astype(np.float32))
+    inside = np.zeros((s, s), bool)
+    inside[27:39, 9:27] = inside[27:39, 37:55] = True          # whole pixels inside either rim, behind it
+    untouched = ~np.zeros((s, s), bool)
+    untouched[19:42, 7:30] = untouched[19:42, 35:58] = False   # the rims and a pixel about them
+    untouched[20:26] = True
+    light = jnp.array([1.0, 0.9, 0.8])
+    kinds = []
+    for seed in range(12):
+        key = jax.random.key(seed)
+        one, trans = synth.glass_lenses(key, image, jnp.asarray(depth), _lens_occluder(True), light)
+        two, trans2 = synth.glass_lenses(key, 2 * image, jnp.asarray(depth), _lens_occluder(True), light)
+        one, two, trans = np.asarray(one), np.asarray(two), np.asarray(trans)
+        np.testing.assert_array_equal(trans, np.asarray(trans2))
+        assert trans[0] == trans[1] and 0.04 <= trans[0] <= 0.97
+        np.testing.assert_array_equal(one[untouched], np.asarray(image)[untouched])
+        ratio = ((two - one) / np.asarray(image))[inside]                    # transmission * tint
+        np.testing.assert_allclose(ratio, ratio[:1].repeat(len(ratio), 0), atol=2e-5)
+        sun = trans[0] < synth.SUNGLASS_HIDES
+        kinds.append(sun)
+        if sun:
+            np.testing.assert_allclose(ratio[0].max(), trans[0], rtol=1e-4)
+        else:
+            assert 0.92 * trans[0] - 1e-5 <= ratio[0].min() and ratio[0].max() <= trans[0] + 1e-5
+        assert (one[inside] >= np.asarray(image)[inside] * ratio[:1] - 1e-6).all()     # reflections add light
+    assert any(kinds) and not all(kinds)
+    none, ones = synth.glass_lenses(jax.random.key(0), image, jnp.asarray(depth), _lens_occluder(False), light)
+    np.testing.assert_array_equal(np.asarray(none), np.asarray(image))
+    np.testing.assert_array_equal(np.asarray(ones), 1.0)
+
+
+def test_lenses_change_only_glasses_wearers_and_sunglasses_hide_the_eyes(model, assets):
+    """make_assets(lenses=True) is a value (no renderer of its own).  Rendered with it, two
+    samples whose glasses are sunglasses keep their labels and regions, change pixels, never
+    reveal a landmark, and hide eye landmarks behind the dark glass."""
+    lens_assets = synth.make_assets(model, lenses=True)
+    assert float(assets.lenses) == 0.0 and float(lens_assets.lenses) == 1.0
+    ids = jnp.asarray(model.landmarks["68"])
+    keys = jnp.concatenate([synth.batch_keys(10, 19, 1), synth.batch_keys(10, 24, 1)])   # sunglasses, found by search
+    plain = synth.render_batch(keys, model, assets, ids, S, augment=False)
+    programs = lambda: sum(f._cache_size() for f in (synth._render_batch_jit, synth._render_batch_small_cpu))  # noqa: E731
+    compiled = programs()
+    lensed = synth.render_batch(keys, model, lens_assets, ids, S, augment=False)
+    assert programs() == compiled
+    for field in ("landmarks", "mask"):
+        np.testing.assert_array_equal(np.asarray(getattr(lensed, field)), np.asarray(getattr(plain, field)))
+    v0, v1 = np.asarray(plain.visible), np.asarray(lensed.visible)
+    assert not (v1 & ~v0).any()
+    hidden = v0 & ~v1
+    for i in range(2):
+        assert hidden[i, 36:48].any(), i
+        assert np.abs(np.asarray(lensed.image[i]) - np.asarray(plain.image[i])).max() > 0.1
+
+
 def test_hair_with_volume_and_long_hair_stand_off_the_head_and_hide_landmarks(model, assets):
     """The scalp holds the crown and the back of the head, no ear and nothing under the lowest
     hairline; the shell stands `hair_volume` off along the normals well above the hairline, is

@@ -160,6 +160,9 @@ class Assets(NamedTuple):
     # Skin detail (issue 21): () 1.0 on (`skin_detail` with `skin_blobs`); 0.0 off.  A value, as
     # cast_shadows (it was skin_blobs' shape, and compiled a renderer of its own).
     skin_detail: jax.Array = jnp.zeros((), jnp.float32)
+    # Lenses (issue 21): () 1.0 on, the glasses' frames hold clear lenses or sunglasses
+    # (`glass_lenses`); 0.0 off, frames alone.  A value, as skin_detail.
+    lenses: jax.Array = jnp.zeros((), jnp.float32)
 
 
 @functools.lru_cache(maxsize=2)
@@ -354,7 +357,8 @@ def make_assets(model: fm.FaceModel, backgrounds: bool = True, env_prob: float =
                     else (jnp.zeros(0, jnp.int32), jnp.zeros(0, jnp.float32), jnp.zeros((0, 3), jnp.int32))),
                   jnp.asarray(1.0 if on["natural_light"] else 0.0, jnp.float32),
                   jnp.asarray(1.0 if on["cast_shadows"] else 0.0, jnp.float32),
-                  jnp.asarray(1.0 if on["skin_detail"] else 0.0, jnp.float32))
+                  jnp.asarray(1.0 if on["skin_detail"] else 0.0, jnp.float32),
+                  jnp.asarray(1.0 if on["lenses"] else 0.0, jnp.float32))
 
 
 # The upper lash line and lid margin seen at a 160 px render (a head ~110 px wide): ~1 px.
@@ -952,7 +956,8 @@ def _capsules(a: jax.Array, b: jax.Array, radius: jax.Array, depth_a: jax.Array,
 
 
 def glasses_segments(key: jax.Array, model: fm.FaceModel, params: fm.FaceParams):
-    """World-space segments (N, 2, 3) of a random glasses frame and its thickness (cm).
+    """World-space segments (N, 2, 3) of a random glasses frame, its thickness (cm) and the two
+    lens rims (2, 12, 3) (the frame's first two loops, convex: superellipses of exponent >= 2).
 
     Defined about the identity's eye joints in bind space and carried by the head joint."""
     k = jax.random.split(key, 5)
@@ -964,12 +969,13 @@ def glasses_segments(key: jax.Array, model: fm.FaceModel, params: fm.FaceParams)
     cs, sn = jnp.cos(ang), jnp.sin(ang)
     ex = jnp.sign(cs) * jnp.abs(cs) ** (2 / n) * a
     ey = jnp.sign(sn) * jnp.abs(sn) ** (2 / n) * b
-    segs = []
+    segs, rims = [], []
     lens_z = 2.6 + u(k[3], -0.2, 0.4)
     for side, eye in ((1.0, joints[2]), (-1.0, joints[3])):
         cx = eye[0] + side * u(k[4], 0.0, 0.5)
         pts = jnp.stack([cx + ex, eye[1] - 0.2 + ey, eye[2] + lens_z - 0.06 * ex ** 2], -1)
         segs.append(jnp.stack([pts[:-1], pts[1:]], 1))
+        rims.append(pts[:-1])
         outer = jnp.array([cx + side * a, eye[1] + 0.3 * b, eye[2] + lens_z - 0.06 * a * a])
         ear_top = jnp.array([side * 7.7, eye[1] + 0.2, -0.5])
         temple = outer[None] + jnp.linspace(0.0, 1.0, 4)[:, None] * (ear_top - outer)[None]
@@ -980,7 +986,69 @@ def glasses_segments(key: jax.Array, model: fm.FaceModel, params: fm.FaceParams)
     segs.append(jnp.stack([left_in, right_in])[None])
     segs = jnp.concatenate(segs, 0)  # bind space
     world = jnp.einsum("ij,nkj->nki", rot[1], segs) + trans[1]
-    return world, u(k[0], 0.12, 0.35)
+    rims = jnp.einsum("ij,nkj->nki", rot[1], jnp.stack(rims)) + trans[1]
+    return world, u(k[0], 0.12, 0.35), rims
+
+
+# Lenses (issue 21): of the glasses drawn, this share are sunglasses (the rest clear), and
+# landmarks behind a lens that lets through less than SUNGLASS_HIDES of the light are hidden.
+SUNGLASS_PROB = 0.4
+SUNGLASS_HIDES = 0.35
+# A lens tints what lies at least this far (cm) behind its mean depth: not its own frame.
+LENS_MARGIN_CM = 0.5
+
+
+def lens_coverage(rims: jax.Array, points: jax.Array) -> jax.Array:
+    """(2, ...) share of each point (..., 2) covered by each convex rim (2, K, 2) in pixels: the
+    signed distance to the rim's nearest edge line plus half a pixel, clipped to [0, 1] (a one-
+    pixel soft edge).  Either winding."""
+    a, b = rims, jnp.roll(rims, -1, axis=1)                                      # (2, K, 2)
+    e = b - a
+    length = jnp.linalg.norm(e, axis=-1) + 1e-6
+    winding = jnp.sign(jnp.sum(e[..., 0] * jnp.roll(e, -1, 1)[..., 1] - e[..., 1] * jnp.roll(e, -1, 1)[..., 0], -1))
+    pts = points.reshape(-1, 2)
+    rel = pts[None, None] - a[:, :, None]                                       # (2, K, P, 2)
+    cross = (e[..., 0, None] * rel[..., 1] - e[..., 1, None] * rel[..., 0]) / length[..., None]
+    inside = jnp.min(cross * jnp.where(winding == 0, 1.0, winding)[:, None, None], axis=1)   # (2, P)
+    return jnp.clip(inside + 0.5, 0.0, 1.0).reshape((2,) + points.shape[:-1])
+
+
+def glass_lenses(key: jax.Array, image: jax.Array, depth: jax.Array, occ: "OccluderMesh",
+                 light_colour: jax.Array):
+    """Lenses in the glasses' frames: image (S, S, 3) linear colour with what lies behind each
+    lens (depth (S, S), inf on background) seen through it (transmission and tint) plus the
+    light it reflects (a soft gradient and sometimes a bright streak); clear lenses mostly, and
+    sunglasses (SUNGLASS_PROB) that let through 4-30% of the light.  Returns (image, (2,)
+    transmission of each lens): 1 where no glasses are drawn."""
+    k = jax.random.split(key, 9)
+    u = lambda kk, lo=0.0, hi=1.0, shape=(): jax.random.uniform(kk, shape, minval=lo, maxval=hi)  # noqa: E731
+    size = image.shape[0]
+    g = jnp.arange(size, dtype=jnp.float32) + 0.5
+    grid = jnp.stack(jnp.meshgrid(g, g, indexing="xy"), -1)                     # (S, S, 2) x, y
+    behind = depth[None] > occ.lens_depth[:, None, None] + LENS_MARGIN_CM
+    cover = lens_coverage(occ.lens_px, grid) * behind * occ.lens_on             # (2, S, S)
+    sun = u(k[0]) < SUNGLASS_PROB
+    trans = jnp.where(sun, u(k[1], 0.04, 0.3), u(k[2], 0.85, 0.97))
+    # Sunglasses: grey, brown, green or blue-grey glass; clear lenses: a faint tint (coatings).
+    sun_tint = jnp.array([[1.0, 1.0, 1.0], [1.0, 0.75, 0.5], [0.7, 1.0, 0.7], [0.7, 0.85, 1.0]])
+    tint = jnp.where(sun, sun_tint[jax.random.randint(k[3], (), 0, 4)], 1.0 - u(k[4], 0.0, 0.08, (3,)))
+    # Reflection: a gradient across the lens along a random direction (sky above, ground below),
+    # in the light's colour, and on a third of lenses a bright streak.
+    centre = jnp.mean(occ.lens_px, 1)                                           # (2, 2)
+    radius = jnp.max(jnp.linalg.norm(occ.lens_px - centre[:, None], axis=-1), -1) + 1e-3
+    ang = u(k[5], 0.0, 2 * np.pi)
+    d = jnp.array([jnp.cos(ang), jnp.sin(ang)])
+    t = jnp.sum((grid[None] - centre[:, None, None]) * d, -1) / radius[:, None, None]      # (2, S, S)
+    strength = jnp.where(sun, u(k[6], 0.02, 0.25), u(k[6], 0.0, 0.12))
+    streak_on = u(k[7]) < 0.33
+    streak_pos = u(k[8], -0.6, 0.6)
+    streak = jnp.exp(-0.5 * ((t - streak_pos) / 0.08) ** 2) * streak_on * 0.5
+    refl = (strength * jnp.clip(0.5 + 0.5 * t, 0.0, 1.0) ** 2 + streak)[..., None] * light_colour   # (2, S, S, 3)
+    out = image
+    for i in range(2):
+        c = cover[i][..., None]
+        out = jnp.where(c > 0, out * (1.0 - c) + c * (out * trans * tint + refl[i]), out)   # exact outside
+    return out, jnp.where(occ.lens_on, jnp.full(2, trans), 1.0)
 
 
 class OccluderMesh(NamedTuple):
@@ -988,6 +1056,11 @@ class OccluderMesh(NamedTuple):
     faces: jax.Array    # (M, 3) int32
     colour: jax.Array   # (N, 3) linear albedo
     normal: jax.Array   # (N, 3) camera-space normals
+    # The glasses' lenses (drawn by `glass_lenses` when the lenses switch is on): rims (2, 12, 2)
+    # in pixels, each lens's mean depth (2,) and whether the glasses are drawn at all.
+    lens_px: jax.Array
+    lens_depth: jax.Array
+    lens_on: jax.Array
 
 
 def occluder_mesh(key: jax.Array, model: fm.FaceModel, params: fm.FaceParams, camera: fm.Camera, size: int,
@@ -1000,8 +1073,9 @@ def occluder_mesh(key: jax.Array, model: fm.FaceModel, params: fm.FaceParams, ca
     u = lambda kk, lo=0.0, hi=1.0, shape=(): jax.random.uniform(kk, shape, minval=lo, maxval=hi)  # noqa: E731
     f, pp = camera.focal, camera.principal_point
     # Glasses.
-    segs, thick = glasses_segments(k[0], model, params)
+    segs, thick, rims = glasses_segments(k[0], model, params)
     gc = geometry.world_to_camera(segs, camera.rotation, camera.translation)
+    rc = geometry.world_to_camera(rims, camera.rotation, camera.translation)
     gpx = geometry.project(gc, f, pp)
     gz = -gc[..., 2]
     g_r = 0.5 * thick * f / jnp.mean(gz, -1)
@@ -1059,7 +1133,8 @@ def occluder_mesh(key: jax.Array, model: fm.FaceModel, params: fm.FaceParams, ca
     nrm = nrm.reshape(-1, 2)
     normal = jnp.stack([nrm[:, 0], -nrm[:, 1], jnp.full(nrm.shape[0], 0.8)], -1)
     normal = normal / jnp.linalg.norm(normal, axis=-1, keepdims=True)
-    return OccluderMesh(cam, faces, jnp.repeat(colour, 11, axis=0), normal)
+    return OccluderMesh(cam, faces, jnp.repeat(colour, 11, axis=0), normal, geometry.project(rc, f, pp),
+                        jnp.mean(-rc[..., 2], -1), g_on)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1259,12 +1334,20 @@ def render_scene(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int,
         env_bg = environment_background(light, exposure, assets.env_radiance, -view)
         background = jnp.where(use_env, env_bg, background)
     image = jnp.where(drawn[..., None], colour, background)
+    # Lenses are a value switch, as the flags above, and skipped on a sample without glasses.
+    # Landmarks behind sunglasses are hidden.
+    image, lens_trans = jax.lax.cond(
+        (assets.lenses > 0) & occ.lens_on,
+        lambda: glass_lenses(jax.random.fold_in(ks[6], 1), image, frags.depth, occ, light.colour),
+        lambda: (image, jnp.ones(2, jnp.float32)))
     mask = jnp.where(drawn, cls, 0)
     # Seen in the image: inside it, and the nearest surface at its pixel is the landmark's own
     # region near its depth (the head itself, glasses, occluders and the hair and beard shells
     # hide landmarks; hair and beards painted on the skin do not).
     visible = rs.landmark_visibility(frags, lpx, -lc[:, 2], pixel_regions=region,
                                      landmark_regions=assets.regions[landmark_ids])
+    behind_lens = (lens_coverage(occ.lens_px, lpx) > 0.5) & (-lc[None, :, 2] > occ.lens_depth[:, None] + LENS_MARGIN_CM)
+    visible = visible & ~jnp.any(behind_lens & (lens_trans[:, None] < SUNGLASS_HIDES), 0)
     image = jnp.clip(image, 0.0, 1.0) ** (1 / 2.2)
     if augment_ranges is not None:
         image = aug.augment(ks[8], image, augment_ranges)

@@ -24,6 +24,8 @@ REALISM_SWITCHES = {
     "cast_shadows": "the key light casts shadows (the nose's on the cheek, the jaw's on the neck, the brows' in the eye "
                     "sockets), found in screen space, with a soft edge (dlm.synth.render.cast_shadow); off: light is "
                     "blocked by nothing",
+    "lenses": "the glasses' frames hold lenses: clear ones that tint and reflect a little, and sunglasses that hide "
+              "the eyes behind them (dlm.synth.render.glass_lenses); off: empty frames",
 }
 
 
