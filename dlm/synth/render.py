@@ -955,16 +955,18 @@ def _capsules(a: jax.Array, b: jax.Array, radius: jax.Array, depth_a: jax.Array,
     return pix, depth, normal, jnp.asarray(faces, jnp.int32)
 
 
-def glasses_segments(key: jax.Array, model: fm.FaceModel, params: fm.FaceParams):
+def glasses_segments(key: jax.Array, model: fm.FaceModel, params: fm.FaceParams,
+                     lens_scale: jax.Array = jnp.ones(2)):
     """World-space segments (N, 2, 3) of a random glasses frame, its thickness (cm) and the two
     lens rims (2, 12, 3) (the frame's first two loops, convex: superellipses of exponent >= 2).
+    lens_scale: (2,) factors on the lenses' half width and half height (sunglasses: larger).
 
     Defined about the identity's eye joints in bind space and carried by the head joint."""
     k = jax.random.split(key, 5)
     u = lambda kk, lo, hi: jax.random.uniform(kk, (), minval=lo, maxval=hi)  # noqa: E731
     joints = fm.joint_locations(model, params.identity)
     rot, trans = geometry.joint_transforms(params.joint_rotations, joints, model.joint_parents, params.translation)
-    a, b, n = u(k[0], 2.0, 2.8), u(k[1], 1.3, 2.1), u(k[2], 2.0, 5.0)
+    a, b, n = u(k[0], 2.0, 2.8) * lens_scale[0], u(k[1], 1.3, 2.1) * lens_scale[1], u(k[2], 2.0, 5.0)
     ang = jnp.linspace(0.0, 2 * np.pi, 13)
     cs, sn = jnp.cos(ang), jnp.sin(ang)
     ex = jnp.sign(cs) * jnp.abs(cs) ** (2 / n) * a
@@ -1017,9 +1019,9 @@ def glass_lenses(key: jax.Array, image: jax.Array, depth: jax.Array, occ: "Occlu
                  light_colour: jax.Array):
     """Lenses in the glasses' frames: image (S, S, 3) linear colour with what lies behind each
     lens (depth (S, S), inf on background) seen through it (transmission and tint) plus the
-    light it reflects (a soft gradient and sometimes a bright streak); clear lenses mostly, and
-    sunglasses (SUNGLASS_PROB) that let through 4-30% of the light.  Returns (image, (2,)
-    transmission of each lens): 1 where no glasses are drawn."""
+    light it reflects (a soft gradient and sometimes a bright streak); clear lenses, and sunglasses
+    (`occ.lens_sun`) that let through 3-25% of the light, most under 10% as photographs show them,
+    and reflect more.  Returns (image, (2,) transmission of each lens): 1 where no glasses are drawn."""
     k = jax.random.split(key, 9)
     u = lambda kk, lo=0.0, hi=1.0, shape=(): jax.random.uniform(kk, shape, minval=lo, maxval=hi)  # noqa: E731
     size = image.shape[0]
@@ -1027,8 +1029,8 @@ def glass_lenses(key: jax.Array, image: jax.Array, depth: jax.Array, occ: "Occlu
     grid = jnp.stack(jnp.meshgrid(g, g, indexing="xy"), -1)                     # (S, S, 2) x, y
     behind = depth[None] > occ.lens_depth[:, None, None] + LENS_MARGIN_CM
     cover = lens_coverage(occ.lens_px, grid) * behind * occ.lens_on             # (2, S, S)
-    sun = u(k[0]) < SUNGLASS_PROB
-    trans = jnp.where(sun, u(k[1], 0.04, 0.3), u(k[2], 0.85, 0.97))
+    sun = occ.lens_sun
+    trans = jnp.where(sun, 0.03 + 0.22 * u(k[1]) ** 2, u(k[2], 0.85, 0.97))
     # Sunglasses: grey, brown, green or blue-grey glass; clear lenses: a faint tint (coatings).
     sun_tint = jnp.array([[1.0, 1.0, 1.0], [1.0, 0.75, 0.5], [0.7, 1.0, 0.7], [0.7, 0.85, 1.0]])
     tint = jnp.where(sun, sun_tint[jax.random.randint(k[3], (), 0, 4)], 1.0 - u(k[4], 0.0, 0.08, (3,)))
@@ -1039,7 +1041,7 @@ def glass_lenses(key: jax.Array, image: jax.Array, depth: jax.Array, occ: "Occlu
     ang = u(k[5], 0.0, 2 * np.pi)
     d = jnp.array([jnp.cos(ang), jnp.sin(ang)])
     t = jnp.sum((grid[None] - centre[:, None, None]) * d, -1) / radius[:, None, None]      # (2, S, S)
-    strength = jnp.where(sun, u(k[6], 0.02, 0.25), u(k[6], 0.0, 0.12))
+    strength = jnp.where(sun, u(k[6], 0.05, 0.35), u(k[6], 0.0, 0.12))
     streak_on = u(k[7]) < 0.33
     streak_pos = u(k[8], -0.6, 0.6)
     streak = jnp.exp(-0.5 * ((t - streak_pos) / 0.08) ** 2) * streak_on * 0.5
@@ -1061,19 +1063,28 @@ class OccluderMesh(NamedTuple):
     lens_px: jax.Array
     lens_depth: jax.Array
     lens_on: jax.Array
+    lens_sun: jax.Array  # () bool: sunglasses (only with the lenses switch on)
 
 
 def occluder_mesh(key: jax.Array, model: fm.FaceModel, params: fm.FaceParams, camera: fm.Camera, size: int,
-                  landmarks: jax.Array, landmark_depth: jax.Array, hair_colour: jax.Array) -> OccluderMesh:
+                  landmarks: jax.Array, landmark_depth: jax.Array, hair_colour: jax.Array,
+                  lenses: jax.Array = jnp.zeros(())) -> OccluderMesh:
     """Glasses (3D, carried by the head), and at most one of a hand, a bar or loose hair strands
-    (screen-space capsules a few cm in front of the face), as triangles for the z-buffer.
+    (screen-space capsules a few cm in front of the face), as triangles for the z-buffer.  lenses
+    (the switch, `Assets.lenses`): on, SUNGLASS_PROB of the glasses are sunglasses, their lenses
+    larger and their frames heavier (drawn from streams of their own: off draws as before).
 
     Topology is fixed; a shape that is not drawn this time sits behind the camera."""
     k = jax.random.split(key, 16)
     u = lambda kk, lo=0.0, hi=1.0, shape=(): jax.random.uniform(kk, shape, minval=lo, maxval=hi)  # noqa: E731
     f, pp = camera.focal, camera.principal_point
     # Glasses.
-    segs, thick, rims = glasses_segments(k[0], model, params)
+    ks = jax.random.split(jax.random.fold_in(k[1], 1), 3)
+    sun = (lenses > 0) & (u(ks[0]) < SUNGLASS_PROB)
+    # Sunglasses' lenses run larger than clear glasses' (~4-5.6 x 2.6-4.2 cm here): ~5.5-6.2 x 4-5 cm.
+    lens_scale = jnp.where(sun, u(ks[1], 1.0, 1.2, (2,)) * jnp.array([1.1, 1.2]), 1.0)
+    segs, thick, rims = glasses_segments(k[0], model, params, lens_scale)
+    thick = thick * jnp.where(sun, u(ks[2], 1.0, 1.6), 1.0)
     gc = geometry.world_to_camera(segs, camera.rotation, camera.translation)
     rc = geometry.world_to_camera(rims, camera.rotation, camera.translation)
     gpx = geometry.project(gc, f, pp)
@@ -1134,7 +1145,7 @@ def occluder_mesh(key: jax.Array, model: fm.FaceModel, params: fm.FaceParams, ca
     normal = jnp.stack([nrm[:, 0], -nrm[:, 1], jnp.full(nrm.shape[0], 0.8)], -1)
     normal = normal / jnp.linalg.norm(normal, axis=-1, keepdims=True)
     return OccluderMesh(cam, faces, jnp.repeat(colour, 11, axis=0), normal, geometry.project(rc, f, pp),
-                        jnp.mean(-rc[..., 2], -1), g_on)
+                        jnp.mean(-rc[..., 2], -1), g_on, sun)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1226,7 +1237,7 @@ def render_scene(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int,
     px = geometry.project(c, cam.focal, cam.principal_point)
     lc, lpx = c[landmark_ids], px[landmark_ids]
     app = sample_appearance(ks[2])
-    occ = occluder_mesh(ks[6], model, params, cam, size, lpx, -lc[:, 2], app.hair)
+    occ = occluder_mesh(ks[6], model, params, cam, size, lpx, -lc[:, 2], app.hair, assets.lenses)
     nv = c.shape[0]
     noise = vertex_noise(assets.vertex_attr[:, :3], app)
     normals = rs.vertex_normals(c, assets.faces)
