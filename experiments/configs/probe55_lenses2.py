@@ -1,0 +1,21 @@
+"""Session 55's lens probe, second renderer (issue 21): probe55_lenses.py's run (probe53_real10v's recipe
+and draws, data seed 5252) on pool160_48k_real10L2: the same seed-10 heads drawn with lenses version 2
+(72ba8ca: sunglasses larger, darker, heavier-framed and more reflective, as docs/synth_lenses.jpg showed the
+dev photos' to be).  Controls: probe53_real10v (no lenses, 6.60%) and probe55_lenses (lenses version 1).
+Result: experiments/results/probe55.jsonl.
+
+    dlm synth --pool --num 48000 --size 160 --seed 10 --crop-scale 0.8 --env-light 0.5 \\
+        --skin-detail --hair-volume --long-hair --eyelashes --shoulders --beard-volume --natural-light \\
+        --lenses --out ~/.cache/dlm/pools/pool160_48k_real10L2
+    dlm train experiments/configs/probe55_lenses2.py --minutes 20 --campaign-log PATH
+"""
+from pathlib import Path
+
+from dlm.train.loop import config_dict
+
+# The control: this one changes only the name and the pool.
+BASE = Path(__file__).with_name("probe53_real10v.py")
+
+
+def get_config():
+    return dict(config_dict(BASE), name="probe55_lenses2", pool="pools/pool160_48k_real10L2")
