@@ -572,8 +572,26 @@ def _lens_occluder(on: bool, sun: bool = False):
     rims = np.array([[[8.0, 20.0], [28.0, 20.0], [28.0, 40.0], [8.0, 40.0]],
                      [[36.0, 20.0], [56.0, 20.0], [56.0, 40.0], [36.0, 40.0]]], np.float32)
     z = jnp.zeros((1, 3))
-    return synth.OccluderMesh(z, jnp.zeros((1, 3), jnp.int32), z, z, jnp.asarray(rims), jnp.array([50.0, 50.0]),
-                              jnp.asarray(on), jnp.asarray(sun))
+    plane = jnp.array([[0.0, 0.0, 1.0, -50.0]] * 2)          # facing the camera, 50 cm away
+    return synth.OccluderMesh(z, jnp.zeros((1, 3), jnp.int32), z, z, jnp.asarray(rims), plane,
+                              jnp.full((2, 2), 50.0), jnp.asarray(on), jnp.asarray(sun))
+
+
+F, PP = jnp.asarray(80.0), jnp.array([32.0, 32.0])
+
+
+def test_lens_depth_is_the_lens_planes_along_each_pixels_ray():
+    """A plane through (0, 0, -50) tilted 45 degrees about the vertical axis: along the ray through
+    pixel column u its depth d solves n . (d ray) = n . c, i.e. d = 50 / (1 - (u - cx) / f); clipped
+    to the rim's depth range; a plane facing the camera is its depth everywhere."""
+    n = np.array([1.0, 0.0, 1.0]) / np.sqrt(2.0)
+    c = np.array([0.0, 0.0, -50.0])
+    plane = jnp.asarray(np.stack([np.r_[n, n @ c], [0.0, 0.0, 1.0, -50.0]]), jnp.float32)
+    pts = jnp.array([[32.0, 10.0], [40.0, 32.0], [24.0, 50.0], [0.0, 32.0], [72.0, 5.0]])
+    d = np.asarray(synth.lens_depth_at(plane, jnp.array([[40.0, 60.0], [50.0, 50.0]]), pts, F, PP))
+    np.testing.assert_allclose(d[0, :3], [50.0, 50.0 / 0.9, 50.0 / 1.1], rtol=1e-5)
+    np.testing.assert_array_equal(d[0, 3:], [40.0, 60.0])       # 50 / 1.4 and 50 / 0.5: clipped to the rim's range
+    np.testing.assert_allclose(d[1], 50.0, rtol=1e-6)
 
 
 def test_lenses_transmit_a_tint_of_what_lies_behind_them_and_add_a_reflection():
@@ -595,8 +613,8 @@ def test_lenses_transmit_a_tint_of_what_lies_behind_them_and_add_a_reflection():
     light = jnp.array([1.0, 0.9, 0.8])
     for seed, sun in [(seed, sun) for seed in range(6) for sun in (False, True)]:
         key = jax.random.key(seed)
-        one, trans = synth.glass_lenses(key, image, jnp.asarray(depth), _lens_occluder(True, sun), light)
-        two, trans2 = synth.glass_lenses(key, 2 * image, jnp.asarray(depth), _lens_occluder(True, sun), light)
+        one, trans = synth.glass_lenses(key, image, jnp.asarray(depth), _lens_occluder(True, sun), light, F, PP)
+        two, trans2 = synth.glass_lenses(key, 2 * image, jnp.asarray(depth), _lens_occluder(True, sun), light, F, PP)
         one, two, trans = np.asarray(one), np.asarray(two), np.asarray(trans)
         np.testing.assert_array_equal(trans, np.asarray(trans2))
         assert trans[0] == trans[1]
@@ -609,7 +627,7 @@ def test_lenses_transmit_a_tint_of_what_lies_behind_them_and_add_a_reflection():
         else:
             assert 0.92 * trans[0] - 1e-5 <= ratio[0].min() and ratio[0].max() <= trans[0] + 1e-5
         assert (one[inside] >= np.asarray(image)[inside] * ratio[:1] - 1e-6).all()     # reflections add light
-    none, ones = synth.glass_lenses(jax.random.key(0), image, jnp.asarray(depth), _lens_occluder(False), light)
+    none, ones = synth.glass_lenses(jax.random.key(0), image, jnp.asarray(depth), _lens_occluder(False), light, F, PP)
     np.testing.assert_array_equal(np.asarray(none), np.asarray(image))
     np.testing.assert_array_equal(np.asarray(ones), 1.0)
 

@@ -996,8 +996,23 @@ def glasses_segments(key: jax.Array, model: fm.FaceModel, params: fm.FaceParams,
 # landmarks behind a lens that lets through less than SUNGLASS_HIDES of the light are hidden.
 SUNGLASS_PROB = 0.4
 SUNGLASS_HIDES = 0.35
-# A lens tints what lies at least this far (cm) behind its mean depth: not its own frame.
-LENS_MARGIN_CM = 0.5
+# A lens tints what lies at least this far (cm) behind its plane: not its own frame (a capsule of
+# radius <= 0.28 cm about the rim).
+LENS_MARGIN_CM = 0.3
+
+
+def lens_depth_at(plane: jax.Array, depth_range: jax.Array, points: jax.Array, focal: jax.Array,
+                  principal_point: jax.Array) -> jax.Array:
+    """(2, ...) depth (positive, along the view direction, as the z-buffer's) of each lens's plane
+    (2, 4: unit normal n and n.c in camera space) along the ray through each pixel point (..., 2),
+    clipped to the lens rim's depth range (2, 2: min, max), which keeps an edge-on lens finite."""
+    g = points.reshape(-1, 2)
+    ray = jnp.stack([(g[:, 0] - principal_point[0]) / focal, -(g[:, 1] - principal_point[1]) / focal,
+                     -jnp.ones(g.shape[0])], -1)                                 # a point at depth d: d * ray
+    nr = ray @ plane[:, :3].T                                                    # (P, 2)
+    nr = jnp.where(jnp.abs(nr) < 1e-6, 1e-6, nr)
+    d = jnp.clip(plane[:, 3][None] / nr, depth_range[:, 0][None], depth_range[:, 1][None])
+    return d.T.reshape((2,) + points.shape[:-1])
 
 
 def lens_coverage(rims: jax.Array, points: jax.Array) -> jax.Array:
@@ -1016,7 +1031,7 @@ def lens_coverage(rims: jax.Array, points: jax.Array) -> jax.Array:
 
 
 def glass_lenses(key: jax.Array, image: jax.Array, depth: jax.Array, occ: "OccluderMesh",
-                 light_colour: jax.Array):
+                 light_colour: jax.Array, focal: jax.Array, principal_point: jax.Array):
     """Lenses in the glasses' frames: image (S, S, 3) linear colour with what lies behind each
     lens (depth (S, S), inf on background) seen through it (transmission and tint) plus the
     light it reflects (a soft gradient and sometimes a bright streak); clear lenses, and sunglasses
@@ -1027,7 +1042,7 @@ def glass_lenses(key: jax.Array, image: jax.Array, depth: jax.Array, occ: "Occlu
     size = image.shape[0]
     g = jnp.arange(size, dtype=jnp.float32) + 0.5
     grid = jnp.stack(jnp.meshgrid(g, g, indexing="xy"), -1)                     # (S, S, 2) x, y
-    behind = depth[None] > occ.lens_depth[:, None, None] + LENS_MARGIN_CM
+    behind = depth[None] > lens_depth_at(occ.lens_plane, occ.lens_depth, grid, focal, principal_point) + LENS_MARGIN_CM
     cover = lens_coverage(occ.lens_px, grid) * behind * occ.lens_on             # (2, S, S)
     sun = occ.lens_sun
     trans = jnp.where(sun, 0.03 + 0.22 * u(k[1]) ** 2, u(k[2], 0.85, 0.97))
@@ -1059,8 +1074,10 @@ class OccluderMesh(NamedTuple):
     colour: jax.Array   # (N, 3) linear albedo
     normal: jax.Array   # (N, 3) camera-space normals
     # The glasses' lenses (drawn by `glass_lenses` when the lenses switch is on): rims (2, 12, 2)
-    # in pixels, each lens's mean depth (2,) and whether the glasses are drawn at all.
+    # in pixels, each lens's plane in camera space (2, 4: unit normal, normal . centre), its rim's
+    # depth range (2, 2: min, max) and whether the glasses are drawn at all.
     lens_px: jax.Array
+    lens_plane: jax.Array
     lens_depth: jax.Array
     lens_on: jax.Array
     lens_sun: jax.Array  # () bool: sunglasses (only with the lenses switch on)
@@ -1145,8 +1162,14 @@ def occluder_mesh(key: jax.Array, model: fm.FaceModel, params: fm.FaceParams, ca
     nrm = nrm.reshape(-1, 2)
     normal = jnp.stack([nrm[:, 0], -nrm[:, 1], jnp.full(nrm.shape[0], 0.8)], -1)
     normal = normal / jnp.linalg.norm(normal, axis=-1, keepdims=True)
+    # Each lens's plane through its rim's centre, spanned by its horizontal and vertical diameters
+    # (rim points 0 / 6 and 3 / 9: 0, 180, 90 and 270 degrees round the lens).
+    normal_l = jnp.cross(rc[:, 0] - rc[:, 6], rc[:, 3] - rc[:, 9])
+    normal_l = normal_l / (jnp.linalg.norm(normal_l, axis=-1, keepdims=True) + 1e-9)
+    plane = jnp.concatenate([normal_l, jnp.sum(normal_l * rc.mean(1), -1, keepdims=True)], -1)
+    depth_range = jnp.stack([jnp.min(-rc[..., 2], -1), jnp.max(-rc[..., 2], -1)], -1)
     return OccluderMesh(cam, faces, jnp.repeat(colour, 11, axis=0), normal, geometry.project(rc, f, pp),
-                        jnp.mean(-rc[..., 2], -1), g_on, sun)
+                        plane, depth_range, g_on, sun)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1350,7 +1373,8 @@ def render_scene(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int,
     # Landmarks behind sunglasses are hidden.
     image, lens_trans = jax.lax.cond(
         (assets.lenses > 0) & occ.lens_on,
-        lambda: glass_lenses(jax.random.fold_in(ks[6], 1), image, frags.depth, occ, light.colour),
+        lambda: glass_lenses(jax.random.fold_in(ks[6], 1), image, frags.depth, occ, light.colour, cam.focal,
+                             cam.principal_point),
         lambda: (image, jnp.ones(2, jnp.float32)))
     mask = jnp.where(drawn, cls, 0)
     # Seen in the image: inside it, and the nearest surface at its pixel is the landmark's own
@@ -1358,7 +1382,8 @@ def render_scene(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int,
     # hide landmarks; hair and beards painted on the skin do not).
     visible = rs.landmark_visibility(frags, lpx, -lc[:, 2], pixel_regions=region,
                                      landmark_regions=assets.regions[landmark_ids])
-    behind_lens = (lens_coverage(occ.lens_px, lpx) > 0.5) & (-lc[None, :, 2] > occ.lens_depth[:, None] + LENS_MARGIN_CM)
+    lens_d = lens_depth_at(occ.lens_plane, occ.lens_depth, lpx, cam.focal, cam.principal_point)       # (2, L)
+    behind_lens = (lens_coverage(occ.lens_px, lpx) > 0.5) & (-lc[None, :, 2] > lens_d + LENS_MARGIN_CM)
     visible = visible & ~jnp.any(behind_lens & (lens_trans[:, None] < SUNGLASS_HIDES), 0)
     image = jnp.clip(image, 0.0, 1.0) ** (1 / 2.2)
     if augment_ranges is not None:
