@@ -4,6 +4,8 @@ pools' heads roll at most ~57 degrees (head 30, crop 15, training 12).  probe53_
 shipped real-time weights, pool160_48k_real10v, data seed 5253) with the training crop rolled up to 30
 degrees instead of 12.  Control: probe53_real10v_b (dev balanced 6.54%).  Result:
 experiments/results/probe55.jsonl.
+Result (2026-12-06 19:17-19:30, 87.5 img/s): dev balanced 6.48% (4.82 / 5.87 / 8.74; inner 51 4.39%,
+failures 6.5%), synthetic 4.40%, against the control's 6.54%.
 
     dlm train experiments/configs/probe55_roll30_b.py --minutes 20 --campaign-log PATH
 """
