@@ -102,7 +102,7 @@ def main(argv=None):
     ap.add_argument("weights", help="the candidate weights .npz (its .json manifest beside it)")
     ap.add_argument("--name", default="realtime", help="the shipped model to replace")
     ap.add_argument("--dev", default=None, help="AFLW2000-3D dev folder (default ../shared/real/aflw2000_dev)")
-    ap.add_argument("--dry-run", action="store_true", help="score and decide, change nothing")
+    ap.add_argument("--dry-run", action="store_true", help="score and decide, change nothing (no record written either)")
     args = ap.parse_args(argv)
     from dlm.io.files import write_json
     from dlm.io.provenance import git_revision, shared_real_path
@@ -181,8 +181,10 @@ def main(argv=None):
             label_translation.main(["--model", args.name, "--write-manifest", "--real", str(Path(dev).parent)])
     print(json.dumps({k: res[k] for k in ("candidate_dev", "shipped_dev", "candidate_dev_roi_auto",
                                           "shipped_dev_roi_auto", "own_roi_gate", "shipped", "reason") if k in res}, indent=1))
-    # The shipped model's record stays until another ships; a rejection gets its own (the latest).
-    write_json(HERE / "results" / f"ship_{args.name}{'' if res['shipped'] else '_rejected'}.json", res)
+    # The shipped model's record stays until another ships; a rejection gets its own (the latest).  A dry
+    # run changes nothing, records included (it once overwrote the latest rejection's record).
+    if not args.dry_run:
+        write_json(HERE / "results" / f"ship_{args.name}{'' if res['shipped'] else '_rejected'}.json", res)
     return 0
 
 
