@@ -1042,7 +1042,7 @@ def glass_lenses(key: jax.Array, image: jax.Array, depth: jax.Array, occ: "Occlu
     size = image.shape[0]
     g = jnp.arange(size, dtype=jnp.float32) + 0.5
     grid = jnp.stack(jnp.meshgrid(g, g, indexing="xy"), -1)                     # (S, S, 2) x, y
-    behind = depth[None] > lens_depth_at(occ.lens_plane, occ.lens_depth, grid, focal, principal_point) + LENS_MARGIN_CM
+    behind = depth[None] > lens_depth_at(occ.lens_plane, occ.lens_depth_range, grid, focal, principal_point) + LENS_MARGIN_CM
     cover = lens_coverage(occ.lens_px, grid) * behind * occ.lens_on             # (2, S, S)
     sun = occ.lens_sun
     trans = jnp.where(sun, 0.03 + 0.22 * u(k[1]) ** 2, u(k[2], 0.85, 0.97))
@@ -1078,7 +1078,7 @@ class OccluderMesh(NamedTuple):
     # depth range (2, 2: min, max) and whether the glasses are drawn at all.
     lens_px: jax.Array
     lens_plane: jax.Array
-    lens_depth: jax.Array
+    lens_depth_range: jax.Array
     lens_on: jax.Array
     lens_sun: jax.Array  # () bool: sunglasses (only with the lenses switch on)
 
@@ -1371,20 +1371,22 @@ def render_scene(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int,
     image = jnp.where(drawn[..., None], colour, background)
     # Lenses are a value switch, as the flags above, and skipped on a sample without glasses.
     # Landmarks behind sunglasses are hidden.
-    image, lens_trans = jax.lax.cond(
-        (assets.lenses > 0) & occ.lens_on,
-        lambda: glass_lenses(jax.random.fold_in(ks[6], 1), image, frags.depth, occ, light.colour, cam.focal,
-                             cam.principal_point),
-        lambda: (image, jnp.ones(2, jnp.float32)))
+    def lensed():
+        out, trans = glass_lenses(jax.random.fold_in(ks[6], 1), image, frags.depth, occ, light.colour, cam.focal,
+                                  cam.principal_point)
+        lens_d = lens_depth_at(occ.lens_plane, occ.lens_depth_range, lpx, cam.focal, cam.principal_point)  # (2, L)
+        behind = (lens_coverage(occ.lens_px, lpx) > 0.5) & (-lc[None, :, 2] > lens_d + LENS_MARGIN_CM)
+        return out, jnp.any(behind & (trans[:, None] < SUNGLASS_HIDES), 0)
+
+    image, lens_hidden = jax.lax.cond((assets.lenses > 0) & occ.lens_on, lensed,
+                                      lambda: (image, jnp.zeros(lpx.shape[0], bool)))
     mask = jnp.where(drawn, cls, 0)
     # Seen in the image: inside it, and the nearest surface at its pixel is the landmark's own
     # region near its depth (the head itself, glasses, occluders and the hair and beard shells
     # hide landmarks; hair and beards painted on the skin do not).
     visible = rs.landmark_visibility(frags, lpx, -lc[:, 2], pixel_regions=region,
                                      landmark_regions=assets.regions[landmark_ids])
-    lens_d = lens_depth_at(occ.lens_plane, occ.lens_depth, lpx, cam.focal, cam.principal_point)       # (2, L)
-    behind_lens = (lens_coverage(occ.lens_px, lpx) > 0.5) & (-lc[None, :, 2] > lens_d + LENS_MARGIN_CM)
-    visible = visible & ~jnp.any(behind_lens & (lens_trans[:, None] < SUNGLASS_HIDES), 0)
+    visible = visible & ~lens_hidden
     image = jnp.clip(image, 0.0, 1.0) ** (1 / 2.2)
     if augment_ranges is not None:
         image = aug.augment(ks[8], image, augment_ranges)
