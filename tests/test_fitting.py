@@ -393,6 +393,27 @@ def test_tracking_core_advances_loses_and_keeps_keyframes():
     assert plain.keyframes == () and not rt.refit_due(plain, refit_every=0, num_keyframes=3)
 
 
+def test_packed_host_outputs_come_back_exactly():
+    """A tracked frame's host reads travel as one float32 vector (`pack_float32`): unpacked on the
+    host they are the tree fetched leaf by leaf, bit for bit (a concatenation and slices, no
+    arithmetic); another dtype is refused rather than converted; a vector of the wrong length too."""
+    rng = np.random.default_rng(0)
+    tree = ((jnp.asarray(rng.normal(size=(5, 2)), jnp.float32), jnp.asarray(rng.normal(size=5), jnp.float32),
+             jnp.asarray(-2.5, jnp.float32)),
+            (jnp.asarray(3.0, jnp.float32),
+             {"landmarks": jnp.asarray(np.float32(1e-30)), "temporal": jnp.asarray(np.inf, jnp.float32)}))
+    flat = jax.jit(rt.pack_float32)(tree)
+    assert flat.shape == (5 * 2 + 5 + 1 + 1 + 2,)
+    got, want = rt.unpack_float32(np.asarray(flat), tree), jax.device_get(tree)
+    assert jax.tree.structure(got) == jax.tree.structure(want)
+    for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+        assert g.shape == np.shape(w) and g.dtype == np.float32 and (g == w).all()
+    with pytest.raises(TypeError, match="float32"):
+        rt.pack_float32((jnp.zeros(2, jnp.float32), jnp.zeros(2, jnp.int32)))
+    with pytest.raises(ValueError, match="values for a tree"):
+        rt.unpack_float32(np.zeros(3, np.float32), (jnp.zeros(2),))
+
+
 def test_refit_schedule_doubles_its_interval_up_to_the_cap():
     """refit_max_every: refits at doubling intervals from refit_every up to the cap, then every cap
     frames (hand-listed); without it every refit_every frames; never before the keyframes are full."""
