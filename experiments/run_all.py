@@ -83,6 +83,7 @@ TABLES = [
     ("campaign_realtime_real9n_320", "Campaign 7: natural light colour, colour gain 0.04, more grey, one pool in one session (shipped, dev 6.47%)"),
     ("campaign_realtime_real10s_320", "Campaign 8: cast shadows and the HDRI background fixed, one pool in one session (not shipped, dev 6.52%)"),
     ("campaign_realtime_real10n_320", "Campaign 9: two pools of the shipped kind (renderer version 1, seeds 9 and 10) in one session (not shipped, dev 6.60%)"),
+    ("campaign_realtime_lenses_320", "Campaign 10: two pools with lenses in the glasses (renderer version 2, seeds 10 and 11) in one session (not shipped, dev 6.51%)"),
     ("campaign_offline_mnv2100_703", "The offline network's campaign: MobileNetV2 x1.0 from ImageNet features, 703 landmarks"),
     ("campaign_offline_mnv2100_703_c2", "The offline network's second campaign: a warm restart on a third pool (seed 9)"),
     ("campaign_offline_mnv2100_703_ft9n", "The offline network fine-tuned in one session on a pool it had not seen (not shipped)"),
