@@ -37,7 +37,7 @@ def subset_scores(model: str, photos) -> dict:
         yaws.append(abs(yaw))
         names.append(os.path.basename(path))
     e, y = np.array(errors), np.array(yaws)
-    bins = {f"{lo}-{hi}": float(e[(y >= lo) & (y < hi)].mean()) for lo, hi in aflw2000.YAW_BINS}
+    bins = {f"{int(lo)}-{int(round(hi))}": float(e[(y >= lo) & (y < hi)].mean()) for lo, hi in aflw2000.YAW_BINS}
     missing = sorted(set(SUNGLASSES + CLEAR) - set(names))
     if missing:
         raise ValueError(f"the dev photos lack {missing}")

@@ -102,3 +102,35 @@ def test_own_roi_gate_pairs_photos_and_requires_as_many_faces_found():
     worse = {k: (v[0] + 0.001, v[1]) for k, v in shipped.items()}
     assert not own_roi_gate(worse, shipped)["passed"]
     assert own_roi_gate(dict(shipped), shipped)["passed"]
+
+
+def test_weight_soup_is_the_weighted_mean_and_refuses_other_networks(tmp_path):
+    """Every array of the soup is the share-weighted mean of the parts' (to float16 rounding: the
+    mean of float16 values stored as float16, half a unit in the last place); its manifest holds its
+    own sha256 (it loads) and the parts; a part of another shape is refused by name."""
+    import numpy as np
+    from dlm.landmarks import predictor as lmk
+    sys.path.insert(0, str(EXPERIMENTS))
+    try:
+        import weight_soup
+    finally:
+        sys.path.remove(str(EXPERIMENTS))
+    rng = np.random.default_rng(0)
+    nets = [dict(params=dict(w=rng.normal(size=(3, 4)), b=rng.normal(size=4)), batch_stats=dict(m=rng.normal(size=4)))
+            for _ in range(2)]
+    paths = [tmp_path / f"n{i}.npz" for i in range(2)]
+    for p, v in zip(paths, nets):
+        lmk.save_weights(p, v, config=dict(network="tiny"))
+    out = tmp_path / "soup.npz"
+    assert weight_soup.main([str(out), str(paths[0]), f"{paths[1]}:3"]) == 0
+    got, manifest = lmk.load_weights(out)
+    for group, name in (("params", "w"), ("params", "b"), ("batch_stats", "m")):
+        a, b = (np.asarray(n[group][name], np.float16).astype(np.float64) for n in nets)
+        want = (a + 3 * b) / 4
+        np.testing.assert_allclose(got[group][name], want, rtol=2 ** -11, atol=1e-7)
+    assert [round(p["share"], 3) for p in manifest["soup"]] == [0.25, 0.75]
+    other = tmp_path / "other.npz"
+    lmk.save_weights(other, dict(params=dict(w=np.zeros((3, 5)), b=np.zeros(4)), batch_stats=dict(m=np.zeros(4))),
+                     config=dict(network="tiny"))
+    assert weight_soup.main([str(tmp_path / "bad.npz"), str(paths[0]), str(other)]) == 2
+    assert not (tmp_path / "bad.npz").exists()
