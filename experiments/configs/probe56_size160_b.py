@@ -1,0 +1,16 @@
+"""Session 56's input-size probe, the other arm: probe55_lenses_b.py's run (the shipped weights, recipe, length,
+pool pool160_48k_real10L, data seed 5253; dev 6.47% at 128 px) with the input at 160 px, as
+probe56_size160.py is probe55_lenses.py's.  Result: experiments/results/probe56.jsonl.
+
+    dlm train experiments/configs/probe56_size160_b.py --minutes 40 --campaign-log PATH
+"""
+from pathlib import Path
+
+from dlm.train.loop import config_dict
+
+# probe55_lenses_b.py's run; this one changes only the name and the input size.
+BASE = Path(__file__).with_name("probe55_lenses_b.py")
+
+
+def get_config():
+    return dict(config_dict(BASE), name="probe56_size160_b", size=160)
