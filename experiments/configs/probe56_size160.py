@@ -8,6 +8,8 @@ smaller input cost was the feature map's grid (3 x 3 cells at 96 px, 4 x 4 at 12
 probe55_lenses.py's run (the shipped weights, recipe, length, pool pool160_48k_real10L and draws, data
 seed 5252; dev 6.50% at 128 px) with the input at 160 px; the network costs ~1.6x per crop, so a gain
 here is for the offline (photo) network first.  Result: experiments/results/probe56.jsonl.
+Result (2026-12-06 22:22-22:45, 46.6 img/s with the CPU shared with shipping the offline network): dev balanced
+6.46% (inner 51 4.40%, failures 6.0%), synthetic 4.12%, against 6.50% and 4.27% at 128 px with the same draws.
 
     dlm train experiments/configs/probe56_size160.py --minutes 40 --campaign-log PATH
 """
