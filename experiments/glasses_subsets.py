@@ -13,7 +13,6 @@ one photo moves a subset's mean by an eighth of its change.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -21,29 +20,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-def subset_scores(model: str, photos) -> dict:
+def subset_scores(model: str, dev: str) -> dict:
+    """The ship gate's first scoring (`aflw2000.eval_aflw2000`, ground-truth crops, untranslated) of
+    model on the dev photos, with the mean NME of each subset from its per-image records."""
     import numpy as np
     from dlm.eval import aflw2000
     from dlm.landmarks import predictor as lmk
-    from dlm.product import roi as roi_lib
     from figures_lenses import CLEAR, SUNGLASSES
-    pred = lmk.Predictor.load(model)
-    errors, yaws, names = [], [], []
-    for name, path, gt, yaw in photos.dev:
-        roi = aflw2000.roi_from_box(gt.min(0), gt.max(0))
-        mu, _ = pred(roi_lib.crop(photos.images[path], roi, pred.size)[None])
-        points = roi.to_image(np.asarray(mu[0], np.float64), pred.size)[:68]
-        errors.append(float(aflw2000.normalised_errors(points, gt).mean()))
-        yaws.append(abs(yaw))
-        names.append(os.path.basename(path))
-    e, y = np.array(errors), np.array(yaws)
-    bins = {f"{int(lo)}-{int(round(hi))}": float(e[(y >= lo) & (y < hi)].mean()) for lo, hi in aflw2000.YAW_BINS}
+    res = aflw2000.eval_aflw2000(dev, lmk.Predictor.load(model), roi="gt", label_translation=False)
+    s = aflw2000.summary(res)
+    names = [r["image"] for r in res["per_image"]]
     missing = sorted(set(SUNGLASSES + CLEAR) - set(names))
     if missing:
         raise ValueError(f"the dev photos lack {missing}")
-    sun = np.isin(names, SUNGLASSES)
-    clear = np.isin(names, CLEAR)
-    return dict(model=model, nme_balanced=float(np.mean(list(bins.values()))), yaw_bins=bins,
+    e = np.array([r["nme"] for r in res["per_image"]])
+    sun, clear = np.isin(names, SUNGLASSES), np.isin(names, CLEAR)
+    return dict(model=model, nme_balanced=s["nme_balanced"], yaw_bins=s["yaw_bins"],
                 sunglasses_nme_mean=float(e[sun].mean()), clear_glasses_nme_mean=float(e[clear].mean()),
                 other_nme_mean=float(e[~sun & ~clear].mean()), num_sunglasses=int(sun.sum()),
                 num_clear_glasses=int(clear.sum()), num_other=int((~sun & ~clear).sum()))
@@ -55,11 +47,11 @@ def main(argv=None) -> int:
     ap.add_argument("--real", default=None, help="the real photos' folder (default ../shared/real)")
     ap.add_argument("--json", default=None, help="write the scores and their provenance to this JSON file")
     args = ap.parse_args(argv)
-    from common import labelled_photos
     from dlm.io.files import write_json
-    from dlm.io.provenance import environment
-    photos = labelled_photos("glasses_subsets", args.real)
-    if photos is None:
+    from dlm.io.provenance import environment, shared_real_path
+    dev = Path(args.real or shared_real_path("")) / "aflw2000_dev"
+    if not dev.is_dir():
+        print(f"glasses_subsets: {dev}: no such folder (the labelled dev photos)", file=sys.stderr)
         return 2
     for m in args.models:
         if m not in ("realtime", "offline") and not Path(m).expanduser().is_file():
@@ -68,7 +60,7 @@ def main(argv=None) -> int:
     rows = []
     for m in args.models:
         try:
-            r = subset_scores(m if m in ("realtime", "offline") else str(Path(m).expanduser()), photos)
+            r = subset_scores(m if m in ("realtime", "offline") else str(Path(m).expanduser()), str(dev))
         except ValueError as e:     # a dev folder without the photos the subsets name
             print(f"glasses_subsets: {e}", file=sys.stderr)
             return 2

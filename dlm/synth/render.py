@@ -1042,7 +1042,8 @@ def glass_lenses(key: jax.Array, image: jax.Array, depth: jax.Array, occ: "Occlu
     size = image.shape[0]
     g = jnp.arange(size, dtype=jnp.float32) + 0.5
     grid = jnp.stack(jnp.meshgrid(g, g, indexing="xy"), -1)                     # (S, S, 2) x, y
-    behind = depth[None] > lens_depth_at(occ.lens_plane, occ.lens_depth_range, grid, focal, principal_point) + LENS_MARGIN_CM
+    plane_depth = lens_depth_at(occ.lens_plane, occ.lens_depth_range, grid, focal, principal_point)  # (2, S, S)
+    behind = depth[None] > plane_depth + LENS_MARGIN_CM
     cover = lens_coverage(occ.lens_px, grid) * behind * occ.lens_on             # (2, S, S)
     sun = occ.lens_sun
     trans = jnp.where(sun, 0.03 + 0.22 * u(k[1]) ** 2, u(k[2], 0.85, 0.97))
