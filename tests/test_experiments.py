@@ -134,3 +134,42 @@ def test_weight_soup_is_the_weighted_mean_and_refuses_other_networks(tmp_path):
                      config=dict(network="tiny"))
     assert weight_soup.main([str(tmp_path / "bad.npz"), str(paths[0]), str(other)]) == 2
     assert not (tmp_path / "bad.npz").exists()
+
+
+def test_prune_network_writes_the_smaller_network_with_the_same_kept_weights(tmp_path, capsys):
+    """`prune_network.py` on the shipped real-time network: the output loads as the smaller network,
+    each kept block's arrays are the source's block renumbered (bit for bit: float16 in, float16
+    out), the manifest carries the account on (samples seen) and says what was removed; a removal
+    that does not leave the named network's table is one line and exit 2, with nothing written."""
+    import numpy as np
+    from dlm.landmarks import predictor as lmk
+    sys.path.insert(0, str(EXPERIMENTS))
+    try:
+        import prune_network
+    finally:
+        sys.path.remove(str(EXPERIMENTS))
+    src = lmk.WEIGHTS_DIR / "realtime_mnv2050_320.npz"
+    out = tmp_path / "d13.npz"
+    assert prune_network.main([str(src), str(out), "--network", "mobilenetv2_050_d13", "--remove", "4", "9", "11",
+                               "14"]) == 0
+    small, manifest = lmk.load_weights(out)
+    big, source = lmk.load_weights(src)
+    assert manifest["config"]["network"] == "mobilenetv2_050_d13"
+    assert manifest["pruned_from"]["removed_blocks"] == [4, 9, 11, 14]
+    assert manifest["samples_seen"] == source["samples_seen"]
+    kept = [i for i in range(17) if i not in (4, 9, 11, 14)]
+    assert sorted(k for k in small["params"] if k.startswith("InvertedResidual_")) == \
+        sorted(f"InvertedResidual_{j}" for j in range(13))
+    for j, i in enumerate(kept):
+        a, b = small["params"][f"InvertedResidual_{j}"], big["params"][f"InvertedResidual_{i}"]
+        for layer in b:
+            for name in b[layer]:
+                np.testing.assert_array_equal(a[layer][name], b[layer][name])
+    np.testing.assert_array_equal(small["params"]["LandmarkHead_0"]["Dense_0"]["kernel"],
+                                  big["params"]["LandmarkHead_0"]["Dense_0"]["kernel"])
+    capsys.readouterr()
+    bad = tmp_path / "bad.npz"
+    assert prune_network.main([str(src), str(bad), "--network", "mobilenetv2_050_d13", "--remove", "4", "9"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("prune_network: removing blocks [4, 9] leaves") and "\n" not in err
+    assert not bad.exists()

@@ -265,3 +265,33 @@ def test_spatial_head_sees_where_features_are_and_takes_a_trained_backbone():
     for x, y in zip(jax.tree_util.tree_leaves(state.params["LandmarkHead_0"]),
                     jax.tree_util.tree_leaves(loaded.params["LandmarkHead_0"])):
         np.testing.assert_array_equal(x, y)
+
+
+def test_removing_a_residual_block_whose_branch_is_zero_keeps_the_function():
+    """`nets.remove_blocks`: a network whose removed blocks' branches output zeros (their last
+    batch norm's scale and offset zeroed) computes what the smaller network with the rest of the
+    weights, renumbered, computes; every other weight perturbed, so a block mapped to the wrong
+    place would show."""
+    blocks = ((1, 8, 1, 1), (2, 8, 3, 2), (2, 16, 2, 2))
+    big = nets.MobileNetV2(num_landmarks=5, width=1.0, last_features=16, blocks=blocks)
+    v = nets.init_variables(big, jax.random.key(0), size=16)
+    leaves, tree = jax.tree_util.tree_flatten(v)
+    keys = jax.random.split(jax.random.key(1), len(leaves))
+    v = jax.tree_util.tree_unflatten(tree, [x + 0.1 * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys)])
+    for i in (2, 5):   # the second stage's third block, the third stage's second
+        bn = dict(v["params"][f"InvertedResidual_{i}"])
+        last = max(k for k in bn if k.startswith("BatchNorm_"))
+        bn[last] = {"scale": jnp.zeros_like(bn[last]["scale"]), "bias": jnp.zeros_like(bn[last]["bias"])}
+        v["params"][f"InvertedResidual_{i}"] = bn
+    small_v, table = nets.remove_blocks(v, blocks, [2, 5])
+    assert table == ((1, 8, 1, 1), (2, 8, 2, 2), (2, 16, 1, 2))
+    small = nets.MobileNetV2(num_landmarks=5, width=1.0, last_features=16, blocks=table)
+    x = jax.random.uniform(jax.random.key(2), (2, 16, 16, 3))
+    np.testing.assert_allclose(np.asarray(small.apply(small_v, x)), np.asarray(big.apply(v, x)), rtol=1e-5, atol=1e-5)
+    # With the branch not zeroed the two differ: the test sees the removed block.
+    v["params"]["InvertedResidual_2"] = v["params"]["InvertedResidual_3"]
+    assert not np.allclose(np.asarray(small.apply(nets.remove_blocks(v, blocks, [2, 5])[0], x)),
+                           np.asarray(big.apply(v, x)), atol=1e-3)
+    for bad in (0, 1, 4, 6):   # the first block of a stage, or past the end
+        with pytest.raises(ValueError, match="not a residual block"):
+            nets.remove_blocks(v, blocks, [bad])
