@@ -10,13 +10,17 @@ what passes through it; without the block the rest of the network still fits, an
 teaches it to do without.  `--network` names the smaller network in `dlm.landmarks.nets.NETWORKS`:
 its block table must be the one the removal leaves.  The output's manifest is the input's (samples
 seen, chain, CPU hours: a fine-tune continues its account) with the new network and what was removed.
-`--sensitivity` scores the dev photos (ground-truth crops, one pass) with each residual block removed
+`--last-channels N --pool P...` keeps N channels of the last 1 x 1 convolution (and the head's rows
+for them): those whose removal would move the head's input most on the pools' training draws
+(`nets.remove_last_channels`).  `--sensitivity` scores the dev photos (ground-truth crops, one pass) with each residual block removed
 alone, no fine-tune, to choose which to remove.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -36,31 +40,81 @@ def network_blocks(name: str):
     return tuple(kw.get("blocks", nets.MobileNetV2.blocks)), kw
 
 
-def prune(src: Path, out: Path, network: str, removed: list[int]) -> dict:
-    """Write src's weights less the blocks `removed` as `network` to out; returns its manifest."""
+def pooled_channel_stats(pred, pool_dirs, samples: int, seed: int):
+    """Mean and standard deviation (C,) of each channel of the network's last 1 x 1 convolution after
+    batch norm, ReLU6 and the spatial mean, over `samples` training draws (the pools' crops with the
+    training augmentation, `dlm.synth.pool.pool_batch`): synthetic images only, as the network is
+    trained on them."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from dlm.io.provenance import cache_dir
+    from dlm.synth import pool as pool_lib
+
+    folders = [d if os.path.isabs(d) else cache_dir(d) for d in pool_dirs]
+    pool = pool_lib.load_pools(folders, pred.landmark_set)
+
+    @jax.jit
+    def pooled(images):
+        x = images.astype(jnp.float32) / 255.0
+        _, inter = pred.module.apply(pred.variables, x, train=False, capture_intermediates=True)
+        bn = inter["intermediates"]["BatchNorm_1"]["__call__"][0]
+        return jnp.mean(jnp.clip(bn, 0.0, 6.0), axis=(1, 2))
+
+    feats = []
+    for start in range(0, samples, 64):
+        batch = pool_lib.pool_batch(pool, seed, start, min(64, samples - start), pred.size)
+        feats.append(np.asarray(pooled(batch["image"]), np.float64))
+    feats = np.concatenate(feats)
+    return feats.mean(0), feats.std(0)
+
+
+def prune(src: Path, out: Path, network: str, removed: list[int], last_channels: int | None = None,
+          pool_dirs=(), samples: int = 1024, seed: int = 0) -> dict:
+    """Write src's weights less the blocks `removed` (and with only `last_channels` channels in the
+    last 1 x 1 convolution: those whose removal would move the head's input most, std x the norm
+    of the head's row on src's training draws; each removed one replaced by its mean) as `network`
+    to out; returns its manifest."""
+    import numpy as np
     from dlm.landmarks import nets, predictor as lmk
     variables, manifest = lmk.load_weights(src)
-    blocks, _ = network_blocks(manifest["config"]["network"])
+    blocks, kw = network_blocks(manifest["config"]["network"])
     small, table = nets.remove_blocks(variables, blocks, removed)
-    want, _ = network_blocks(network)
+    want, want_kw = network_blocks(network)
     if tuple(map(tuple, want)) != table:
         raise ValueError(f"removing blocks {removed} leaves {table}, not {network}'s {want}")
+    pruned = dict(removed_blocks=sorted(removed))
+    if last_channels:
+        if not pool_dirs:
+            raise ValueError("--last-channels needs --pool (the channels are judged on training draws)")
+        c = np.asarray(small["params"]["Conv_1"]["kernel"]).shape[-1]
+        if want_kw.get("last_features", 1280) != last_channels or not 0 < last_channels < c:
+            raise ValueError(f"{network} has {want_kw.get('last_features', 1280)} last channels, not {last_channels} "
+                             f"(of {c})")
+        # Judged on the source network, before any block is removed: the channels it uses are the
+        # ones a fine-tune of the shorter network is to restore.
+        mean, std = pooled_channel_stats(lmk.Predictor.load(src), pool_dirs, samples, seed)
+        importance = std * np.linalg.norm(np.asarray(small["params"]["LandmarkHead_0"]["Dense_0"]["kernel"]), axis=1)
+        keep = np.sort(np.argsort(-importance)[:last_channels])
+        small = nets.remove_last_channels(small, keep, mean)
+        pruned.update(last_channels=int(last_channels), channel_pools=list(pool_dirs), channel_samples=samples,
+                      channel_seed=seed, importance_kept=float(importance[keep].sum() / importance.sum()))
+    elif want_kw.get("last_features", 1280) != kw.get("last_features", 1280):
+        raise ValueError(f"{network} has another last convolution than the source: give --last-channels")
     config = dict(manifest["config"], network=network)
-    keep = {k: manifest[k] for k in ("samples_seen", "cpu_hours", "chain", "train_config", "data_seed")
-            if k in manifest}
+    keep_m = {k: manifest[k] for k in ("samples_seen", "cpu_hours", "chain", "train_config", "data_seed")
+              if k in manifest}
     metrics = {"steps": manifest.get("metrics", {}).get("steps", 0)}
     out.parent.mkdir(parents=True, exist_ok=True)
     m = lmk.save_weights(out, small, config, metrics=metrics,
-                         extra=dict(keep, pruned_from=dict(weights=str(src), sha256=lmk.sha256(src),
-                                                           network=manifest["config"]["network"],
-                                                           removed_blocks=sorted(removed))))
+                         extra=dict(keep_m, pruned_from=dict(pruned, weights=str(src), sha256=lmk.sha256(src),
+                                                             network=manifest["config"]["network"])))
     lmk.Predictor.load(out)    # the network and the weights fit
     return m
 
 
 def sensitivity(src: Path, real_dir: Path) -> list[dict]:
     """Dev NME (ground-truth crops, one pass) with each residual block of src removed alone."""
-    import functools
     from dlm.eval import aflw2000
     from dlm.landmarks import nets, predictor as lmk
     base = lmk.Predictor.load(src)
@@ -85,6 +139,11 @@ def main(argv=None) -> int:
     ap.add_argument("out", nargs="?", help="the smaller network's weights file (.npz; manifest beside it)")
     ap.add_argument("--network", help="the smaller network's name in dlm.landmarks.nets.NETWORKS")
     ap.add_argument("--remove", type=int, nargs="+", default=[], help="blocks to remove (0-based, flax's numbering)")
+    ap.add_argument("--last-channels", type=int, help="keep this many channels of the last 1 x 1 convolution")
+    ap.add_argument("--pool", nargs="+", default=[], help="render pools (under DLM_CACHE or absolute) whose "
+                    "training draws judge the channels")
+    ap.add_argument("--samples", type=int, default=1024, help="training draws that judge the channels")
+    ap.add_argument("--seed", type=int, default=0, help="the draws' seed")
     ap.add_argument("--sensitivity", action="store_true", help="score the dev photos with each block removed alone")
     ap.add_argument("--real-dir", default=str(Path(__file__).resolve().parents[2] / "shared/real/aflw2000_dev"))
     ap.add_argument("--json", help="write the sensitivity table here")
@@ -99,18 +158,19 @@ def main(argv=None) -> int:
                 common.record("prune_sensitivity", dict(weights=str(src), real_dir=args.real_dir),
                               dict(rows=rows), out=args.json, started=started)
             return 0
-        if not args.out or not args.network or not args.remove:
-            print("prune_network: give OUT, --network and --remove (or --sensitivity)", file=sys.stderr)
+        if not args.out or not args.network or not (args.remove or args.last_channels):
+            print("prune_network: give OUT, --network and --remove and/or --last-channels (or --sensitivity)",
+                  file=sys.stderr)
             return 2
         out = Path(args.out).expanduser()
         if out.suffix != ".npz" or out == src:
             print(f"prune_network: {out}: the output must be a new .npz file", file=sys.stderr)
             return 2
-        m = prune(src, out, args.network, args.remove)
-    except (ValueError, KeyError, WeightsError) as e:
+        m = prune(src, out, args.network, args.remove, args.last_channels, args.pool, args.samples, args.seed)
+    except (ValueError, KeyError, FileNotFoundError, WeightsError) as e:
         print(f"prune_network: {e}", file=sys.stderr)
         return 2
-    print(f"wrote {out} ({args.network}, blocks {sorted(args.remove)} removed, sha256 {m['sha256'][:12]})")
+    print(f"wrote {out} ({args.network}, {json.dumps(m['pruned_from'])})")
     return 0
 
 

@@ -173,3 +173,10 @@ def test_prune_network_writes_the_smaller_network_with_the_same_kept_weights(tmp
     err = capsys.readouterr().err.strip()
     assert err.startswith("prune_network: removing blocks [4, 9] leaves") and "\n" not in err
     assert not bad.exists()
+    # The channels of the last convolution are judged on training draws: without a pool, one line.
+    assert prune_network.main([str(src), str(bad), "--network", "mobilenetv2_050_l640", "--last-channels", "640"]) == 2
+    assert "needs --pool" in capsys.readouterr().err and not bad.exists()
+    # A narrower last convolution than the source's is not a block removal.
+    assert prune_network.main([str(src), str(bad), "--network", "mobilenetv2_050_d13_l640", "--remove", "4", "9", "11",
+                               "14"]) == 2
+    assert "give --last-channels" in capsys.readouterr().err and not bad.exists()

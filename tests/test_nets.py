@@ -295,3 +295,31 @@ def test_removing_a_residual_block_whose_branch_is_zero_keeps_the_function():
     for bad in (0, 1, 4, 6):   # the first block of a stage, or past the end
         with pytest.raises(ValueError, match="not a residual block"):
             nets.remove_blocks(v, blocks, [bad])
+
+
+def test_removing_last_channels_that_are_constant_keeps_the_function():
+    """`nets.remove_last_channels`: channels of the last 1 x 1 convolution that are one constant for
+    every image (batch-norm scale 0, offset c in (0, 6), so c after ReLU6) removed with that constant
+    folded into the head's bias: the narrower network computes what the wide one does.  With the
+    wrong means the outputs differ."""
+    blocks = ((1, 8, 1, 1), (2, 8, 2, 2))
+    wide = nets.MobileNetV2(num_landmarks=5, width=1.0, last_features=16, blocks=blocks)
+    v = nets.init_variables(wide, jax.random.key(0), size=16)
+    leaves, tree = jax.tree_util.tree_flatten(v)
+    keys = jax.random.split(jax.random.key(1), len(leaves))
+    v = jax.tree_util.tree_unflatten(tree, [x + 0.1 * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys)])
+    gone = np.array([1, 2, 4, 5, 9, 11, 12, 15])   # 8 left: channel counts round to multiples of 8
+    keep = np.setdiff1d(np.arange(16), gone)
+    const = np.linspace(0.5, 2.0, len(gone))
+    bn = {k: np.array(a) for k, a in v["params"]["BatchNorm_1"].items()}
+    bn["scale"][gone], bn["bias"][gone] = 0.0, const
+    v["params"]["BatchNorm_1"] = bn
+    means = np.zeros(16)
+    means[gone] = const
+    narrow_v = nets.remove_last_channels(v, keep, means)
+    narrow = nets.MobileNetV2(num_landmarks=5, width=1.0, last_features=len(keep), blocks=blocks)
+    x = jax.random.uniform(jax.random.key(2), (2, 16, 16, 3))
+    want = np.asarray(wide.apply(v, x))
+    np.testing.assert_allclose(np.asarray(narrow.apply(narrow_v, x)), want, rtol=1e-5, atol=1e-5)
+    wrong = nets.remove_last_channels(v, keep, np.zeros(16))
+    assert not np.allclose(np.asarray(narrow.apply(wrong, x)), want, atol=1e-3)
