@@ -180,3 +180,20 @@ def test_prune_network_writes_the_smaller_network_with_the_same_kept_weights(tmp
     assert prune_network.main([str(src), str(bad), "--network", "mobilenetv2_050_d13_l640", "--remove", "4", "9", "11",
                                "14"]) == 2
     assert "give --last-channels" in capsys.readouterr().err and not bad.exists()
+
+
+def test_frame_network_ab_refuses_what_the_tracker_cannot_run(tmp_path, capsys):
+    """`frame_network_ab.py`: a missing weights file, or a network of another landmark set than the
+    tracker's (the offline 703-point one), is one line and exit 2 before anything is timed."""
+    sys.path.insert(0, str(EXPERIMENTS))
+    try:
+        import frame_network_ab
+    finally:
+        sys.path.remove(str(EXPERIMENTS))
+    from dlm.landmarks import predictor as lmk
+    out = tmp_path / "ab.json"
+    assert frame_network_ab.main([str(tmp_path / "none.npz"), "--json", str(out)]) == 2
+    assert capsys.readouterr().err.strip().endswith("no such weights file")
+    assert frame_network_ab.main([str(lmk.WEIGHTS_DIR / "offline_703.npz"), "--json", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "landmark set 703" in err and "\n" not in err and not out.exists()
