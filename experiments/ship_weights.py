@@ -17,7 +17,9 @@ Otherwise every file written is put back as it was and nothing ships (campaign 2
 7.54% vs 7.70% on ground-truth crops, 11.00% vs 8.69% own-ROI before the face finder's fix of
 2026-12-04).  The per-photo own-ROI NMEs of both go into the record.  Writes
 experiments/results/ship_<name>.json when it ships, ship_<name>_rejected.json when not (all four
-scores, the gate's paired figures, the decision, git revision).  Exit 0
+scores, the gate's paired figures, the decision, git revision).  A candidate of another architecture
+or input size than the shipped network (the same landmark set and loss) is scored only with
+`--new-network`; another landmark set or loss never.  Exit 0
 whether shipped or not; 2 on bad input.  The first offline network is compared with the real-time
 one, which "offline" stands for until one ships.  Both gates compare ICT's 68 points untranslated; once
 the weights ship, experiments/label_translation.py fits their translation to AFLW2000-3D's 68.
@@ -33,6 +35,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 HERE = Path(__file__).resolve().parent
+
+
+# What the product depends on in a network's config: the landmark set (the vertex map, the fitter's
+# structure) and the loss (what sigma means).  The architecture and input size reach users only through
+# what the gates measure, but a change of them ships only when asked for (--new-network), so that a run
+# of the wrong config cannot replace the shipped network by accident.
+PRODUCT_KEYS = ("landmark_set", "num_landmarks", "loss")
 
 
 def dev_result(pred, directory: str, roi: str = "gt") -> dict:
@@ -103,6 +112,9 @@ def main(argv=None):
     ap.add_argument("--name", default="realtime", help="the shipped model to replace")
     ap.add_argument("--dev", default=None, help="AFLW2000-3D dev folder (default ../shared/real/aflw2000_dev)")
     ap.add_argument("--dry-run", action="store_true", help="score and decide, change nothing (no record written either)")
+    ap.add_argument("--new-network", action="store_true",
+                    help="the candidate may be another architecture or input size than the shipped network (the same "
+                         "landmark set and loss); the gates are the same")
     args = ap.parse_args(argv)
     from dlm.io.files import write_json
     from dlm.io.provenance import git_revision, shared_real_path
@@ -128,10 +140,15 @@ def main(argv=None):
         current = lmk.resolve_shipped(args.name)
     current_file = lmk.WEIGHTS_DIR / f"{lmk.SHIPPED[current]}.npz"
     old = lmk.Predictor.load(current_file) if current_file.exists() else None
-    if current == args.name and old is not None and old.manifest.get("config") != cand.manifest.get("config"):
-        print(f"ship_weights: {args.weights} is another network than the shipped {args.name} "
-              f"({cand.manifest.get('config')} vs {old.manifest.get('config')})", file=sys.stderr)
-        return 2
+    new_cfg, old_cfg = cand.manifest.get("config", {}), (old.manifest.get("config", {}) if old else {})
+    if current == args.name and old is not None and new_cfg != old_cfg:
+        fixed = [k for k in PRODUCT_KEYS if new_cfg.get(k) != old_cfg.get(k)]
+        if fixed or not args.new_network:
+            why = (f"its {', '.join(fixed)} differ" if fixed else
+                   "another architecture or input size ships only with --new-network")
+            print(f"ship_weights: {args.weights} is another network than the shipped {args.name} ({why}: "
+                  f"{new_cfg} vs {old_cfg})", file=sys.stderr)
+            return 2
     new_dev = dev_scores(cand, dev)
     old_dev = dev_scores(old, dev) if old is not None else None
     old_auto_result = dev_result(old, dev, "auto") if old is not None else None
@@ -141,6 +158,7 @@ def main(argv=None):
                candidate_sha256=cand.manifest.get("sha256"), shipped_sha256=old.manifest.get("sha256") if old else None,
                dev=dev, candidate_dev=new_dev, shipped_dev=old_dev, candidate_dev_roi_auto=None,
                shipped_dev_roi_auto=old_auto, shipped=False,
+               config_change=dict(candidate=new_cfg, shipped=old_cfg) if old is not None and new_cfg != old_cfg else None,
                reason="ground-truth crops: not better than the shipped model" if not better else None,
                git_revision=git_revision())
     if better and args.dry_run:

@@ -197,3 +197,30 @@ def test_frame_network_ab_refuses_what_the_tracker_cannot_run(tmp_path, capsys):
     assert frame_network_ab.main([str(lmk.WEIGHTS_DIR / "offline_703.npz"), "--json", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert "landmark set 703" in err and "\n" not in err and not out.exists()
+
+
+def test_ship_weights_takes_another_architecture_only_when_asked_and_never_another_landmark_set(tmp_path, capsys):
+    """A candidate whose architecture or input size differs from the shipped offline network's is one
+    line and exit 2 without `--new-network`; one of another landmark set is refused even with it.
+    Both before anything is scored or written."""
+    sys.path.insert(0, str(EXPERIMENTS))
+    try:
+        import ship_weights
+    finally:
+        sys.path.remove(str(EXPERIMENTS))
+    import jax
+    from dlm.landmarks import nets, predictor as lmk
+    shipped = lmk.WEIGHTS_DIR / "offline_703.npz"
+    before = shipped.read_bytes()
+    for name, num, landmark_set in (("other_arch", 703, "703"), ("other_set", 68, "68")):
+        v = nets.init_variables(nets.make_network("tiny", num), jax.random.key(0))
+        lmk.save_weights(tmp_path / f"{name}.npz", v, dict(network="tiny", num_landmarks=num, size=64,
+                                                            landmark_set=landmark_set, loss="gnll"))
+    capsys.readouterr()
+    assert ship_weights.main([str(tmp_path / "other_arch.npz"), "--name", "offline", "--dev", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "only with --new-network" in err and "\n" not in err
+    assert ship_weights.main([str(tmp_path / "other_set.npz"), "--name", "offline", "--dev", str(tmp_path),
+                              "--new-network"]) == 2
+    assert "its landmark_set, num_landmarks differ" in capsys.readouterr().err
+    assert shipped.read_bytes() == before
