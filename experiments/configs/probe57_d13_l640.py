@@ -18,6 +18,10 @@ fine-tunes of the full network by this recipe land at 6.46-6.51% (docs/campaigns
         ~/.cache/dlm/prune/realtime_d13_l640.npz --network mobilenetv2_050_d13_l640 --remove 4 9 11 14 \\
         --last-channels 640 --pool pools/pool160_48k_real10L2 pools/pool160_48k_real11L3
     dlm train experiments/configs/probe57_d13_l640.py --minutes 30 --campaign-log PATH
+
+Result (session 57, 2026-12-07): dev balanced 7.13% (inner 51 4.90%, failures 7.0%), synthetic 5.20%, against the
+shipped 6.475%; the fused frame program 0.81-0.83x the shipped network's on an idle core
+(experiments/results/probe57.jsonl, frame_network_ab_s57*.json).
 """
 from pathlib import Path
 

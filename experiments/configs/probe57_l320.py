@@ -3,7 +3,8 @@ fine-tuned (issue 20).
 
 probe57_l640.py halves the last convolution at no cost before training (6.4752% against 6.4748%); the
 tracked frame's fused program then takes 0.88x the shipped network's time (`experiments/frame_network_ab.py`,
-session 57, training sharing the CPU), and a 320-channel one (random weights, the same timing) ~0.77x.
+session 57, training sharing the CPU), and a 320-channel one (random weights, the same timing) ~0.77x; on an
+idle core (measured after this run) 1.00x and 0.91-0.97x.
 Kept the 320 channels that move the landmark head most (79% of the importance), the rest folded into the
 head's bias, the dev photos read 7.11% before training.  This run fine-tunes it (`mobilenetv2_050_l320`)
 with probe57_l640.py's recipe (campaign 10's, 2,000 steps), other draws (data seed 5703).
@@ -12,6 +13,9 @@ with probe57_l640.py's recipe (campaign 10's, 2,000 steps), other draws (data se
         ~/.cache/dlm/prune/realtime_l320.npz --network mobilenetv2_050_l320 --last-channels 320 \\
         --pool pools/pool160_48k_real10L2 pools/pool160_48k_real11L3
     dlm train experiments/configs/probe57_l320.py --minutes 25 --campaign-log PATH
+
+Result (session 57, 2026-12-07, 84.8 img/s): dev balanced 6.53% (inner 51 4.50%, failures 7.0%), synthetic 4.45%,
+against the shipped 6.475% (experiments/results/probe57.jsonl).
 """
 from pathlib import Path
 

@@ -12,6 +12,10 @@ recipe, 2,000 steps, new draws: data seed 5702), so the head settles on its narr
         ~/.cache/dlm/prune/realtime_l640.npz --network mobilenetv2_050_l640 --last-channels 640 \\
         --pool pools/pool160_48k_real10L2 pools/pool160_48k_real11L3
     dlm train experiments/configs/probe57_l640.py --minutes 25 --campaign-log PATH
+
+Result (session 57, 2026-12-07 00:28-00:43, 83.3 img/s with the offline network's ship checks on the CPU): dev
+balanced 6.56% (inner 51 4.41%, failures 7.0%), synthetic 4.27%: the fine-tune moved it from 6.4752% the wrong way
+(experiments/results/probe57.jsonl).
 """
 from pathlib import Path
 
