@@ -2,7 +2,7 @@
 
     python experiments/prune_network.py dlm/data/weights/realtime_mnv2050_320.npz \\
         ~/.cache/dlm/prune/realtime_d13.npz --network mobilenetv2_050_d13 --remove 4 9 11 14
-    dlm train experiments/configs/probe57_d13.py --minutes 30 --campaign-log PATH
+    dlm train experiments/configs/probe57_d13_l640.py --minutes 35 --campaign-log PATH   # with --last-channels 640
 
 The real-time network's time per crop is spread evenly over its layers (session 56's per-layer
 profile), so a shorter network is a faster one.  A block with a skip connection adds its branch to
@@ -81,6 +81,7 @@ def prune(src: Path, out: Path, network: str, removed: list[int], last_channels:
     blocks, kw = network_blocks(manifest["config"]["network"])
     small, table = nets.remove_blocks(variables, blocks, removed)
     want, want_kw = network_blocks(network)
+    last, want_last = (k.get("last_features", nets.MobileNetV2.last_features) for k in (kw, want_kw))
     if tuple(map(tuple, want)) != table:
         raise ValueError(f"removing blocks {removed} leaves {table}, not {network}'s {want}")
     pruned = dict(removed_blocks=sorted(removed))
@@ -88,9 +89,8 @@ def prune(src: Path, out: Path, network: str, removed: list[int], last_channels:
         if not pool_dirs:
             raise ValueError("--last-channels needs --pool (the channels are judged on training draws)")
         c = np.asarray(small["params"]["Conv_1"]["kernel"]).shape[-1]
-        if want_kw.get("last_features", 1280) != last_channels or not 0 < last_channels < c:
-            raise ValueError(f"{network} has {want_kw.get('last_features', 1280)} last channels, not {last_channels} "
-                             f"(of {c})")
+        if want_last != last_channels or not 0 < last_channels < c:
+            raise ValueError(f"{network} has {want_last} last channels, not {last_channels} (of {c})")
         # Judged on the source network, before any block is removed: the channels it uses are the
         # ones a fine-tune of the shorter network is to restore.
         mean, std = pooled_channel_stats(lmk.Predictor.load(src), pool_dirs, samples, seed)
@@ -99,7 +99,7 @@ def prune(src: Path, out: Path, network: str, removed: list[int], last_channels:
         small = nets.remove_last_channels(small, keep, mean)
         pruned.update(last_channels=int(last_channels), channel_pools=list(pool_dirs), channel_samples=samples,
                       channel_seed=seed, importance_kept=float(importance[keep].sum() / importance.sum()))
-    elif want_kw.get("last_features", 1280) != kw.get("last_features", 1280):
+    elif want_last != last:
         raise ValueError(f"{network} has another last convolution than the source: give --last-channels")
     config = dict(manifest["config"], network=network)
     keep_m = {k: manifest[k] for k in ("samples_seen", "cpu_hours", "chain", "train_config", "data_seed")
@@ -119,9 +119,8 @@ def sensitivity(src: Path, real_dir: Path) -> list[dict]:
     from dlm.landmarks import nets, predictor as lmk
     base = lmk.Predictor.load(src)
     blocks, kw = network_blocks(base.network)
-    stage = [k for k, (_, _, n, _) in enumerate(blocks) for _ in range(n)]
     rows = []
-    for remove in [()] + [(i,) for i in range(1, len(stage)) if stage[i] == stage[i - 1]]:
+    for remove in [()] + [(i,) for i in nets.residual_blocks(blocks)]:
         var, table = nets.remove_blocks(base.variables, blocks, remove)
         name = f"{base.network}_without_{'_'.join(map(str, remove)) or 'none'}"
         nets.NETWORKS[name] = functools.partial(nets.MobileNetV2, **dict(kw, blocks=table))

@@ -304,6 +304,13 @@ NETWORKS = dict(RESNETS, mobilenetv2=MobileNetV2,
                                                (4, 96, 1, 2))))
 
 
+def residual_blocks(blocks: Sequence) -> list[int]:
+    """The inverted-residual blocks (0-based over the network, as flax numbers them) of a MobileNetV2
+    block table that have a skip connection: every block but the first of each stage."""
+    stage = [k for k, (_, _, n, _) in enumerate(blocks) for _ in range(n)]
+    return [i for i in range(1, len(stage)) if stage[i] == stage[i - 1]]
+
+
 def remove_blocks(variables: dict, blocks: Sequence, removed: Sequence[int]) -> tuple[dict, tuple]:
     """A MobileNetV2's variables ({'params', 'batch_stats'}) and block table (`MobileNetV2.blocks`)
     less the inverted-residual blocks numbered `removed` (0-based over the whole network, as flax
@@ -313,7 +320,7 @@ def remove_blocks(variables: dict, blocks: Sequence, removed: Sequence[int]) -> 
     stage = [k for k, (_, _, n, _) in enumerate(blocks) for _ in range(n)]
     removed = sorted(set(int(i) for i in removed))
     for i in removed:
-        if not 0 < i < len(stage) or stage[i] != stage[i - 1]:
+        if i not in residual_blocks(blocks):
             raise ValueError(f"block {i} is not a residual block of this network (the first of each stage "
                              f"changes shape; {len(stage)} blocks)")
     kept = [i for i in range(len(stage)) if i not in removed]
