@@ -121,6 +121,36 @@ def test_same_key_same_sample_whatever_the_batch(model, assets, batch):
     assert (diff <= 2).mean() > 0.99
 
 
+def test_renders_share_one_program_whatever_the_batch_set_augmentation_and_crop(model, assets):
+    """Top-level CPU renders run chunks of RENDER_CHUNK keys with the landmark ids padded
+    (issue 30: each batch size, landmark set, augmentation and crop compiled a renderer of its
+    own): one program per size and assets, drawing the same samples as the whole batch
+    rendered unpadded in one program."""
+    keys = synth.batch_keys(7, 0, 11)                     # two chunks, the second padded
+    ids = jnp.asarray(model.landmarks["68"])
+    got = synth.render_batch(keys[:3], model, assets, ids, S, augment=False, crop_scale=0.8)
+    before = synth.render_programs()
+    ref = synth._render_batch_small_cpu(keys[:3], model, assets, ids, size=S, augment=False, vectorize=False,
+                                        crop_scale=0.8)
+    for name in ("image", "mask", "landmarks", "visible"):
+        np.testing.assert_array_equal(np.asarray(getattr(got, name)), np.asarray(getattr(ref, name)), err_msg=name)
+    assert synth.render_programs() == before + 1           # the reference's own program
+    more = synth.render_batch(keys, model, assets, ids, S, augment=False, crop_scale=0.8)
+    for name in ("image", "mask", "landmarks", "visible"):
+        np.testing.assert_array_equal(np.asarray(getattr(more, name))[:3], np.asarray(getattr(got, name)))
+    assert more.image.shape == (11, S, S, 3) and more.landmarks.shape == (11, 68, 2)
+    assert not np.array_equal(np.asarray(more.image[8]), np.asarray(more.image[10]))   # not the padding's copies
+    for lm, augment, crop in (("703", True, 1.0), ("320", False, 0.6)):
+        b = synth.render_batch(keys[:5], model, assets, jnp.asarray(model.landmarks[lm]), S, augment=augment,
+                               crop_scale=crop)
+        assert b.landmarks.shape == (5, len(model.landmarks[lm]), 2)
+    assert synth.render_programs() == before + 1           # none of its own for any of them
+    crop = synth.render_batch(keys[:3], model, assets, ids, S, augment=False, crop_scale=0.6)
+    np.testing.assert_array_equal(np.asarray(crop.params.identity), np.asarray(got.params.identity))
+    scale = np.asarray(crop.camera.focal) / np.asarray(got.camera.focal)
+    np.testing.assert_allclose(scale, 0.6 / 0.8, rtol=1e-5)   # crop_scale as a value still frames the head
+
+
 def test_render_batch_traces_inside_another_jit(model, assets):
     """Inside a jitted caller (a training step) the renderer is part of that program: compiler
     options of its own would be refused there, so it must not pass them."""
@@ -420,7 +450,7 @@ def test_skin_detail_sits_on_the_face_and_is_off_by_default(model, assets):
     ids = jnp.asarray(model.landmarks["68"])
     keys = synth.batch_keys(5, 0, 2)
     plain = synth.render_batch(keys, model, assets, ids, S, augment=False)
-    programs = lambda: sum(f._cache_size() for f in (synth._render_batch_jit, synth._render_batch_small_cpu))  # noqa: E731
+    programs = synth.render_programs
     compiled = programs()
     detail = synth.render_batch(keys, model, synth.make_assets(model, skin_detail=True), ids, S, augment=False)
     assert programs() == compiled                                           # no renderer of its own
@@ -449,7 +479,7 @@ def test_eye_rim_darkens_only_the_skin_about_the_eye_and_is_off_by_default(model
     ids = jnp.asarray(model.landmarks["68"])
     keys = synth.batch_keys(5, 0, 2)
     plain = synth.render_batch(keys, model, assets, ids, S, augment=False)
-    programs = lambda: sum(f._cache_size() for f in (synth._render_batch_jit, synth._render_batch_small_cpu))  # noqa: E731
+    programs = synth.render_programs
     compiled = programs()
     lashes = synth.render_batch(keys, model, synth.make_assets(model, eyelashes=True), ids, S, augment=False)
     assert programs() == compiled                                           # no renderer of its own
@@ -642,7 +672,7 @@ def test_lenses_change_only_glasses_wearers_and_sunglasses_hide_the_eyes(model, 
     ids = jnp.asarray(model.landmarks["68"])
     keys = jnp.concatenate([synth.batch_keys(10, 19, 1), synth.batch_keys(10, 24, 1)])   # sunglasses, found by search
     plain = synth.render_batch(keys, model, assets, ids, S, augment=False)
-    programs = lambda: sum(f._cache_size() for f in (synth._render_batch_jit, synth._render_batch_small_cpu))  # noqa: E731
+    programs = synth.render_programs
     compiled = programs()
     lensed = synth.render_batch(keys, model, lens_assets, ids, S, augment=False)
     assert programs() == compiled

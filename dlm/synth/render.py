@@ -1086,13 +1086,14 @@ class OccluderMesh(NamedTuple):
 
 def occluder_mesh(key: jax.Array, model: fm.FaceModel, params: fm.FaceParams, camera: fm.Camera, size: int,
                   landmarks: jax.Array, landmark_depth: jax.Array, hair_colour: jax.Array,
-                  lenses: jax.Array = jnp.zeros(())) -> OccluderMesh:
+                  lenses: jax.Array = jnp.zeros(()), num_landmarks: int | jax.Array | None = None) -> OccluderMesh:
     """Glasses (3D, carried by the head), and at most one of a hand, a bar or loose hair strands
     (screen-space capsules a few cm in front of the face), as triangles for the z-buffer.  lenses
     (the switch, `Assets.lenses`): on, SUNGLASS_PROB of the glasses are sunglasses, their lenses
     larger and their frames heavier (drawn from streams of their own: off draws as before).
 
-    Topology is fixed; a shape that is not drawn this time sits behind the camera."""
+    Topology is fixed; a shape that is not drawn this time sits behind the camera.  A hand or
+    bar is anchored at one of the first num_landmarks landmarks (default all of them)."""
     k = jax.random.split(key, 16)
     u = lambda kk, lo=0.0, hi=1.0, shape=(): jax.random.uniform(kk, shape, minval=lo, maxval=hi)  # noqa: E731
     f, pp = camera.focal, camera.principal_point
@@ -1112,7 +1113,8 @@ def occluder_mesh(key: jax.Array, model: fm.FaceModel, params: fm.FaceParams, ca
     g_on = u(k[1]) < 0.15
     g_col = jnp.broadcast_to(u(k[2], 0.0, 0.5, (3,)) ** 2, (segs.shape[0], 3))
     # Hand: a palm and five fingers, in a random skin tone.
-    anchor = landmarks[jax.random.randint(k[3], (), 0, landmarks.shape[0])]
+    num_landmarks = landmarks.shape[0] if num_landmarks is None else num_landmarks
+    anchor = landmarks[jax.random.randint(k[3], (), 0, num_landmarks)]
     ang = u(k[4], 0, 2 * np.pi)
     dirn = jnp.array([jnp.cos(ang), jnp.sin(ang)])
     perp = jnp.array([-dirn[1], dirn[0]])
@@ -1231,12 +1233,13 @@ def crop_camera(key: jax.Array, model: fm.FaceModel, assets: Assets, params: fm.
 def render_sample(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int, landmark_ids: jax.Array,
                   ranges: scenes.SceneRanges = scenes.SceneRanges(),
                   augment_ranges: aug.AugmentRanges | None = aug.AugmentRanges(),
-                  identity: jax.Array | None = None, crop_scale: float = 1.0) -> Batch:
+                  identity: jax.Array | None = None, crop_scale: float | jax.Array = 1.0,
+                  augment_on: bool | jax.Array = True, num_landmarks: int | jax.Array | None = None) -> Batch:
     """One labelled sample; pure, jit- and vmap-able (size static).  identity: (I,) render this
     person (pose, expression, camera, look still drawn from `key`) instead of a random one.
-    crop_scale: see `crop_camera`."""
+    crop_scale: see `crop_camera`.  augment_on, num_landmarks: see `render_scene`."""
     params, cam = sample_view(key, model, assets, size, ranges, identity, crop_scale)
-    return render_scene(key, model, assets, size, landmark_ids, params, cam, augment_ranges)
+    return render_scene(key, model, assets, size, landmark_ids, params, cam, augment_ranges, augment_on, num_landmarks)
 
 
 def sample_view(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int,
@@ -1251,18 +1254,22 @@ def sample_view(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int,
 
 def render_scene(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int, landmark_ids: jax.Array,
                  params: fm.FaceParams, cam: fm.Camera,
-                 augment_ranges: aug.AugmentRanges | None = aug.AugmentRanges()) -> Batch:
+                 augment_ranges: aug.AugmentRanges | None = aug.AugmentRanges(),
+                 augment_on: bool | jax.Array = True, num_landmarks: int | jax.Array | None = None) -> Batch:
     """Render given face parameters seen by `cam` (size x size pixels); the look (skin, hair,
     glasses, occluders, light, background, augmentation) is drawn from `key` exactly as
     `render_sample` draws it, so the frames of a video share one key and differ only in
-    `params`.  Pure, jit- and vmap-able (size static)."""
+    `params`.  Pure, jit- and vmap-able (size static).  Augmentation (drawn from
+    `augment_ranges`, None for none) is applied when `augment_on`: a traced bool makes it a
+    value, so one compiled renderer serves both.  num_landmarks: the set's true length when
+    landmark_ids is padded (with copies of its first id): the image is then the unpadded set's."""
     ks = jax.random.split(key, 9)
     verts = fm.vertices(model, params)
     c = geometry.world_to_camera(verts, cam.rotation, cam.translation)
     px = geometry.project(c, cam.focal, cam.principal_point)
     lc, lpx = c[landmark_ids], px[landmark_ids]
     app = sample_appearance(ks[2])
-    occ = occluder_mesh(ks[6], model, params, cam, size, lpx, -lc[:, 2], app.hair, assets.lenses)
+    occ = occluder_mesh(ks[6], model, params, cam, size, lpx, -lc[:, 2], app.hair, assets.lenses, num_landmarks)
     nv = c.shape[0]
     noise = vertex_noise(assets.vertex_attr[:, :3], app)
     normals = rs.vertex_normals(c, assets.faces)
@@ -1389,8 +1396,11 @@ def render_scene(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int,
                                      landmark_regions=assets.regions[landmark_ids])
     visible = visible & ~lens_hidden
     image = jnp.clip(image, 0.0, 1.0) ** (1 / 2.2)
-    if augment_ranges is not None:
-        image = aug.augment(ks[8], image, augment_ranges)
+    if augment_ranges is not None and augment_on is not False:
+        if augment_on is True:
+            image = aug.augment(ks[8], image, augment_ranges)
+        else:
+            image = jax.lax.cond(augment_on, lambda im: aug.augment(ks[8], im, augment_ranges), lambda im: im, image)
     return Batch(image, mask.astype(jnp.int32), lpx, visible, params, cam)
 
 
@@ -1414,10 +1424,62 @@ _render_batch_small_cpu = jax.jit(_render_batch, static_argnames=_STATIC,
 SMALL_RENDER = 96   # px: at most this size counts as small
 
 
+def _render_chunk(keys, model, assets, landmark_ids, num_landmarks, augment_on, crop_scale, size):
+    fn = functools.partial(render_sample, model=model, assets=assets, size=size, landmark_ids=landmark_ids,
+                           augment_ranges=aug.AugmentRanges(), augment_on=augment_on, crop_scale=crop_scale,
+                           num_landmarks=num_landmarks)
+    return jax.lax.map(fn, keys)
+
+
+# A CPU renders one sample after another (lax.map), so a batch's size only sets a loop's length,
+# yet each (batch size, landmark count, augment, crop_scale) compiled a renderer of its own
+# (~25-30 s each; 18 in the test suite, issue 30).  Top-level CPU renders instead run chunks of
+# RENDER_CHUNK samples with the landmark ids padded to a multiple of LANDMARK_PAD and augment and
+# crop_scale as values: one program per size and asset shapes.  Each landmark's label depends
+# only on its own vertex, and the padding repeats the first id (the nearest landmark's depth, which
+# places occluders, is unchanged) and is never an occluder's anchor: the same samples as one call
+# of the whole batch (bit for bit at 64 px; at 160 px images within 3e-5 and landmarks 2e-5 px,
+# XLA fusing the wider program differently) and as fast (83 against 87 ms an image at 160 px).
+RENDER_CHUNK = 8
+LANDMARK_PAD = 1024
+_render_chunk_jit = jax.jit(_render_chunk, static_argnames=("size",))
+_render_chunk_small_cpu = jax.jit(_render_chunk, static_argnames=("size",),
+                                  compiler_options={"xla_cpu_use_fusion_emitters": False,
+                                                    "xla_backend_optimization_level": 1})
+
+
+@functools.partial(jax.jit, static_argnames=("n", "num_landmarks"))
+def _join_chunks(chunks, n, num_landmarks):
+    b = jax.tree.map(lambda *xs: jnp.concatenate(xs)[:n], *chunks)
+    return b._replace(landmarks=b.landmarks[:, :num_landmarks], visible=b.visible[:, :num_landmarks])
+
+
+def render_programs() -> int:
+    """How many renderer programs this process has compiled (for tests that a switch needs none)."""
+    return sum(f._cache_size() for f in (_render_batch_jit, _render_batch_small_cpu, _render_chunk_jit,
+                                         _render_chunk_small_cpu))
+
+
+def _render_chunked(keys, model, assets, landmark_ids, size, augment, crop_scale) -> Batch:
+    n, num_landmarks = keys.shape[0], landmark_ids.shape[0]
+    padded = -(-num_landmarks // LANDMARK_PAD) * LANDMARK_PAD
+    ids = jnp.asarray(landmark_ids, jnp.int32)
+    ids = jnp.concatenate([ids, jnp.repeat(ids[:1], padded - num_landmarks)])
+    # The last key repeated fills the last chunk; those samples are rendered and dropped.
+    take = np.minimum(np.arange(-(-n // RENDER_CHUNK) * RENDER_CHUNK), n - 1)
+    keys = keys[take] if len(take) > n else keys
+    fn = _render_chunk_small_cpu if size <= SMALL_RENDER else _render_chunk_jit
+    flag, scale = jnp.bool_(augment), jnp.float32(crop_scale)
+    chunks = [fn(keys[i:i + RENDER_CHUNK], model, assets, ids, jnp.int32(num_landmarks), flag, scale, size=size)
+              for i in range(0, len(take), RENDER_CHUNK)]
+    return _join_chunks(chunks, n=n, num_landmarks=num_landmarks)
+
+
 def render_batch(keys: jax.Array, model: fm.FaceModel, assets: Assets, landmark_ids: jax.Array, size: int,
                  augment: bool = True, vectorize: bool | None = None, crop_scale: float = 1.0) -> Batch:
-    """Render a batch (B,) of keys (one compiled program per size, switch set and batch shape);
-    usable inside a jitted training step.
+    """Render a batch (B,) of keys; usable inside a jitted training step.  At the top level on
+    a CPU one compiled program per size and asset shapes (`_render_chunked`), otherwise one per
+    size, switch set, batch shape and landmark count.
 
     vectorize: vmap over the batch (right for GPUs) or loop over it with lax.map (twice as
     fast on a CPU, where the batched scatters and gathers of the rasteriser are slow); by
@@ -1427,6 +1489,8 @@ def render_batch(keys: jax.Array, model: fm.FaceModel, assets: Assets, landmark_
         vectorize = not cpu
     # Compiler options apply to a top-level program only (JAX refuses them on a nested jit).
     top = not isinstance(keys, jax.core.Tracer)
+    if cpu and top and not vectorize and keys.shape[0] > 0:
+        return _render_chunked(keys, model, assets, landmark_ids, size, augment, crop_scale)
     fn = _render_batch_small_cpu if cpu and top and size <= SMALL_RENDER else _render_batch_jit
     return fn(keys, model, assets, landmark_ids, size=size, augment=augment, vectorize=vectorize,
               crop_scale=crop_scale)

@@ -436,9 +436,12 @@ def train_and_evaluate(config: TrainConfig, workdir, quiet: bool = False, stop_a
                              f"{sharding.local_device_count(mesh)} local devices")
         state = jax.device_put(state, sharding.replicated(mesh))
         log(f"data-parallel over {mesh.devices.size} devices")
+    fused = config.steps_per_call > 1
+    # A dataset's stream checks the dataset against the config: before the test set is rendered.
+    stream = (training_batches(config, config.data_seed, step * config.batch_size, model)
+              if config.dataset is not None and not fused else None)
     test = make_test_set(config, model, workdir / "test_set.npz")
     metrics_path = workdir / "metrics.jsonl"
-    fused = config.steps_per_call > 1
     if fused:
         if config.pool is None or mesh.devices.size > 1:
             raise ValueError("steps_per_call > 1 needs a pool and one device")
@@ -449,7 +452,7 @@ def train_and_evaluate(config: TrainConfig, workdir, quiet: bool = False, stop_a
         device_pool = pool_lib.to_device(pool)
         base_zoom = config.size / (pool.image.shape[1] * pool.meta["crop_scale"])
         stream = None
-    else:
+    elif stream is None:
         stream = training_batches(config, config.data_seed, step * config.batch_size, model)
     t0, seen, window = time.perf_counter(), 0, []
     t_saved = t0
