@@ -10,6 +10,11 @@ to see whether the new input size has more to give.  Started at the end of sessi
 
 Ship with `experiments/ship_weights.py ~/.cache/dlm/runs/offline_mnv2100_703_s160b/weights.npz --name offline`
 when it beats the shipped network on both gates.
+
+Result (session 58, 2026-12-07 01:56-02:57, 27.1 img/s): dev balanced 6.29% on ground-truth crops (inner 51 4.35%,
+failures 6.0%), synthetic 4.10%, against the shipped 6.33% and 4.12%; not shipped: with dlm's own face finding it
+found 199 faces against 200 (image00392 read at over 50% NME) and on the 199 both find 6.45% against 6.37%
+(experiments/results/ship_offline_rejected.json).
 """
 from pathlib import Path
 
