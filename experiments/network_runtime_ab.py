@@ -1,0 +1,189 @@
+"""The shipped landmark networks run by OpenCV's DNN module against dlm's XLA program, one crop, one
+pinned core, one thread each, in one process (issue 20: is XLA:CPU the network's cost, or the network?).
+
+    pip install onnx   # only to write the graph; not a dependency of dlm
+    python experiments/network_runtime_ab.py --core 1 --json experiments/results/network_runtime_ab.json
+
+Each network (`--weights`, default the shipped real-time and offline networks) is written as an ONNX
+graph from its own weights (batch norm folded into the convolutions, XLA's SAME padding, the head's
+sigma offset folded into its bias) and read by `cv2.dnn` (OpenCV's own CPU backend, one thread).  Both
+runtimes read the same uint8 crop; their raw outputs must agree (checked, max difference recorded)
+before either is timed.  Timing: interleaved rounds (order reversed every other round) of `--calls`
+calls each, medians of the rounds' medians; XLA's program holds the weights as constants, as the
+tracker's does, and includes the uint8 -> float scaling; OpenCV's includes the NHWC -> NCHW copy.
+Writes each network's two medians and their ratio with the CPU named; exits 0 whichever is faster.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+EPS = 1e-5   # flax BatchNorm's epsilon
+
+
+def _same_pads(n: int, stride: int, k: int) -> tuple[int, int, int]:
+    out = -(-n // stride)
+    total = max((out - 1) * stride + k - n, 0)
+    return out, total // 2, total - total // 2
+
+
+def mobilenetv2_onnx(pred) -> bytes:
+    """A MobileNetV2 landmark network (dlm.landmarks.nets.MobileNetV2, pooled head) as ONNX bytes
+    computing its raw output (B, L * 3) from NCHW float crops in [0, 1]."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from dlm.landmarks import nets
+
+    if not isinstance(pred.module, nets.MobileNetV2) or pred.module.head_spatial:
+        raise ValueError(f"{pred.network}: only MobileNetV2 networks with the pooled head are written")
+    to_np = lambda t: {k: to_np(v) if isinstance(v, dict) else np.asarray(v, np.float32) for k, v in t.items()}  # noqa: E731
+    P, B = to_np(pred.variables["params"]), to_np(pred.variables["batch_stats"])
+    nodes, inits = [], []
+
+    def const(arr):
+        name = f"c{len(inits)}"
+        inits.append(numpy_helper.from_array(np.ascontiguousarray(np.asarray(arr, np.float32)), name))
+        return name
+
+    def node(op, inputs, **attrs):
+        out = f"t{len(nodes)}"
+        nodes.append(helper.make_node(op, inputs, [out], **attrs))
+        return out
+
+    def conv_bn(x, hw, kernel, bn_p, bn_s, stride=1, depthwise=False, act=True):
+        scale = bn_p["scale"] / np.sqrt(bn_s["var"] + EPS)
+        bias = bn_p["bias"] - bn_s["mean"] * scale
+        # HWIO (dense) or HWC (depthwise) -> OIHW, scaled per output channel.
+        w = np.transpose(kernel, (2, 0, 1))[:, None] if depthwise else np.transpose(kernel, (3, 2, 0, 1))
+        w = w * scale[:, None, None, None]
+        k = w.shape[-1]
+        out, lo, hi = _same_pads(hw, stride, k)
+        y = node("Conv", [x, const(w), const(bias)], strides=[stride, stride], pads=[lo, lo, hi, hi],
+                 group=w.shape[0] if depthwise else 1, kernel_shape=[k, k])
+        return (node("Clip", [y, const(np.float32(0.0)), const(np.float32(6.0))]) if act else y), out
+
+    size = pred.size
+    x = node("Sub", ["input", const(np.asarray(nets.MEAN).reshape(1, 3, 1, 1))])
+    x = node("Mul", [x, const(1.0 / np.asarray(nets.STD).reshape(1, 3, 1, 1))])
+    y, hw = conv_bn(x, size, P["Conv_0"]["kernel"], P["BatchNorm_0"], B["BatchNorm_0"], stride=2)
+    strides = [s if i == 0 else 1 for t, c, n, s in pred.module.blocks for i in range(n)]
+    for i, stride in enumerate(strides):
+        p, b = P[f"InvertedResidual_{i}"], B[f"InvertedResidual_{i}"]
+        expand = "Conv_1" in p                       # the block's first 1 x 1 (absent when t = 1)
+        j = 1 if expand else 0
+        z = y
+        cin = p["Conv_0"]["kernel"].shape[2]       # the block's input channels (expansion or projection)
+        if expand:
+            z, _ = conv_bn(z, hw, p["Conv_0"]["kernel"], p["BatchNorm_0"], b["BatchNorm_0"])
+        z, hw2 = conv_bn(z, hw, p["DepthwiseConv3x3_0"]["kernel"], p[f"BatchNorm_{j}"], b[f"BatchNorm_{j}"],
+                         stride=stride, depthwise=True)
+        proj = p["Conv_1" if expand else "Conv_0"]["kernel"]
+        z, _ = conv_bn(z, hw2, proj, p[f"BatchNorm_{j + 1}"], b[f"BatchNorm_{j + 1}"], act=False)
+        y = node("Add", [z, y]) if stride == 1 and cin == proj.shape[3] else z
+        hw = hw2
+    y, _ = conv_bn(y, hw, P["Conv_1"]["kernel"], P["BatchNorm_1"], B["BatchNorm_1"])
+    y = node("Flatten", [node("GlobalAveragePool", [y])], axis=1)
+    dense = P["LandmarkHead_0"]["Dense_0"]
+    bias = dense["bias"].copy()
+    bias[2::3] += np.log(0.2)                      # LandmarkHead's sigma offset
+    nodes.append(helper.make_node("Gemm", [y, const(dense["kernel"]), const(bias)], ["out"]))
+    graph = helper.make_graph(nodes, pred.network, [helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                                                                  [1, 3, size, size])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, dense["kernel"].shape[1]])],
+                              inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--weights", nargs="+", default=["realtime", "offline"],
+                    help="shipped network names or weights files (.npz); default: realtime offline")
+    ap.add_argument("--core", type=int, default=None, help="the core to pin to (default: the last allowed)")
+    ap.add_argument("--rounds", type=int, default=12)
+    ap.add_argument("--calls", type=int, default=60, help="calls per runtime per round")
+    ap.add_argument("--json", help="write the figures here (default experiments/results/network_runtime_ab.json)")
+    args = ap.parse_args(argv)
+    for w in args.weights:
+        if w.endswith(".npz") and not os.path.isfile(os.path.expanduser(w)):
+            print(f"network_runtime_ab: {w}: no such weights file", file=sys.stderr)
+            return 2
+    import importlib.util
+    if importlib.util.find_spec("onnx") is None:
+        print("network_runtime_ab: needs the onnx package to write the graphs (pip install onnx)", file=sys.stderr)
+        return 2
+    if "jax" not in sys.modules:     # one XLA thread; read when JAX starts
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                                   " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
+    core = args.core if args.core is not None else max(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {core})
+    started = time.time()
+    import cv2
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    import common
+    from dlm.io.provenance import cpu_name
+    from dlm.landmarks import predictor as lmk
+
+    cv2.setNumThreads(1)
+    results = {"cpu": cpu_name(), "core": core, "opencv": cv2.__version__, "jax": jax.__version__, "networks": {}}
+    for w in args.weights:
+        pred = lmk.Predictor.load(os.path.expanduser(w)) if w.endswith(".npz") else lmk.shipped(w)
+        try:
+            blob = mobilenetv2_onnx(pred)
+        except ValueError as e:
+            print(f"network_runtime_ab: {e}", file=sys.stderr)
+            return 2
+        net = cv2.dnn.readNetFromONNX(np.frombuffer(blob, np.uint8))
+        net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+        net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
+        crop = np.random.default_rng(0).integers(0, 256, (1, pred.size, pred.size, 3), dtype=np.uint8)
+        variables, module = pred.variables, pred.module
+        xla = jax.jit(lambda im: module.apply(variables, im.astype(jnp.float32) / 255.0, train=False).reshape(1, -1))
+
+        def run_xla(im):
+            return np.asarray(jax.block_until_ready(xla(im)))
+
+        def run_cv(im):
+            net.setInput(np.ascontiguousarray(np.transpose(im, (0, 3, 1, 2)), np.float32) / np.float32(255.0))
+            return net.forward()
+
+        ref, got = run_xla(crop), run_cv(crop)
+        diff = float(np.abs(got - ref).max())
+        if not diff < 1e-3 * max(1.0, float(np.abs(ref).max())):
+            print(f"network_runtime_ab: {w}: OpenCV's output differs from XLA's by {diff:.3g}: the graph is wrong",
+                  file=sys.stderr)
+            return 1
+        rounds = {"xla": [], "opencv_dnn": []}
+        for r in range(args.rounds):
+            order = (("xla", run_xla), ("opencv_dnn", run_cv))
+            for name, fn in (order if r % 2 == 0 else order[::-1]):
+                t = []
+                for _ in range(args.calls):
+                    t0 = time.perf_counter()
+                    fn(crop)
+                    t.append(time.perf_counter() - t0)
+                rounds[name].append(1e3 * float(np.median(t)))
+        med = {k: float(np.median(v)) for k, v in rounds.items()}
+        results["networks"][w] = dict(network=pred.network, size=pred.size, max_abs_output_difference=diff,
+                                      xla_median_ms=med["xla"], opencv_dnn_median_ms=med["opencv_dnn"],
+                                      opencv_over_xla=med["opencv_dnn"] / med["xla"], round_medians_ms=rounds)
+        print(f"{w} ({pred.network}, {pred.size} px): XLA {med['xla']:.3f} ms, OpenCV DNN {med['opencv_dnn']:.3f} ms "
+              f"({med['opencv_dnn'] / med['xla']:.3f}x); outputs agree to {diff:.2g}")
+    common.record("network_runtime_ab", dict(weights=args.weights, rounds=args.rounds, calls=args.calls, core=core),
+                  results, out=args.json, started=started)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
