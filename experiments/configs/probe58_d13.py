@@ -13,6 +13,11 @@ four times the samples.  The start is the shipped weights with the four blocks r
 
 The same command resumes it from its last checkpoint (every 250 steps) in the next session; the schedule is the
 campaign's (12,000 steps), whatever each session's minutes.
+
+Halfway (session 58, 2026-12-07 03:41-04:11, 6,000 steps at 108 img/s, the rate still 1.6e-4 of its 3e-4 peak): dev
+balanced 7.01% (inner 51 4.96%, failures 8.5%), synthetic 5.61%, against session 57's 3,000-step probe with the
+last convolution halved as well (7.13% at the end of its schedule) and the shipped 6.475%
+(experiments/results/probe58.jsonl).
 """
 from pathlib import Path
 
