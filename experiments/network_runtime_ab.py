@@ -27,12 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 EPS = 1e-5   # flax BatchNorm's epsilon
 
 
-def _same_pads(n: int, stride: int, k: int) -> tuple[int, int, int]:
-    out = -(-n // stride)
-    total = max((out - 1) * stride + k - n, 0)
-    return out, total // 2, total - total // 2
-
-
 def mobilenetv2_onnx(pred) -> bytes:
     """A MobileNetV2 landmark network (dlm.landmarks.nets.MobileNetV2, pooled head) as ONNX bytes
     computing its raw output (B, L * 3) from NCHW float crops in [0, 1]."""
@@ -64,7 +58,7 @@ def mobilenetv2_onnx(pred) -> bytes:
         w = np.transpose(kernel, (2, 0, 1))[:, None] if depthwise else np.transpose(kernel, (3, 2, 0, 1))
         w = w * scale[:, None, None, None]
         k = w.shape[-1]
-        out, lo, hi = _same_pads(hw, stride, k)
+        out, lo, hi = nets._same_padding(hw, stride, k)   # XLA's SAME, as dlm pads
         y = node("Conv", [x, const(w), const(bias)], strides=[stride, stride], pads=[lo, lo, hi, hi],
                  group=w.shape[0] if depthwise else 1, kernel_shape=[k, k])
         return (node("Clip", [y, const(np.float32(0.0)), const(np.float32(6.0))]) if act else y), out

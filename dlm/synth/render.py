@@ -1404,9 +1404,15 @@ def render_scene(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int,
     return Batch(image, mask.astype(jnp.int32), lpx, visible, params, cam)
 
 
+def _sampler(model, assets, landmark_ids, size, augment_on, crop_scale, num_landmarks=None):
+    """render_sample of one key with everything else bound (augment_on and crop_scale static or values)."""
+    return functools.partial(render_sample, model=model, assets=assets, size=size, landmark_ids=landmark_ids,
+                             augment_ranges=aug.AugmentRanges(), augment_on=augment_on, crop_scale=crop_scale,
+                             num_landmarks=num_landmarks)
+
+
 def _render_batch(keys, model, assets, landmark_ids, size, augment, vectorize, crop_scale):
-    fn = functools.partial(render_sample, model=model, assets=assets, size=size, landmark_ids=landmark_ids,
-                           augment_ranges=aug.AugmentRanges() if augment else None, crop_scale=crop_scale)
+    fn = _sampler(model, assets, landmark_ids, size, augment, crop_scale)
     return jax.vmap(fn)(keys) if vectorize else jax.lax.map(fn, keys)
 
 
@@ -1418,17 +1424,13 @@ _render_batch_jit = jax.jit(_render_batch, static_argnames=_STATIC)
 # (previews, tests, `dlm synth` at 64 px) take them, pools keep the default.  LLVM at optimisation
 # level 1 instead of XLA's default: 14.4 s against 19.6 s to compile, 0.30 against 0.25 s to run
 # (level 0: 9.3 s and 0.67 s; same machine and load, one process).
-_render_batch_small_cpu = jax.jit(_render_batch, static_argnames=_STATIC,
-                                  compiler_options={"xla_cpu_use_fusion_emitters": False,
-                                                    "xla_backend_optimization_level": 1})
+_SMALL_CPU_OPTIONS = {"xla_cpu_use_fusion_emitters": False, "xla_backend_optimization_level": 1}
+_render_batch_small_cpu = jax.jit(_render_batch, static_argnames=_STATIC, compiler_options=_SMALL_CPU_OPTIONS)
 SMALL_RENDER = 96   # px: at most this size counts as small
 
 
 def _render_chunk(keys, model, assets, landmark_ids, num_landmarks, augment_on, crop_scale, size):
-    fn = functools.partial(render_sample, model=model, assets=assets, size=size, landmark_ids=landmark_ids,
-                           augment_ranges=aug.AugmentRanges(), augment_on=augment_on, crop_scale=crop_scale,
-                           num_landmarks=num_landmarks)
-    return jax.lax.map(fn, keys)
+    return jax.lax.map(_sampler(model, assets, landmark_ids, size, augment_on, crop_scale, num_landmarks), keys)
 
 
 # A CPU renders one sample after another (lax.map), so a batch's size only sets a loop's length,
@@ -1443,9 +1445,7 @@ def _render_chunk(keys, model, assets, landmark_ids, num_landmarks, augment_on, 
 RENDER_CHUNK = 8
 LANDMARK_PAD = 1024
 _render_chunk_jit = jax.jit(_render_chunk, static_argnames=("size",))
-_render_chunk_small_cpu = jax.jit(_render_chunk, static_argnames=("size",),
-                                  compiler_options={"xla_cpu_use_fusion_emitters": False,
-                                                    "xla_backend_optimization_level": 1})
+_render_chunk_small_cpu = jax.jit(_render_chunk, static_argnames=("size",), compiler_options=_SMALL_CPU_OPTIONS)
 
 
 @functools.partial(jax.jit, static_argnames=("n", "num_landmarks"))
