@@ -1,5 +1,7 @@
 """The region of interest (dlm.product.roi): crop transforms, framing from landmarks, the
 search windows."""
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -88,8 +90,10 @@ class _SquareFaceNet:
             else:
                 lo = hi = np.full(2, self.size / 2)
             ext = max(np.max(hi - lo), 2.0)
+            # A dimmer square is a face the network is less sure of: sigma x (255 / brightness)^4.
+            dim = (255.0 / c[ys, xs, 0].max()) ** 4 if len(xs) else 1.0
             mus.append((self.unit - self.unit_centre) * ext + (lo + hi) / 2 + [self.bias_x, 0.0])
-            sigmas.append(np.full(self.num_landmarks, self.sigma_scale * ext))
+            sigmas.append(np.full(self.num_landmarks, self.sigma_scale * ext * dim))
         return np.asarray(mus, np.float32), np.asarray(sigmas, np.float32)
 
 
@@ -217,6 +221,35 @@ def test_predict_in_runs_a_few_batch_shapes(model):
     seen.clear()
     roi.predict_in(image, rois, net_calls, batch=8)
     assert seen == [8, 8, 8, 8]                                   # 30 = 8 + 8 + 8 + 6 -> 8
+
+
+def test_find_faces_compares_an_unsure_box_with_the_full_search(model, monkeypatch):
+    """compare_search: when the network confirms none of the detector's boxes, the full search runs
+    as well and the more certain face is kept, whichever it is; without it the unsure box's face is
+    kept and the search never runs.  (The stand-in network's full search finds slivers, not squares:
+    `search` stands in for it here with the face it would return.)"""
+    image = np.zeros((320, 400, 3), np.uint8)
+    image[130:190, 60:120] = 160       # a dim square at (90, 160): an unsure face
+    image[130:190, 280:340] = 255      # a bright one at (310, 160): a certain face
+    net = _SquareFaceNet(model, threshold=None)
+    dim, bright = (roi.refine(image, roi.Roi((x, 160.0), 90.0), net, 2) for x in (90.0, 310.0))
+    assert bright.score < dim.score - 1.0
+    net.manifest["roi_threshold"] = (dim.score + bright.score) / 2
+    on_dim = lambda im: np.array([[60.0, 130.0, 60.0, 60.0, 0.8]])  # noqa: E731
+    on_bright = lambda im: np.array([[280.0, 130.0, 60.0, 60.0, 0.8]])  # noqa: E731
+    centre_x = lambda dets: roi.roi_from_landmarks(dets[0].mu, "320").centre[0]  # noqa: E731
+    calls = []
+    monkeypatch.setattr(roi, "search", lambda *a, **k: calls.append(1) or [bright])
+    kept = roi.find_faces(image, net, on_dim, compare_search=False)
+    assert len(kept) == 1 and centre_x(kept) == pytest.approx(90, abs=2) and calls == []
+    compared = roi.find_faces(image, net, on_dim, compare_search=True)
+    assert len(compared) == 1 and centre_x(compared) == pytest.approx(310, abs=2) and calls == [1]
+    sure = roi.find_faces(image, net, on_bright, compare_search=True)   # a confirmed box: no search
+    assert len(sure) == 1 and centre_x(sure) == pytest.approx(310, abs=2) and calls == [1]
+    worse = dataclasses.replace(bright, score=dim.score + 1.0)           # the search's face, less certain
+    monkeypatch.setattr(roi, "search", lambda *a, **k: [worse])
+    compared = roi.find_faces(image, net, on_dim, compare_search=True)
+    assert len(compared) == 1 and centre_x(compared) == pytest.approx(90, abs=2)
 
 
 def test_search_proposals_frames_a_box_by_its_geometric_size(monkeypatch):
