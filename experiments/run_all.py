@@ -97,6 +97,8 @@ TABLES = [
     ("realism_finetune", "Realism on a trained network: each pool's short fine-tune from the same weights (issue 21)"),
     # Written by experiments/tta_probe.py.
     ("tta_probe", "Test-time averaging for photos: mirror, turned, scaled and shifted crops"),
+    # Written by experiments/face_finder_ab.py.
+    ("face_finder_ab", "The face finder's fallback: unsure detector boxes against the full search (own face finding)"),
     # Written by experiments/ensemble_probe.py.
     ("ensemble_probe", "Two networks on one photo: the offline and real-time networks' landmarks combined"),
     # Written by experiments/detail_probe.py.
