@@ -388,12 +388,16 @@ BOX_TO_CENTRE_Y = -0.07
 
 def search_proposals(image: np.ndarray, boxes: np.ndarray, predictor: lmk.Predictor, max_faces: int = 1,
                      threshold: float | None = None, min_face: float | None = None, refine_iterations: int = 2,
-                     candidates: int = 4) -> list[Detection]:
+                     candidates: int = 4, turns=(0.0,)) -> list[Detection]:
     """Faces where a detector proposed them: boxes (N, 4+) x, y, w, h in image pixels, best first.
     Each becomes a crop framed as training framed heads, is scored by the landmark network, and
     the best `candidates` x max_faces are refined and checked exactly as `search` checks its
     windows (same threshold and `plausible`), so a detector's false box is no face here and a
-    true one is framed by the landmarks.  Detections best first."""
+    true one is framed by the landmarks.  turns (degrees): each box judged at these rolls of its crop
+    (`find_faces` passes them for the boxes the network is unsure of); off by default: on the dev
+    photos, quarter turns read a face rolled 108 degrees (image03123, 47% -> 4.6% NME, offline
+    network) but put two upright faces the other way up with more certainty (image03956 11% ->
+    87%; experiments/face_finder_ab.py, variant "turns").  Detections best first."""
     h, w = image.shape[:2]
     if min_face is None:
         min_face = max(24.0, min(h, w) / 10.0)
@@ -402,14 +406,15 @@ def search_proposals(image: np.ndarray, boxes: np.ndarray, predictor: lmk.Predic
     windows = []
     for x, y, bw, bh in np.asarray(boxes, np.float64)[:, :4]:
         s = np.sqrt(bw * bh)
-        windows.append(Roi((x + bw / 2, y + bh / 2 + BOX_TO_CENTRE_Y * s), BOX_TO_SIDE * s))
+        for turn in turns:
+            windows.append(Roi((x + bw / 2, y + bh / 2 + BOX_TO_CENTRE_Y * s), BOX_TO_SIDE * s, np.radians(turn)))
     _, _, scores = predict_in(image, windows, predictor)
     return _confirm(image, windows, scores, predictor, max_faces, threshold, min_face, refine_iterations, candidates)
 
 
 def find_faces(image: np.ndarray, predictor: lmk.Predictor, detector=None, max_faces: int = 1,
                threshold: float | None = None, min_face: float | None = None, order: str = "largest",
-               proposals: int = 5, compare_search: bool = True) -> list[Detection]:
+               proposals: int = 5, compare_search: bool = True, turns=(0.0,)) -> list[Detection]:
     """Faces in an image: where `detector` (image -> (N, 4+) boxes, or None) proposes them (up to
     `proposals` boxes judged, `search_proposals`), and by the full `search` when that found fewer
     than max_faces; faces the two both found count once.  order "largest" (default: the photo's
@@ -430,14 +435,14 @@ def find_faces(image: np.ndarray, predictor: lmk.Predictor, detector=None, max_f
     (image00204 35.2% -> 4.6%, image04337 19.3% -> 13.4%, no other photo changed), the real-time
     one 6.65% -> 6.67% (three photos changed: two better, image00392 25.5% -> 30.9%); the other
     22 labelled photos unchanged.  False: the unsure boxes' face is kept and the search runs only
-    when they hold none."""
+    when they hold none.  turns: the rolls at which the unsure boxes are judged (`search_proposals`)."""
     ordered(order, [])   # a bad order fails before any work
     dets, unsure = [], False
     if detector is not None:
         boxes = detector(image)
         dets = search_proposals(image, boxes, predictor, max(max_faces, proposals), threshold, min_face)
         if not dets and len(boxes):
-            dets = search_proposals(image, boxes, predictor, max(max_faces, proposals), np.inf, min_face)
+            dets = search_proposals(image, boxes, predictor, max(max_faces, proposals), np.inf, min_face, turns=turns)
             unsure = bool(dets)
     if len(dets) < max_faces or (compare_search and unsure):
         dets = sorted(dets + search(image, predictor, max_faces, threshold, min_face), key=lambda d: d.score)
