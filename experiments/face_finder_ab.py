@@ -1,7 +1,8 @@
 """The face finder's fallback on real photos: when the network confirms none of the detector's boxes,
-take the boxes it is unsure of (before session 59), or the more certain of those and the full search's face?
+take the boxes it is unsure of (before session 59), or the more certain of those and the full search's
+face (session 59), judging those boxes at quarter turns too (session 59, the default since)?
 
-    python experiments/face_finder_ab.py                              # shipped real-time and offline
+    python experiments/face_finder_ab.py --variants boxes_first,compare_search   # shipped real-time and offline
     python experiments/face_finder_ab.py --models offline,~/.cache/dlm/soups/x.npz --threshold -2.99
     python experiments/face_finder_ab.py --variants compare_search,turns \\
         --json experiments/results/face_finder_turns.json
@@ -33,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 HERE = Path(__file__).resolve().parent
 
 # name -> find_faces' options.  "turns": the unsure boxes judged at four quarter turns as well (rolled faces).
-VARIANTS = {"boxes_first": dict(compare_search=False), "compare_search": dict(compare_search=True),
+VARIANTS = {"boxes_first": dict(compare_search=False, turns=(0.0,)),
+            "compare_search": dict(compare_search=True, turns=(0.0,)),
             "turns": dict(compare_search=True, turns=(0.0, 90.0, 180.0, 270.0))}
 
 

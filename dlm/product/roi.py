@@ -384,6 +384,8 @@ def search_near(image: np.ndarray, roi: Roi, predictor: lmk.Predictor, threshold
 # labelled photos, square boxes mostly, 5.86% -> 5.82%).  Frontal boxes are square: unchanged.
 BOX_TO_SIDE = 1.65
 BOX_TO_CENTRE_Y = -0.07
+# The rolls (degrees) at which `find_faces` judges the detector's boxes the network is unsure of.
+QUARTER_TURNS = (0.0, 90.0, 180.0, 270.0)
 
 
 def search_proposals(image: np.ndarray, boxes: np.ndarray, predictor: lmk.Predictor, max_faces: int = 1,
@@ -393,28 +395,33 @@ def search_proposals(image: np.ndarray, boxes: np.ndarray, predictor: lmk.Predic
     Each becomes a crop framed as training framed heads, is scored by the landmark network, and
     the best `candidates` x max_faces are refined and checked exactly as `search` checks its
     windows (same threshold and `plausible`), so a detector's false box is no face here and a
-    true one is framed by the landmarks.  turns (degrees): each box judged at these rolls of its crop
-    (`find_faces` passes them for the boxes the network is unsure of); off by default: on the dev
-    photos, quarter turns read a face rolled 108 degrees (image03123, 47% -> 4.6% NME, offline
-    network) but put two upright faces the other way up with more certainty (image03956 11% ->
-    87%; experiments/face_finder_ab.py, variant "turns").  Detections best first."""
+    true one is framed by the landmarks.  turns (degrees): each box is also judged at these rolls of
+    its crop, each roll's crops refined and checked on their own and the most certain detections
+    kept (the crops of one box at two rolls overlap wholly: judged together, the refinement of
+    all but the best-scored crop would be suppressed before it began).  Detections best first."""
     h, w = image.shape[:2]
     if min_face is None:
         min_face = max(24.0, min(h, w) / 10.0)
     if len(boxes) == 0:
         return []
-    windows = []
+    upright = []
     for x, y, bw, bh in np.asarray(boxes, np.float64)[:, :4]:
         s = np.sqrt(bw * bh)
-        for turn in turns:
-            windows.append(Roi((x + bw / 2, y + bh / 2 + BOX_TO_CENTRE_Y * s), BOX_TO_SIDE * s, np.radians(turn)))
-    _, _, scores = predict_in(image, windows, predictor)
-    return _confirm(image, windows, scores, predictor, max_faces, threshold, min_face, refine_iterations, candidates)
+        upright.append(Roi((x + bw / 2, y + bh / 2 + BOX_TO_CENTRE_Y * s), BOX_TO_SIDE * s))
+    windows = [[dataclasses.replace(r, angle=float(np.radians(t))) for r in upright] for t in turns]
+    _, _, scores = predict_in(image, [r for per_turn in windows for r in per_turn], predictor)
+    scores = np.reshape(scores, (len(turns), len(upright)))
+    dets = [d for per_turn, sc in zip(windows, scores) for d in
+            _confirm(image, per_turn, sc, predictor, max_faces, threshold, min_face, refine_iterations, candidates)]
+    if len(turns) == 1:
+        return dets
+    dets.sort(key=lambda d: d.score)
+    return nms(dets, [d.roi.box() for d in dets])[:max_faces]
 
 
 def find_faces(image: np.ndarray, predictor: lmk.Predictor, detector=None, max_faces: int = 1,
                threshold: float | None = None, min_face: float | None = None, order: str = "largest",
-               proposals: int = 5, compare_search: bool = True, turns=(0.0,)) -> list[Detection]:
+               proposals: int = 5, compare_search: bool = True, turns=QUARTER_TURNS) -> list[Detection]:
     """Faces in an image: where `detector` (image -> (N, 4+) boxes, or None) proposes them (up to
     `proposals` boxes judged, `search_proposals`), and by the full `search` when that found fewer
     than max_faces; faces the two both found count once.  order "largest" (default: the photo's
@@ -435,7 +442,13 @@ def find_faces(image: np.ndarray, predictor: lmk.Predictor, detector=None, max_f
     (image00204 35.2% -> 4.6%, image04337 19.3% -> 13.4%, no other photo changed), the real-time
     one 6.65% -> 6.67% (three photos changed: two better, image00392 25.5% -> 30.9%); the other
     22 labelled photos unchanged.  False: the unsure boxes' face is kept and the search runs only
-    when they hold none.  turns: the rolls at which the unsure boxes are judged (`search_proposals`)."""
+    when they hold none.  turns: the rolls (degrees) at which the unsure boxes are judged
+    (`search_proposals`; default the four quarter turns, for faces rolled past the +-30 degrees the
+    network was trained on, which the detector finds and the network reads poorly upright).  Dev
+    photos, one pass, against compare_search alone: image03123 (rolled 108 degrees) 47% -> 4.6%
+    offline and not found -> 4.1% real-time, image03093 10.5% -> 7.9% real-time, image02156 (a
+    close-up read at 16% even on its ground-truth crop) 27.9% -> 40.0% offline; no other photo
+    changed (experiments/face_finder_ab.py --variants compare_search,turns).  (0,): upright only."""
     ordered(order, [])   # a bad order fails before any work
     dets, unsure = [], False
     if detector is not None:
