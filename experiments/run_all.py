@@ -99,6 +99,7 @@ TABLES = [
     ("tta_probe", "Test-time averaging for photos: mirror, turned, scaled and shifted crops"),
     # Written by experiments/face_finder_ab.py.
     ("face_finder_ab", "The face finder's fallback: unsure detector boxes against the full search (own face finding)"),
+    ("face_finder_turns", "The face finder's unsure detector boxes judged at quarter turns (own face finding)"),
     # Written by experiments/ensemble_probe.py.
     ("ensemble_probe", "Two networks on one photo: the offline and real-time networks' landmarks combined"),
     # Written by experiments/detail_probe.py.
