@@ -18,6 +18,12 @@ Halfway (session 58, 2026-12-07 03:41-04:11, 6,000 steps at 108 img/s, the rate 
 balanced 7.01% (inner 51 4.96%, failures 8.5%), synthetic 5.61%, against session 57's 3,000-step probe with the
 last convolution halved as well (7.13% at the end of its schedule) and the shipped 6.475%
 (experiments/results/probe58.jsonl).
+
+Result (session 59, 2026-12-07 04:25-05:05, resumed from step 6,000, 79.6 img/s with other work on the CPU): dev
+balanced 6.88% (inner 51 4.79%, failures 7.5%), synthetic 4.90%, against the shipped 6.475% (synthetic 4.24%).
+Twice the steps of the halfway point took 0.13 of the 0.54 points; the rate is spent.  Four blocks less costs the
+network capacity (synthetic 4.90% against 4.24% on renders it trains on), not samples: the depth cut does not ship,
+and the real-time network's time must come from elsewhere (issue 20).
 """
 from pathlib import Path
 
