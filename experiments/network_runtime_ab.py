@@ -1,16 +1,19 @@
-"""The shipped landmark networks run by OpenCV's DNN module against dlm's XLA program, one crop, one
-pinned core, one thread each, in one process (issue 20: is XLA:CPU the network's cost, or the network?).
+"""The shipped landmark networks run by OpenCV's DNN module (and ONNX Runtime, when installed) against
+dlm's XLA program, one crop, one pinned core, one thread each, in one process (issue 20: is XLA:CPU the
+network's cost, or the network?).
 
-    pip install onnx   # only to write the graph; not a dependency of dlm
+    pip install onnx onnxruntime   # only for this experiment; neither is a dependency of dlm
     python experiments/network_runtime_ab.py --core 1 --json experiments/results/network_runtime_ab.json
 
 Each network (`--weights`, default the shipped real-time and offline networks) is written as an ONNX
 graph from its own weights (batch norm folded into the convolutions, XLA's SAME padding, the head's
-sigma offset folded into its bias) and read by `cv2.dnn` (OpenCV's own CPU backend, one thread).  Both
-runtimes read the same uint8 crop; their raw outputs must agree (checked, max difference recorded)
+sigma offset folded into its bias) and read by `cv2.dnn` (OpenCV's own CPU backend, one thread) and,
+when the onnxruntime package is importable, by ONNX Runtime's CPU provider (one intra- and inter-op
+thread, sequential execution, every graph optimisation).  All runtimes read the same uint8 crop; their raw outputs must agree (checked, max difference recorded)
 before either is timed.  Timing: interleaved rounds (order reversed every other round) of `--calls`
 calls each, medians of the rounds' medians; XLA's program holds the weights as constants, as the
-tracker's does, and includes the uint8 -> float scaling; OpenCV's includes the NHWC -> NCHW copy.
+tracker's does, and includes the uint8 -> float scaling; OpenCV's and ONNX Runtime's include the NHWC ->
+NCHW copy.
 Writes each network's two medians and their ratio with the CPU named; exits 0 whichever is faster.
 """
 from __future__ import annotations
@@ -129,8 +132,13 @@ def main(argv=None) -> int:
     from dlm.io.provenance import cpu_name
     from dlm.landmarks import predictor as lmk
 
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        ort = None
     cv2.setNumThreads(1)
-    results = {"cpu": cpu_name(), "core": core, "opencv": cv2.__version__, "jax": jax.__version__, "networks": {}}
+    results = {"cpu": cpu_name(), "core": core, "opencv": cv2.__version__, "jax": jax.__version__,
+               "onnxruntime": ort.__version__ if ort is not None else None, "networks": {}}
     for w in args.weights:
         pred = lmk.Predictor.load(os.path.expanduser(w)) if w.endswith(".npz") else lmk.shipped(w)
         try:
@@ -152,15 +160,31 @@ def main(argv=None) -> int:
             net.setInput(np.ascontiguousarray(np.transpose(im, (0, 3, 1, 2)), np.float32) / np.float32(255.0))
             return net.forward()
 
-        ref, got = run_xla(crop), run_cv(crop)
-        diff = float(np.abs(got - ref).max())
-        if not diff < 1e-3 * max(1.0, float(np.abs(ref).max())):
-            print(f"network_runtime_ab: {w}: OpenCV's output differs from XLA's by {diff:.3g}: the graph is wrong",
-                  file=sys.stderr)
-            return 1
-        rounds = {"xla": [], "opencv_dnn": []}
+        runners = [("xla", run_xla), ("opencv_dnn", run_cv)]
+        if ort is not None:
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+            opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            session = ort.InferenceSession(blob, opts, providers=["CPUExecutionProvider"])
+            input_name = session.get_inputs()[0].name
+
+            def run_ort(im):
+                x = np.ascontiguousarray(np.transpose(im, (0, 3, 1, 2)), np.float32) / np.float32(255.0)
+                return session.run(None, {input_name: x})[0]
+            runners.append(("onnxruntime", run_ort))
+        ref = run_xla(crop)
+        diffs = {}
+        for name, fn in runners[1:]:
+            diffs[name] = float(np.abs(fn(crop) - ref).max())
+            if not diffs[name] < 1e-3 * max(1.0, float(np.abs(ref).max())):
+                print(f"network_runtime_ab: {w}: {name}'s output differs from XLA's by {diffs[name]:.3g}: the graph "
+                      "is wrong", file=sys.stderr)
+                return 1
+        diff = max(diffs.values())
+        rounds = {name: [] for name, _ in runners}
         for r in range(args.rounds):
-            order = (("xla", run_xla), ("opencv_dnn", run_cv))
+            order = runners[r % len(runners):] + runners[:r % len(runners)]
             for name, fn in (order if r % 2 == 0 else order[::-1]):
                 t = []
                 for _ in range(args.calls):
@@ -170,10 +194,15 @@ def main(argv=None) -> int:
                 rounds[name].append(1e3 * float(np.median(t)))
         med = {k: float(np.median(v)) for k, v in rounds.items()}
         results["networks"][w] = dict(network=pred.network, size=pred.size, max_abs_output_difference=diff,
+                                      max_abs_output_difference_by_runtime=diffs,
                                       xla_median_ms=med["xla"], opencv_dnn_median_ms=med["opencv_dnn"],
                                       opencv_over_xla=med["opencv_dnn"] / med["xla"], round_medians_ms=rounds)
-        print(f"{w} ({pred.network}, {pred.size} px): XLA {med['xla']:.3f} ms, OpenCV DNN {med['opencv_dnn']:.3f} ms "
-              f"({med['opencv_dnn'] / med['xla']:.3f}x); outputs agree to {diff:.2g}")
+        if "onnxruntime" in med:
+            results["networks"][w].update(onnxruntime_median_ms=med["onnxruntime"],
+                                          onnxruntime_over_xla=med["onnxruntime"] / med["xla"])
+        print(f"{w} ({pred.network}, {pred.size} px): " + ", ".join(f"{k} {v:.3f} ms ({v / med['xla']:.3f}x)"
+                                                                   for k, v in med.items())
+              + f"; outputs agree to {diff:.2g}")
     common.record("network_runtime_ab", dict(weights=args.weights, rounds=args.rounds, calls=args.calls, core=core),
                   results, out=args.json, started=started)
     return 0
