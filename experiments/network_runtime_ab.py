@@ -6,14 +6,13 @@ network's cost, or the network?).
     python experiments/network_runtime_ab.py --core 1 --json experiments/results/network_runtime_ab.json
 
 Each network (`--weights`, default the shipped real-time and offline networks) is written as an ONNX
-graph from its own weights (batch norm folded into the convolutions, XLA's SAME padding, the head's
-sigma offset folded into its bias) and read by `cv2.dnn` (OpenCV's own CPU backend, one thread) and,
+graph from its own weights (`dlm.landmarks.onnx_runtime.mobilenetv2_graph`: batch norm folded into the
+convolutions, XLA's SAME padding, the head's sigma offset folded into its bias) and read by `cv2.dnn` (OpenCV's own CPU backend, one thread) and,
 when the onnxruntime package is importable, by ONNX Runtime's CPU provider (one intra- and inter-op
 thread, sequential execution, every graph optimisation).  All runtimes read the same uint8 crop; their raw outputs must agree (checked, max difference recorded)
 before either is timed.  Timing: interleaved rounds (order reversed every other round) of `--calls`
 calls each, medians of the rounds' medians; XLA's program holds the weights as constants, as the
-tracker's does, and includes the uint8 -> float scaling; OpenCV's and ONNX Runtime's include the NHWC ->
-NCHW copy.
+tracker's does, and includes the uint8 -> float scaling, as the others' calls do.
 Writes each network's two medians and their ratio with the CPU named; exits 0 whichever is faster.
 """
 from __future__ import annotations
@@ -26,80 +25,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-EPS = 1e-5   # flax BatchNorm's epsilon
-
-
-def mobilenetv2_onnx(pred) -> bytes:
-    """A MobileNetV2 landmark network (dlm.landmarks.nets.MobileNetV2, pooled head) as ONNX bytes
-    computing its raw output (B, L * 3) from NCHW float crops in [0, 1]."""
-    import numpy as np
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-    from dlm.landmarks import nets
-
-    if not isinstance(pred.module, nets.MobileNetV2) or pred.module.head_spatial:
-        raise ValueError(f"{pred.network}: only MobileNetV2 networks with the pooled head are written")
-    to_np = lambda t: {k: to_np(v) if isinstance(v, dict) else np.asarray(v, np.float32) for k, v in t.items()}  # noqa: E731
-    P, B = to_np(pred.variables["params"]), to_np(pred.variables["batch_stats"])
-    nodes, inits = [], []
-
-    def const(arr):
-        name = f"c{len(inits)}"
-        inits.append(numpy_helper.from_array(np.ascontiguousarray(np.asarray(arr, np.float32)), name))
-        return name
-
-    def node(op, inputs, **attrs):
-        out = f"t{len(nodes)}"
-        nodes.append(helper.make_node(op, inputs, [out], **attrs))
-        return out
-
-    def conv_bn(x, hw, kernel, bn_p, bn_s, stride=1, depthwise=False, act=True):
-        scale = bn_p["scale"] / np.sqrt(bn_s["var"] + EPS)
-        bias = bn_p["bias"] - bn_s["mean"] * scale
-        # HWIO (dense) or HWC (depthwise) -> OIHW, scaled per output channel.
-        w = np.transpose(kernel, (2, 0, 1))[:, None] if depthwise else np.transpose(kernel, (3, 2, 0, 1))
-        w = w * scale[:, None, None, None]
-        k = w.shape[-1]
-        out, lo, hi = nets._same_padding(hw, stride, k)   # XLA's SAME, as dlm pads
-        y = node("Conv", [x, const(w), const(bias)], strides=[stride, stride], pads=[lo, lo, hi, hi],
-                 group=w.shape[0] if depthwise else 1, kernel_shape=[k, k])
-        return (node("Clip", [y, const(np.float32(0.0)), const(np.float32(6.0))]) if act else y), out
-
-    size = pred.size
-    x = node("Sub", ["input", const(np.asarray(nets.MEAN).reshape(1, 3, 1, 1))])
-    x = node("Mul", [x, const(1.0 / np.asarray(nets.STD).reshape(1, 3, 1, 1))])
-    y, hw = conv_bn(x, size, P["Conv_0"]["kernel"], P["BatchNorm_0"], B["BatchNorm_0"], stride=2)
-    strides = [s if i == 0 else 1 for t, c, n, s in pred.module.blocks for i in range(n)]
-    for i, stride in enumerate(strides):
-        p, b = P[f"InvertedResidual_{i}"], B[f"InvertedResidual_{i}"]
-        expand = "Conv_1" in p                       # the block's first 1 x 1 (absent when t = 1)
-        j = 1 if expand else 0
-        z = y
-        cin = p["Conv_0"]["kernel"].shape[2]       # the block's input channels (expansion or projection)
-        if expand:
-            z, _ = conv_bn(z, hw, p["Conv_0"]["kernel"], p["BatchNorm_0"], b["BatchNorm_0"])
-        z, hw2 = conv_bn(z, hw, p["DepthwiseConv3x3_0"]["kernel"], p[f"BatchNorm_{j}"], b[f"BatchNorm_{j}"],
-                         stride=stride, depthwise=True)
-        proj = p["Conv_1" if expand else "Conv_0"]["kernel"]
-        z, _ = conv_bn(z, hw2, proj, p[f"BatchNorm_{j + 1}"], b[f"BatchNorm_{j + 1}"], act=False)
-        y = node("Add", [z, y]) if stride == 1 and cin == proj.shape[3] else z
-        hw = hw2
-    y, _ = conv_bn(y, hw, P["Conv_1"]["kernel"], P["BatchNorm_1"], B["BatchNorm_1"])
-    y = node("Flatten", [node("GlobalAveragePool", [y])], axis=1)
-    dense = P["LandmarkHead_0"]["Dense_0"]
-    bias = dense["bias"].copy()
-    bias[2::3] += np.log(0.2)                      # LandmarkHead's sigma offset
-    nodes.append(helper.make_node("Gemm", [y, const(dense["kernel"]), const(bias)], ["out"]))
-    graph = helper.make_graph(nodes, pred.network, [helper.make_tensor_value_info("input", TensorProto.FLOAT,
-                                                                                  [1, 3, size, size])],
-                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, dense["kernel"].shape[1]])],
-                              inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model.SerializeToString()
-
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -130,6 +55,7 @@ def main(argv=None) -> int:
     import numpy as np
     import common
     from dlm.io.provenance import cpu_name
+    from dlm.landmarks import onnx_runtime
     from dlm.landmarks import predictor as lmk
 
     try:
@@ -142,7 +68,7 @@ def main(argv=None) -> int:
     for w in args.weights:
         pred = lmk.Predictor.load(os.path.expanduser(w)) if w.endswith(".npz") else lmk.shipped(w)
         try:
-            blob = mobilenetv2_onnx(pred)
+            blob = onnx_runtime.mobilenetv2_graph(pred.module, pred.variables, pred.size)
         except ValueError as e:
             print(f"network_runtime_ab: {e}", file=sys.stderr)
             return 2
@@ -151,14 +77,14 @@ def main(argv=None) -> int:
         net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
         crop = np.random.default_rng(0).integers(0, 256, (1, pred.size, pred.size, 3), dtype=np.uint8)
         variables, module = pred.variables, pred.module
-        xla = jax.jit(lambda im: module.apply(variables, im.astype(jnp.float32) / 255.0, train=False).reshape(1, -1))
+        xla = jax.jit(lambda im: module.apply(variables, im.astype(jnp.float32) / 255.0, train=False))
 
         def run_xla(im):
             return np.asarray(jax.block_until_ready(xla(im)))
 
         def run_cv(im):
-            net.setInput(np.ascontiguousarray(np.transpose(im, (0, 3, 1, 2)), np.float32) / np.float32(255.0))
-            return net.forward()
+            net.setInput(im.astype(np.float32) * np.float32(1.0 / 255.0))
+            return net.forward().reshape(1, -1, 3)
 
         runners = [("xla", run_xla), ("opencv_dnn", run_cv)]
         if ort is not None:
@@ -167,11 +93,9 @@ def main(argv=None) -> int:
             opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             session = ort.InferenceSession(blob, opts, providers=["CPUExecutionProvider"])
-            input_name = session.get_inputs()[0].name
 
             def run_ort(im):
-                x = np.ascontiguousarray(np.transpose(im, (0, 3, 1, 2)), np.float32) / np.float32(255.0)
-                return session.run(None, {input_name: x})[0]
+                return session.run(None, {"crops": im.astype(np.float32) * np.float32(1.0 / 255.0)})[0]
             runners.append(("onnxruntime", run_ort))
         ref = run_xla(crop)
         diffs = {}

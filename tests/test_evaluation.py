@@ -9,7 +9,7 @@ from scipy.io import savemat
 from dlm.cli import main as cli
 from dlm.eval import aflw2000 as evaluation
 from dlm.landmarks import predictor as lmk
-from dlm.landmarks import nets
+from dlm.landmarks import nets, onnx_runtime
 from conftest import REAL_DIR
 
 AFLW = os.path.join(REAL_DIR, "aflw2000_sample")
@@ -101,6 +101,12 @@ def test_eval_synth_and_bench_predictor_cli(tmp_path, tiny_weights):
     assert b["crop_and_network"]["median_ms"] > 0 and b["size"] == 64
     w = b["weights_as_constants_vs_arguments"]
     assert w["constants_median_ms"] > 0 and w["ratio"] == pytest.approx(w["constants_median_ms"] / w["arguments_median_ms"])
+    assert b["runtime"] == "xla" and b["runtime_vs_xla"] is None
+    if onnx_runtime.available():   # the tiny network is a MobileNetV2: ONNX Runtime joins XLA's rounds
+        assert cli.main(["--quiet", "bench", "predictor", "--threads", "0", "--model", str(tiny_weights),
+                         "--repeats", "5", "--runtime", "onnxruntime", "--json", str(out)]) == 0
+        v = json.loads(out.read_text())["results"]["runtime_vs_xla"]
+        assert v["runtime"] == "onnxruntime" and v["ratio"] == pytest.approx(v["median_ms"] / v["xla_median_ms"])
     assert cli.main(["eval", "synth", "--model", str(tmp_path / "missing.npz")]) == 2
 
 

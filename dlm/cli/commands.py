@@ -31,6 +31,7 @@ from dlm.io import images as imageio
 from dlm.io.files import write_json, write_obj
 from dlm.io.images import InputError
 from dlm.io.provenance import cache_dir, environment, git_revision
+from dlm.landmarks import onnx_runtime
 from dlm.landmarks import predictor as lmk
 from dlm.product import capture as cap
 from dlm.product import outputs
@@ -504,9 +505,16 @@ def cmd_eval_synth(args):
         + [f"  {r:>12}: {v:.4f}" for r, v in res["nme_by_region"].items()])
 
 
+def _check_runtime(runtime: str):
+    """A runtime whose packages are missing is one line, before any work."""
+    if runtime == "onnxruntime" and not onnx_runtime.available():
+        raise UserError("--runtime onnxruntime needs the onnx and onnxruntime packages (pip install onnx onnxruntime)")
+
+
 def cmd_bench_predictor(args):
+    _check_runtime(args.runtime)
     try:
-        r = bench.bench_predictor(args.model, args.repeats)
+        r = bench.bench_predictor(args.model, args.repeats, runtime=args.runtime)
     except lmk.WeightsError as e:
         raise UserError(str(e)) from None
     res = dict(benchmark="predictor", threads=args.threads, environment=environment(), results=r)
@@ -515,7 +523,9 @@ def cmd_bench_predictor(args):
         f"{r['network']} {r['size']} px, {r['landmarks']} landmarks: crop + network median {f['median_ms']:.2f} ms "
         f"(p10 {f['p10_ms']:.2f}, p90 {f['p90_ms']:.2f}); network alone {n['median_ms']:.2f} ms",
         f"weights compiled in as constants {w['constants_median_ms']:.2f} ms against passed as arguments "
-        f"{w['arguments_median_ms']:.2f} ms (interleaved rounds): {w['ratio']:.2f}x"])
+        f"{w['arguments_median_ms']:.2f} ms (interleaved rounds): {w['ratio']:.2f}x"]
+        + ([f"{v['runtime']} {v['median_ms']:.2f} ms against XLA's {v['xla_median_ms']:.2f} ms (the same rounds): "
+            f"{v['ratio']:.2f}x"] if (v := r["runtime_vs_xla"]) else []))
 
 
 def cmd_eval_aflw2000(args):
@@ -582,6 +592,7 @@ def cmd_bench_streams(args):
 
 
 def cmd_bench_realtime(args):
+    _check_runtime(args.runtime)
     video = args.video or bench.default_video()
     if video is None:
         raise UserError("no --video given and ../shared/real/video/short_hamilton_clip.mp4 is not there")
@@ -591,7 +602,7 @@ def cmd_bench_realtime(args):
                                  search_near=not args.no_search_near,
                                  detector=args.detector, refit_every=args.refit_every, fps=args.fps,
                                  background_search=args.background_search, hessian=args.hessian,
-                                 iterations=args.iterations)
+                                 iterations=args.iterations, runtime=args.runtime)
     except InputError as e:
         raise UserError(str(e)) from None
     res = dict(benchmark="realtime", threads=args.threads, environment=environment(), **r)
