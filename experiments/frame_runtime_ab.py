@@ -1,0 +1,118 @@
+"""The tracked frame with the landmark network run by XLA (fused with the fit, the default) against ONNX
+Runtime (then the fit as its own call), interleaved in one process on one pinned core (issue 20).
+
+    python experiments/frame_runtime_ab.py --core 1 --json experiments/results/frame_runtime_ab.json
+
+`dlm bench realtime --runtime ...` runs one tracker per process, and on this project's VMs runs of the
+same revision minutes apart differ by more than the network's share of the frame.  Here two
+`dlm.Tracker`s (the shipped real-time network; identity refits off, so nothing runs between frames) track
+the same decoded clip in alternating passes (the order reversed every round), each pass from a reset
+tracker, after an untimed compile pass each.  A frame's time is the Tracker call (crop, network, fit,
+next ROI), as `dlm bench realtime` times it; tracked frames are those found without a full search.
+Writes each runtime's median and p90 over all its tracked frames, the per-round medians, their ratio,
+and the every-frame mean (searches included).  Needs the onnx extra (`pip install -e ".[onnx]"`).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--video", help="default: ../shared/real/video/short_hamilton_clip.mp4")
+    ap.add_argument("--core", type=int, default=None, help="the core to pin to (default: the last allowed)")
+    ap.add_argument("--rounds", type=int, default=6, help="passes over the clip per runtime, interleaved")
+    ap.add_argument("--max-frames", type=int, default=None)
+    ap.add_argument("--json", help="default experiments/results/frame_runtime_ab.json")
+    args = ap.parse_args(argv)
+    if args.rounds < 1:
+        print("frame_runtime_ab: --rounds must be at least 1", file=sys.stderr)
+        return 2
+    if "jax" not in sys.modules:     # one XLA thread; read when JAX starts
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                                   " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
+    core = args.core if args.core is not None else max(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {core})
+    started = time.time()
+    import cv2
+    import numpy as np
+    import common
+    from dlm.eval import bench
+    from dlm.io import images as imageio
+    from dlm.io.provenance import cpu_name
+    from dlm.landmarks import onnx_runtime
+    from dlm.landmarks import predictor as lmk
+    from dlm.product import pipeline
+
+    if not onnx_runtime.available():
+        print("frame_runtime_ab: needs the onnx and onnxruntime packages (pip install -e \".[onnx]\")", file=sys.stderr)
+        return 2
+    video = args.video or bench.default_video()
+    if video is None or not os.path.isfile(video):
+        print(f"frame_runtime_ab: {video or 'short_hamilton_clip.mp4'}: no such video", file=sys.stderr)
+        return 2
+    cv2.setNumThreads(1)
+    reader = imageio.VideoReader(video, max_frames=args.max_frames)
+    frames = list(reader)
+    size = (reader.width, reader.height)
+    trackers = {"xla": pipeline.Tracker(size, lmk.shipped("realtime"), refit_every=0),
+                "onnxruntime": pipeline.Tracker(size, lmk.Predictor.load("realtime", runtime="onnxruntime"),
+                                                refit_every=0)}
+
+    def one_pass(tracker):
+        tracker.reset()
+        tracked, every = [], []
+        for f in frames:
+            t0 = time.perf_counter()
+            r = tracker(f)
+            ms = (time.perf_counter() - t0) * 1e3
+            every.append(ms)
+            if r.found and not r.searched:
+                tracked.append(ms)
+        tracker.wait_for_search()
+        return tracked, every
+
+    for t in trackers.values():      # compile every program, untimed
+        one_pass(t)
+    rows = {k: dict(tracked=[], every=[], round_medians=[]) for k in trackers}
+    names = list(trackers)
+    for r in range(args.rounds):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            tracked, every = one_pass(trackers[name])
+            rows[name]["tracked"] += tracked
+            rows[name]["every"] += every
+            rows[name]["round_medians"].append(float(np.median(tracked)))
+    for t in trackers.values():
+        t.close()
+    results = {"cpu": cpu_name(), "core": core, "video": os.path.basename(video), "frames": len(frames),
+               "fused": {k: t.fuse for k, t in trackers.items()}, "runtimes": {}}
+    for name, r in rows.items():
+        v = np.asarray(r["tracked"])
+        results["runtimes"][name] = dict(median_ms=float(np.median(v)), p90_ms=float(np.percentile(v, 90)),
+                                         tracked_frames=len(v), every_frame_mean_ms=float(np.mean(r["every"])),
+                                         round_medians_ms=r["round_medians"])
+    x, o = results["runtimes"]["xla"], results["runtimes"]["onnxruntime"]
+    results["onnxruntime_over_xla"] = dict(median=o["median_ms"] / x["median_ms"], p90=o["p90_ms"] / x["p90_ms"],
+                                           every_frame_mean=o["every_frame_mean_ms"] / x["every_frame_mean_ms"],
+                                           round_medians=[b / a for a, b in zip(x["round_medians_ms"],
+                                                                                o["round_medians_ms"])])
+    for name, v in results["runtimes"].items():
+        print(f"{name}: tracked frame median {v['median_ms']:.2f} ms, p90 {v['p90_ms']:.2f} ms "
+              f"({v['tracked_frames']} frames), every frame mean {v['every_frame_mean_ms']:.2f} ms; rounds "
+              + ", ".join(f"{m:.2f}" for m in v["round_medians_ms"]))
+    q = results["onnxruntime_over_xla"]
+    print(f"onnxruntime / xla: median {q['median']:.3f}x, p90 {q['p90']:.3f}x, every frame {q['every_frame_mean']:.3f}x")
+    common.record("frame_runtime_ab", dict(video=os.path.basename(video), rounds=args.rounds, core=core,
+                                           max_frames=args.max_frames), results, out=args.json, started=started)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
