@@ -56,9 +56,9 @@ def test_shipped_network_in_onnx_runtime_and_the_tracker_that_uses_it():
     ort = lmk.Predictor.load("realtime", runtime="onnxruntime")
     crops = np.random.default_rng(2).integers(0, 256, (4, xla.size, xla.size, 3), dtype=np.uint8)
     np.testing.assert_allclose(ort(crops)[0], np.asarray(xla(crops)[0]), atol=1e-3)
-    # The tracker cannot compile ONNX Runtime into its frame program: it runs the network, then the fit.
-    assert pipeline.Tracker((320, 240), ort).fuse is False
-    assert pipeline.Tracker((320, 240), xla).fuse is True
+    # The tracker's fused frame program keeps XLA's network (apply_fn); its searches call ONNX Runtime.
+    assert pipeline.Tracker((320, 240), ort).fuse is True
+    np.testing.assert_allclose(np.asarray(ort.apply_fn(crops)[0]), np.asarray(xla(crops)[0]), atol=1e-4)
 
 
 def test_runtime_refuses_what_it_cannot_run(monkeypatch, capsys):

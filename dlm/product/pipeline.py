@@ -307,9 +307,11 @@ class Tracker:
             self.lost_score = q if self.lost_score is None else min(self.lost_score, q)
         self.min_quality = min_quality
         self.min_face = min_face
-        # Tracked frames run the CNN and the fit as one compiled program (solver "jit" and the network run by
-        # XLA only: a predictor whose network runs in ONNX Runtime calls it, then the compiled fit).
-        self.fuse = fuse and solver == "jit" and getattr(self.predictor, "runtime", "xla") == "xla"
+        # Tracked frames run the CNN and the fit as one compiled program (solver "jit" only).  Its network is
+        # XLA's whatever the predictor's runtime: with ONNX Runtime the network alone is faster, but the fused
+        # frame is as fast as its network then the fit as two calls (experiments/frame_runtime_ab.py, session
+        # 59: 2.79 vs 2.86 ms), while searches, which call the predictor, run in ONNX Runtime.
+        self.fuse = fuse and solver == "jit"
         # The predictor's weights are bound in: constants of the compiled frame (`Predictor.apply_fn`).
         self._landmark_fn = functools.partial(_landmarks_in_image, self.predictor.apply_fn, self.predictor.size)
         self.reset()
