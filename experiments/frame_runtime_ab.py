@@ -11,7 +11,7 @@ by default they run XLA's fused frame program either way, and the runtime serves
 tracker, after an untimed compile pass each.  A frame's time is the Tracker call (crop, network, fit,
 next ROI), as `dlm bench realtime` times it; tracked frames are those found without a full search.
 Writes each runtime's median and p90 over all its tracked frames, the per-round medians, their ratio,
-and the every-frame mean (searches included).  Needs the onnx extra (`pip install -e ".[onnx]"`).
+and the every-frame mean (searches included).  Needs onnx and onnxruntime (dlm's dependencies).
 """
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def main(argv=None) -> int:
     from dlm.product import pipeline
 
     if not onnx_runtime.available():
-        print("frame_runtime_ab: needs the onnx and onnxruntime packages (pip install -e \".[onnx]\")", file=sys.stderr)
+        print("frame_runtime_ab: needs the onnx and onnxruntime packages (pip install onnx onnxruntime)", file=sys.stderr)
         return 2
     video = args.video or bench.default_video()
     if video is None or not os.path.isfile(video):

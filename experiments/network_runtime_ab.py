@@ -1,19 +1,19 @@
-"""The shipped landmark networks run by OpenCV's DNN module (and ONNX Runtime, when installed) against
-dlm's XLA program, one crop, one pinned core, one thread each, in one process (issue 20: is XLA:CPU the
-network's cost, or the network?).
+"""The shipped landmark networks run by OpenCV's DNN module and ONNX Runtime against dlm's XLA program,
+one crop, one pinned core, one thread each, in one process (issue 20: is XLA:CPU the network's cost, or
+the network?).
 
-    pip install onnx onnxruntime   # only for this experiment; neither is a dependency of dlm
     python experiments/network_runtime_ab.py --core 1 --json experiments/results/network_runtime_ab.json
 
 Each network (`--weights`, default the shipped real-time and offline networks) is written as an ONNX
 graph from its own weights (`dlm.landmarks.onnx_runtime.mobilenetv2_graph`: batch norm folded into the
-convolutions, XLA's SAME padding, the head's sigma offset folded into its bias) and read by `cv2.dnn` (OpenCV's own CPU backend, one thread) and,
-when the onnxruntime package is importable, by ONNX Runtime's CPU provider (one intra- and inter-op
-thread, sequential execution, every graph optimisation).  All runtimes read the same uint8 crop; their raw outputs must agree (checked, max difference recorded)
+convolutions, XLA's SAME padding, the head's sigma offset folded into its bias) and read by `cv2.dnn`
+(OpenCV's own CPU backend, one thread) and, when the onnxruntime package is importable, by ONNX Runtime's
+CPU provider (one intra- and inter-op thread, sequential execution, every graph optimisation).  All
+runtimes read the same uint8 crop; their raw outputs must agree (checked, max difference recorded)
 before either is timed.  Timing: interleaved rounds (order reversed every other round) of `--calls`
 calls each, medians of the rounds' medians; XLA's program holds the weights as constants, as the
 tracker's does, and includes the uint8 -> float scaling, as the others' calls do.
-Writes each network's two medians and their ratio with the CPU named; exits 0 whichever is faster.
+Writes each network's medians and their ratios to XLA's with the CPU named; exits 0 whichever is faster.
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def main(argv=None) -> int:
             return 2
     import importlib.util
     if importlib.util.find_spec("onnx") is None:
-        print("network_runtime_ab: needs the onnx package to write the graphs (pip install onnx)", file=sys.stderr)
+        print("network_runtime_ab: needs the onnx package to write the graphs (pip install onnx onnxruntime)", file=sys.stderr)
         return 2
     if "jax" not in sys.modules:     # one XLA thread; read when JAX starts
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +

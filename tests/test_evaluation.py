@@ -96,7 +96,7 @@ def test_eval_synth_and_bench_predictor_cli(tmp_path, tiny_weights):
     assert 0 <= r["within_1_sigma"] <= r["within_2_sigma"] <= 1
     out = tmp_path / "bench.json"
     assert cli.main(["--quiet", "bench", "predictor", "--threads", "0", "--model", str(tiny_weights),
-                     "--repeats", "5", "--json", str(out)]) == 0
+                     "--repeats", "5", "--runtime", "xla", "--json", str(out)]) == 0
     b = json.loads(out.read_text())["results"]
     assert b["crop_and_network"]["median_ms"] > 0 and b["size"] == 64
     w = b["weights_as_constants_vs_arguments"]

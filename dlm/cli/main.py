@@ -328,8 +328,9 @@ def build_parser():
                         "(default), or built at every iteration (plain LM)")
     p.add_argument("--iterations", type=positive_int, default=None, metavar="N",
                    help="the per-frame solve's iterations (default: the tracker's, 3)")
-    p.add_argument("--runtime", choices=["xla", "onnxruntime"], default="xla",
-                   help="what runs the landmark network: XLA (default) or ONNX Runtime (needs onnx and onnxruntime)")
+    p.add_argument("--runtime", choices=["xla", "onnxruntime"], default=None,
+                   help="what runs the landmark network's calls (default: ONNX Runtime where installed, else XLA; "
+                        "$DLM_RUNTIME)")
     p.add_argument("--threads", type=int, choices=[0, 1], default=1,
                    help="1: pin to one core, one XLA thread (default); 0: leave as is")
     p.add_argument("--json", help="write the figures to this JSON file")
@@ -363,8 +364,9 @@ def build_parser():
     p = bench.add_parser("predictor", help="latency of the real-time landmark model, crop included")
     p.add_argument("--model", default="realtime")
     p.add_argument("--repeats", type=int, default=200)
-    p.add_argument("--runtime", choices=["xla", "onnxruntime"], default="xla",
-                   help="what runs the landmark network: XLA (default) or ONNX Runtime (needs onnx and onnxruntime)")
+    p.add_argument("--runtime", choices=["xla", "onnxruntime"], default=None,
+                   help="what runs the landmark network's calls (default: ONNX Runtime where installed, else XLA; "
+                        "$DLM_RUNTIME)")
     p.add_argument("--threads", type=int, choices=[0, 1], default=1,
                    help="1: pin to one core, one XLA thread (default); 0: leave as is")
     p.add_argument("--json", help="write the figures to this JSON file")

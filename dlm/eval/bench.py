@@ -161,11 +161,11 @@ def bench_synth(size: int = 256, batch_size: int = 8, batches: int = 8, landmark
 
 
 def bench_predictor(model: str = "realtime", repeats: int = 200, frame_size: tuple = (640, 480),
-                    runtime: str = "xla") -> dict:
+                    runtime: str | None = None) -> dict:
     """Latency of one landmark prediction from a video frame: the upright crop (one cv2.warpAffine
     of a similarity transform, as the real-time tracker aligns the face) plus the network, and the
     network alone.  Run under `--threads 1` for the single-thread figure.  runtime: the network's
-    (`Predictor`); the constants-against-arguments comparison is XLA's either way."""
+    (`Predictor`; None: its default); the constants-against-arguments comparison is XLA's either way."""
     pred = lmk.Predictor.load(lmk.resolve_shipped(model), runtime=runtime)  # "offline" falls back as in every command
     rng = np.random.default_rng(0)
     frame = rng.integers(0, 255, (frame_size[1], frame_size[0], 3), np.uint8)
@@ -188,8 +188,8 @@ def bench_predictor(model: str = "realtime", repeats: int = 200, frame_size: tup
     # With runtime "onnxruntime", ONNX Runtime's calls join the same rounds: its ratio to XLA's in one run.
     as_args, as_constants = jax.jit(pred.predict_fn), jax.jit(pred.apply_fn)
     fns = {"constants": lambda: as_constants(crop), "arguments": lambda: as_args(pred.variables, crop)}
-    if runtime != "xla":
-        fns[runtime] = lambda: pred(crop)
+    if pred.runtime != "xla":
+        fns[pred.runtime] = lambda: pred(crop)
     rounds = {k: [] for k in fns}
     for fn in fns.values():
         jax.block_until_ready(fn())
@@ -200,11 +200,11 @@ def bench_predictor(model: str = "realtime", repeats: int = 200, frame_size: tup
                    arguments_median_ms=float(np.median(rounds["arguments"])))
     weights["ratio"] = weights["constants_median_ms"] / weights["arguments_median_ms"]
     vs_xla = None
-    if runtime != "xla":
-        vs_xla = dict(runtime=runtime, median_ms=float(np.median(rounds[runtime])),
+    if pred.runtime != "xla":
+        vs_xla = dict(runtime=pred.runtime, median_ms=float(np.median(rounds[pred.runtime])),
                       xla_median_ms=weights["constants_median_ms"])
         vs_xla["ratio"] = vs_xla["median_ms"] / vs_xla["xla_median_ms"]
-    return dict(model=model, network=pred.network, size=s, landmarks=pred.num_landmarks, runtime=runtime,
+    return dict(model=model, network=pred.network, size=s, landmarks=pred.num_landmarks, runtime=pred.runtime,
                 crop_and_network=full, network_only=net_only, weights_as_constants_vs_arguments=weights,
                 runtime_vs_xla=vs_xla, jax_devices=str(jax.devices()))
 
@@ -219,7 +219,7 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
                    solver: str = "jit", fuse: bool = True, passes: int = 3, max_search_gap: int = 8,
                    search_near: bool = True, detector="yunet", refit_every: int = 30, fps: float = 0.0,
                    background_search: bool = False, hessian: str = "lazy", iterations: int | None = None,
-                   runtime: str = "xla") -> dict:
+                   runtime: str | None = None) -> dict:
     """Per-frame latency of the real-time path over a real video: upright crop from the previous
     frame's fit + landmark CNN + real-time fit (+ the next ROI), i.e. everything `dlm.Tracker`
     does per frame.  Frames are decoded before timing.  The first `warmup` frames (compilation,
@@ -237,15 +237,15 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
     takes its time from the frames.  background_search: the Tracker's full search runs in a
     background thread (as `dlm track --webcam` runs it); frames_search_started counts the frames
     that started one, and searched_frame times only what ran on the frame thread.  hessian and
-    iterations (None: the fitter's default): the per-frame solve's (`RealtimeFitter`).  runtime: the
-    network's (`Predictor`: "onnxruntime" runs it in ONNX Runtime, the fit then a call of its own)."""
+    iterations (None: the fitter's default): the per-frame solve's (`RealtimeFitter`).  runtime: what runs
+    the predictor's calls (`Predictor`; None: its default); tracked frames run XLA's fused program either way."""
     if fps < 0:
         raise ValueError(f"fps must be 0 (back to back) or positive, got {fps}")
     reader = imageio.VideoReader(video, max_frames=max_frames)
     frames = list(reader)
     if len(frames) <= warmup:
         raise ValueError(f"{video}: only {len(frames)} frames decoded, need more than the {warmup} warm-up frames")
-    pred = lmk.shipped(model) if runtime == "xla" else lmk.Predictor.load(lmk.resolve_shipped(model), runtime=runtime)
+    pred = lmk.shipped(model) if runtime is None else lmk.Predictor.load(lmk.resolve_shipped(model), runtime=runtime)
     tracker = pipeline.Tracker((reader.width, reader.height), pred, solver=solver, fuse=fuse,
                                max_search_gap=max_search_gap, search_near=search_near, detector=detector,
                                refit_every=refit_every, background_search=background_search, hessian=hessian,
