@@ -2,9 +2,10 @@
 
 offline_mnv2100_703_s160b.py (the second, from the shipped weights, new draws on the same two lens pools) read the
 dev photos at 6.29% on ground-truth crops against the shipped 6.33% and was stopped by the own-face-finding gate.
-This run continues the chain from its weights (2,208,000 samples seen) with the same recipe (peak 3e-4, 3,000
-steps of 32, colour gain sd 0.04, grey images on 16% of draws) on one lens pool it has seen (seed 11) and one of
-new heads (seed 12, rendered as realtime_lenses_320.py says, with --seed 12):
+Its weights and the seed-11 pool were lost with the machine that made them (nothing outside the work tree
+outlives a machine), so this run starts again from the shipped weights (2,112,000 samples seen) with the same
+recipe (peak 3e-4, 3,000 steps of 32, colour gain sd 0.04, grey images on 16% of draws) on one pool of heads
+no shipped network has seen (seed 12, rendered as realtime_lenses_320.py says, with --seed 12):
 
     dlm synth --pool --num 48000 --size 160 --seed 12 --crop-scale 0.8 --env-light 0.5 \\
         --skin-detail --hair-volume --long-hair --eyelashes --shoulders --beard-volume --natural-light \\
@@ -17,7 +18,6 @@ when it beats the shipped network on both gates.
 """
 from pathlib import Path
 
-from dlm.io.provenance import cache_dir
 from dlm.train.loop import config_dict
 
 # The shipped (160-px) run's recipe; this run changes the start, the draws and one of the two pools.
@@ -25,8 +25,6 @@ BASE = Path(__file__).with_name("offline_mnv2100_703_s160.py")
 
 
 def get_config():
-    # s160b's weights have seen 2,208,000 samples (the shipped 2,112,000 and its 96,000): this run's start.
+    # The shipped weights (the base config's start) have seen 2,112,000 samples: this run's start.
     return dict(config_dict(BASE), name="offline_mnv2100_703_s160c", data_seed=10059,
-                init_from=cache_dir("runs", "offline_mnv2100_703_s160b", "weights.npz"),
-                pool=["pools/pool160_48k_real11L3", "pools/pool160_48k_real12L"],
-                campaign_start_samples=2_208_000)
+                pool="pools/pool160_48k_real12L", campaign_start_samples=2_112_000)
