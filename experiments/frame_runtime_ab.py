@@ -1,4 +1,4 @@
-"""The tracker with its predictor's network run by XLA (the default) against ONNX Runtime, interleaved in
+"""The tracker with its predictor's network run by XLA against ONNX Runtime (the default), interleaved in
 one process on one pinned core (issue 20).
 
     python experiments/frame_runtime_ab.py --core 1 --json experiments/results/frame_runtime_ab.json
@@ -11,7 +11,8 @@ by default they run XLA's fused frame program either way, and the runtime serves
 tracker, after an untimed compile pass each.  A frame's time is the Tracker call (crop, network, fit,
 next ROI), as `dlm bench realtime` times it; tracked frames are those found without a full search.
 Writes each runtime's median and p90 over all its tracked frames, the per-round medians, their ratio,
-and the every-frame mean (searches included).  Needs onnx and onnxruntime (dlm's dependencies).
+the every-frame mean (searches included), and the medians of the tracked frames' stages (`roi`: crop and
+next ROI; `cnn_and_fit` where fused, else `cnn` and `fit`).  Needs onnx and onnxruntime (dlm's dependencies).
 """
 from __future__ import annotations
 
@@ -66,13 +67,14 @@ def main(argv=None) -> int:
     frames = list(reader)
     size = (reader.width, reader.height)
     fuse = not args.unfused
-    trackers = {"xla": pipeline.Tracker(size, lmk.shipped("realtime"), refit_every=0, fuse=fuse),
+    # XLA named explicitly: ONNX Runtime is the predictors' default wherever it is installed.
+    trackers = {"xla": pipeline.Tracker(size, lmk.Predictor.load("realtime", runtime="xla"), refit_every=0, fuse=fuse),
                 "onnxruntime": pipeline.Tracker(size, lmk.Predictor.load("realtime", runtime="onnxruntime"),
                                                 refit_every=0, fuse=fuse)}
 
     def one_pass(tracker):
         tracker.reset()
-        tracked, every = [], []
+        tracked, every, stages = [], [], []
         for f in frames:
             t0 = time.perf_counter()
             r = tracker(f)
@@ -80,18 +82,20 @@ def main(argv=None) -> int:
             every.append(ms)
             if r.found and not r.searched:
                 tracked.append(ms)
+                stages.append(r.timings_ms)     # roi, and cnn and fit or (fused) cnn_and_fit
         tracker.wait_for_search()
-        return tracked, every
+        return tracked, every, stages
 
     for t in trackers.values():      # compile every program, untimed
         one_pass(t)
-    rows = {k: dict(tracked=[], every=[], round_medians=[]) for k in trackers}
+    rows = {k: dict(tracked=[], every=[], round_medians=[], stages=[]) for k in trackers}
     names = list(trackers)
     for r in range(args.rounds):
         for name in (names if r % 2 == 0 else names[::-1]):
-            tracked, every = one_pass(trackers[name])
+            tracked, every, stages = one_pass(trackers[name])
             rows[name]["tracked"] += tracked
             rows[name]["every"] += every
+            rows[name]["stages"] += stages
             rows[name]["round_medians"].append(float(np.median(tracked)))
     for t in trackers.values():
         t.close()
@@ -101,7 +105,9 @@ def main(argv=None) -> int:
         v = np.asarray(r["tracked"])
         results["runtimes"][name] = dict(median_ms=float(np.median(v)), p90_ms=float(np.percentile(v, 90)),
                                          tracked_frames=len(v), every_frame_mean_ms=float(np.mean(r["every"])),
-                                         round_medians_ms=r["round_medians"])
+                                         round_medians_ms=r["round_medians"],
+                                         stages_median_ms={k: float(np.median([t[k] for t in r["stages"] if k in t]))
+                                                           for k in sorted({k for t in r["stages"] for k in t})})
     x, o = results["runtimes"]["xla"], results["runtimes"]["onnxruntime"]
     results["onnxruntime_over_xla"] = dict(median=o["median_ms"] / x["median_ms"], p90=o["p90_ms"] / x["p90_ms"],
                                            every_frame_mean=o["every_frame_mean_ms"] / x["every_frame_mean_ms"],
@@ -110,7 +116,8 @@ def main(argv=None) -> int:
     for name, v in results["runtimes"].items():
         print(f"{name}: tracked frame median {v['median_ms']:.2f} ms, p90 {v['p90_ms']:.2f} ms "
               f"({v['tracked_frames']} frames), every frame mean {v['every_frame_mean_ms']:.2f} ms; rounds "
-              + ", ".join(f"{m:.2f}" for m in v["round_medians_ms"]))
+              + ", ".join(f"{m:.2f}" for m in v["round_medians_ms"]) + "; stages "
+              + ", ".join(f"{k} {m:.2f}" for k, m in v["stages_median_ms"].items()))
     q = results["onnxruntime_over_xla"]
     print(f"onnxruntime / xla: median {q['median']:.3f}x, p90 {q['p90']:.3f}x, every frame {q['every_frame_mean']:.3f}x")
     common.record("frame_runtime_ab", dict(video=os.path.basename(video), rounds=args.rounds, core=core,
