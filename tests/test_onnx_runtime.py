@@ -74,3 +74,21 @@ def test_runtime_refuses_what_it_cannot_run(monkeypatch, capsys):
     monkeypatch.setattr(onnx_runtime, "available", lambda: False)
     assert cli.main(["bench", "predictor", "--runtime", "onnxruntime", "--threads", "0"]) == 2
     assert "needs the onnx and onnxruntime packages" in capsys.readouterr().err
+
+
+def test_default_runtime_is_onnx_runtime_on_a_cpu_only(monkeypatch):
+    """ONNX Runtime (its CPU provider) by default only where JAX computes on the CPU, where it was
+    measured faster than XLA; an accelerator keeps the network in XLA there; $DLM_RUNTIME decides
+    when set; a network the graph writer does not cover stays in XLA."""
+    monkeypatch.delenv("DLM_RUNTIME", raising=False)
+    tiny = nets.make_network("tiny", 68)
+    spatial = nets.make_network("mobilenetv2_050_spatial", 68)
+    assert lmk.default_runtime(tiny) == ("onnxruntime" if onnx_runtime.available() else "xla")
+    assert lmk.default_runtime(spatial) == "xla"
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert lmk.default_runtime(tiny) == "xla"
+    monkeypatch.setenv("DLM_RUNTIME", "onnxruntime")
+    assert lmk.default_runtime(tiny) == "onnxruntime"        # asked for: the user's choice stands
+    monkeypatch.setenv("DLM_RUNTIME", "tensorrt")
+    with pytest.raises(ValueError, match="DLM_RUNTIME must be one of"):
+        lmk.default_runtime(tiny)
