@@ -21,6 +21,32 @@ def test_roi_transform_round_trip_and_upright_framing():
     assert step[1] == pytest.approx(0, abs=1e-9) and step[0] > 0
 
 
+@pytest.mark.parametrize("side", [160.0, 430.0, 700.0, 1100.0])    # crop scales 0.8, 0.30, 0.18, 0.12
+def test_crop_puts_image_points_where_the_transform_says(side):
+    """A blob at a known pixel lands at its transformed place in the crop, whether the crop is a plain
+    bilinear warp (shrinking up to 4x) or first halves the image once or twice."""
+    yy, xx = np.mgrid[0:1200, 0:1200].astype(np.float64)
+    x, y = 581.0, 597.0
+    image = np.repeat((240.0 * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 14.0 ** 2)))[..., None], 3, -1)
+    r = roi.Roi((602.3, 571.8), side, np.radians(10))
+    c = roi.crop(image.astype(np.uint8), r, 128).astype(np.float64)[..., 0]
+    a = r.transform(128)
+    want = a[:, :2] @ np.array([x + 0.5, y + 0.5]) + a[:, 2] - 0.5    # pixel centres: continuous + 0.5
+    gy, gx = np.mgrid[0:128, 0:128]
+    got = np.array([(c * gx).sum(), (c * gy).sum()]) / c.sum()
+    # Resampling keeps a smooth blob's centroid; uint8 rounding moves it by hundredths of a pixel.
+    np.testing.assert_allclose(got, want, atol=0.05)
+
+
+def test_crop_of_a_large_face_averages_instead_of_aliasing():
+    """A one-pixel checkerboard shrunk ~5.5x: halving it first (2 x 2 averages) gives flat grey; bilinear
+    sampling alone (what warpAffine does at any scale) would pick up black and white pixels."""
+    board = ((np.indices((900, 900)).sum(0) % 2) * 255).astype(np.uint8)
+    image = np.repeat(board[..., None], 3, -1)
+    c = roi.crop(image, roi.Roi((450.0, 450.0), 700.0, np.radians(7)), 128).astype(np.float64)
+    assert abs(c.mean() - 127.5) < 1.0 and c.std() < 1.0, (c.mean(), c.std())
+
+
 def test_roi_from_landmarks_levels_the_eyes(model):
     # Template landmarks seen from the front, rolled by 25 degrees in the image.
     ids = np.asarray(model.landmarks["320"])
