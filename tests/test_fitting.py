@@ -49,12 +49,13 @@ def test_landmark_energy_by_hand(model):
 def test_intersection_energy(model):
     data = en.make_intersection_data(model)
     beta = jnp.zeros(100)
-    f = lambda e: float(en.intersection_energy(data, model, beta, dlm.expression_vector(model, e)))
+    energy = jax.jit(en.intersection_energy)     # one program, not ~190 one-op ones (issue 30)
+    f = lambda e: float(energy(data, model, beta, dlm.expression_vector(model, e)))
     assert f({}) == 0.0
     # A negative jaw opening drives the lower teeth up through the lips; a blink stays clear of the eye.
     assert f({"jawOpen": -1.0}) > 10.0
     assert f({"eyeBlink_L": 1.0}) < 0.05
-    g = jax.grad(lambda e: en.intersection_energy(data, model, beta, e))(
+    g = jax.jit(jax.grad(lambda e: en.intersection_energy(data, model, beta, e)))(
         dlm.expression_vector(model, {"jawOpen": -1.0}))
     assert float(g[model.expression_names.index("jawOpen")]) < 0  # opening the jaw reduces the penalty
 
@@ -74,8 +75,10 @@ def test_structured_normal_equations_match_jacfwd(model, scene):
     frame, consts, xt = _frame(model, scene)
     x = xt + 0.02 * jax.random.normal(jax.random.key(1), xt.shape)
     x = x.at[-3].set(-0.2)  # an active bound
-    a = rt.structured_normal_equations(x, frame, consts, st)
-    b = lm.dense_normal_equations(lambda y: rt.residuals(y, frame, consts, st))(x)
+    # Compiled, as the solver runs them (op by op they compiled ~250 one-op programs: issue 30).
+    a = jax.jit(lambda x, frame, consts: rt.structured_normal_equations(x, frame, consts, st))(x, frame, consts)
+    b = jax.jit(lambda x, frame, consts: lm.dense_normal_equations(lambda y: rt.residuals(y, frame, consts, st))(x))(
+        x, frame, consts)
     for u, v in zip(a, b):
         np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=2e-3, atol=2e-3 * float(jnp.abs(v).max()))
     stats = rt.sparsity_stats(rt.analyse_sparsity(model, "320"))
