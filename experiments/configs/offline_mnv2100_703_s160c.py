@@ -15,6 +15,14 @@ no shipped network has seen (seed 12, rendered as realtime_lenses_320.py says, w
 
 Ship with `experiments/ship_weights.py ~/.cache/dlm/runs/offline_mnv2100_703_s160c/weights.npz --name offline`
 when it beats the shipped network on both gates.
+
+Result (session 61, 2026-12-07 06:54-07:30, 44.4 img/s, 3,000 steps): dev balanced **6.20%** on ground-truth crops
+(0-30 / 30-60 / 60-90 degrees 4.70 / 5.76 / 8.14%, failures 6.0%), synthetic 4.07%, against the shipped 6.33%
+(4.79 / 5.83 / 8.38%, 7.0%) on the same code: the lowest ground-truth-crop figure yet. Not shipped: with dlm's own
+face finding (recalibrated for it) both found all 200 faces and it read 6.34% against 6.30% (paired; 0-30 4.68 vs
+4.69, 30-60 5.68 vs 5.69, 60-90 8.67 vs 8.53%): per photo a median difference of +0.02 points, 95 photos better and
+105 worse; in the profile bin the median photo gains 0.14 points and four profiles lose 2-5 points each
+(image04299, image00734, image00290, image00392) (experiments/results/ship_offline_rejected.json).
 """
 from pathlib import Path
 
