@@ -22,7 +22,9 @@ Result (session 61, 2026-12-07 06:54-07:30, 44.4 img/s, 3,000 steps): dev balanc
 face finding (recalibrated for it) both found all 200 faces and it read 6.34% against 6.30% (paired; 0-30 4.68 vs
 4.69, 30-60 5.68 vs 5.69, 60-90 8.67 vs 8.53%): per photo a median difference of +0.02 points, 95 photos better and
 105 worse; in the profile bin the median photo gains 0.14 points and four profiles lose 2-5 points each
-(image04299, image00734, image00290, image00392) (experiments/results/ship_offline_rejected.json).
+(image04299, image00734, image00290, image00392) (experiments/results/ship_offline_rejected_s160c.json).
+Its half-and-half soup with the shipped weights: 6.24% on ground-truth crops; 199 faces found against 200 and 6.41%
+against 6.21% on the 199 both find (experiments/results/ship_offline_rejected.json): not shipped.
 """
 from pathlib import Path
 
