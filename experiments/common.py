@@ -14,6 +14,17 @@ from typing import Callable, NamedTuple
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def one_core(core: int | None = None) -> int:
+    """Pin this process to one core (default: the last it may use) with one XLA thread, for timings
+    on one core; call before JAX starts (XLA reads its flags then).  Returns the core."""
+    if "jax" not in sys.modules:
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                                   " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
+    core = core if core is not None else max(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {core})
+    return core
+
+
 def _command() -> str:
     """The command line as run from the repository root."""
     script = Path(sys.argv[0]).resolve()

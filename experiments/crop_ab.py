@@ -16,7 +16,6 @@ Default clips: every video in ../shared/real/video.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -33,16 +32,8 @@ def area_crop(image, transform, size: int):
     by more than 2x, then warpAffine's bilinear sampling."""
     import cv2
     import numpy as np
-    a = np.array(transform, np.float64)
-    a[:, 2] += a[:, :2].sum(1) * 0.5 - 0.5
-    inv = np.linalg.inv(np.vstack([a, [0, 0, 1]]))[:2]
-    corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], np.float64) @ inv.T
-    h, w = image.shape[:2]
-    x0, y0 = (max(int(np.floor(v)) - 2, 0) for v in corners.min(0))
-    x1, y1 = min(int(np.ceil(corners[:, 0].max())) + 3, w), min(int(np.ceil(corners[:, 1].max())) + 3, h)
-    if x1 - x0 >= 2 and y1 - y0 >= 2 and (x0 > 0 or y0 > 0 or x1 < w or y1 < h):
-        image = image[y0:y1, x0:x1]
-        a[:, 2] += a[:, :2] @ np.array([x0, y0], np.float64)
+    from dlm.product.roi import under_crop
+    image, a = under_crop(image, transform, size)     # the same part of the image as the new crop
     if np.sqrt(abs(np.linalg.det(a[:, :2]))) < 0.5:
         f = 2.0 * np.sqrt(abs(np.linalg.det(a[:, :2])))
         small = cv2.resize(image, (max(1, int(round(image.shape[1] * f))), max(1, int(round(image.shape[0] * f)))),
@@ -69,15 +60,11 @@ def main(argv=None) -> int:
     if not videos or missing:
         print(f"crop_ab: no such video: {', '.join(missing) or VIDEOS}", file=sys.stderr)
         return 2
-    if "jax" not in sys.modules:     # one XLA thread; read when JAX starts
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                                   " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
-    core = args.core if args.core is not None else max(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, {core})
+    import common
+    core = common.one_core(args.core)     # before JAX starts
     started = time.time()
     import cv2
     import numpy as np
-    import common
     from dlm.io import images as imageio
     from dlm.io.provenance import cpu_name
     from dlm.landmarks import predictor as lmk

@@ -43,14 +43,12 @@ def main(argv=None) -> int:
     if not video.is_file():
         print(f"frame_network_ab: {video}: no such video", file=sys.stderr)
         return 2
-    if "jax" not in sys.modules:     # one XLA thread; read when JAX starts
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                                   " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
+    import common
+    core = common.one_core(args.core)     # before JAX starts
     started = time.time()
     import functools
     import jax
     import numpy as np
-    import common
     from dlm.fitting import realtime as rt
     from dlm.io import images as imageio
     from dlm.io.provenance import cpu_name
@@ -70,8 +68,6 @@ def main(argv=None) -> int:
                   f"{base.landmark_set} at {base.size} px", file=sys.stderr)
             return 2
         preds[w] = p
-    core = args.core if args.core is not None else max(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, {core})
     reader = imageio.VideoReader(str(video))
     first = None
     tracker = None

@@ -39,15 +39,11 @@ def main(argv=None) -> int:
     if args.rounds < 1:
         print("frame_runtime_ab: --rounds must be at least 1", file=sys.stderr)
         return 2
-    if "jax" not in sys.modules:     # one XLA thread; read when JAX starts
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                                   " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
-    core = args.core if args.core is not None else max(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, {core})
+    import common
+    core = common.one_core(args.core)     # before JAX starts
     started = time.time()
     import cv2
     import numpy as np
-    import common
     from dlm.eval import bench
     from dlm.io import images as imageio
     from dlm.io.provenance import cpu_name

@@ -43,17 +43,13 @@ def main(argv=None) -> int:
     if importlib.util.find_spec("onnx") is None:
         print("network_runtime_ab: needs the onnx package to write the graphs (pip install onnx onnxruntime)", file=sys.stderr)
         return 2
-    if "jax" not in sys.modules:     # one XLA thread; read when JAX starts
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                                   " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
-    core = args.core if args.core is not None else max(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, {core})
+    import common
+    core = common.one_core(args.core)     # before JAX starts
     started = time.time()
     import cv2
     import jax
     import jax.numpy as jnp
     import numpy as np
-    import common
     from dlm.io.provenance import cpu_name
     from dlm.landmarks import onnx_runtime
     from dlm.landmarks import predictor as lmk

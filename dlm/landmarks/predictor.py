@@ -69,9 +69,10 @@ def normalise(pixels: jax.Array, size: int) -> jax.Array:
     return pixels / size * 2.0 - 1.0
 
 
-def to_pixels(out: jax.Array, size: int):
-    """Network output (..., L, 3) -> mu (..., L, 2) pixels, sigma (..., L) pixels."""
-    return (out[..., :2] + 1.0) * size / 2.0, jnp.exp(out[..., 2]) * size / 2.0
+def to_pixels(out: jax.Array, size: int, xp=jnp):
+    """Network output (..., L, 3) -> mu (..., L, 2) pixels, sigma (..., L) pixels.  xp: the array
+    module (numpy for ONNX Runtime's host arrays: no eager JAX ops)."""
+    return (out[..., :2] + 1.0) * size / 2.0, xp.exp(out[..., 2]) * size / 2.0
 
 
 def gnll_loss(out: jax.Array, target: jax.Array, weights: jax.Array) -> jax.Array:
@@ -217,8 +218,7 @@ class Predictor:
         if len(shape) != 4 or shape[1:] != (self.size, self.size, 3):
             raise ValueError(f"crops must be (B, {self.size}, {self.size}, 3), got {tuple(shape)}")
         if self._onnx is not None:
-            out = self._onnx(crops)
-            return (out[..., :2] + 1.0) * (self.size / 2.0), np.exp(out[..., 2]) * np.float32(self.size / 2.0)
+            return to_pixels(self._onnx(crops), self.size, xp=np)
         return self._apply(crops)
 
 

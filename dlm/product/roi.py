@@ -66,14 +66,13 @@ class Roi:
         return np.array([cx - h, cy - h, cx + h, cy + h])
 
 
-def warp_crop(image: np.ndarray, transform: np.ndarray, size: int) -> np.ndarray:
-    """Crop with cv2.warpAffine; cv2 samples at integer coordinates, so shift by half a pixel.
-    Halved first (2 x 2 averages) while the warp would shrink more than 4x (so a large photo does
-    not alias), then bilinear."""
+def under_crop(image: np.ndarray, transform: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The part of the image under a size x size crop (plus a pixel or two) and the 2 x 3 map from its
+    pixel indices to the crop's, as cv2 samples (integer coordinates: shifted by half a pixel).  Only
+    that part is resampled: a 720p frame's full pre-shrink cost 6 ms per frame, the face's box a
+    fraction of it."""
     a = np.array(transform, np.float64)
     a[:, 2] += a[:, :2].sum(1) * 0.5 - 0.5
-    # Only the part of the image under the crop (plus a pixel) is resampled: a 720p frame's full
-    # pre-shrink cost 6 ms per frame, the face's box a fraction of it.
     inv = np.linalg.inv(np.vstack([a, [0, 0, 1]]))[:2]
     corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], np.float64) @ inv.T
     h, w = image.shape[:2]
@@ -82,6 +81,14 @@ def warp_crop(image: np.ndarray, transform: np.ndarray, size: int) -> np.ndarray
     if x1 - x0 >= 2 and y1 - y0 >= 2 and (x0 > 0 or y0 > 0 or x1 < w or y1 < h):
         image = image[y0:y1, x0:x1]
         a[:, 2] += a[:, :2] @ np.array([x0, y0], np.float64)
+    return image, a
+
+
+def warp_crop(image: np.ndarray, transform: np.ndarray, size: int) -> np.ndarray:
+    """Crop with cv2.warpAffine; cv2 samples at integer coordinates, so shift by half a pixel.
+    Halved first (2 x 2 averages) while the warp would shrink more than 4x (so a large photo does
+    not alias), then bilinear."""
+    image, a = under_crop(image, transform, size)
     # Shrinking more than 4x, warpAffine's bilinear sampling (its INTER_AREA is bilinear for
     # non-integer maps) would skip pixels and alias: halve the image first (averages of 2 x 2
     # blocks, cv2.resize's INTER_AREA at factor 2, its vectorised path) until the warp shrinks by
