@@ -67,6 +67,35 @@ def test_roi_from_landmarks_levels_the_eyes(model):
     assert r0.side == pytest.approx(ext * roi.BOX_RATIO["320"] / roi.FILL, rel=1e-6)
 
 
+def test_roi_from_landmarks_takes_the_roll_from_the_eyes_only_as_far_as_they_are_apart(model):
+    """prior_angle: a frontal face's crop rolls to its eye line wherever the crop it came from
+    stood; a profile's (eyes a few pixels apart, their line pointing anywhere) keeps that crop's roll."""
+    ids = np.asarray(model.landmarks["320"])
+    t3 = np.asarray(model.template)[ids]
+
+    def seen(yaw_deg, roll_deg):
+        y, t = np.radians(yaw_deg), np.radians(roll_deg)
+        x = t3[:, 0] * np.cos(y) + t3[:, 2] * np.sin(y)            # turned about the vertical axis
+        p = np.stack([x, t3[:, 1]], 1) * np.array([8.0, -8.0])
+        rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+        return p @ rot.T + np.array([300.0, 200.0])
+
+    prior = np.radians(-7.0)
+    frontal = seen(0, 25)
+    assert roi.roi_from_landmarks(frontal, "320", prior_angle=prior).angle == \
+        pytest.approx(roi.roi_from_landmarks(frontal, "320").angle, abs=1e-9)
+    assert roi.roi_from_landmarks(frontal, "320", prior_angle=prior).angle == pytest.approx(np.radians(25), abs=np.radians(1))
+    profile = seen(88, 25)
+    # Without a prior the eye line of the profile is all there is; with one, the crop keeps it.
+    assert roi.roi_from_landmarks(profile, "320", prior_angle=prior).angle == pytest.approx(prior, abs=1e-9)
+    # Between the two (eyes 0.09 of the box apart at 70 degrees of yaw), the roll moves part of
+    # the way: strictly between the crop's and the eye line's.
+    half = seen(70, 25)
+    a = roi.roi_from_landmarks(half, "320", prior_angle=prior).angle
+    e = roi.roi_from_landmarks(half, "320").angle
+    assert prior + np.radians(5) < a < e - np.radians(5)
+
+
 def test_sliding_windows_cover_the_image():
     wins = roi.sliding_windows(640, 480, 60.0, 0.7, 0.5)
     sides = sorted({round(w.side, 3) for w in wins})
