@@ -1,11 +1,15 @@
 """The face finder's fallback on real photos: when the network confirms none of the detector's boxes,
 take the boxes it is unsure of (before session 59), or the more certain of those and the full search's
-face (session 59), judging those boxes at quarter turns too (session 59, the default since)?
+face (session 59), judging those boxes at quarter turns too (session 59, the default since)?  And
+re-framing crops at the eye line's roll only as far as the eyes are apart (session 62, the default since)
+against at the eye line's roll always ("eye_roll_always")?
 
     python experiments/face_finder_ab.py --variants boxes_first,compare_search   # shipped real-time and offline
     python experiments/face_finder_ab.py --models offline,~/.cache/dlm/soups/x.npz --threshold -2.99
     python experiments/face_finder_ab.py --variants compare_search,turns \\
         --json experiments/results/face_finder_turns.json
+    python experiments/face_finder_ab.py --variants eye_roll_always,turns --models offline,realtime \\
+        --json experiments/results/face_finder_eye_roll.json
 
 `roi.find_faces` judges the detector's boxes with the network's calibrated face / no-face threshold;
 when none passes (profiles score like background patches on real photos) it takes the boxes again with
@@ -34,18 +38,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 HERE = Path(__file__).resolve().parent
 
 # name -> find_faces' options.  "turns": the unsure boxes judged at four quarter turns as well (rolled faces).
+# eye_roll_ratio: roi.EYE_ROLL_RATIO for the variant; "eye_roll_always" re-frames every crop at its eye
+# line's roll whatever the yaw (before session 62: profiles' eye lines turned their crops at random).
 VARIANTS = {"boxes_first": dict(compare_search=False, turns=(0.0,)),
             "compare_search": dict(compare_search=True, turns=(0.0,)),
-            "turns": dict(compare_search=True, turns=(0.0, 90.0, 180.0, 270.0))}
+            "turns": dict(compare_search=True, turns=(0.0, 90.0, 180.0, 270.0)),
+            "eye_roll_always": dict(compare_search=True, turns=(0.0, 90.0, 180.0, 270.0), eye_roll_ratio=(0.0, 1e-12))}
 
 
 def own_nme(image, gt, pred, detector, options):
     """NME of the face find_faces(**options) returns (None: no face), and the seconds it took."""
     from dlm.eval import aflw2000
     from dlm.product import roi as roi_lib
-    t0 = time.perf_counter()
-    dets = roi_lib.find_faces(image, pred, detector, max_faces=1, **options)
-    seconds = time.perf_counter() - t0
+    options = dict(options)
+    saved = roi_lib.EYE_ROLL_RATIO
+    roi_lib.EYE_ROLL_RATIO = tuple(options.pop("eye_roll_ratio", saved))
+    try:
+        t0 = time.perf_counter()
+        dets = roi_lib.find_faces(image, pred, detector, max_faces=1, **options)
+        seconds = time.perf_counter() - t0
+    finally:
+        roi_lib.EYE_ROLL_RATIO = saved
     return (float(aflw2000.nme(np.asarray(dets[0].mu, np.float64)[:68], gt)) if dets else None), seconds
 
 

@@ -25,6 +25,9 @@ face finding (recalibrated for it) both found all 200 faces and it read 6.34% ag
 (image04299, image00734, image00290, image00392) (experiments/results/ship_offline_rejected_s160c.json).
 Its half-and-half soup with the shipped weights: 6.24% on ground-truth crops; 199 faces found against 200 and 6.41%
 against 6.21% on the 199 both find (experiments/results/ship_offline_rejected.json): not shipped.
+Shipped in session 62 after the face finder stopped rolling profiles' crops to their eye line (roi.EYE_ROLL_RATIO):
+re-gated, 6.20% against 6.33% on ground-truth crops and 6.21% against 6.45% with dlm's own face finding, 200 faces
+each (experiments/results/ship_offline.json; docs/campaigns.md).
 """
 from pathlib import Path
 
