@@ -63,9 +63,9 @@ def main(argv=None) -> int:
         except lmk.WeightsError as e:
             print(f"frame_network_ab: {e}", file=sys.stderr)
             return 2
-        if (p.landmark_set, p.size) != (base.landmark_set, base.size):
-            print(f"frame_network_ab: {w}: landmark set {p.landmark_set} at {p.size} px, the tracker's is "
-                  f"{base.landmark_set} at {base.size} px", file=sys.stderr)
+        if p.landmark_set != base.landmark_set:
+            print(f"frame_network_ab: {w}: landmark set {p.landmark_set}, the tracker's is {base.landmark_set}",
+                  file=sys.stderr)
             return 2
         preds[w] = p
     reader = imageio.VideoReader(str(video))
@@ -81,13 +81,14 @@ def main(argv=None) -> int:
     if first is None:
         print(f"frame_network_ab: {video}: the tracker found no face to track", file=sys.stderr)
         return 2
-    size = base.size
-    crop = roi_lib.crop(first, tracker.roi, size)
-    crop_to_image = np.linalg.inv(np.vstack([tracker.roi.transform(size), [0.0, 0.0, 1.0]]))[:2].astype(np.float32)
     fit, st = tracker.fitter, tracker.fitter.state
     weight = fit._ones(len(fit.model.landmarks[fit.landmark_set]))
 
     def fused_call(pred):
+        # The same face at the network's own input size (a smaller input is a cheaper crop and network).
+        size = pred.size
+        crop = roi_lib.crop(first, tracker.roi, size)
+        crop_to_image = np.linalg.inv(np.vstack([tracker.roi.transform(size), [0.0, 0.0, 1.0]]))[:2].astype(np.float32)
         landmark_fn = functools.partial(pipeline._landmarks_in_image, pred.apply_fn, pred.size)
         fn = jax.jit(functools.partial(rt._landmarks_then_solve, landmark_fn=landmark_fn, st=fit.structure,
                                        num_iters=fit.num_iters, hessian=fit.hessian))
@@ -111,9 +112,9 @@ def main(argv=None) -> int:
     results = {"cpu": cpu_name(), "core": core, "networks": {}}
     for name, p in preds.items():
         med = float(np.median(rounds[name]))
-        results["networks"][name] = dict(network=p.network, median_ms=med, ratio_to_shipped=med / shipped_ms,
+        results["networks"][name] = dict(network=p.network, size=p.size, median_ms=med, ratio_to_shipped=med / shipped_ms,
                                          round_medians_ms=rounds[name])
-        print(f"{name}: {p.network}, {med:.3f} ms per fused call ({med / shipped_ms:.3f}x the shipped network)")
+        print(f"{name}: {p.network} at {p.size} px, {med:.3f} ms per fused call ({med / shipped_ms:.3f}x the shipped network)")
     common.record("frame_network_ab", dict(weights=args.weights, video=str(video), rounds=args.rounds,
                                            calls=args.calls, core=core),
                   results, out=args.json, started=started)
