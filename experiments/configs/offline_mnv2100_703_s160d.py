@@ -15,6 +15,14 @@ network does not drift to one pool's draws:
 
 Ship with `experiments/ship_weights.py ~/.cache/dlm/runs/offline_mnv2100_703_s160d/weights.npz --name offline`
 when it beats the shipped network on both gates.
+
+Result (session 62, 2026-12-07 08:39-09:21, 39.1 img/s with other work paused at times, 3,000 steps): dev balanced
+6.18% on ground-truth crops (0-30 / 30-60 / 60-90 degrees 4.73 / 5.79 / 8.02%, failures 6.0%), synthetic 4.03%,
+against the shipped s160c's 6.20% (4.70 / 5.76 / 8.14%) and 4.07%.  Not shipped: with dlm's own face finding both
+found all 200 faces and it read 6.218% against 6.215% (paired; 0-30 4.76 vs 4.68, 30-60 5.64 vs 5.65, 60-90 8.26 vs
+8.31%): 99 photos better, 101 worse, median difference 0.00 points; the close-up failure image02156 35.3 -> 48.3%
+outweighs image04299 22.7 -> 17.7% (experiments/results/ship_offline_rejected.json).  A tie: the chain continues
+(offline_mnv2100_703_s160e.py).
 """
 from pathlib import Path
 
