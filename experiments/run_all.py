@@ -103,6 +103,8 @@ TABLES = [
     ("face_finder_ab", "The face finder's fallback: unsure detector boxes against the full search (own face finding)"),
     ("face_finder_turns", "The face finder's unsure detector boxes judged at quarter turns (own face finding)"),
     ("face_finder_eye_roll", "The face finder's re-framing roll: the eye line always, or as far as the eyes are apart"),
+    # Written by experiments/tracker_profiles.py.
+    ("tracker_profiles", "The tracker's re-framing roll on still clips of the dev profiles"),
     # Written by experiments/ensemble_probe.py.
     ("ensemble_probe", "Two networks on one photo: the offline and real-time networks' landmarks combined"),
     # Written by experiments/detail_probe.py.

@@ -501,8 +501,11 @@ class Tracker:
             fit = self.fitter.step(mu, sigma)
             t["fit"] = (time.perf_counter() - t0) * 1e3
         t0 = time.perf_counter()
-        nxt = None if self.fitter.x is None else roi_lib.roi_from_landmarks(np.asarray(fit.landmarks_2d),
-                                                                            self.predictor.landmark_set)
+        # The crop's roll follows the fitted eye line only as far as the eyes are apart: on a profile
+        # the line points anywhere and would turn the next crop at random (`roi.EYE_ROLL_RATIO`).
+        nxt = None if self.fitter.x is None else roi_lib.roi_from_landmarks(
+            np.asarray(fit.landmarks_2d), self.predictor.landmark_set,
+            prior_angle=None if roi_used is None else roi_used.angle)
         # Lost by the fitter, or a crop shrunk below the smallest face searched for (a track that
         # collapsed onto a small patch after a scene cut): search on the next frame.
         min_face = self.min_face if self.min_face is not None else max(24.0, min(h, w) / 10.0)
