@@ -1,6 +1,7 @@
 """dlm and MediaPipe Face Mesh on the same real photos, each with and without a label translation.
 
     python experiments/peers_translated.py        # ~5 min on a 2-core CPU once MediaPipe's venv exists
+    python experiments/peers_translated.py --model offline --name peers_translated_offline   # the photo network
 
 Why: dlm's 68 points (ICT's) and MediaPipe's (the 468-point mesh mapped to the 68 by fixed
 vertices, `peers.py`) are both other definitions than AFLW2000-3D's.  `dlm eval aflw2000` now
@@ -34,7 +35,8 @@ K, RIDGE, SEED = 32, 0.01, 38
 
 
 def dlm_dense(paths, model: str):
-    """(points (N, L, 2) with NaN where not found, found (N,)): the product's own face finding."""
+    """(points (N, L, 2) with NaN where not found, found (N,), the network's landmark set): the
+    product's own face finding and its six averaged passes (`pipeline.detect`)."""
     import cv2
     from dlm.landmarks import predictor as lmk
     from dlm.product import pipeline
@@ -49,7 +51,7 @@ def dlm_dense(paths, model: str):
         if out is None:
             out = np.full((len(paths),) + mu.shape, np.nan)
         out[i], found[i] = mu, True
-    return out, found
+    return out, found, pred.landmark_set
 
 
 def mean_shape_2d(points: np.ndarray) -> np.ndarray:
@@ -64,6 +66,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="realtime")
     ap.add_argument("--real", default=None, help="the real-photo folder (default ../shared/real)")
+    ap.add_argument("--name", default="peers_translated",
+                    help="the results' file name under experiments/results (default peers_translated)")
     args = ap.parse_args(argv)
     import peers
     from common import markdown_table, record, write_table
@@ -91,10 +95,10 @@ def main(argv=None):
     mp_calib = peers.run_peer("mediapipe", calib["paths"])
     mapping = peers.mediapipe_mapping(mp_calib, calib["gt"])
     mp = peers.run_peer("mediapipe", paths)
-    dl_points, dl_found = dlm_dense(paths, args.model)
+    dl_points, dl_found, dl_set = dlm_dense(paths, args.model)
     methods = {
         "dlm": dict(points=dl_points, found=dl_found, base=np.arange(68),
-                    template=np.asarray(model.template)[np.asarray(model.landmarks["320"])]),
+                    template=np.asarray(model.template)[np.asarray(model.landmarks[dl_set])]),
         "mediapipe": dict(points=mp["points"].astype(np.float64), found=mp["found"].astype(bool), base=mapping),
     }
     truth = np.concatenate([sets["aflw2000_dev"]["truth"], sets["aflw2000_sample"]["truth"]])
@@ -135,12 +139,12 @@ def main(argv=None):
         print(name, rows[-1], flush=True)
     config = dict(model=args.model, k=K, ridge=RIDGE, seed=SEED, mediapipe=peers.PEERS["mediapipe"],
                   calibration=cfg["calibration"], calibration_seed=cfg["calibration_seed"])
-    rec = record("peers_translated", config, results, started=t0)
+    rec = record(args.name, config, results, started=t0)
     table = markdown_table(["method (finds faces itself)", "dev found", "dev balanced, untranslated",
                             "dev balanced, translated (two-fold CV)", "translated by yaw 0-30 / 30-60 / 60-90",
                             "translated, photos both methods found",
                             "sample found", "sample mean NME, untranslated", "sample mean NME, translated"], rows)
-    write_table("peers_translated", "dlm and MediaPipe Face Mesh on the AFLW2000-3D dev and sample photos, each "
+    write_table(args.name, f"dlm ({args.model} network) and MediaPipe Face Mesh on the AFLW2000-3D dev and sample photos, each "
                 "finding faces itself, each with the same label translation model fitted on the dev photos "
                 f"(K {K}, ridge {RIDGE})", rec, table)
     print(table)

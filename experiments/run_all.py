@@ -114,6 +114,7 @@ TABLES = [
     # Written by experiments/label_translation.py (run by ship_weights.py for each shipped network).
     ("label_translation_realtime_mnv2050_320", "Label translation to AFLW2000-3D's 68 points (the paper's practice for benchmarks)"),
     ("peers_translated", "dlm and MediaPipe on real photos, each with the same label translation"),
+    ("peers_translated_offline", "dlm's photo (offline) network and MediaPipe on real photos, each with the same label translation"),
     # Written by experiments/calibrate_quality.py (run by ship_weights.py for each shipped network).
     ("face_quality", "Detected-face quality: right faces kept, wrong faces flagged (issue 29)"),
 ]
