@@ -8,7 +8,8 @@ crop is re-framed from its own predicted landmarks (as the training crops are fr
 again.
 
 Real-time: `roi_from_landmarks` frames the next crop from the previous frame's landmarks, rotated
-upright so the eyes lie on a horizontal line.
+upright so the eyes lie on a horizontal line, as far as the eyes are apart (on a profile they nearly
+coincide and their line says nothing: the crop keeps its roll, `EYE_ROLL_RATIO`).
 
 The framing matches training (`dlm.synth.render.crop_camera`): the box of the non-neck landmarks fills
 FILL of the crop side (the middle of the training range 0.62-0.95).  A set's non-neck box is
