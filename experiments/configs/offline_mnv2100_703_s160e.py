@@ -13,6 +13,12 @@ grey images on 16% of draws) on the seed-13 pool and one more pool of unseen hea
 
 Ship with `experiments/ship_weights.py ~/.cache/dlm/runs/offline_mnv2100_703_s160e/weights.npz --name offline`
 when it beats the shipped network on both gates.
+
+Result (session 62, 2026-12-07 09:49-10:22, 48.9 img/s, 3,000 steps): dev balanced 6.31% on ground-truth crops (inner
+51 4.34%, failures 6.0%), synthetic 4.06%, against its start s160d's 6.18% / 4.03% and the shipped s160c's 6.20% /
+4.07%.  Worse on the photos than where it started: not put to experiments/ship_weights.py (its first gate, ground-truth
+crops, needs under the shipped 6.20%).  Three 3,000-step links of this chain (s160c, d, e) read 6.20, 6.18, 6.31%:
+at this rate and length the draws move it by about as much as the new heads do.
 """
 from pathlib import Path
 
