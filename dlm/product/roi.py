@@ -159,20 +159,20 @@ def roi_from_landmarks(points: np.ndarray, landmark_set: str, upright: bool = Tr
     the eye line's only as far as the eyes are apart (EYE_ROLL_RATIO): all the way on faces within
     ~45 degrees of frontal, not at all on profiles, whose eye line says nothing of the roll."""
     points = np.asarray(points, np.float64)
-    keep, _, _ = _set_info(landmark_set, len(points))
+    keep, left, right = _set_info(landmark_set, len(points))
+    face = points[keep]
     angle = 0.0
     if upright:
-        angle = eye_angle(points, landmark_set)
+        eyes = points[left].mean(0) - points[right].mean(0)      # as `eye_angle` takes it
+        angle = float(np.arctan2(eyes[1], eyes[0]))
         if prior_angle is not None:
-            _, left, right = _set_info(landmark_set, len(points))
-            p = points[keep]
-            ratio = np.linalg.norm(points[left].mean(0) - points[right].mean(0)) / max(np.max(p.max(0) - p.min(0)), 1e-9)
+            ratio = np.linalg.norm(eyes) / max(np.max(face.max(0) - face.min(0)), 1e-9)
             lo, hi = EYE_ROLL_RATIO
             w = float(np.clip((ratio - lo) / (hi - lo), 0.0, 1.0))
             angle = prior_angle + w * float(np.angle(np.exp(1j * (angle - prior_angle))))
     c, s = np.cos(angle), np.sin(angle)
     rot = np.array([[c, s], [-s, c]])          # image -> upright frame
-    p = points[keep] @ rot.T
+    p = face @ rot.T
     lo, hi = p.min(0), p.max(0)
     side = float(np.max(hi - lo)) * BOX_RATIO.get(landmark_set, 1.0) / fill
     centre = ((lo + hi) / 2) @ rot              # back to the image (rot is orthonormal)
