@@ -7,7 +7,8 @@ one process on one pinned core (issue 20).
 same revision minutes apart differ by more than the network's share of the frame.  Here two
 `dlm.Tracker`s (the shipped real-time network; identity refits off, so nothing runs between frames) track
 the same decoded clip in alternating passes (`--unfused`: tracked frames call the network, then the fit;
-by default they run XLA's fused frame program either way, and the runtime serves the searches' calls) (the order reversed every round), each pass from a reset
+by default they run XLA's fused frame program either way, and the runtime serves the searches' calls;
+`--defaults`: each as `dlm.Tracker` makes it, fused for XLA, two calls for ONNX Runtime) (the order reversed every round), each pass from a reset
 tracker, after an untimed compile pass each.  A frame's time is the Tracker call (crop, network, fit,
 next ROI), as `dlm bench realtime` times it; tracked frames are those found without a full search.
 Writes each runtime's median and p90 over all its tracked frames, the per-round medians, their ratio,
@@ -32,8 +33,12 @@ def main(argv=None) -> int:
     ap.add_argument("--core", type=int, default=None, help="the core to pin to (default: the last allowed)")
     ap.add_argument("--rounds", type=int, default=6, help="passes over the clip per runtime, interleaved")
     ap.add_argument("--max-frames", type=int, default=None)
-    ap.add_argument("--unfused", action="store_true",
-                    help="tracked frames run the network, then the fit, as two calls (the runtime's own network)")
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--unfused", action="store_true",
+                      help="tracked frames run the network, then the fit, as two calls (the runtime's own network)")
+    mode.add_argument("--defaults", action="store_true",
+                      help="each tracker as dlm.Tracker makes it by default: XLA's fused frame program against "
+                           "ONNX Runtime's network, then the fit")
     ap.add_argument("--json", help="default experiments/results/frame_runtime_ab.json")
     args = ap.parse_args(argv)
     if args.rounds < 1:
@@ -62,7 +67,7 @@ def main(argv=None) -> int:
     reader = imageio.VideoReader(video, max_frames=args.max_frames)
     frames = list(reader)
     size = (reader.width, reader.height)
-    fuse = not args.unfused
+    fuse = None if args.defaults else not args.unfused     # None: the Tracker's default for its runtime
     # XLA named explicitly: ONNX Runtime is the predictors' default wherever it is installed.
     trackers = {"xla": pipeline.Tracker(size, lmk.Predictor.load("realtime", runtime="xla"), refit_every=0, fuse=fuse),
                 "onnxruntime": pipeline.Tracker(size, lmk.Predictor.load("realtime", runtime="onnxruntime"),
@@ -117,7 +122,8 @@ def main(argv=None) -> int:
     q = results["onnxruntime_over_xla"]
     print(f"onnxruntime / xla: median {q['median']:.3f}x, p90 {q['p90']:.3f}x, every frame {q['every_frame_mean']:.3f}x")
     common.record("frame_runtime_ab", dict(video=os.path.basename(video), rounds=args.rounds, core=core,
-                                           max_frames=args.max_frames, unfused=args.unfused), results, out=args.json, started=started)
+                                           max_frames=args.max_frames, unfused=args.unfused,
+                                           defaults=args.defaults), results, out=args.json, started=started)
     return 0
 
 

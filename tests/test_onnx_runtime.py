@@ -58,8 +58,11 @@ def test_shipped_network_in_onnx_runtime_and_the_tracker_that_uses_it():
     assert (xla.runtime, ort.runtime) == ("xla", "onnxruntime")
     crops = np.random.default_rng(2).integers(0, 256, (4, xla.size, xla.size, 3), dtype=np.uint8)
     np.testing.assert_allclose(ort(crops)[0], np.asarray(xla(crops)[0]), atol=1e-3)
-    # The tracker's fused frame program keeps XLA's network (apply_fn); its searches call ONNX Runtime.
-    assert pipeline.Tracker((320, 240), ort).fuse is True
+    # With ONNX Runtime the tracked frame calls its network, then the fit (faster than XLA's fused frame
+    # program); an XLA predictor's tracker fuses them; asked for, the fused program keeps XLA's network.
+    assert pipeline.Tracker((320, 240), ort).fuse is False
+    assert pipeline.Tracker((320, 240), xla).fuse is True
+    assert pipeline.Tracker((320, 240), ort, fuse=True).fuse is True
     # apply_fn compiled, as the tracker runs it (called eagerly it runs op by op: ~370 tiny compiles).
     np.testing.assert_allclose(np.asarray(jax.jit(ort.apply_fn)(crops)[0]), np.asarray(xla(crops)[0]), atol=1e-4)
 

@@ -597,7 +597,8 @@ def cmd_bench_realtime(args):
     if video is None:
         raise UserError("no --video given and ../shared/real/video/short_hamilton_clip.mp4 is not there")
     try:
-        r = bench.bench_realtime(video, args.model, args.max_frames, solver=args.solver, fuse=not args.no_fuse,
+        fuse = False if args.no_fuse else (True if args.fuse else None)     # None: the Tracker's choice
+        r = bench.bench_realtime(video, args.model, args.max_frames, solver=args.solver, fuse=fuse,
                                  passes=args.passes, max_search_gap=args.max_search_gap,
                                  search_near=not args.no_search_near,
                                  detector=args.detector, refit_every=args.refit_every, fps=args.fps,

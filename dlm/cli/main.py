@@ -304,8 +304,13 @@ def build_parser():
     p.add_argument("--model", default="realtime", help="landmark model (default: realtime)")
     p.add_argument("--max-frames", type=int, default=None)
     p.add_argument("--solver", choices=["jit", "exported"], default="jit")
-    p.add_argument("--no-fuse", action="store_true",
-                   help="run the CNN and the fit as two compiled calls (timed apart) instead of one program")
+    fuse = p.add_mutually_exclusive_group()
+    fuse.add_argument("--no-fuse", action="store_true",
+                      help="run the CNN and the fit as two calls (timed apart) instead of one program (the default "
+                           "when the network runs in ONNX Runtime)")
+    fuse.add_argument("--fuse", action="store_true",
+                      help="run the CNN (XLA's) and the fit as one compiled program (the default when the network "
+                           "runs in XLA)")
     p.add_argument("--max-search-gap", type=non_negative_int, default=8, metavar="N",
                    help="with no face in view, search again after 1, 2, 4 ... frames, at most N (default 8; "
                         "0: search every frame without a track)")

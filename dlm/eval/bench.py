@@ -216,7 +216,7 @@ def default_video() -> str | None:
 
 
 def bench_realtime(video: str, model: str = "realtime", max_frames: int | None = None, warmup: int = 10,
-                   solver: str = "jit", fuse: bool = True, passes: int = 3, max_search_gap: int = 8,
+                   solver: str = "jit", fuse: bool | None = None, passes: int = 3, max_search_gap: int = 8,
                    search_near: bool = True, detector="yunet", refit_every: int = 30, fps: float = 0.0,
                    background_search: bool = False, hessian: str = "lazy", iterations: int | None = None,
                    runtime: str | None = None) -> dict:
@@ -238,7 +238,8 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
     background thread (as `dlm track --webcam` runs it); frames_search_started counts the frames
     that started one, and searched_frame times only what ran on the frame thread.  hessian and
     iterations (None: the fitter's default): the per-frame solve's (`RealtimeFitter`).  runtime: what runs
-    the predictor's calls (`Predictor`; None: its default); tracked frames run XLA's fused program either way."""
+    the predictor's calls (`Predictor`; None: its default); fuse: the Tracker's (None: the CNN and the fit as one
+    XLA program when the predictor runs XLA, two calls when it runs ONNX Runtime)."""
     if fps < 0:
         raise ValueError(f"fps must be 0 (back to back) or positive, got {fps}")
     reader = imageio.VideoReader(video, max_frames=max_frames)
