@@ -73,7 +73,8 @@ SHARD_SCRIPT = textwrap.dedent("""
 
 def test_sharded_over_four_cpu_devices_equals_single_device(model, tmp_path):
     np.save(tmp_path / "mu.npy", _landmarks(model, 6, seed=10))
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    env = dict(os.environ, JAX_PLATFORMS="cpu",
+               XLA_FLAGS=(os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4").strip())
     p = subprocess.run([sys.executable, "-c", SHARD_SCRIPT, str(tmp_path / "mu.npy")], env=env, capture_output=True,
                        text=True, timeout=900)  # a deadlock fails here, by the timeout
     assert p.returncode == 0, p.stderr[-3000:]
@@ -137,7 +138,8 @@ TRAIN_SCRIPT = textwrap.dedent("""
 
 
 def test_data_parallel_train_step_equals_single_device():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    env = dict(os.environ, JAX_PLATFORMS="cpu",
+               XLA_FLAGS=(os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4").strip())
     p = subprocess.run([sys.executable, "-c", TRAIN_SCRIPT], env=env, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-3000:]
     import json
@@ -176,7 +178,8 @@ def test_two_processes_fit_their_own_faces_as_one_process_does(model, tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = dict(os.environ, JAX_PLATFORMS="cpu")
-    env.pop("XLA_FLAGS", None)
+    # One CPU device each (the suite's compile options kept, any device count dropped).
+    env["XLA_FLAGS"] = " ".join(f for f in env.get("XLA_FLAGS", "").split() if "device_count" not in f)
     procs = [subprocess.Popen([sys.executable, "-c", MULTI_PROCESS_SCRIPT, str(i), str(port), str(tmp_path / "mu.npy"),
                                str(tmp_path / f"out{i}.npy")], env=env, stderr=subprocess.PIPE, text=True)
              for i in range(2)]
