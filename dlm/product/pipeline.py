@@ -396,7 +396,9 @@ class Tracker:
         t1 = time.perf_counter()
         t["roi"] = (t1 - t0) * 1e3
         if not (self.fuse and self.fitter.x is not None):
-            m, s = jax.device_get(self.predictor(crop[None]))
+            # np.asarray, not jax.device_get: ONNX Runtime's output is already on the host, and device_get's
+            # tree handling cost ~0.03 ms a frame for nothing (an XLA predictor's arrays are fetched either way).
+            m, s = (np.asarray(a) for a in self.predictor(crop[None]))
             t["cnn"] = (time.perf_counter() - t1) * 1e3
             return self._after_cnn(frame, t, m[0], s[0])
         a = np.vstack([self.roi.transform(size), [0.0, 0.0, 1.0]])
