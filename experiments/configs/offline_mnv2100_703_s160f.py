@@ -15,6 +15,14 @@ about 1.3 times and the step noise is smaller:
 (rerun the train command to continue when the budget ends first).  Ship with
 `experiments/ship_weights.py ~/.cache/dlm/runs/offline_mnv2100_703_s160f/weights.npz --name offline` when it beats
 the shipped network on both gates.
+
+Result (session 63, 2026-12-07 10:43-12:17, 6,000 steps, 34.1 img/s with other work sharing the CPU): synthetic
+**3.997%** (the lowest any offline network has had: s160c 4.07%, s160d 4.03%, s160e 4.06%; 4.15 / 4.03 / 4.00 / 3.98 /
+3.97% at steps 1,000-5,000), dev balanced **6.1997%** on ground-truth crops (inner 51 4.31%, failures 6.5%) against
+the shipped s160c's 6.1992%: a tie, so not put to experiments/ship_weights.py (its first gate needs under the
+shipped figure).  The renders' error fell 0.07 points and the photos' did not move: at this point more and gentler
+training on the same kinds of render fits the renders better without reading photographs better; the gap is in
+what the renders look like (issue 21), not in how long the network trains on them.
 """
 from pathlib import Path
 
