@@ -6,8 +6,9 @@ import os
 # the last bits as it does between CPU types, which the tests' tolerances already allow.  Measured one
 # test pair at a time from an empty cache, a training run sharing the CPU (session 63): the quick
 # training resume and the batch-invariance render 95 -> 66 s, the chunked offline fit and the implicit
-# gradient 74 -> 64 s.  DLM_TEST_XLA_DEFAULTS=1 runs the suite with XLA's defaults, as users' programs
-# compile.  Set before JAX starts (XLA reads XLA_FLAGS once); the `dlm` and `python -c` subprocesses
+# gradient 74 -> 64 s; the whole suite cold, idle, 8:28 (952 s user) against session 61's 10:38 (1,178 s)
+# with XLA's defaults, and no slower warm (docs/test_suite.md).  DLM_TEST_XLA_DEFAULTS=1 runs the suite with
+# XLA's defaults, as users' programs compile.  Set before JAX starts (XLA reads XLA_FLAGS once); the `dlm` and `python -c` subprocesses
 # that tests start inherit them.
 TEST_XLA_FLAGS = "--xla_backend_optimization_level=1 --xla_cpu_use_fusion_emitters=false"
 if not os.environ.get("DLM_TEST_XLA_DEFAULTS") and TEST_XLA_FLAGS not in os.environ.get("XLA_FLAGS", ""):
@@ -112,20 +113,3 @@ if _COMPILE_REPORT:
             json.dump(dict(worker=worker, compiles=_compiles), f)
         os.replace(path + ".tmp", path)
 
-
-# Longest tests first (issue 30): xdist hands tests to its workers in collection order, so a slow test
-# collected late (the four-device sharded fit, ~2 minutes cold, in a subprocess) runs at the end while
-# the other workers have nothing left.  tests/durations.json holds the slowest tests' measured cold
-# durations (setup + call, seconds; the command that measured them is in the file): those run first,
-# the longest first, the rest after them in their collected order.  Every worker sorts alike (xdist
-# requires the same order everywhere): a stable sort on a fixed table.
-_DURATIONS = os.path.join(os.path.dirname(__file__), "durations.json")
-
-
-def pytest_collection_modifyitems(session, config, items):
-    if not os.path.exists(_DURATIONS):
-        return
-    import json
-    with open(_DURATIONS) as f:
-        seconds = json.load(f)["seconds"]
-    items.sort(key=lambda item: -seconds.get(item.nodeid, 0.0))

@@ -81,44 +81,6 @@ def test_suite_compiles_sums_compiles_and_cache_loads_by_test_and_program():
     assert out["programs"][1]["xla_s"] == 2.0 and out["tests"][1]["trace_lower_s"] == 1.5
 
 
-def test_suite_durations_adds_setup_and_call_and_the_conftest_runs_the_slowest_first(tmp_path):
-    sys.path.insert(0, str(EXPERIMENTS))
-    try:
-        import suite_durations
-    finally:
-        sys.path.remove(str(EXPERIMENTS))
-    log = ("============ slowest 5 durations ============\n"
-           "120.50s call     tests/test_batch.py::test_sharded\n"
-           "30.25s setup    tests/test_fitting.py::test_fit[703]\n"
-           "12.00s call     tests/test_fitting.py::test_fit[703]\n"
-           "50.00s teardown tests/test_batch.py::test_sharded\n"
-           "4.00s call     tests/test_io.py::test_small\n"
-           "======= 392 passed, 1 skipped in 638.30s (0:10:38) =======\n")
-    seconds, summary = suite_durations.parse(log)
-    assert seconds == {"tests/test_batch.py::test_sharded": 120.5, "tests/test_fitting.py::test_fit[703]": 42.25,
-                       "tests/test_io.py::test_small": 4.0}     # teardown not counted
-    assert summary.startswith("392 passed, 1 skipped in 638.30s")
-    (tmp_path / "cold.log").write_text(log)
-    out = tmp_path / "durations.json"
-    assert suite_durations.main([str(tmp_path / "cold.log"), "--min", "10", "--out", str(out)]) == 0
-    import json
-    table = json.loads(out.read_text())["seconds"]
-    assert list(table) == ["tests/test_batch.py::test_sharded", "tests/test_fitting.py::test_fit[703]"]
-    # The conftest's order: the table's tests first, longest first, then the rest as collected.
-    import conftest
-    items = [type("Item", (), dict(nodeid=n))() for n in ("tests/test_io.py::a", "tests/test_fitting.py::test_fit[703]",
-                                                           "tests/test_io.py::b", "tests/test_batch.py::test_sharded")]
-    old = conftest._DURATIONS
-    conftest._DURATIONS = str(out)
-    try:
-        conftest.pytest_collection_modifyitems(None, None, items)
-    finally:
-        conftest._DURATIONS = old
-    assert [i.nodeid for i in items] == ["tests/test_batch.py::test_sharded", "tests/test_fitting.py::test_fit[703]",
-                                         "tests/test_io.py::a", "tests/test_io.py::b"]
-    assert suite_durations.main([str(tmp_path / "missing.log")]) == 2
-
-
 def test_own_roi_gate_pairs_photos_and_requires_as_many_faces_found():
     sys.path.insert(0, str(EXPERIMENTS))
     try:
