@@ -781,7 +781,7 @@ class RealtimeFitter:
         if self.state.x is not None:
             # Host arrays go to the compiled solve as they are, transferred with its call: a jnp.asarray
             # per argument and a jnp.ones per frame were an eager dispatch each (the warm step 0.59 ->
-            # 0.44 ms on one core of the 2-core AMD EPYC, the program alone 0.43 ms; session 63).
+            # 0.45 ms on one core of the 2-core AMD EPYC, the program alone 0.43 ms; session 63).
             mu, sigma = np.asarray(mu, np.float32), np.asarray(sigma, np.float32)
             weight = self._host_ones(n) if weight is None else np.asarray(weight, np.float32)
             out, host = self._solve(self.state.x, FrameInput(mu, sigma, weight, self.state.prev_2d, _ONE))

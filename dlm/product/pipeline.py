@@ -311,8 +311,8 @@ class Tracker:
         # network is XLA's whatever the predictor's runtime.  None (the default): fused when the predictor
         # runs XLA; with ONNX Runtime (the default runtime) the network, then the fit as a second call, is
         # faster: its network 0.51 against XLA's 0.64 ms, and the fit's call, fed host arrays, 0.45 ms
-        # against its program's 0.43 (one core of the 2-core AMD EPYC, session 63: tracked frames 1.50
-        # against 1.64 ms median, p90 2.06 against 2.45, the two trackers interleaved in one process).
+        # against its program's 0.43 (one core of the 2-core AMD EPYC, session 63, `experiments/frame_runtime_ab.py
+        # --defaults`: tracked frames 1.56 against 1.69 ms median, p90 1.79 against 2.01).
         if fuse is None:
             fuse = getattr(self.predictor, "runtime", "xla") == "xla"
         self.fuse = bool(fuse) and solver == "jit"
