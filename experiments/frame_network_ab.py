@@ -40,9 +40,6 @@ def main(argv=None) -> int:
         if not os.path.isfile(os.path.expanduser(w)):
             print(f"frame_network_ab: {w}: no such weights file", file=sys.stderr)
             return 2
-    if not video.is_file():
-        print(f"frame_network_ab: {video}: no such video", file=sys.stderr)
-        return 2
     import common
     core = common.one_core(args.core)     # before JAX starts
     started = time.time()
@@ -68,6 +65,10 @@ def main(argv=None) -> int:
                   file=sys.stderr)
             return 2
         preds[w] = p
+    # After the weights: a file the tracker cannot run is refused whether or not the clip is here.
+    if not video.is_file():
+        print(f"frame_network_ab: {video}: no such video", file=sys.stderr)
+        return 2
     reader = imageio.VideoReader(str(video))
     first = None
     tracker = None
