@@ -130,6 +130,54 @@ def test_background_faces_paste_another_face_beside_this_one_and_hide_what_they_
     assert hidden >= 2   # some pastes reach this face's edge, as in photographs of groups
 
 
+def test_occluders_cover_the_face_and_hide_the_landmarks_under_them():
+    """CropRanges.occluder_prob: an oval of the batch's previous draw's texture, shaded, over one of
+    this face's landmarks; labels do not move, the landmarks it covers turn invisible (with their
+    labels kept), and draws without it are unchanged."""
+    p, s, b = 64, 64, 16
+    rng = np.random.default_rng(2)
+    images = jnp.asarray(np.broadcast_to((10 + 15 * np.arange(b, dtype=np.uint8))[:, None, None, None],
+                                         (b, p, p, 3)).copy())
+    ang = np.linspace(0, 2 * np.pi, 12, endpoint=False)
+    ring = np.stack([32 + 14 * np.cos(ang), 32 + 16 * np.sin(ang)], -1).astype(np.float32)
+    lms = jnp.asarray(ring[None] + rng.uniform(-2, 2, (b, 1, 2)).astype(np.float32))
+    vis = jnp.ones((b, 12), bool)
+    mirror = jnp.arange(12)
+    keys = synth.batch_keys(11, 0, b)
+    plain = pool.augment_batch(keys, images, lms, vis, mirror, s, 1.0, photometric=None)
+    again = pool.augment_batch(keys, images, lms, vis, mirror, s, 1.0, pool.CropRanges(occluder_prob=0.0),
+                               photometric=None)
+    for a, c in zip(plain, again):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(c))
+    img, lm, v = pool.augment_batch(keys, images, lms, vis, mirror, s, 1.0, pool.CropRanges(occluder_prob=1.0),
+                                    photometric=None)
+    np.testing.assert_array_equal(np.asarray(lm), np.asarray(plain[1]))
+    img, base, v = np.asarray(img, np.int16), np.asarray(plain[0], np.int16), np.asarray(v)
+    lo_gain, hi_gain = pool.OCCLUDER_SHADE
+    covering = 0
+    for i in range(b):
+        other = 10 + 15 * ((i - 1) % b)          # draw i's other image is draw i - 1's
+        changed = np.any(img[i] != base[i], -1)
+        assert changed.any() and not changed.all(), i
+        # Every pixel is a blend of this image and the other's colour at a gain in OCCLUDER_SHADE.
+        lo = np.minimum(base[i], np.floor(lo_gain * other))
+        hi = np.maximum(base[i], np.ceil(hi_gain * other))
+        assert np.all((img[i] >= lo - 1) & (img[i] <= hi + 1)), i
+        # Over the face: the oval is centred on one of its landmarks, so the paste covers the pixel
+        # under at least one landmark that the plain draw shows, and hides it.
+        newly_hidden = np.asarray(plain[2][i]) & ~v[i]
+        covering += int(newly_hidden.any())
+        assert not np.any(v[i] & ~np.asarray(plain[2][i])), i   # nothing hidden comes back
+        for k, (x, y) in enumerate(np.asarray(lm[i])):
+            if not (0 <= x < s and 0 <= y < s) or not plain[2][i, k]:
+                continue
+            near = changed[max(int(y) - 1, 0):int(y) + 2, max(int(x) - 1, 0):int(x) + 2]
+            if not near.any():
+                assert v[i, k], (i, k)           # untouched about the landmark: still visible
+    # The centre landmark is hidden unless the crop cut it off or the oval is thinner than a pixel there.
+    assert covering >= b - 2, covering
+
+
 def test_every_landmark_set_has_a_mirror_permutation(model):
     for name in ("68", "320", "703"):
         perm = pool.mirror_permutation(model, name)

@@ -317,13 +317,19 @@ class CropRanges(NamedTuple):
     roll (degrees) and the chance of a mirror flip.  Other people in the background (issue 21):
     with distractor_prob a second pool face (the batch's previous draw) is pasted beside the head,
     its size distractor_scale times this one's, in a soft oval; this face's landmarks under it turn
-    invisible (`paste_distractor`).  Off by default: the draws of every earlier run are unchanged."""
+    invisible (`paste_distractor`).  Things in front of the face (hands, microphones, cups, straps, a
+    friend's shoulder): with occluder_prob an oval of another pool image's texture, its long axis
+    occluder_size times this face's half side, lies over a random landmark; the landmarks under it
+    turn invisible and keep their labels, so the network learns where covered landmarks are
+    (`paste_occluder`).  Both off by default: the draws of every earlier run are unchanged."""
     zoom: tuple = (0.85, 1.15)
     shift: float = 0.05
     roll_deg: float = 12.0
     flip_prob: float = 0.5
     distractor_prob: float = 0.0
     distractor_scale: tuple = (0.35, 0.7)
+    occluder_prob: float = 0.0
+    occluder_size: tuple = (0.2, 0.55)
 
 
 def _bilinear_uint8(image: jax.Array, px: jax.Array, py: jax.Array) -> jax.Array:
@@ -380,6 +386,59 @@ def paste_distractor(key: jax.Array, out: jax.Array, lm: jax.Array, vis: jax.Arr
     return out, vis & (alpha_at(lm) <= 0.5)
 
 
+# The occluder's outline: its short axis over its long one (fingers and straps are thin, palms and
+# cups round), the feathered rim's share of the radius (objects in front are mostly in focus), and
+# the range of its shading, a linear ramp across it (a lit side and a shaded side, as a rounded
+# object has), as gains on its texture.
+OCCLUDER_ASPECT = (0.25, 1.0)
+OCCLUDER_FEATHER = 0.08
+OCCLUDER_SHADE = (0.7, 1.1)
+
+
+def paste_occluder(key: jax.Array, out: jax.Array, lm: jax.Array, vis: jax.Array, other: jax.Array,
+                   other_landmarks: jax.Array, crops: CropRanges):
+    """Something in front of the face of a training sample.  out (S, S, 3) float32 in [0, 1] with
+    this face's landmarks lm (L, 2) in output pixels and vis (L,); other (P, P, 3) uint8 a pool
+    image with its landmarks (L, 2) in pool pixels.  With crops.occluder_prob, an oval (long axis
+    occluder_size times this face's half side, short axis OCCLUDER_ASPECT of that, turned at random)
+    is centred on one of this face's landmarks drawn at random.  Its texture is the other image at
+    its own scale (an object of that image's size), read about one of the other image's landmarks
+    (skin, hair, clothes: a hand or a sleeve) or about a random point (background: an object),
+    turned at random, shaded by a ramp across the oval (OCCLUDER_SHADE) and feathered at the rim.
+    Landmarks where the paste covers more than half turn invisible; labels do not move.  Returns
+    (out, vis)."""
+    k_on, k_size, k_aspect, k_turn, k_at, k_src, k_where, k_point, k_tex, k_shade = jax.random.split(key, 10)
+    size, p = out.shape[0], other.shape[0]
+    on = jax.random.uniform(k_on) < crops.occluder_prob
+    r_m = jnp.max(lm.max(0) - lm.min(0)) / 2
+    a = jax.random.uniform(k_size, (), minval=crops.occluder_size[0], maxval=crops.occluder_size[1]) * r_m
+    b = a * jax.random.uniform(k_aspect, (), minval=OCCLUDER_ASPECT[0], maxval=OCCLUDER_ASPECT[1])
+    phi = jax.random.uniform(k_turn, (), maxval=np.pi)
+    centre = lm[jax.random.randint(k_at, (), 0, lm.shape[0])]
+    axes = jnp.array([[jnp.cos(phi), jnp.sin(phi)], [-jnp.sin(phi), jnp.cos(phi)]])   # rows: long, short axis
+    g = jnp.arange(size, dtype=jnp.float32) + 0.5
+    q = jnp.stack(jnp.broadcast_arrays(g[None, :], g[:, None]), -1)                   # (S, S, 2) x, y
+
+    def alpha_at(points):
+        u = (points - centre) @ axes.T                                                 # along long, short
+        d = jnp.sqrt((u[..., 0] / a) ** 2 + (u[..., 1] / b) ** 2)
+        return jnp.where(on, jnp.clip((1 - d) / OCCLUDER_FEATHER, 0.0, 1.0), 0.0)
+
+    on_landmark = jax.random.uniform(k_where) < 0.5
+    src_c = jnp.where(on_landmark, other_landmarks[jax.random.randint(k_src, (), 0, other_landmarks.shape[0])],
+                      jax.random.uniform(k_point, (2,), minval=0.1 * p, maxval=0.9 * p))
+    t = jax.random.uniform(k_tex, (), maxval=2 * np.pi)
+    turn = jnp.array([[jnp.cos(t), -jnp.sin(t)], [jnp.sin(t), jnp.cos(t)]])
+    src = src_c + (q - centre) @ turn.T * (p / size)
+    ramp = ((q - centre) @ axes[0]) / a                                               # -1 .. 1 along the long axis
+    lo, hi = OCCLUDER_SHADE
+    shade = (lo + hi) / 2 + (hi - lo) / 2 * jnp.clip(ramp * jnp.sign(jax.random.uniform(k_shade) - 0.5), -1, 1)
+    tex = jnp.clip(_bilinear_uint8(other, src[..., 0], src[..., 1]) * shade[..., None], 0.0, 1.0)
+    alpha = alpha_at(q)[..., None]
+    out = out * (1 - alpha) + tex * alpha
+    return out, vis & (alpha_at(lm) <= 0.5)
+
+
 def augment_sample(key: jax.Array, image: jax.Array, landmarks: jax.Array, visible: jax.Array,
                    mirror: jax.Array, size: int, base_zoom: float, crops: CropRanges = CropRanges(),
                    photometric: aug.AugmentRanges | None = aug.AugmentRanges(),
@@ -392,8 +451,8 @@ def augment_sample(key: jax.Array, image: jax.Array, landmarks: jax.Array, visib
     false where the crop cut a landmark off).  An output pixel q maps to the pool point
     c_P + t + R (q - c_S) / z, so a label p maps to c_S + z R^T (p - c_P - t): labels and pixels
     move with the same similarity transform.  other, other_landmarks: another pool image and its
-    landmarks, for crops.distractor_prob (`paste_distractor`, before the photometric chain so that
-    both faces share the camera)."""
+    landmarks, for crops.distractor_prob and crops.occluder_prob (`paste_distractor`,
+    `paste_occluder`, before the photometric chain so that everything shares the camera)."""
     k_zoom, k_shift, k_roll, k_flip, k_photo = jax.random.split(key, 5)
     p = image.shape[0]
     lo, hi = np.log(crops.zoom[0]), np.log(crops.zoom[1])
@@ -414,6 +473,8 @@ def augment_sample(key: jax.Array, image: jax.Array, landmarks: jax.Array, visib
     vis = vis & jnp.all((lm >= 0) & (lm <= size), -1)
     if crops.distractor_prob > 0:   # its own key, so the draws above stay those of runs without it
         out, vis = paste_distractor(jax.random.fold_in(key, 1), out, lm, vis, other, other_landmarks, crops)
+    if crops.occluder_prob > 0:     # its own key too, after the background face (which it may cover)
+        out, vis = paste_occluder(jax.random.fold_in(key, 2), out, lm, vis, other, other_landmarks, crops)
     if photometric is not None:
         out = aug.augment(k_photo, out, photometric)
     return out, lm, vis
@@ -432,7 +493,7 @@ def augment_batch(keys, images, landmarks, visible, mirror, size: int, base_zoom
     def fn(key, image, lms, vis, other=None, other_lms=None):
         return augment_sample(key, image, lms, vis, mirror, size, base_zoom, crops, photometric, other, other_lms)
     args = (keys, images, landmarks, visible)
-    if crops.distractor_prob > 0:   # each draw's other face: the batch's previous draw
+    if crops.distractor_prob > 0 or crops.occluder_prob > 0:   # each draw's other image: the batch's previous draw
         args += (jnp.roll(images, 1, 0), jnp.roll(landmarks, 1, 0))
     if vectorize:
         img, lm, vis = jax.vmap(fn)(*args)
