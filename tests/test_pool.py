@@ -55,6 +55,37 @@ def test_labels_move_with_the_pixels_under_crop_roll_and_flip():
     assert checked >= 24   # most of the 12 x 4 dots stay well inside the crop
 
 
+def test_roll_tail_turns_some_crops_far_and_labels_follow():
+    """CropRanges.roll_tail_prob: the roll drawn within +-roll_tail_deg on that share of draws
+    (heads lying down); the labels follow the pixels at any roll, and without it the draws are the
+    plain ones."""
+    p, s = 96, 64
+    pts = np.array([[30.5, 40.5], [65.5, 40.5], [48.5, 30.5], [48.5, 66.5]], np.float32)
+    mirror = jnp.array([1, 0, 2, 3])
+    image = jnp.asarray(_dot_image(pts, p))
+    rolls, checked = [], 0
+    for seed in range(16):
+        key = jax.random.key(seed)
+        args = (key, image, jnp.asarray(pts), jnp.ones(4, bool), mirror, s)
+        plain = pool.augment_sample(*args, base_zoom=s / p, photometric=None)
+        off = pool.augment_sample(*args, base_zoom=s / p, crops=pool.CropRanges(roll_tail_prob=0.0), photometric=None)
+        for a, b in zip(plain, off):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        out, lm, vis = pool.augment_sample(*args, base_zoom=s / p, crops=pool.CropRanges(roll_tail_prob=1.0),
+                                           photometric=None)
+        out, lm = np.asarray(jnp.round(out * 255)).astype(np.uint8), np.asarray(lm)
+        for k in range(4):
+            if bool(vis[k]) and 5 < lm[k, 0] < s - 5 and 5 < lm[k, 1] < s - 5:
+                np.testing.assert_allclose(_centroid(out, *lm[k]), lm[k], atol=0.35)
+                checked += 1
+        # The midline (landmark 2 above 3) turned by the crop's roll (a flip mirrors it: abs).
+        d = lm[3] - lm[2]
+        rolls.append(abs(np.degrees(np.arctan2(d[0], d[1]))))
+    assert checked >= 32
+    # Uniform within +-90 degrees: 16 draws all under 30 degrees has probability (1/3)^16.
+    assert max(rolls) > 30 and max(rolls) <= 90 + 1e-3, rolls
+
+
 def test_flip_uses_the_mirror_permutation():
     p = s = 64
     pts = np.array([[20.5, 30.5], [43.5, 30.5]], np.float32)

@@ -321,7 +321,9 @@ class CropRanges(NamedTuple):
     friend's shoulder): with occluder_prob an oval of another pool image's texture, its long axis
     occluder_size times this face's half side, lies over a random landmark; the landmarks under it
     turn invisible and keep their labels, so the network learns where covered landmarks are
-    (`paste_occluder`).  Both off by default: the draws of every earlier run are unchanged."""
+    (`paste_occluder`).  Heads lying down or leaning far (a portrait on a pillow, a head on a
+    shoulder): with roll_tail_prob the crop's roll is drawn within +-roll_tail_deg instead of
+    +-roll_deg.  All off by default: the draws of every earlier run are unchanged."""
     zoom: tuple = (0.85, 1.15)
     shift: float = 0.05
     roll_deg: float = 12.0
@@ -330,6 +332,8 @@ class CropRanges(NamedTuple):
     distractor_scale: tuple = (0.35, 0.7)
     occluder_prob: float = 0.0
     occluder_size: tuple = (0.2, 0.55)
+    roll_tail_prob: float = 0.0
+    roll_tail_deg: float = 90.0
 
 
 def _bilinear_uint8(image: jax.Array, px: jax.Array, py: jax.Array) -> jax.Array:
@@ -459,6 +463,10 @@ def augment_sample(key: jax.Array, image: jax.Array, landmarks: jax.Array, visib
     z = jnp.exp(jax.random.uniform(k_zoom, (), minval=lo, maxval=hi)) * base_zoom
     t = jax.random.uniform(k_shift, (2,), minval=-crops.shift, maxval=crops.shift) * size / z
     a = jax.random.uniform(k_roll, (), minval=-1.0, maxval=1.0) * np.radians(crops.roll_deg)
+    if crops.roll_tail_prob > 0:    # its own key: the draws of runs without it stay as they were
+        k_tail, k_tail_roll = jax.random.split(jax.random.fold_in(key, 3))
+        tail = jax.random.uniform(k_tail_roll, (), minval=-1.0, maxval=1.0) * np.radians(crops.roll_tail_deg)
+        a = jnp.where(jax.random.uniform(k_tail) < crops.roll_tail_prob, tail, a)
     flip = jax.random.uniform(k_flip) < crops.flip_prob
     rot = jnp.array([[jnp.cos(a), -jnp.sin(a)], [jnp.sin(a), jnp.cos(a)]])
     g = jnp.arange(size, dtype=jnp.float32) + 0.5
