@@ -289,8 +289,13 @@ def solve_frame(x0, frame: FrameInput, consts: FrameConstants, st: Structure, nu
     if hessian == "every":
         return lm.lm_run(normal, cost_fn, x0, num_iters, linear_solver=linear_solver)
     if hessian == "lazy":
-        # J^T J unused: XLA drops its products from the traced program, leaving J^T r and the cost.
-        gradient = lambda x: normal(x)[1:]
+        # Each step's gradient J^T r by reverse mode through the cost (cost = 0.5 |r|^2 + priors, whose
+        # gradient is exactly the normal equations' right-hand side): 0.060 against 0.104 ms for the
+        # structured J^T r (which forms J's blocks first) on one core of the 2-core AMD EPYC, 320
+        # landmarks; equal to float32 rounding (relative 1e-5).  J^T J still comes from the structure.
+        def gradient(x):
+            value, grad = jax.value_and_grad(cost_fn)(x)
+            return grad, value
         return lm.lm_run_reused_jtj(normal, gradient, x0, num_iters, linear_solver=linear_solver,
                                     curvature_fn=lambda x: bound_curvature(x, consts.weights))
     raise ValueError(f"hessian must be one of {HESSIANS}, not {hessian!r}")
@@ -347,7 +352,8 @@ def structure_hash(st: Structure, num_iters: int, hessian: str = "every") -> str
     # "masked": the normal equations' form (a cached artifact of the per-group form is not reused).
     h.update(repr((st.parents, num_iters, jax.__version__, "masked")).encode())
     if hessian != "every":   # artifacts of the default solve keep their names
-        h.update(hessian.encode())
+        # "-reverse-gradient": the lazy solve's steps take the gradient by reverse mode (session 64).
+        h.update((hessian + ("-reverse-gradient" if hessian == "lazy" else "")).encode())
     return h.hexdigest()[:16]
 
 
