@@ -213,6 +213,9 @@ def test_cli_track_video_outputs(scene, tmp_path, model):
     assert n == 12
     summary = json.loads((out / "summary.json").read_text())
     assert summary["frames"] == 12 and summary["frames_per_s_tracking"] > 0 and not summary["ended_early"]
+    # A file's identity refit runs inline on the frame that starts it (frame 8, its keyframes full):
+    # applied before the clip ends, none left running.
+    assert summary["identity_refits"] == dict(started=1, applied=1, running_at_close=0), summary["identity_refits"]
     assert _no_temp_files(out)
 
 
@@ -289,8 +292,9 @@ def test_cli_track_exits_cleanly_when_the_clip_ends_during_a_refit(scene, tmp_pa
     video = tmp_path / "clip.avi"
     _write_video(video, [np.roll(scene["image"], i % 3, axis=1) for i in range(10)])
     out = tmp_path / "t"
-    p = subprocess.run([sys.executable, "-m", "dlm", "track", str(video), "-o", str(out), "--quiet", "--no-video"],
-                       capture_output=True, text=True, timeout=900)
+    # A file's refits run inline by default (`--refit`); a camera's run in the background, as here.
+    p = subprocess.run([sys.executable, "-m", "dlm", "track", str(video), "-o", str(out), "--quiet", "--no-video",
+                        "--refit", "background"], capture_output=True, text=True, timeout=900)
     assert p.returncode == 0, p.stderr[-3000:]
     assert "terminate called" not in p.stderr
     summary = json.loads((out / "summary.json").read_text())

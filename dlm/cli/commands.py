@@ -218,8 +218,13 @@ def cmd_track(args) -> int:
     min_quality = _min_quality(args.min_quality, pred)
     tracker = pipeline.Tracker((reader.width, reader.height), pred, model, solver=args.solver, min_quality=min_quality,
                                max_search_gap=args.max_search_gap, detector=args.detector,
-                               # A camera does not wait: the full search must not hold its frames.
-                               background_search=args.webcam is not None)
+                               # A camera does not wait: the full search must not hold its frames, and
+                               # the identity refits take its idle time between frames; a file's frames
+                               # go back to back, where a refit in the background made every frame it
+                               # overlapped wait behind its chunks (session 64: p90 1.58 -> 4.71 ms).
+                               background_search=args.webcam is not None,
+                               async_refit=(args.refit or ("background" if args.webcam is not None else "inline"))
+                               == "background")
     writer = outputs.TrackWriter(out, model, reader.fps, (reader.width, reader.height), video=not args.no_video)
     timings, found, searched, skipped, near, by_detector, n, qualities = [], 0, 0, 0, 0, 0, 0, []
     starts = {"pose": 0, "cold": 0}   # frames that started a track: identity kept / offline cold start
@@ -603,7 +608,8 @@ def cmd_bench_realtime(args):
                                  search_near=not args.no_search_near,
                                  detector=args.detector, refit_every=args.refit_every, fps=args.fps,
                                  background_search=args.background_search, hessian=args.hessian,
-                                 iterations=args.iterations, runtime=args.runtime)
+                                 iterations=args.iterations, runtime=args.runtime,
+                                 async_refit=None if args.refit is None else args.refit == "background")
     except InputError as e:
         raise UserError(str(e)) from None
     res = dict(benchmark="realtime", threads=args.threads, environment=environment(), **r)

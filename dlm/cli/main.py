@@ -216,6 +216,11 @@ def build_parser():
     p.add_argument("--max-search-gap", type=non_negative_int, default=8, metavar="N",
                    help="with no face in view, search again after 1, 2, 4 ... frames, at most N (default 8; "
                         "0: search every frame without a track)")
+    p.add_argument("--refit", choices=["inline", "background"], default=None,
+                   help="the identity refits run on the frame that starts them (inline: one frame waits ~40 ms, the "
+                        "rest none) or in a background thread (every frame while it runs waits behind its chunks, "
+                        "but a camera's idle time between frames takes it); default: background for --webcam, "
+                        "inline for a file")
     p.add_argument("--detector", **detector)
     p.add_argument("--json", help="also write the summary to this JSON file")
     p.add_argument("--quiet", **quiet)
@@ -325,6 +330,11 @@ def build_parser():
                    help="frames arrive at F per second, as from a camera (background work such as the identity "
                         "refit runs between them; a frame that arrives while the previous one runs counts its wait); "
                         "default 0: back to back")
+    p.add_argument("--refit", choices=["inline", "background"], default=None,
+                   help="the identity refits run on the frame that starts them (inline: one frame waits ~40 ms, the "
+                        "rest none) or in a background thread (every frame while it runs waits behind its chunks, "
+                        "but a camera's idle time between frames takes it); default: background with --fps (as a camera "
+                        "delivers frames), inline back to back (as for a file)")
     p.add_argument("--background-search", action="store_true",
                    help="the full face search runs in a background thread while frames go on, as dlm track "
                         "--webcam runs it (default: it holds its frame, as for a video file)")

@@ -219,7 +219,7 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
                    solver: str = "jit", fuse: bool | None = None, passes: int = 3, max_search_gap: int = 8,
                    search_near: bool = True, detector="yunet", refit_every: int = 30, fps: float = 0.0,
                    background_search: bool = False, hessian: str = "lazy", iterations: int | None = None,
-                   runtime: str | None = None) -> dict:
+                   runtime: str | None = None, async_refit: bool | None = None) -> dict:
     """Per-frame latency of the real-time path over a real video: upright crop from the previous
     frame's fit + landmark CNN + real-time fit (+ the next ROI), i.e. everything `dlm.Tracker`
     does per frame.  Frames are decoded before timing.  The first `warmup` frames (compilation,
@@ -234,7 +234,9 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
     (`dlm.eval.pacing.frame_schedule`: a frame's time runs from its arrival, frames that arrived while an older one
     ran are dropped, counted in frames_dropped); the tracker's background work (the identity refit
     thread) runs between frames, as it would live.  0: frames back to back, so background work
-    takes its time from the frames.  background_search: the Tracker's full search runs in a
+    takes its time from the frames.  async_refit: the identity refits in a background thread (True)
+    or on the frame that starts them (False); None: as `dlm track` runs them, in the background at
+    fps > 0 (a camera), inline back to back (a file).  background_search: the Tracker's full search runs in a
     background thread (as `dlm track --webcam` runs it); frames_search_started counts the frames
     that started one, and searched_frame times only what ran on the frame thread.  hessian and
     iterations (None: the fitter's default): the per-frame solve's (`RealtimeFitter`).  runtime: what runs
@@ -250,6 +252,9 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
     tracker = pipeline.Tracker((reader.width, reader.height), pred, solver=solver, fuse=fuse,
                                max_search_gap=max_search_gap, search_near=search_near, detector=detector,
                                refit_every=refit_every, background_search=background_search, hessian=hessian,
+                               # None: as `dlm track` runs them, in the background for a camera's paced
+                               # frames, inline for a file's back-to-back ones.
+                               async_refit=fps > 0 if async_refit is None else async_refit,
                                **({} if iterations is None else dict(num_iters=iterations)))
     if passes < 1:
         raise ValueError(f"passes must be at least 1, got {passes}")
@@ -287,7 +292,8 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
     def stats(key, rs):
         v = np.array([r[key] for r in rs if key in r])
         return dict(median_ms=float(np.median(v)), p10_ms=float(np.percentile(v, 10)),
-                    p90_ms=float(np.percentile(v, 90)), mean_ms=float(v.mean())) if len(v) else None
+                    p90_ms=float(np.percentile(v, 90)), p99_ms=float(np.percentile(v, 99)), max_ms=float(v.max()),
+                    mean_ms=float(v.mean())) if len(v) else None
 
     return dict(video=os.path.basename(video), frame_size=[reader.width, reader.height], frames_timed=len(rows),
                 frames_tracked=len(tracked), frames_searched=sum(r["searched"] for r in rows),
@@ -310,6 +316,7 @@ def bench_realtime(video: str, model: str = "realtime", max_frames: int | None =
                 fused=tracker.fuse, roi=stats("roi", tracked), cnn=stats("cnn", tracked), fit=stats("fit", tracked),
                 cnn_and_fit=stats("cnn_and_fit", tracked),
                 identity_refit_frames=sum(r["refit"] for r in tracked), refit_every=refit_every, fps=fps, hessian=hessian,
+                refit_in_background=tracker.fitter.async_refit,
                 solve_iterations=tracker.fitter.num_iters,
                 frames_dropped=dropped,
                 note="per_frame: median over tracked frames of crop + CNN + fit + next ROI; identity refits "

@@ -610,9 +610,14 @@ class RealtimeFitter:
     worker thread and its result is applied on the first frame after it ends.  On synthetic
     240-frame tracks (experiments/tracker_identity.py) 2000 iterations every 30 frames cost 8.6 s
     of one core (every refit ran all 2000) for 1.24 mm of identity error; 300 at doubling
-    intervals 0.68 s for 1.22 mm, 100 every 30 frames 0.68 s for 1.22 mm: the defaults (100,
-    doubling to 240) take the cheaper of both.  The refit runs `refit_chunk` iterations per
-    compiled call, so a frame waits behind one chunk at most.
+    intervals 0.68 s for 1.22 mm, 100 every 30 frames 0.68 s for 1.22 mm: doubling to 240 is the
+    cheaper of both.  The refit runs `refit_chunk` iterations per compiled call, so a frame waits
+    behind one chunk at most; but every frame while a refit runs waits behind one (on one core a
+    tracked frame of the Hamilton clip took 2.7-2.8 ms instead of 1.27), so the refit's length in
+    chunks sets the p90: 24 iterations (6 chunks of 4; a multiple of the chunk, or the remainder
+    compiles a program of its own) overlapped 6% of the frames and left the p90 at 1.47 ms where
+    100 overlapped 13% and made it 2.66 ms; the identity's error on the synthetic tracks moved by
+    hundredths of a millimetre (experiments/results/tracker_identity_iters_s64.md; session 64).
 
     Args:
       model: face model.
@@ -626,7 +631,7 @@ class RealtimeFitter:
     def __init__(self, model: fm.FaceModel, image_size, landmark_set: str = "320", num_iters: int = 3,
                  weights: RealtimeWeights = RealtimeWeights(), refit_every: int = 30, num_keyframes: int = 8,
                  lost_cost_per_landmark: float = 25.0, solver=None, offline_config=None, async_refit: bool = True,
-                 refit_max_every: int | None = 240, refit_iters: int = 100, refit_chunk: int | None = 4,
+                 refit_max_every: int | None = 240, refit_iters: int = 24, refit_chunk: int | None = 4,
                  hessian: str = "lazy"):
         self.model = model
         self.image_size = (float(image_size[0]), float(image_size[1]))
