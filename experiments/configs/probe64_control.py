@@ -4,6 +4,11 @@ Its pair, probe64_occluders.py, draws the same samples and adds things in front 
 
     dlm train experiments/configs/probe64_control.py --minutes 90 \\
         --campaign-log experiments/results/probe64.jsonl --roi-auto
+
+Result (session 64, 2026-12-07 13:19-14:22, 25.6 img/s with the session's other work on the CPU;
+experiments/results/probe64.jsonl): dev balanced 6.207% on ground-truth crops (0-30 / 30-60 / 60-90 degrees
+4.78 / 5.84 / 8.00%, inner 51 4.36%, failures 5.0%), synthetic 4.11%; with dlm's own face finding 6.785% (200 of 200
+found).  The shipped s160c reads 6.199%: the recipe on new draws circles its start, as s160d/e did.
 """
 from pathlib import Path
 
