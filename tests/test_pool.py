@@ -108,19 +108,23 @@ def test_landmarks_cut_off_by_the_crop_are_not_visible():
     assert bool(vis[0]) and not bool(vis[1]) and float(lm[1, 0]) < 0
 
 
+def _flat_ring_batch(seed: int, b: int = 16, p: int = 64):
+    """b pool images of p px, each one flat colour (10 + 15 i), their landmarks a ring of 12 points
+    about the centre jittered by up to 2 px: (images, landmarks, visible, mirror)."""
+    rng = np.random.default_rng(seed)
+    images = jnp.asarray(np.broadcast_to((10 + 15 * np.arange(b, dtype=np.uint8))[:, None, None, None],
+                                         (b, p, p, 3)).copy())
+    ang = np.linspace(0, 2 * np.pi, 12, endpoint=False)
+    ring = np.stack([p / 2 + 14 * np.cos(ang), p / 2 + 16 * np.sin(ang)], -1).astype(np.float32)
+    lms = jnp.asarray(ring[None] + rng.uniform(-2, 2, (b, 1, 2)).astype(np.float32))
+    return images, lms, jnp.ones((b, 12), bool), jnp.arange(12)
+
+
 def test_background_faces_paste_another_face_beside_this_one_and_hide_what_they_cover():
     """CropRanges.distractor_prob: the batch's previous draw, smaller, beside this face; labels do
     not move, landmarks the paste covers turn invisible, and draws without it are unchanged."""
     p, s, b = 64, 64, 16
-    rng = np.random.default_rng(1)
-    # Each pool image one flat colour (10 + 15 i), its landmarks a ring of 12 points about the centre.
-    images = jnp.asarray(np.broadcast_to((10 + 15 * np.arange(b, dtype=np.uint8))[:, None, None, None],
-                                         (b, p, p, 3)).copy())
-    ang = np.linspace(0, 2 * np.pi, 12, endpoint=False)
-    ring = np.stack([32 + 14 * np.cos(ang), 32 + 16 * np.sin(ang)], -1).astype(np.float32)
-    lms = jnp.asarray(ring[None] + rng.uniform(-2, 2, (b, 1, 2)).astype(np.float32))
-    vis = jnp.ones((b, 12), bool)
-    mirror = jnp.arange(12)
+    images, lms, vis, mirror = _flat_ring_batch(1, b, p)
     keys = synth.batch_keys(9, 0, b)
     plain = pool.augment_batch(keys, images, lms, vis, mirror, s, 1.0, photometric=None)
     for crops in (pool.CropRanges(distractor_prob=0.0), pool.CropRanges()):
@@ -166,14 +170,7 @@ def test_occluders_cover_the_face_and_hide_the_landmarks_under_them():
     this face's landmarks; labels do not move, the landmarks it covers turn invisible (with their
     labels kept), and draws without it are unchanged."""
     p, s, b = 64, 64, 16
-    rng = np.random.default_rng(2)
-    images = jnp.asarray(np.broadcast_to((10 + 15 * np.arange(b, dtype=np.uint8))[:, None, None, None],
-                                         (b, p, p, 3)).copy())
-    ang = np.linspace(0, 2 * np.pi, 12, endpoint=False)
-    ring = np.stack([32 + 14 * np.cos(ang), 32 + 16 * np.sin(ang)], -1).astype(np.float32)
-    lms = jnp.asarray(ring[None] + rng.uniform(-2, 2, (b, 1, 2)).astype(np.float32))
-    vis = jnp.ones((b, 12), bool)
-    mirror = jnp.arange(12)
+    images, lms, vis, mirror = _flat_ring_batch(2, b, p)
     keys = synth.batch_keys(11, 0, b)
     plain = pool.augment_batch(keys, images, lms, vis, mirror, s, 1.0, photometric=None)
     again = pool.augment_batch(keys, images, lms, vis, mirror, s, 1.0, pool.CropRanges(occluder_prob=0.0),

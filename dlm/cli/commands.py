@@ -223,8 +223,7 @@ def cmd_track(args) -> int:
                                # go back to back, where a refit in the background made every frame it
                                # overlapped wait behind its chunks (session 64: p90 1.58 -> 4.71 ms).
                                background_search=args.webcam is not None,
-                               async_refit=(args.refit or ("background" if args.webcam is not None else "inline"))
-                               == "background")
+                               async_refit=args.refit == "background" if args.refit else args.webcam is not None)
     writer = outputs.TrackWriter(out, model, reader.fps, (reader.width, reader.height), video=not args.no_video)
     timings, found, searched, skipped, near, by_detector, n, qualities = [], 0, 0, 0, 0, 0, 0, []
     starts = {"pose": 0, "cold": 0}   # frames that started a track: identity kept / offline cold start

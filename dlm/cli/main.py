@@ -80,6 +80,9 @@ def _version() -> str:
 
 
 def build_parser():
+    refit = ("the identity refits run on the frame that starts them (inline: one frame waits ~40 ms, the rest "
+             "none) or in a background thread (every frame while it runs waits behind its chunks, but a camera's "
+             "idle time between frames takes it); default: ")
     detector = dict(choices=["yunet", "none"], default="yunet",
                     help="where there is no track, look where this face detector proposes before the full search "
                          "(default yunet: third_party/yunet; none: the full search only)")
@@ -217,10 +220,7 @@ def build_parser():
                    help="with no face in view, search again after 1, 2, 4 ... frames, at most N (default 8; "
                         "0: search every frame without a track)")
     p.add_argument("--refit", choices=["inline", "background"], default=None,
-                   help="the identity refits run on the frame that starts them (inline: one frame waits ~40 ms, the "
-                        "rest none) or in a background thread (every frame while it runs waits behind its chunks, "
-                        "but a camera's idle time between frames takes it); default: background for --webcam, "
-                        "inline for a file")
+                   help=refit + "background for --webcam, inline for a file")
     p.add_argument("--detector", **detector)
     p.add_argument("--json", help="also write the summary to this JSON file")
     p.add_argument("--quiet", **quiet)
@@ -331,10 +331,7 @@ def build_parser():
                         "refit runs between them; a frame that arrives while the previous one runs counts its wait); "
                         "default 0: back to back")
     p.add_argument("--refit", choices=["inline", "background"], default=None,
-                   help="the identity refits run on the frame that starts them (inline: one frame waits ~40 ms, the "
-                        "rest none) or in a background thread (every frame while it runs waits behind its chunks, "
-                        "but a camera's idle time between frames takes it); default: background with --fps (as a camera "
-                        "delivers frames), inline back to back (as for a file)")
+                   help=refit + "background with --fps (as a camera delivers frames), inline back to back (as for a file)")
     p.add_argument("--background-search", action="store_true",
                    help="the full face search runs in a background thread while frames go on, as dlm track "
                         "--webcam runs it (default: it holds its frame, as for a video file)")

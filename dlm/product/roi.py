@@ -168,7 +168,7 @@ def roi_from_landmarks(points: np.ndarray, landmark_set: str, upright: bool = Tr
     ~45 degrees of frontal, not at all on profiles, whose eye line says nothing of the roll."""
     # Scalars as Python floats, sets as index arrays and coordinates as separate x and y rows: this
     # runs on every tracked frame, where numpy's per-call overhead on 0-d values and its reductions
-    # over the short axis of (L, 2) arrays were most of its time (55 -> ~15 us, one core).
+    # over the short axis of (L, 2) arrays were most of its time (55 -> 21 us at 320 landmarks, one core).
     xy = np.asarray(points, np.float64).T                   # (2, L)
     keep, left, right = _set_info(landmark_set, xy.shape[1])
     fx, fy = xy[:, keep]
