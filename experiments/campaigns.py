@@ -82,8 +82,42 @@ def write_campaign(path: Path) -> tuple[Path, Path | None]:
     return md, png
 
 
+def _bins(r) -> str:
+    bins = r.get("dev_nme_yaw_bins")
+    return "-" if not bins else " / ".join(f"{100 * bins[k]:.2f}" for k in ("0-30", "30-60", "60-90"))
+
+
+def write_probes() -> Path:
+    """probes.md: every probe arm (experiments/results/probe*.jsonl, one file per session's probe,
+    one line per arm), grouped by file so that an arm reads against its paired control beside it.
+    The config named by each row says what the arm changed and what it started from."""
+    from dlm.io.files import write_text
+    rows = ["| probe file | arm (config) | date | pool (renders) | samples | synthetic NME | dev balanced | "
+            "dev by yaw 0-30 / 30-60 / 60-90 (%) | dev inner 51 | dev failures > 10% | git |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for path in sorted(RESULTS.glob("probe*.jsonl")):
+        for x in path.read_text().splitlines():
+            if not x.strip():
+                continue
+            r = json.loads(x)
+            config = HERE / "configs" / f"{r['name']}.py"
+            arm = f"`{config.name}`" if config.exists() else r["name"]
+            rows.append(f"| {path.stem} | {arm} | {r['date'][:16].replace('T', ' ')} | {_pool(r)} | "
+                        f"{r['samples_session']:,} | {_pct(r['synthetic_nme'])} | {100 * r['dev_nme_balanced']:.3f}% | "
+                        f"{_bins(r)} | {_pct(r['dev_nme_inner51'])} | {_pct(r['dev_failure_rate_10'])} | "
+                        f"{r['git_revision'][:7]} |")
+    md = RESULTS / "probes.md"
+    write_text(md, "Short paired fine-tunes that test one change each (a render feature, a crop kind, an input size), "
+               "one row per arm from `experiments/results/probe*.jsonl` (`dlm train experiments/configs/ARM.py "
+               "--minutes N --campaign-log experiments/results/probeNN.jsonl`); the arms of one file share their "
+               "start and draws unless their configs say otherwise. Dev: `../shared/real/aflw2000_dev` (200 "
+               "AFLW2000-3D photos, ground-truth crop; balanced = mean of the three yaw bins; yaw bins recorded "
+               "from session 65 on, session 64's read from its runs' manifests).\n\n" + "\n".join(rows) + "\n")
+    return md
+
+
 def write_all() -> list[Path]:
-    return [write_campaign(p)[0] for p in sorted(RESULTS.glob("campaign_*.jsonl"))]
+    return [write_campaign(p)[0] for p in sorted(RESULTS.glob("campaign_*.jsonl"))] + [write_probes()]
 
 
 if __name__ == "__main__":

@@ -95,6 +95,7 @@ TABLES = [
     ("campaign_offline_mnv2100_703_s160e", "s160d continued on the seed-13 and a new seed-14 lens pool (not shipped: dev 6.31% on ground-truth crops, worse than its start)"),
     ("campaign_offline_mnv2100_703_s160f", "the shipped s160c over the seed-12, 13 and 14 lens pools at once, 6,000 steps at peak 1e-4 (not shipped: dev 6.1997% against 6.1992%, synthetic 4.07 -> 4.00%)"),
     ("campaign_offline_mnv2100_703_s160d", "s160c continued on the seed-12 and a new seed-13 lens pool (not shipped: dev 6.18% on ground-truth crops, 6.218% vs 6.215% with its own face finding)"),
+    ("probes", "Probes: one change each, paired short fine-tunes on real photos (issue 21)"),
     # Written by experiments/network_choice.py and experiments/realism_probe.py (equal budgets, real dev photos).
     ("network_choice", "Which network: equal wall-clock budgets scored on real photos (issue 31)"),
     ("realism_probe", "Realism probes: renderer features at equal samples, synthetic vs real (issue 21)"),

@@ -105,16 +105,18 @@ def test_a_campaign_resumes_its_schedule_from_the_chain_and_keeps_a_time_budget(
     line = campaign.campaign_line(tmp_path / "two")
     assert line["samples_session"] == 32 and line["samples_total"] == 64 and line["steps_session"] == 4
     assert line["chain_step"] == 8 and line["synthetic_nme"] == manifest["metrics"]["test"]["nme"]
-    assert line["dev_nme_balanced"] is None and line["images_per_s"] > 0
+    assert line["dev_nme_balanced"] is None and line["dev_nme_yaw_bins"] is None and line["images_per_s"] > 0
     assert line["cpu"] and line["device"] is None and line["cpu_hours_session"] > 0
     # A session on an accelerator (its export names the device) records device hours and the dev
     # figures it was given (the photos are scored on the CPU afterwards), no CPU hours.
     m = dict(manifest, chain=manifest["chain"][:-1] + [dict(manifest["chain"][-1], device="NVIDIA H200")])
     (tmp_path / "two" / "weights.json").write_text(json.dumps(m))
     session = json.loads((tmp_path / "two" / "session.json").read_text())
-    gpu = campaign.campaign_line(tmp_path / "two", real=dict(dir="dev", nme_balanced=0.07))
+    bins = {"0-30": 0.05, "30-60": 0.07, "60-90": 0.09}
+    gpu = campaign.campaign_line(tmp_path / "two", real=dict(dir="dev", nme_balanced=0.07, yaw_bins=bins))
     assert gpu["device"] == "NVIDIA H200" and gpu["cpu"] is None and gpu["cpu_hours_session"] == 0.0
     assert gpu["device_hours_session"] == round(session["train_seconds"] / 3600, 4) and gpu["dev_nme_balanced"] == 0.07
+    assert gpu["dev_nme_yaw_bins"] == bins
     (tmp_path / "two" / "weights.json").write_text(json.dumps(manifest))
     log = tmp_path / "campaign.jsonl"
     campaign.append_line(log, line)

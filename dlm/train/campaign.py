@@ -47,7 +47,9 @@ def campaign_line(workdir, roi_auto: dict | None = None, real: dict | None = Non
                 lr_end=session["lr"], synthetic_nme=test.get("nme"),
                 dev_dir=real.get("dir"), dev_nme_balanced=real.get("nme_balanced"),
                 dev_nme_inner51=real.get("nme_inner51"), dev_failure_rate_10=real.get("failure_rate_10"),
-                dev_num_images=real.get("num_images"), weights_sha256=manifest.get("sha256"))
+                dev_num_images=real.get("num_images"),
+                # By yaw (0-30 / 30-60 / 60-90 degrees): a probe may trade profiles for frontal faces.
+                dev_nme_yaw_bins=real.get("yaw_bins"), weights_sha256=manifest.get("sha256"))
     if roi_auto is not None:
         # From 2026-12-04 14:30 the own-ROI figure finds faces as dlm reconstruct does: the face
         # detector's boxes first (before: the landmark network's full search alone).
