@@ -9,12 +9,17 @@ reports its 300-W figures through a label translation too.
 Data: the 200 dev photos (`../shared/real/aflw2000_dev`) cropped from their ground-truth boxes
 as `dlm eval aflw2000 --roi gt` crops them; the network's dense landmarks there.  Each of the 68
 becomes its own point plus a ridge-fitted combination of its K nearest landmarks of the dense set
-(on the template).  K and the ridge are chosen by two-fold cross-validation over the dev photos
-(folds by a seeded permutation), then the translation is refitted on all 200.  The figures that
-say whether it transfers: the cross-validated dev NME (each photo translated by coefficients that
-never saw it) and the 16 AFLW2000-3D photos of `../shared/real/aflw2000_sample`, never used in
-fitting.  --write-manifest stores the table as `label_translation.aflw2000_68` in the model's
-manifest, where `dlm eval aflw2000` applies it (and reports the untranslated figures beside it).
+(on the template), the coefficients optionally a polynomial in the head's yaw as read from the
+landmarks (DEGREES) and optionally shared by mirror pairs, fitted on the photos and their mirror
+images (MIRROR; `dlm.eval.label_translation`).  K, ridge, degree and mirror sharing are chosen by
+ten-fold cross-validation over the dev photos (folds by a seeded permutation), then the
+translation is refitted on all 200.  The figures that say whether it transfers: nested
+cross-validation (each outer tenth translated by the choice and coefficients made on the other
+nine tenths, the choice by two-fold cross-validation within them: what a photo never seen gets,
+choice included), the chosen setting's ten-fold figure, and the 16 AFLW2000-3D photos of
+`../shared/real/aflw2000_sample`, never used in fitting or choosing.  --write-manifest stores the
+table as `label_translation.aflw2000_68` in the model's manifest, where `dlm eval aflw2000`
+applies it (and reports the untranslated figures beside it).
 Writes experiments/results/label_translation_<model>.{json,md}.
 """
 from __future__ import annotations
@@ -29,8 +34,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 HERE = Path(__file__).resolve().parent
-GRID_K = (8, 16, 32, 64)
-GRID_RIDGE = (1e-3, 1e-2, 1e-1)
+GRID_K = (32, 64, 128)
+GRID_RIDGE = (1e-2, 1e-1)
+DEGREES = (0, 1, 2)
+MIRROR = (False, True)
+FOLDS = 10
 SEED = 38
 
 
@@ -81,6 +89,7 @@ def main(argv=None):
     from dlm.io.files import write_json
     from dlm.io.provenance import shared_real_path
     from dlm.landmarks import predictor as lmk
+    from dlm.product import roi as roi_lib
     t0 = time.time()
     real = Path(args.real) if args.real else Path(shared_real_path("."))
     dev_dir, check_dir = real / "aflw2000_dev", real / "aflw2000_sample"
@@ -96,30 +105,68 @@ def main(argv=None):
     mu, truth, yaws, _ = dense_on_gt_crops(pred, str(dev_dir))
     keep = yaws < 90.01                  # the protocol's bins end at 90 degrees
     mu, truth, yaws = mu[keep], truth[keep], yaws[keep]
-    fold = np.random.default_rng(SEED).permutation(len(mu)) % 2
+    mirror = roi_lib.mirror_permutation(pred.landmark_set)
+    mirror68 = mirror[:68]
+    settings = [dict(k=k, ridge=r, degree=d, mirror=m) for m in MIRROR for d in DEGREES for k in GRID_K for r in GRID_RIDGE]
+
+    def fitted(setting, m, t):
+        """(neighbours, coef) of one setting fitted on photos m (N, L, 2), t (N, 68, 2)."""
+        if setting["mirror"]:
+            nb = lt.symmetric_neighbours(template, setting["k"], mirror)
+            mm, mt = lt.mirrored(m, t, mirror, mirror68)
+            m, t = np.concatenate([m, mm]), np.concatenate([t, mt])
+        else:
+            nb = lt.neighbours(template, setting["k"])
+        yaw = lt.yaw_proxy(m[:, :68], template[:68]) if setting["degree"] else None
+        return nb, lt.fit(m, t, norms(t), nb, setting["ridge"], yaw=yaw, degree=setting["degree"])
+
+    def translated(table, m):
+        return lt.translate(m, table, template[:68])
+
+    def cross_validated(setting, idx, folds, seed):
+        """The photos idx translated, each tenth (fold) by the setting fitted on the rest."""
+        fold = np.random.default_rng(seed).permutation(len(idx)) % folds
+        out = np.zeros((len(idx), 68, 2))
+        for f in range(folds):
+            tr, te = idx[fold != f], idx[fold == f]
+            out[fold == f] = translated(fitted(setting, mu[tr], truth[tr]), mu[te])
+        return out
+
+    everyone = np.arange(len(mu))
     grid = []
-    for k in GRID_K:
-        nb = lt.neighbours(template, k)
-        for ridge in GRID_RIDGE:
-            out = np.zeros_like(truth)
-            for f in (0, 1):
-                coef = lt.fit(mu[fold != f], truth[fold != f], norms(truth[fold != f]), nb, ridge)
-                out[fold == f] = lt.apply(mu[fold == f], nb, coef)
-            grid.append(dict(k=k, ridge=ridge, cv=protocol(out, truth, yaws)))
-            print(f"K {k:3d} ridge {ridge:g}: dev two-fold balanced NME {grid[-1]['cv']['nme_balanced']:.4f}", flush=True)
+    for setting in settings:
+        cv = protocol(cross_validated(setting, everyone, FOLDS, SEED), truth, yaws)
+        grid.append(dict(setting, cv=cv))
+        print(f"{setting}: dev {FOLDS}-fold balanced NME {cv['nme_balanced']:.4f}", flush=True)
     best = min(grid, key=lambda g: g["cv"]["nme_balanced"])
-    nb = lt.neighbours(template, best["k"])
-    coef = lt.fit(mu, truth, norms(truth), nb, best["ridge"])
-    res = dict(model=name, dev=str(dev_dir), num_photos=int(len(mu)), seed=SEED, k=best["k"], ridge=best["ridge"],
-               dev_raw=protocol(mu[:, :68], truth, yaws), dev_cv=best["cv"],
-               dev_in_sample=protocol(lt.apply(mu, nb, coef), truth, yaws), grid=grid,
+    best_setting = {k: best[k] for k in ("k", "ridge", "degree", "mirror")}
+    plain = min((g for g in grid if not g["mirror"] and not g["degree"]), key=lambda g: g["cv"]["nme_balanced"])
+    # Nested: the choice itself made without the outer tenth (two-fold within the other nine).
+    outer = np.random.default_rng(SEED + 1).permutation(len(mu)) % FOLDS
+    nested = np.zeros_like(truth)
+    nested_choices = []
+    for f in range(FOLDS):
+        inner = np.nonzero(outer != f)[0]
+        scores = [protocol(cross_validated(st, inner, 2, SEED), truth[inner], yaws[inner])["nme_balanced"]
+                  for st in settings]
+        choice = settings[int(np.argmin(scores))]
+        nested_choices.append(choice)
+        te = outer == f
+        nested[te] = translated(fitted(choice, mu[inner], truth[inner]), mu[te])
+    nb, coef = table = fitted(best_setting, mu, truth)
+    res = dict(model=name, dev=str(dev_dir), num_photos=int(len(mu)), seed=SEED, **best_setting,
+               dev_raw=protocol(mu[:, :68], truth, yaws), dev_cv=best["cv"], dev_nested_cv=protocol(nested, truth, yaws),
+               nested_choices=nested_choices, plain=plain,
+               dev_in_sample=protocol(translated(table, mu), truth, yaws), grid=grid,
                max_abs_coef=float(np.abs(coef).max()))
     if check_dir.is_dir():
         cmu, ctruth, cyaws, _ = dense_on_gt_crops(pred, str(check_dir))
         ck = cyaws < 90.01
         res.update(check=str(check_dir), check_raw=protocol(cmu[ck, :68], ctruth[ck], cyaws[ck]),
-                   check_translated=protocol(lt.apply(cmu[ck], nb, coef), ctruth[ck], cyaws[ck]))
-    config = dict(model=name, grid_k=list(GRID_K), grid_ridge=list(GRID_RIDGE), seed=SEED, crop="ground-truth box")
+                   check_translated=protocol(translated(table, cmu[ck]), ctruth[ck], cyaws[ck]),
+                   check_plain=protocol(translated(fitted(plain, mu, truth), cmu[ck]), ctruth[ck], cyaws[ck]))
+    config = dict(model=name, grid_k=list(GRID_K), grid_ridge=list(GRID_RIDGE), degrees=list(DEGREES),
+                  mirror=list(MIRROR), folds=FOLDS, seed=SEED, crop="ground-truth box")
     rec = record(f"label_translation_{name}", config, res, started=t0)
 
     def row(label, r):
@@ -127,25 +174,35 @@ def main(argv=None):
         return [label, r["num_images"], *(f"{100 * b[k]:.2f}%" if b[k] is not None else "-" for k in b),
                 f"{100 * r['nme_balanced']:.2f}%" if r["nme_balanced"] is not None else "n/a (a bin is empty)",
                 f"{100 * r['nme_mean']:.2f}%", f"{100 * r['nme_inner51']:.2f}%"]
+    def described(g):
+        return (f"K {g['k']}, ridge {g['ridge']:g}, " + (f"yaw degree {g['degree']}" if g["degree"] else "no yaw") +
+                (", mirror-shared" if g["mirror"] else ""))
     rows = [row("dev, ICT's 68 untranslated", res["dev_raw"]),
-            row(f"dev, translated, two-fold cross-validated (K {best['k']}, ridge {best['ridge']:g})", res["dev_cv"]),
+            row(f"dev, translated, nested {FOLDS}-fold cross-validation (setting chosen without the photos scored)",
+                res["dev_nested_cv"]),
+            row(f"dev, translated, {FOLDS}-fold cross-validated, the chosen setting ({described(best)})", res["dev_cv"]),
+            row(f"dev, {FOLDS}-fold cross-validated, the best setting without yaw or mirror ({described(plain)})",
+                plain["cv"]),
             row("dev, translated by the table fitted on all of it (in-sample)", res["dev_in_sample"])]
     if "check_raw" in res:
         rows += [row("aflw2000_sample (never fitted on), untranslated", res["check_raw"]),
-                 row("aflw2000_sample, translated", res["check_translated"])]
+                 row("aflw2000_sample, translated", res["check_translated"]),
+                 row("aflw2000_sample, translated without yaw or mirror", res["check_plain"])]
     table = markdown_table(["photos, 68 points", "images", "0-30", "30-60", "60-90", "balanced NME", "mean NME",
                             "inner 51"], rows)
     write_table(f"label_translation_{name}",
                 f"Label translation of `{name}`'s dense landmarks to AFLW2000-3D's 68 points, fitted on the dev "
                 f"photos' ground-truth crops (each point: its own position plus a ridge-fitted combination of its K "
-                f"nearest dense landmarks; K and ridge by two-fold cross-validation)", rec, table)
+                f"nearest dense landmarks, the coefficients optionally polynomials in the yaw read from the landmarks and "
+                f"shared by mirror pairs; the setting by {FOLDS}-fold cross-validation)", rec, table)
     print(table)
     if args.write_manifest:
         mpath = (lmk.WEIGHTS_DIR / f"{name}.json") if shipped else Path(args.model).with_suffix(".json")
         manifest = json.loads(mpath.read_text())
         manifest.setdefault("label_translation", {})["aflw2000_68"] = dict(
-            fitted_on=dev_dir.name, num_photos=res["num_photos"], k=best["k"], ridge=best["ridge"],
+            fitted_on=dev_dir.name, num_photos=res["num_photos"], **best_setting,
             dev_nme_balanced_raw=res["dev_raw"]["nme_balanced"], dev_nme_balanced_cv=res["dev_cv"]["nme_balanced"],
+            dev_nme_balanced_nested_cv=res["dev_nested_cv"]["nme_balanced"],
             git_revision=rec["git_revision"], neighbours=nb.tolist(), coef=np.round(coef, 6).tolist())
         write_json(mpath, manifest)
         print(f"wrote label_translation.aflw2000_68 into {mpath}")

@@ -132,6 +132,8 @@ def eval_aflw2000(directory, model="offline", roi: str = "gt", progress=None, ke
     pred = model if isinstance(model, lmk.Predictor) else lmk.shipped(str(model))
     entry = pred.manifest.get("label_translation", {}).get("aflw2000_68") if label_translation else None
     table = lt.from_manifest(entry)
+    # ICT's 68 on the template: a table whose coefficients depend on yaw reads it from those landmarks.
+    template = roi_lib.landmark_template(pred.landmark_set)[:68] if lt.depends_on_yaw(table) else None
     items = read_aflw2000(directory)
     per_image, failures = [], []
     for k, (name, path, gt, yaw) in enumerate(items):
@@ -162,7 +164,7 @@ def eval_aflw2000(directory, model="offline", roi: str = "gt", progress=None, ke
                 roi_lib.mirror_averaged(image, dets[0], pred) if mirror else dets[0]
             dense, sig = np.asarray(det.mu, np.float64), np.asarray(det.sigma[:68])
         raw = dense[:68]
-        pts = lt.apply(dense, *table) if table is not None else raw
+        pts = lt.translate(dense, table, template) if table is not None else raw
         err, err_raw = normalised_errors(pts, gt), normalised_errors(raw, gt)
         image_nme = float(np.mean(err))
         per_image.append(dict(image=name, yaw_deg=yaw, nme=image_nme, nme_inner51=float(np.mean(err[17:])),

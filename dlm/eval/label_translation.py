@@ -17,7 +17,19 @@ the projection of one fixed point near them on the head, so a point defined deep
 than ICT's moves with the head's yaw as the dataset's does.  The coefficients are fitted by ridge
 regression on labelled photos (`fit`), in units of each photo's normalising size, x and y sharing
 them.  `experiments/label_translation.py` fits them per shipped network and says how well they
-transfer (two-fold cross-validation on the dev photos, and photos it never saw).
+transfer (cross-validation on the dev photos, and photos it never saw).
+
+Two refinements (session 65), each chosen by that cross-validation:
+- Yaw-dependent coefficients: coef_kj(s) = sum_d c_kjd s^d, s the head's signed sin(yaw) read from
+  the translated points' own landmarks (`yaw_proxy`: an affine camera fitted to them against their
+  3D template; for a peer's points mapped to the 68, ICT's 68 serve as the template, so both
+  methods read yaw the same way).  How far a contour point of the dataset lies from ICT's depends on how far the head
+  is turned, not only on where its neighbours are.
+- Mirror sharing: the fit also sees every photo mirrored (`mirrored`), with each point's
+  neighbours the mirror image of its mirror point's (`symmetric_neighbours`), so the left and
+  right points of a pair share one set of coefficients (the odd powers of yaw with their sign
+  turned, as the mirror turns yaw), fitted on twice the photos.  Only the fit
+  changes; `apply` reads any table.
 """
 from __future__ import annotations
 
@@ -35,34 +47,94 @@ def neighbours(template: np.ndarray, k: int, num_points: int = 68, base: np.ndar
     return np.argsort(d, axis=1, kind="stable")[:, :k]
 
 
+def symmetric_neighbours(template: np.ndarray, k: int, mirror: np.ndarray, num_points: int = 68) -> np.ndarray:
+    """(P, k) as `neighbours`, except that of each mirror pair (i, mirror[i]) the later point's
+    neighbours are the mirror images of the earlier one's: the two can then share coefficients.
+    mirror: (L,) the dense set's mirror permutation, mapping the first num_points among themselves."""
+    mirror = np.asarray(mirror)
+    if sorted(mirror[:num_points].tolist()) != list(range(num_points)):
+        raise ValueError("symmetric_neighbours: the mirror permutation does not map the first "
+                         f"{num_points} landmarks among themselves")
+    nb = neighbours(template, k, num_points)
+    for i in range(num_points):
+        if mirror[i] < i:
+            nb[i] = mirror[nb[mirror[i]]]
+    return nb
+
+
+def mirrored(mu: np.ndarray, truth: np.ndarray, mirror: np.ndarray, mirror_points: np.ndarray):
+    """The photos seen in a mirror: x negated (the translation does not depend on where x = 0 lies),
+    each landmark taking its mirror point's place.  mu (N, L, 2), truth (N, P, 2); mirror (L,) and
+    mirror_points (P,) the two sets' mirror permutations."""
+    flip = np.array([-1.0, 1.0])
+    return np.asarray(mu)[:, np.asarray(mirror)] * flip, np.asarray(truth)[:, np.asarray(mirror_points)] * flip
+
+
+def yaw_proxy(mu: np.ndarray, template: np.ndarray) -> np.ndarray:
+    """(...,) the head's signed sin(yaw) from landmarks mu (..., P, 2): the affine camera that best
+    maps their template (P, 3) onto them, its image x axis's share along the template's depth
+    (exact for a rigid, unrolled view).  Mirroring the landmarks (x negated) negates it."""
+    mu = np.asarray(mu, np.float64)
+    t = np.asarray(template, np.float64)
+    x = np.concatenate([t - t.mean(0), np.ones((len(t), 1))], 1)          # (L, 4)
+    a = np.linalg.pinv(x) @ mu                                            # (..., 4, 2)
+    row = a[..., :3, 0]                                                   # the x row of the camera
+    return row[..., 2] / np.maximum(np.linalg.norm(row, axis=-1), 1e-12)
+
+
+def _features(mu, neighbour_index, i, own, yaw, degree):
+    """(N, K (degree + 1), 2): each neighbour's offset from the point's own landmark, times yaw^d."""
+    rel = mu[:, neighbour_index[i]] - own[:, None]
+    if degree == 0:
+        return rel
+    return np.concatenate([rel * (yaw[:, None, None] ** d) for d in range(degree + 1)], 1)
+
+
 def fit(mu: np.ndarray, truth: np.ndarray, norm: np.ndarray, neighbour_index: np.ndarray,
-        ridge: float, base: np.ndarray | None = None) -> np.ndarray:
-    """Coefficients (P, K) that move each point's own landmark onto truth.
+        ridge: float, base: np.ndarray | None = None, yaw: np.ndarray | None = None, degree: int = 0) -> np.ndarray:
+    """Coefficients (P, K (degree + 1)) that move each point's own landmark onto truth.
 
     mu: (N, L, 2) predicted dense landmarks (pixels); truth: (N, P, 2) labelled points; norm: (N,)
     each photo's normalising size (errors are weighed as the NME weighs them); neighbour_index:
     (P, K); ridge: the penalty on the coefficients (0: plain least squares); base: (P,) the dense
-    landmark each point starts from (default the first P: dlm's sets start with ICT's 68)."""
+    landmark each point starts from (default the first P: dlm's sets start with ICT's 68).
+    degree > 0: each coefficient a polynomial of that degree in yaw (N,) (`yaw_proxy`), stored as
+    K columns per power, lowest first."""
     mu, truth = np.asarray(mu, np.float64), np.asarray(truth, np.float64)
     norm = np.asarray(norm, np.float64)[:, None, None]
     p, k = neighbour_index.shape
+    if degree and yaw is None:
+        raise ValueError("label_translation.fit: degree > 0 needs yaw")
     base = np.arange(p) if base is None else np.asarray(base)
-    coef = np.zeros((p, k))
+    width = k * (degree + 1)
+    coef = np.zeros((p, width))
     for i in range(p):
-        own = mu[:, base[i]:base[i] + 1]
-        a = ((mu[:, neighbour_index[i]] - own) / norm).transpose(0, 2, 1).reshape(-1, k)
-        b = ((truth[:, i] - own[:, 0]) / norm[:, 0]).reshape(-1)
-        coef[i] = np.linalg.solve(a.T @ a + ridge * np.eye(k), a.T @ b)
+        own = mu[:, base[i]]
+        a = (_features(mu, neighbour_index, i, own, yaw, degree) / norm).transpose(0, 2, 1).reshape(-1, width)
+        b = ((truth[:, i] - own) / norm[:, 0]).reshape(-1)
+        coef[i] = np.linalg.solve(a.T @ a + ridge * np.eye(width), a.T @ b)
     return coef
 
 
-def apply(mu: np.ndarray, neighbour_index: np.ndarray, coef: np.ndarray, base: np.ndarray | None = None) -> np.ndarray:
-    """mu (..., L, 2) dense landmarks -> (..., P, 2) the translated points (base as in `fit`)."""
+def apply(mu: np.ndarray, neighbour_index: np.ndarray, coef: np.ndarray, base: np.ndarray | None = None,
+          yaw: np.ndarray | None = None) -> np.ndarray:
+    """mu (..., L, 2) dense landmarks -> (..., P, 2) the translated points (base as in `fit`); yaw
+    (...,) when the table's coefficients depend on it (more columns than neighbours)."""
     mu = np.asarray(mu, np.float64)
-    p = neighbour_index.shape[0]
+    p, k = neighbour_index.shape
+    coef = np.asarray(coef, np.float64)
+    degree = coef.shape[1] // k - 1
+    if coef.shape[1] != k * (degree + 1):
+        raise ValueError(f"label_translation.apply: {coef.shape[1]} coefficients per point for {k} neighbours")
+    if degree and yaw is None:
+        raise ValueError("label_translation.apply: this table's coefficients depend on yaw; pass yaw")
     own = mu[..., :p, :] if base is None else mu[..., np.asarray(base), :]
     rel = mu[..., neighbour_index, :] - own[..., :, None, :]          # (..., P, K, 2)
-    return own + np.einsum("...pkc,pk->...pc", rel, np.asarray(coef, np.float64))
+    out = own + np.einsum("...pkc,pk->...pc", rel, coef[:, :k])
+    for d in range(1, degree + 1):
+        powered = np.asarray(yaw, np.float64)[..., None, None] ** d
+        out = out + powered * np.einsum("...pkc,pk->...pc", rel, coef[:, d * k:(d + 1) * k])
+    return out
 
 
 def from_manifest(entry: dict | None):
@@ -70,3 +142,27 @@ def from_manifest(entry: dict | None):
     if not entry:
         return None
     return np.asarray(entry["neighbours"], np.int64), np.asarray(entry["coef"], np.float64)
+
+
+def depends_on_yaw(table) -> bool:
+    """Whether a stored table (`from_manifest`, or None) has yaw-dependent coefficients."""
+    return table is not None and table[1].shape[1] > table[0].shape[1]
+
+
+def own_points(mu: np.ndarray, num_points: int, base: np.ndarray | None = None) -> np.ndarray:
+    """(..., P, 2) the landmarks the translated points start from (base as in `fit`)."""
+    mu = np.asarray(mu, np.float64)
+    return mu[..., :num_points, :] if base is None else mu[..., np.asarray(base), :]
+
+
+def translate(mu: np.ndarray, table, template: np.ndarray | None = None, base: np.ndarray | None = None) -> np.ndarray:
+    """A stored table (`from_manifest`) applied to dense landmarks mu (..., L, 2); template (P, 3)
+    the 3D template of the points' own landmarks (base as in `fit`), needed (for `yaw_proxy`) when
+    the table depends on yaw."""
+    nb, coef = table
+    yaw = None
+    if depends_on_yaw(table):
+        if template is None:
+            raise ValueError("label_translation.translate: this table depends on yaw; pass the template")
+        yaw = yaw_proxy(own_points(mu, nb.shape[0], base), template)
+    return apply(mu, nb, coef, base, yaw=yaw)

@@ -234,6 +234,15 @@ def predict_in(image: np.ndarray, rois: Sequence[Roi], predictor: lmk.Predictor,
 
 
 @functools.lru_cache(maxsize=None)
+def landmark_template(landmark_set: str) -> np.ndarray:
+    """(L, 3) the face model's template at a landmark set's vertices (cm)."""
+    model = _model()
+    template = np.asarray(model.template)[np.asarray(model.landmarks[landmark_set])]
+    template.flags.writeable = False    # cached: shared by every caller
+    return template
+
+
+@functools.lru_cache(maxsize=None)
 def mirror_permutation(landmark_set: str) -> np.ndarray:
     """(L,) the landmark of the set each landmark becomes in the mirror image (x -> -x)."""
     return _set_mirror_permutation(_model(), landmark_set)
