@@ -29,6 +29,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -77,6 +78,67 @@ def norms(truth: np.ndarray) -> np.ndarray:
     return np.sqrt(box[:, 0] * box[:, 1])
 
 
+class Points(NamedTuple):
+    """What the translation needs to know of a method's landmarks: the template its neighbours are
+    chosen on (L, 2 or 3), its mirror permutation (L,) or None (then no mirror sharing), the dense
+    landmark each of the 68 starts from (base (68,), None: the first 68) and the 3D template of
+    those 68 that the yaw is read against (ICT's 68 for dlm and for a peer mapped to them)."""
+    template: np.ndarray
+    mirror: np.ndarray | None
+    base: np.ndarray | None
+    yaw_template: np.ndarray
+
+
+def settings_grid() -> list[dict]:
+    return [dict(k=k, ridge=r, degree=d, mirror=m) for m in MIRROR for d in DEGREES for k in GRID_K for r in GRID_RIDGE]
+
+
+def fit_setting(setting: dict, points: Points, mu: np.ndarray, truth: np.ndarray):
+    """(neighbours, coef) of one setting fitted on photos mu (N, L, 2), truth (N, 68, 2); with
+    setting["mirror"], also on their mirror images (AFLW2000-3D's 68 mirrored as dlm's first 68 are)."""
+    from dlm.eval import label_translation as lt
+    from dlm.product import roi as roi_lib
+    if setting["mirror"]:
+        mirror68 = roi_lib.mirror_permutation("68")
+        nb = lt.symmetric_neighbours(points.template, setting["k"], points.mirror, base=points.base,
+                                     mirror_points=mirror68)
+        mm, mt = lt.mirrored(mu, truth, points.mirror, mirror68)
+        mu, truth = np.concatenate([mu, mm]), np.concatenate([truth, mt])
+    else:
+        nb = lt.neighbours(points.template, setting["k"], base=points.base)
+    yaw = lt.yaw_proxy(lt.own_points(mu, 68, points.base), points.yaw_template) if setting["degree"] else None
+    return nb, lt.fit(mu, truth, norms(truth), nb, setting["ridge"], points.base, yaw=yaw, degree=setting["degree"])
+
+
+def translate_table(table, points: Points, mu: np.ndarray) -> np.ndarray:
+    from dlm.eval import label_translation as lt
+    return lt.translate(mu, table, points.yaw_template, points.base)
+
+
+def cross_validated(setting: dict, points: Points, mu: np.ndarray, truth: np.ndarray, folds: int, seed: int):
+    """(N, 68, 2) every photo translated by the setting fitted on the other folds (seeded folds)."""
+    fold = np.random.default_rng(seed).permutation(len(mu)) % folds
+    out = np.zeros((len(mu), 68, 2))
+    for f in range(folds):
+        tr, te = fold != f, fold == f
+        out[te] = translate_table(fit_setting(setting, points, mu[tr], truth[tr]), points, mu[te])
+    return out
+
+
+def choose_setting(points: Points, mu, truth, yaws, folds: int = FOLDS, seed: int = SEED, quiet: bool = False):
+    """(the setting with the lowest cross-validated balanced NME, every setting with its figures)."""
+    grid = []
+    for setting in settings_grid():
+        if setting["mirror"] and points.mirror is None:
+            continue
+        cv = protocol(cross_validated(setting, points, mu, truth, folds, seed), truth, yaws)
+        grid.append(dict(setting, cv=cv))
+        if not quiet:
+            print(f"{setting}: dev {folds}-fold balanced NME {cv['nme_balanced']:.4f}", flush=True)
+    best = min(grid, key=lambda g: g["cv"]["nme_balanced"])
+    return {k: best[k] for k in ("k", "ridge", "degree", "mirror")}, grid
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="realtime", help="shipped name or weights .npz")
@@ -105,55 +167,24 @@ def main(argv=None):
     mu, truth, yaws, _ = dense_on_gt_crops(pred, str(dev_dir))
     keep = yaws < 90.01                  # the protocol's bins end at 90 degrees
     mu, truth, yaws = mu[keep], truth[keep], yaws[keep]
-    mirror = roi_lib.mirror_permutation(pred.landmark_set)
-    mirror68 = mirror[:68]
-    settings = [dict(k=k, ridge=r, degree=d, mirror=m) for m in MIRROR for d in DEGREES for k in GRID_K for r in GRID_RIDGE]
-
-    def fitted(setting, m, t):
-        """(neighbours, coef) of one setting fitted on photos m (N, L, 2), t (N, 68, 2)."""
-        if setting["mirror"]:
-            nb = lt.symmetric_neighbours(template, setting["k"], mirror)
-            mm, mt = lt.mirrored(m, t, mirror, mirror68)
-            m, t = np.concatenate([m, mm]), np.concatenate([t, mt])
-        else:
-            nb = lt.neighbours(template, setting["k"])
-        yaw = lt.yaw_proxy(m[:, :68], template[:68]) if setting["degree"] else None
-        return nb, lt.fit(m, t, norms(t), nb, setting["ridge"], yaw=yaw, degree=setting["degree"])
-
-    def translated(table, m):
-        return lt.translate(m, table, template[:68])
-
-    def cross_validated(setting, idx, folds, seed):
-        """The photos idx translated, each tenth (fold) by the setting fitted on the rest."""
-        fold = np.random.default_rng(seed).permutation(len(idx)) % folds
-        out = np.zeros((len(idx), 68, 2))
-        for f in range(folds):
-            tr, te = idx[fold != f], idx[fold == f]
-            out[fold == f] = translated(fitted(setting, mu[tr], truth[tr]), mu[te])
-        return out
-
-    everyone = np.arange(len(mu))
-    grid = []
-    for setting in settings:
-        cv = protocol(cross_validated(setting, everyone, FOLDS, SEED), truth, yaws)
-        grid.append(dict(setting, cv=cv))
-        print(f"{setting}: dev {FOLDS}-fold balanced NME {cv['nme_balanced']:.4f}", flush=True)
-    best = min(grid, key=lambda g: g["cv"]["nme_balanced"])
-    best_setting = {k: best[k] for k in ("k", "ridge", "degree", "mirror")}
+    points = Points(template, roi_lib.mirror_permutation(pred.landmark_set), None, template[:68])
+    best_setting, grid = choose_setting(points, mu, truth, yaws)
+    best = next(g for g in grid if all(g[k] == v for k, v in best_setting.items()))
     plain = min((g for g in grid if not g["mirror"] and not g["degree"]), key=lambda g: g["cv"]["nme_balanced"])
     # Nested: the choice itself made without the outer tenth (two-fold within the other nine).
     outer = np.random.default_rng(SEED + 1).permutation(len(mu)) % FOLDS
     nested = np.zeros_like(truth)
     nested_choices = []
     for f in range(FOLDS):
-        inner = np.nonzero(outer != f)[0]
-        scores = [protocol(cross_validated(st, inner, 2, SEED), truth[inner], yaws[inner])["nme_balanced"]
-                  for st in settings]
-        choice = settings[int(np.argmin(scores))]
+        inner = outer != f
+        choice, _ = choose_setting(points, mu[inner], truth[inner], yaws[inner], folds=2, quiet=True)
         nested_choices.append(choice)
-        te = outer == f
-        nested[te] = translated(fitted(choice, mu[inner], truth[inner]), mu[te])
-    nb, coef = table = fitted(best_setting, mu, truth)
+        nested[~inner] = translate_table(fit_setting(choice, points, mu[inner], truth[inner]), points, mu[~inner])
+    nb, coef = table = fit_setting(best_setting, points, mu, truth)
+
+    def translated(table, m):
+        return translate_table(table, points, m)
+
     res = dict(model=name, dev=str(dev_dir), num_photos=int(len(mu)), seed=SEED, **best_setting,
                dev_raw=protocol(mu[:, :68], truth, yaws), dev_cv=best["cv"], dev_nested_cv=protocol(nested, truth, yaws),
                nested_choices=nested_choices, plain=plain,
@@ -164,7 +195,7 @@ def main(argv=None):
         ck = cyaws < 90.01
         res.update(check=str(check_dir), check_raw=protocol(cmu[ck, :68], ctruth[ck], cyaws[ck]),
                    check_translated=protocol(translated(table, cmu[ck]), ctruth[ck], cyaws[ck]),
-                   check_plain=protocol(translated(fitted(plain, mu, truth), cmu[ck]), ctruth[ck], cyaws[ck]))
+                   check_plain=protocol(translated(fit_setting(plain, points, mu, truth), cmu[ck]), ctruth[ck], cyaws[ck]))
     config = dict(model=name, grid_k=list(GRID_K), grid_ridge=list(GRID_RIDGE), degrees=list(DEGREES),
                   mirror=list(MIRROR), folds=FOLDS, seed=SEED, crop="ground-truth box")
     rec = record(f"label_translation_{name}", config, res, started=t0)

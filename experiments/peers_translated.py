@@ -9,13 +9,16 @@ reports dlm through a label translation fitted on the dev photos; a comparison i
 peer gets the same treatment.  Here both methods find the faces themselves (dlm: `pipeline.detect`,
 the product's face finding; MediaPipe: its own detector, static images) on the 200 dev photos
 (`../shared/real/aflw2000_dev`) and the 16 sample photos (`aflw2000_sample`, never fitted on), and
-each method's translation is the same model (`dlm.eval.label_translation`: each of the 68 is its
-own point plus a ridge combination of its K nearest dense points; dlm's neighbours on the face
-model's template, MediaPipe's on its mean 2D shape over the dev photos it found), K 32, ridge
-0.01 (dlm's cross-validated choice, `label_translation.py`), fitted on the photos the method found.
+each method's translation is the same model, chosen the same way (`label_translation.py`'s grid and
+ten-fold cross-validation, per method: each of the 68 is its own point plus a ridge combination of
+its K nearest dense points, the coefficients polynomials in the yaw read from its 68 against ICT's
+68 on the template, shared by mirror pairs; dlm's neighbours on the face model's template,
+MediaPipe's on its mean 2D shape over the dev photos it found, its mirror permutation the nearest
+mirrored point of its mean near-frontal shape), fitted on the photos the method found.  The
+session-62 model (K 32, ridge 0.01, two-fold, no yaw or mirror) is reported beside it.
 
-Figures per method: dev balanced NME untranslated, dev translated two-fold cross-validated (each
-photo by coefficients fitted on the other half; same seeded folds), and the sample photos
+Figures per method: dev balanced NME untranslated, dev translated ten-fold cross-validated (each
+photo by coefficients fitted on the other nine tenths; same seeded folds), and the sample photos
 translated by coefficients fitted on all of dev.  Photos a method does not find are left out of
 its NME (its count says how many); one column scores each on the photos both found.  MediaPipe's base mapping (which of its 468 points stands for each
 of the 68) is peers.py's: the lowest mean error over its synthetic calibration renders.
@@ -62,6 +65,16 @@ def mean_shape_2d(points: np.ndarray) -> np.ndarray:
     return c.mean(0)
 
 
+def mirror_from_shape(shape: np.ndarray) -> tuple[np.ndarray, float]:
+    """(mirror permutation (L,), the share of points whose match is mutual) of a near-symmetric 2D
+    shape (L, 2) (y down, face upright): each point's nearest point once x is reflected about the
+    shape's mean x."""
+    reflected = shape * np.array([-1.0, 1.0]) + np.array([2 * shape[:, 0].mean(), 0.0])
+    d = np.linalg.norm(reflected[:, None] - shape[None], axis=2)
+    perm = np.argmin(d, axis=1)
+    return perm, float(np.mean(perm[perm] == np.arange(len(perm))))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="realtime")
@@ -71,7 +84,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
     import peers
     from common import markdown_table, record, write_table
-    from label_translation import norms, protocol as scores
+    from label_translation import (FOLDS, Points, choose_setting, cross_validated, fit_setting, norms,
+                                   protocol as scores, translate_table)
+    from dlm.product import roi as roi_lib
     from dlm.core import facemodel as fm
     from dlm.eval import aflw2000
     from dlm.eval import label_translation as lt
@@ -98,22 +113,26 @@ def main(argv=None):
     dl_points, dl_found, dl_set = dlm_dense(paths, args.model)
     methods = {
         "dlm": dict(points=dl_points, found=dl_found, base=np.arange(68),
-                    template=np.asarray(model.template)[np.asarray(model.landmarks[dl_set])]),
+                    template=np.asarray(model.template)[np.asarray(model.landmarks[dl_set])],
+                    mirror=roi_lib.mirror_permutation(dl_set)),
         "mediapipe": dict(points=mp["points"].astype(np.float64), found=mp["found"].astype(bool), base=mapping),
     }
+    ict68 = roi_lib.landmark_template("68")
     truth = np.concatenate([sets["aflw2000_dev"]["truth"], sets["aflw2000_sample"]["truth"]])
     yaws = np.concatenate([sets["aflw2000_dev"]["yaws"], sets["aflw2000_sample"]["yaws"]])
     sizes = norms(truth)
     is_dev = np.arange(len(paths)) < n_dev
     fold = np.random.default_rng(SEED).permutation(n_dev) % 2
     fold = np.concatenate([fold, np.full(len(paths) - n_dev, -1)])
+    frontal = yaws < 15.0
     results, rows = {}, []
     for name, m in methods.items():
         pts, found, base = m["points"], m["found"], m["base"]
         dev, smp = found & is_dev, found & ~is_dev
-        template = m.get("template")
+        template, mirror, mutual = m.get("template"), m.get("mirror"), None
         if template is None:
             template = mean_shape_2d(pts[dev])
+            mirror, mutual = mirror_from_shape(mean_shape_2d(pts[dev & frontal]))
         nb = lt.neighbours(template, K, base=base)
         cv = np.full((len(paths), 68, 2), np.nan)
         for f in (0, 1):
@@ -121,13 +140,24 @@ def main(argv=None):
             coef = lt.fit(pts[tr], truth[tr], sizes[tr], nb, RIDGE, base)
             cv[te] = lt.apply(pts[te], nb, coef, base)
         coef = lt.fit(pts[dev], truth[dev], sizes[dev], nb, RIDGE, base)
+        # The model dlm's own evaluation uses (yaw terms, mirror sharing), chosen per method by
+        # ten-fold cross-validation on the photos it found.
+        points = Points(template, mirror, base, ict68)
+        setting, _ = choose_setting(points, pts[dev], truth[dev], yaws[dev], quiet=True)
+        cv_yaw = np.full((len(paths), 68, 2), np.nan)
+        cv_yaw[dev] = cross_validated(setting, points, pts[dev], truth[dev], FOLDS, SEED)
+        table = fit_setting(setting, points, pts[dev], truth[dev])
         both = is_dev & methods["dlm"]["found"] & methods["mediapipe"]["found"]
         r = dict(found_dev=int(dev.sum()), found_sample=int(smp.sum()), found_dev_by_both=int(both.sum()),
-                 dev_translated_cv_both_found=scores(cv[both], truth[both], yaws[both]),
+                 setting=setting, mirror_mutual_share=mutual,
+                 dev_translated_cv_both_found=scores(cv_yaw[both], truth[both], yaws[both]),
                  dev_raw=scores(pts[dev][:, base], truth[dev], yaws[dev]),
-                 dev_translated_cv=scores(cv[dev], truth[dev], yaws[dev]),
+                 dev_translated_cv=scores(cv_yaw[dev], truth[dev], yaws[dev]),
                  sample_raw=scores(pts[smp][:, base], truth[smp], yaws[smp]),
-                 sample_translated=scores(lt.apply(pts[smp], nb, coef, base), truth[smp], yaws[smp]))
+                 sample_translated=scores(translate_table(table, points, pts[smp]), truth[smp], yaws[smp]),
+                 plain_dev_translated_cv=scores(cv[dev], truth[dev], yaws[dev]),
+                 plain_dev_translated_cv_both_found=scores(cv[both], truth[both], yaws[both]),
+                 plain_sample_translated=scores(lt.apply(pts[smp], nb, coef, base), truth[smp], yaws[smp]))
         results[name] = r
         pct = lambda v: f"{100 * v:.2f}%" if v is not None else "n/a"  # noqa: E731
         rows.append([name, f"{r['found_dev']}/{n_dev}", pct(r["dev_raw"]["nme_balanced"]),
@@ -135,18 +165,26 @@ def main(argv=None):
                      " / ".join(pct(v) for v in r["dev_translated_cv"]["yaw_bins"].values()),
                      pct(r["dev_translated_cv_both_found"]["nme_balanced"]),
                      f"{r['found_sample']}/{len(paths) - n_dev}", pct(r["sample_raw"]["nme_mean"]),
-                     pct(r["sample_translated"]["nme_mean"])])
+                     pct(r["sample_translated"]["nme_mean"]),
+                     f"{pct(r['plain_dev_translated_cv']['nme_balanced'])} / "
+                     f"{pct(r['plain_dev_translated_cv_both_found']['nme_balanced'])} / "
+                     f"{pct(r['plain_sample_translated']['nme_mean'])}",
+                     f"K {setting['k']}, ridge {setting['ridge']:g}, yaw degree {setting['degree']}"
+                     + (", mirror-shared" if setting["mirror"] else "")
+                     + (f" (mirror matches mutual: {100 * mutual:.0f}%)" if mutual is not None else "")])
         print(name, rows[-1], flush=True)
-    config = dict(model=args.model, k=K, ridge=RIDGE, seed=SEED, mediapipe=peers.PEERS["mediapipe"],
+    config = dict(model=args.model, k=K, ridge=RIDGE, seed=SEED, folds=FOLDS, mediapipe=peers.PEERS["mediapipe"],
                   calibration=cfg["calibration"], calibration_seed=cfg["calibration_seed"])
     rec = record(args.name, config, results, started=t0)
     table = markdown_table(["method (finds faces itself)", "dev found", "dev balanced, untranslated",
-                            "dev balanced, translated (two-fold CV)", "translated by yaw 0-30 / 30-60 / 60-90",
+                            f"dev balanced, translated ({FOLDS}-fold CV)", "translated by yaw 0-30 / 30-60 / 60-90",
                             "translated, photos both methods found",
-                            "sample found", "sample mean NME, untranslated", "sample mean NME, translated"], rows)
+                            "sample found", "sample mean NME, untranslated", "sample mean NME, translated",
+                            f"session-62 model (K {K}, ridge {RIDGE}, two-fold): dev / both found / sample",
+                            "setting chosen"], rows)
     write_table(args.name, f"dlm ({args.model} network) and MediaPipe Face Mesh on the AFLW2000-3D dev and sample photos, each "
-                "finding faces itself, each with the same label translation model fitted on the dev photos "
-                f"(K {K}, ridge {RIDGE})", rec, table)
+                "finding faces itself, each with the same label translation model (yaw terms, mirror sharing; "
+                f"setting chosen per method by {FOLDS}-fold cross-validation) fitted on the dev photos", rec, table)
     print(table)
     return 0
 

@@ -47,18 +47,23 @@ def neighbours(template: np.ndarray, k: int, num_points: int = 68, base: np.ndar
     return np.argsort(d, axis=1, kind="stable")[:, :k]
 
 
-def symmetric_neighbours(template: np.ndarray, k: int, mirror: np.ndarray, num_points: int = 68) -> np.ndarray:
-    """(P, k) as `neighbours`, except that of each mirror pair (i, mirror[i]) the later point's
-    neighbours are the mirror images of the earlier one's: the two can then share coefficients.
-    mirror: (L,) the dense set's mirror permutation, mapping the first num_points among themselves."""
+def symmetric_neighbours(template: np.ndarray, k: int, mirror: np.ndarray, num_points: int = 68,
+                         base: np.ndarray | None = None, mirror_points: np.ndarray | None = None) -> np.ndarray:
+    """(P, k) as `neighbours`, except that of each mirror pair of points (i, mirror_points[i]) the
+    later one's neighbours are the mirror images of the earlier one's: the two can then share
+    coefficients.  mirror: (L,) the dense set's mirror permutation; mirror_points (P,) the points'
+    (default: mirror's first P, which must then map the first P among themselves: dlm's sets)."""
     mirror = np.asarray(mirror)
-    if sorted(mirror[:num_points].tolist()) != list(range(num_points)):
-        raise ValueError("symmetric_neighbours: the mirror permutation does not map the first "
-                         f"{num_points} landmarks among themselves")
-    nb = neighbours(template, k, num_points)
+    if mirror_points is None:
+        mirror_points = mirror[:num_points]
+        if base is not None or sorted(mirror_points.tolist()) != list(range(num_points)):
+            raise ValueError("symmetric_neighbours: pass mirror_points (the dense set's mirror does not map "
+                             f"the first {num_points} landmarks among themselves, or the points start elsewhere)")
+    mirror_points = np.asarray(mirror_points)
+    nb = neighbours(template, k, num_points, base)
     for i in range(num_points):
-        if mirror[i] < i:
-            nb[i] = mirror[nb[mirror[i]]]
+        if mirror_points[i] < i:
+            nb[i] = mirror[nb[mirror_points[i]]]
     return nb
 
 
