@@ -130,11 +130,13 @@ def test_quick_training_resumes_exactly(tmp_path, model):
     cfg = train.load_config("experiments/configs/quick.py")
     cfg.steps = 10
     a = tmp_path / "a"
-    assert cli.main(["--quiet", "train", "experiments/configs/quick.py", "--workdir", str(a), "--steps", "10",
-                     "--json", str(tmp_path / "a.json")]) == 0
+    # --quick: any config's folder, quick.py from it (what the command's help offers for tests).
+    assert cli.main(["--quiet", "train", "experiments/configs/offline_mnv2100_703.py", "--quick", "--workdir", str(a),
+                     "--steps", "10", "--json", str(tmp_path / "a.json")]) == 0
     res = json.loads((tmp_path / "a.json").read_text())
     assert res["workdir"] == str(a) and 0 < res["test"]["nme"] < 10
     assert json.loads((a / "weights.json").read_text())["train_config"]["steps"] == 10
+    assert json.loads((a / "weights.json").read_text())["train_config"]["name"] == cfg.name
     full = [json.loads(x) for x in (a / "metrics.jsonl").read_text().splitlines()]
     # The same run stopped after step 5 and restarted: identical losses afterwards.
     b = tmp_path / "b"
