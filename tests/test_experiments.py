@@ -233,3 +233,29 @@ def test_ship_weights_takes_another_architecture_only_when_asked_and_never_anoth
                               "--new-network"]) == 2
     assert "its landmark_set, num_landmarks differ" in capsys.readouterr().err
     assert shipped.read_bytes() == before
+
+
+def test_probe_table_has_a_row_per_arm_grouped_by_file(tmp_path, monkeypatch):
+    """experiments/campaigns.py's probe table (docs/results.md): every line of every probe*.jsonl a row,
+    files in name order, the config named when it exists, the dev figure to three decimals and the yaw
+    bins when the line has them."""
+    import json
+    sys.path.insert(0, str(EXPERIMENTS))
+    try:
+        import campaigns
+    finally:
+        sys.path.remove(str(EXPERIMENTS))
+    line = dict(date="2026-12-07T14:22:13+00:00", pool="pools/p13", pool_num=48000, samples_session=96000,
+                synthetic_nme=0.0411, dev_nme_balanced=0.062068, dev_nme_inner51=0.0436, dev_failure_rate_10=0.05,
+                git_revision="e9971a504034bd885ecded")
+    (tmp_path / "probe9.jsonl").write_text(json.dumps(dict(line, name="probe64_control")) + "\n" + json.dumps(
+        dict(line, name="no_such_config", dev_nme_balanced=0.0625,
+             dev_nme_yaw_bins={"0-30": 0.0472, "30-60": 0.0574, "60-90": 0.0829})) + "\n")
+    (tmp_path / "probe10.jsonl").write_text(json.dumps(dict(line, name="probe65_control")) + "\n")
+    (tmp_path / "campaign_x.jsonl").write_text(json.dumps(dict(line, name="not_a_probe")) + "\n")
+    monkeypatch.setattr(campaigns, "RESULTS", tmp_path)
+    rows = [r for r in campaigns.write_probes().read_text().splitlines() if r.startswith("| probe")][1:]
+    assert [r.split(" | ")[:2] for r in rows] == [["| probe10", "`probe65_control.py`"], ["| probe9", "`probe64_control.py`"],
+                                                   ["| probe9", "no_such_config"]]
+    assert "| 6.207% | - |" in rows[1] and "| 6.250% | 4.72 / 5.74 / 8.29 |" in rows[2]
+    assert "pool_x" not in "".join(rows) and "not_a_probe" not in "".join(rows)
