@@ -2,7 +2,7 @@
 
     python experiments/label_translation.py --model realtime --write-manifest     # ~1 min, 2-core CPU
 
-Why (dlm.eval.label_translation): ICT's 68 points are not AFLW2000-3D's 68; the jaw most of all
+Why (dlm.landmarks.label_translation): ICT's 68 points are not AFLW2000-3D's 68; the jaw most of all
 (defined further forward on the cheek), which costs ~0.2 face sizes on profiles.  The paper
 reports its 300-W figures through a label translation too.
 
@@ -11,7 +11,7 @@ as `dlm eval aflw2000 --roi gt` crops them; the network's dense landmarks there.
 becomes its own point plus a ridge-fitted combination of its K nearest landmarks of the dense set
 (on the template), the coefficients optionally a polynomial in the head's yaw as read from the
 landmarks (DEGREES) and optionally shared by mirror pairs, fitted on the photos and their mirror
-images (MIRROR; `dlm.eval.label_translation`).  K, ridge, degree and mirror sharing are chosen by
+images (MIRROR; `dlm.landmarks.label_translation`).  K, ridge, degree and mirror sharing are chosen by
 ten-fold cross-validation over the dev photos (folds by a seeded permutation), then the
 translation is refitted on all 200.  The figures that say whether it transfers: nested
 cross-validation (each outer tenth translated by the choice and coefficients made on the other
@@ -96,7 +96,7 @@ def settings_grid() -> list[dict]:
 def fit_setting(setting: dict, points: Points, mu: np.ndarray, truth: np.ndarray):
     """(neighbours, coef) of one setting fitted on photos mu (N, L, 2), truth (N, 68, 2); with
     setting["mirror"], also on their mirror images (AFLW2000-3D's 68 mirrored as dlm's first 68 are)."""
-    from dlm.eval import label_translation as lt
+    from dlm.landmarks import label_translation as lt
     from dlm.product import roi as roi_lib
     if setting["mirror"]:
         mirror68 = roi_lib.mirror_permutation("68")
@@ -111,7 +111,7 @@ def fit_setting(setting: dict, points: Points, mu: np.ndarray, truth: np.ndarray
 
 
 def translate_table(table, points: Points, mu: np.ndarray) -> np.ndarray:
-    from dlm.eval import label_translation as lt
+    from dlm.landmarks import label_translation as lt
     return lt.translate(mu, table, points.yaw_template, points.base)
 
 
@@ -147,7 +147,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     from common import record, markdown_table, write_table
     from dlm.core import facemodel as fm
-    from dlm.eval import label_translation as lt
+    from dlm.landmarks import label_translation as lt
     from dlm.io.files import write_json
     from dlm.io.provenance import shared_real_path
     from dlm.landmarks import predictor as lmk

@@ -89,7 +89,7 @@ def main(argv=None):
     from dlm.product import roi as roi_lib
     from dlm.core import facemodel as fm
     from dlm.eval import aflw2000
-    from dlm.eval import label_translation as lt
+    from dlm.landmarks import label_translation as lt
     from dlm.io.provenance import shared_real_path
     t0 = time.time()
     real = Path(args.real) if args.real else Path(shared_real_path("."))

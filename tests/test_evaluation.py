@@ -169,7 +169,7 @@ def test_label_translation_fit_recovers_known_coefficients():
     """Truth made from the dense points by known coefficients is fitted back exactly (no ridge);
     moving and scaling every photo (and its normaliser) leaves the fit unchanged: the translation
     is an affine combination of landmarks, so it follows a similarity transform of the image."""
-    from dlm.eval import label_translation as lt
+    from dlm.landmarks import label_translation as lt
     rng = np.random.default_rng(3)
     template = rng.normal(size=(30, 3))
     nb = lt.neighbours(template, 5, num_points=8)
@@ -201,7 +201,7 @@ def test_label_translation_yaw_terms_and_mirror_sharing():
     in the image) and negates under a mirror; coefficients that are polynomials in it are fitted
     back exactly; with mirrored photos and symmetric neighbours, the two points of a mirror pair
     come out with one set of coefficients; a yaw table refuses to translate without the template."""
-    from dlm.eval import label_translation as lt
+    from dlm.landmarks import label_translation as lt
     rng = np.random.default_rng(5)
     half = rng.normal(size=(15, 3)) + np.array([1.5, 0.0, 0.0])
     template = np.concatenate([half, half * np.array([-1.0, 1.0, 1.0])])     # symmetric in x
@@ -288,7 +288,7 @@ def test_eval_applies_the_models_label_translation_and_reports_raw(tmp_path):
     assert r["nme_mean"] == pytest.approx(np.mean([x["nme"] for x in r["per_image"]]))
     # A table whose coefficients depend on yaw (0.5 + 0.25 s, s the yaw read from the 68 against ICT's
     # template): eval reads the template of the predictor's landmark set and applies it.
-    from dlm.eval import label_translation as lt
+    from dlm.landmarks import label_translation as lt
     from dlm.product import roi as roi_lib
     pred.answers = list(answers)
     pred.manifest = {"label_translation": {"aflw2000_68": dict(table, coef=[[0.5, 0.25]] * 68)}}

@@ -100,6 +100,14 @@ def test_cli_reconstruct_batch_continues_past_bad_files(scene, tmp_path, capsys,
     assert params["mesh_frame"] == "head" and np.array(params["head_to_camera"]).shape == (4, 4)
     lm = json.loads((out / "face" / "landmarks.json").read_text())
     assert np.array(lm["mu"]).shape == (320, 2) and np.array(lm["sigma"]).shape == (320,)
+    # AFLW2000-3D's 68 through the model's stored translation (yaw terms: read against ICT's 68 on the template).
+    from dlm.landmarks import label_translation as lt
+    from dlm.landmarks import predictor as lmk
+    from dlm.product import roi as roi_lib
+    table = lt.from_manifest(lmk.shipped("realtime").manifest["label_translation"]["aflw2000_68"])
+    want = lt.translate(np.array(lm["mu"]), table, roi_lib.landmark_template("320")[:68])
+    np.testing.assert_allclose(np.array(lm["aflw2000_68"]), want, atol=0.02)    # mu is written to 0.001 px
+    assert np.abs(np.array(lm["aflw2000_68"]) - np.array(lm["mu"])[:68]).max() > 0.5   # moved: not ICT's 68
     obj = (out / "face" / "mesh.obj").read_text()
     assert obj.count("\nv ") == model.num_vertices and "\nvt " in obj
     overlay = cv2.imread(str(out / "face" / "overlay.png"))

@@ -6,7 +6,7 @@ divided by sqrt(w h) of the ground-truth landmark box; |yaw| bins [0, 30), [30, 
 degrees and their balanced mean.  dlm's dense sets start with ICT's 68 points.  When the model's
 manifest holds a label translation for this dataset (`label_translation.aflw2000_68`, fitted by
 experiments/label_translation.py on the 200 dev photos), the 68 compared are the translated ones
-(`dlm.eval.label_translation`: ICT's jaw is defined further forward than AFLW2000-3D's, which
+(`dlm.landmarks.label_translation`: ICT's jaw is defined further forward than AFLW2000-3D's, which
 costs ~0.2 face sizes on profiles) and the untranslated figures are reported beside them (`raw`);
 label_translation=False compares ICT's 68 as they are.
 
@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from scipy.io import loadmat
 
-from dlm.eval import label_translation as lt
+from dlm.landmarks import label_translation as lt
 from dlm.landmarks import predictor as lmk
 from dlm.product import detector as detector_lib
 from dlm.product import roi as roi_lib

@@ -105,10 +105,13 @@ def face_json(result, model: fm.FaceModel, extra: dict | None = None) -> dict:
 
 
 def landmarks_json(result) -> dict:
-    return dict(landmark_set=result.landmark_set, image_size=list(result.image_size), coordinates=COORDINATES,
-                mu=np.round(np.asarray(result.landmarks, np.float64), 3).tolist(),
-                sigma=np.round(np.asarray(result.sigma, np.float64), 4).tolist(),
-                fitted=np.round(np.asarray(result.fitted_landmarks, np.float64), 3).tolist())
+    out = dict(landmark_set=result.landmark_set, image_size=list(result.image_size), coordinates=COORDINATES,
+               mu=np.round(np.asarray(result.landmarks, np.float64), 3).tolist(),
+               sigma=np.round(np.asarray(result.sigma, np.float64), 4).tolist(),
+               fitted=np.round(np.asarray(result.fitted_landmarks, np.float64), 3).tolist())
+    if getattr(result, "landmarks_68", None) is not None:    # the model's label translation (photos)
+        out["aflw2000_68"] = np.round(np.asarray(result.landmarks_68, np.float64), 3).tolist()
+    return out
 
 
 def overlay_faces(model: fm.FaceModel) -> np.ndarray:

@@ -77,7 +77,7 @@ def reconstruct_photos(paths, out, model: str | lmk.Predictor = "offline", face_
             say(len(kept), len(kept), "fitting")
             results = pipeline.fit_faces(dets, [(im.shape[1], im.shape[0]) for im in images], pred.landmark_set,
                                          face_model, same_person=True)
-            for i, img, res in zip(kept, images, pipeline.with_quality(results, pred)):
+            for i, img, res in zip(kept, images, pipeline.with_model_calibrations(results, pred)):
                 check_quality(paths[i], 0, res)
                 files = outputs.write_face(out / names[i], img, res, face_model,
                                            extra=dict(input=str(paths[i]), same_person=True),

@@ -27,6 +27,7 @@ from dlm.fitting import energy as en
 from dlm.fitting import offline
 from dlm.fitting.realtime import RealtimeFitter
 from dlm.io.images import InputError
+from dlm.landmarks import label_translation as lt
 from dlm.landmarks import predictor as lmk
 from dlm.product import quality as quality_lib
 from dlm.product import detector as detector_lib
@@ -51,15 +52,24 @@ class FaceResult:
     energy: dict                 # weighted energy terms at the solution
     vertices: np.ndarray         # (V, 3) posed mesh, cm (world = camera frame for one photo)
     quality: float | None = None  # P(right face) from the ROI score (dlm.product.quality); None: uncalibrated
+    # (68, 2) AFLW2000-3D's 68 points (the common 68-point annotation, jaw on the mandible's contour) from
+    # the landmarks through the model's label translation (dlm.landmarks.label_translation); None: it has none.
+    landmarks_68: np.ndarray | None = None
 
     @property
     def score(self) -> float:
         return self.roi.score
 
 
-def with_quality(results: list[FaceResult], pred: lmk.Predictor) -> list[FaceResult]:
+def with_model_calibrations(results: list[FaceResult], pred: lmk.Predictor) -> list[FaceResult]:
+    """The results with what the model's manifest calibrates on real photos: the probability that each
+    is the right face (`quality`) and AFLW2000-3D's 68 points through its label translation."""
     cal = pred.manifest.get("quality")
-    return [dataclasses.replace(r, quality=quality_lib.probability(r.roi.score, cal)) for r in results]
+    table = lt.from_manifest(pred.manifest.get("label_translation", {}).get("aflw2000_68"))
+    template = roi_lib.landmark_template(pred.landmark_set)[:68] if lt.depends_on_yaw(table) else None
+    return [dataclasses.replace(r, quality=quality_lib.probability(r.roi.score, cal),
+                                landmarks_68=None if table is None else lt.translate(r.landmarks, table, template))
+            for r in results]
 
 
 def predictor(model) -> lmk.Predictor:
@@ -151,7 +161,7 @@ def reconstruct_faces(image: np.ndarray, model="offline", max_faces: int = 1, fa
     pred = predictor(model)
     dets = detect(image, pred, max_faces, min_face)
     h, w = image.shape[:2]
-    return with_quality(fit_faces(dets, (w, h), pred.landmark_set, face_model, config=config), pred)
+    return with_model_calibrations(fit_faces(dets, (w, h), pred.landmark_set, face_model, config=config), pred)
 
 
 def reconstruct(image: np.ndarray, model="offline", face_model=None, config: offline.FitConfig | None = None,
@@ -167,7 +177,7 @@ def reconstruct_same_person(images, model="offline", face_model=None, config: of
     pred = predictor(model)
     dets = [detect(im, pred, 1)[0] for im in images]
     sizes = [(im.shape[1], im.shape[0]) for im in images]
-    return with_quality(fit_faces(dets, sizes, pred.landmark_set, face_model, same_person=True, config=config), pred)
+    return with_model_calibrations(fit_faces(dets, sizes, pred.landmark_set, face_model, same_person=True, config=config), pred)
 
 
 # ---------------------------------------------------------------------------------------------
