@@ -73,6 +73,23 @@ def protocol(points: np.ndarray, truth: np.ndarray, yaws: np.ndarray) -> dict:
                 num_images=len(recs))
 
 
+# The 68 points' parts (AFLW2000-3D / iBUG numbering).
+REGIONS = dict(jaw=(0, 17), brows=(17, 27), nose=(27, 36), eyes=(36, 48), mouth=(48, 68))
+YAW_EDGES = ((0.0, 30.0), (30.0, 60.0), (60.0, 90.01))
+
+
+def regions(points: np.ndarray, truth: np.ndarray, yaws: np.ndarray) -> dict:
+    """Each part's mean normalised error per yaw bin, and its share of the balanced NME (the part's
+    points' summed error over 68, averaged over the bins as the balanced NME averages them)."""
+    err = np.linalg.norm(points - truth, axis=2) / norms(truth)[:, None]
+    bins = [(yaws >= lo) & (yaws < hi) for lo, hi in YAW_EDGES]
+    out = {}
+    for name, (a, b) in REGIONS.items():
+        out[name] = dict(yaw_bins=[float(err[m, a:b].mean()) for m in bins],
+                         share_of_balanced=float(np.mean([err[m, a:b].sum(1).mean() / 68 for m in bins])))
+    return out
+
+
 def norms(truth: np.ndarray) -> np.ndarray:
     box = truth.max(1) - truth.min(1)
     return np.sqrt(box[:, 0] * box[:, 1])
@@ -181,6 +198,7 @@ def main(argv=None):
         nested_choices.append(choice)
         nested[~inner] = translate_table(fit_setting(choice, points, mu[inner], truth[inner]), points, mu[~inner])
     nb, coef = table = fit_setting(best_setting, points, mu, truth)
+    cv_points = cross_validated(best_setting, points, mu, truth, FOLDS, SEED)
 
     def translated(table, m):
         return translate_table(table, points, m)
@@ -189,7 +207,8 @@ def main(argv=None):
                dev_raw=protocol(mu[:, :68], truth, yaws), dev_cv=best["cv"], dev_nested_cv=protocol(nested, truth, yaws),
                nested_choices=nested_choices, plain=plain,
                dev_in_sample=protocol(translated(table, mu), truth, yaws), grid=grid,
-               max_abs_coef=float(np.abs(coef).max()))
+               max_abs_coef=float(np.abs(coef).max()),
+               regions_raw=regions(mu[:, :68], truth, yaws), regions_cv=regions(cv_points, truth, yaws))
     if check_dir.is_dir():
         cmu, ctruth, cyaws, _ = dense_on_gt_crops(pred, str(check_dir))
         ck = cyaws < 90.01
@@ -221,6 +240,16 @@ def main(argv=None):
                  row("aflw2000_sample, translated without yaw or mirror", res["check_plain"])]
     table = markdown_table(["photos, 68 points", "images", "0-30", "30-60", "60-90", "balanced NME", "mean NME",
                             "inner 51"], rows)
+    part_rows = [[part, *(f"{100 * v:.2f}%" for v in res["regions_raw"][part]["yaw_bins"]),
+                  *(f"{100 * v:.2f}%" for v in res["regions_cv"][part]["yaw_bins"]),
+                  f"{100 * res['regions_cv'][part]['share_of_balanced']:.2f} "
+                  f"({res['regions_cv'][part]['share_of_balanced'] / res['dev_cv']['nme_balanced']:.0%})"]
+                 for part in REGIONS]
+    table += ("\n\nBy part of the face, dev photos (mean normalised error of the part's points; translated: "
+              f"{FOLDS}-fold cross-validated, the chosen setting):\n\n" + markdown_table(
+                  ["part", "untranslated 0-30", "untranslated 30-60", "untranslated 60-90", "translated 0-30",
+                   "translated 30-60", "translated 60-90",
+                   "translated: points of the balanced NME (share)"], part_rows))
     write_table(f"label_translation_{name}",
                 f"Label translation of `{name}`'s dense landmarks to AFLW2000-3D's 68 points, fitted on the dev "
                 f"photos' ground-truth crops (each point: its own position plus a ridge-fitted combination of its K "
