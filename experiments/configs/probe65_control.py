@@ -5,6 +5,11 @@ the draws?
 
     dlm train experiments/configs/probe65_control.py --minutes 90 \\
         --campaign-log experiments/results/probe65.jsonl --roi-auto
+
+Result (session 65, 2026-12-07 15:50-17:02, 22.8 img/s with the session's other work and two stops of the CPU
+for timing; experiments/results/probe65.jsonl): dev balanced 6.196% on ground-truth crops (0-30 / 30-60 / 60-90
+degrees 4.69 / 5.78 / 8.12%, inner 51 4.27%, failures 5.5%), synthetic 4.05%; own face finding 6.584% (200 of 200).
+Session 64's control (data seed 6401) 6.207%, the shipped s160c 6.199%: the draws move the recipe by ~0.01 points.
 """
 from pathlib import Path
 
