@@ -6,6 +6,11 @@ note asked for a smaller share of smaller occluders before giving up on the kind
 
     dlm train experiments/configs/probe65_occluders10.py --minutes 90 \\
         --campaign-log experiments/results/probe65.jsonl --roi-auto
+
+Result (session 65, 2026-12-07 17:48-18:24, 45.7 img/s): dev balanced 6.207% on ground-truth crops against the
+control's 6.196% (0-30 / 30-60 / 60-90 degrees 4.69 / 5.84 / 8.09% against 4.69 / 5.78 / 8.12%; inner 51 4.33
+against 4.27%; failures 6.5 against 5.5%), synthetic 4.06 against 4.05%.  Smaller and rarer, the occluders cost
+less than session 64's (+0.19 points) and still do not help the photos: not adopted in this form either.
 """
 from pathlib import Path
 
