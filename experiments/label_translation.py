@@ -73,20 +73,21 @@ def protocol(points: np.ndarray, truth: np.ndarray, yaws: np.ndarray) -> dict:
                 num_images=len(recs))
 
 
-# The 68 points' parts (AFLW2000-3D / iBUG numbering).
-REGIONS = dict(jaw=(0, 17), brows=(17, 27), nose=(27, 36), eyes=(36, 48), mouth=(48, 68))
 YAW_EDGES = ((0.0, 30.0), (30.0, 60.0), (60.0, 90.01))
 
 
 def regions(points: np.ndarray, truth: np.ndarray, yaws: np.ndarray) -> dict:
     """Each part's mean normalised error per yaw bin, and its share of the balanced NME (the part's
     points' summed error over 68, averaged over the bins as the balanced NME averages them)."""
+    from dlm.core.landmark_sets import MULTIPIE_REGIONS      # the 68 points' parts
     err = np.linalg.norm(points - truth, axis=2) / norms(truth)[:, None]
     bins = [(yaws >= lo) & (yaws < hi) for lo, hi in YAW_EDGES]
+    names = np.asarray(MULTIPIE_REGIONS)
     out = {}
-    for name, (a, b) in REGIONS.items():
-        out[name] = dict(yaw_bins=[float(err[m, a:b].mean()) for m in bins],
-                         share_of_balanced=float(np.mean([err[m, a:b].sum(1).mean() / 68 for m in bins])))
+    for name in dict.fromkeys(MULTIPIE_REGIONS):
+        part = names == name
+        out[name] = dict(yaw_bins=[float(err[m][:, part].mean()) for m in bins],
+                         share_of_balanced=float(np.mean([err[m][:, part].sum(1).mean() / 68 for m in bins])))
     return out
 
 
@@ -163,7 +164,6 @@ def main(argv=None):
     ap.add_argument("--write-manifest", action="store_true")
     args = ap.parse_args(argv)
     from common import record, markdown_table, write_table
-    from dlm.core import facemodel as fm
     from dlm.landmarks import label_translation as lt
     from dlm.io.files import write_json
     from dlm.io.provenance import shared_real_path
@@ -179,7 +179,7 @@ def main(argv=None):
     shipped = "/" not in args.model and not args.model.endswith(".npz")
     name = lmk.SHIPPED[lmk.resolve_shipped(args.model)] if shipped else Path(args.model).stem
     pred = lmk.Predictor.load(name if shipped else args.model)
-    template = np.asarray(fm.load_face_model().template)[np.asarray(fm.load_face_model().landmarks[pred.landmark_set])]
+    template = roi_lib.landmark_template(pred.landmark_set)
 
     mu, truth, yaws, _ = dense_on_gt_crops(pred, str(dev_dir))
     keep = yaws < 90.01                  # the protocol's bins end at 90 degrees
@@ -244,7 +244,7 @@ def main(argv=None):
                   *(f"{100 * v:.2f}%" for v in res["regions_cv"][part]["yaw_bins"]),
                   f"{100 * res['regions_cv'][part]['share_of_balanced']:.2f} "
                   f"({res['regions_cv'][part]['share_of_balanced'] / res['dev_cv']['nme_balanced']:.0%})"]
-                 for part in REGIONS]
+                 for part in res["regions_cv"]]
     table += ("\n\nBy part of the face, dev photos (mean normalised error of the part's points; translated: "
               f"{FOLDS}-fold cross-validated, the chosen setting):\n\n" + markdown_table(
                   ["part", "untranslated 0-30", "untranslated 30-60", "untranslated 60-90", "translated 0-30",

@@ -87,7 +87,6 @@ def main(argv=None):
     from label_translation import (FOLDS, Points, choose_setting, cross_validated, fit_setting, norms,
                                    protocol as scores, translate_table)
     from dlm.product import roi as roi_lib
-    from dlm.core import facemodel as fm
     from dlm.eval import aflw2000
     from dlm.landmarks import label_translation as lt
     from dlm.io.provenance import shared_real_path
@@ -103,7 +102,6 @@ def main(argv=None):
                           yaws=np.abs([it[3] for it in items]))
     paths = sets["aflw2000_dev"]["paths"] + sets["aflw2000_sample"]["paths"]
     n_dev = len(sets["aflw2000_dev"]["paths"])
-    model = fm.load_face_model()
 
     cfg = peers.get_config(False)
     calib = peers.synthetic_set(cfg["calibration"], cfg["calibration_seed"], cfg)
@@ -113,7 +111,7 @@ def main(argv=None):
     dl_points, dl_found, dl_set = dlm_dense(paths, args.model)
     methods = {
         "dlm": dict(points=dl_points, found=dl_found, base=np.arange(68),
-                    template=np.asarray(model.template)[np.asarray(model.landmarks[dl_set])],
+                    template=roi_lib.landmark_template(dl_set),
                     mirror=roi_lib.mirror_permutation(dl_set)),
         "mediapipe": dict(points=mp["points"].astype(np.float64), found=mp["found"].astype(bool), base=mapping),
     }

@@ -23,9 +23,9 @@ import cv2
 import numpy as np
 from scipy.io import loadmat
 
-from dlm.landmarks import label_translation as lt
 from dlm.landmarks import predictor as lmk
 from dlm.product import detector as detector_lib
+from dlm.product import pipeline
 from dlm.product import roi as roi_lib
 
 # The square ROI from a 68-point box that frames a face as training does: side = ROI_SCALE x the
@@ -131,9 +131,7 @@ def eval_aflw2000(directory, model="offline", roi: str = "gt", progress=None, ke
     detector = detector_lib.default_detector() if roi == "auto" else None
     pred = model if isinstance(model, lmk.Predictor) else lmk.shipped(str(model))
     entry = pred.manifest.get("label_translation", {}).get("aflw2000_68") if label_translation else None
-    table = lt.from_manifest(entry)
-    # ICT's 68 on the template: a table whose coefficients depend on yaw reads it from those landmarks.
-    template = roi_lib.landmark_template(pred.landmark_set)[:68] if lt.depends_on_yaw(table) else None
+    translate = pipeline.aflw2000_68(pred) if label_translation else None
     items = read_aflw2000(directory)
     per_image, failures = [], []
     for k, (name, path, gt, yaw) in enumerate(items):
@@ -164,7 +162,7 @@ def eval_aflw2000(directory, model="offline", roi: str = "gt", progress=None, ke
                 roi_lib.mirror_averaged(image, dets[0], pred) if mirror else dets[0]
             dense, sig = np.asarray(det.mu, np.float64), np.asarray(det.sigma[:68])
         raw = dense[:68]
-        pts = lt.translate(dense, table, template) if table is not None else raw
+        pts = translate(dense) if translate is not None else raw
         err, err_raw = normalised_errors(pts, gt), normalised_errors(raw, gt)
         image_nme = float(np.mean(err))
         per_image.append(dict(image=name, yaw_deg=yaw, nme=image_nme, nme_inner51=float(np.mean(err[17:])),
@@ -183,7 +181,7 @@ def eval_aflw2000(directory, model="offline", roi: str = "gt", progress=None, ke
                 label_translation=note, **scores(per_image, ""),
                 failures=failures + [dict(image=r["image"], reason=f"NME {r['nme']:.3f} > {FAILURE_NME}")
                                      for r in per_image if r["nme"] > FAILURE_NME],
-                raw=scores(per_image, "_raw") if table is not None else None, per_image=per_image)
+                raw=scores(per_image, "_raw") if translate is not None else None, per_image=per_image)
 
 
 def scores(per_image: list, suffix: str = "") -> dict:

@@ -133,7 +133,7 @@ def apply(mu: np.ndarray, neighbour_index: np.ndarray, coef: np.ndarray, base: n
         raise ValueError(f"label_translation.apply: {coef.shape[1]} coefficients per point for {k} neighbours")
     if degree and yaw is None:
         raise ValueError("label_translation.apply: this table's coefficients depend on yaw; pass yaw")
-    own = mu[..., :p, :] if base is None else mu[..., np.asarray(base), :]
+    own = own_points(mu, p, base)
     rel = mu[..., neighbour_index, :] - own[..., :, None, :]          # (..., P, K, 2)
     out = own + np.einsum("...pkc,pk->...pc", rel, coef[:, :k])
     for d in range(1, degree + 1):

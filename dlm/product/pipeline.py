@@ -61,14 +61,24 @@ class FaceResult:
         return self.roi.score
 
 
+def aflw2000_68(pred: lmk.Predictor):
+    """mu (..., L, 2) -> (..., 68, 2): the model's stored label translation to AFLW2000-3D's 68 points
+    (a table whose coefficients depend on yaw reads it from ICT's 68 on the template), or None when
+    its manifest has none."""
+    table = lt.from_manifest(pred.manifest.get("label_translation", {}).get("aflw2000_68"))
+    if table is None:
+        return None
+    template = roi_lib.landmark_template(pred.landmark_set)[:68] if lt.depends_on_yaw(table) else None
+    return functools.partial(lt.translate, table=table, template=template)
+
+
 def with_model_calibrations(results: list[FaceResult], pred: lmk.Predictor) -> list[FaceResult]:
     """The results with what the model's manifest calibrates on real photos: the probability that each
     is the right face (`quality`) and AFLW2000-3D's 68 points through its label translation."""
     cal = pred.manifest.get("quality")
-    table = lt.from_manifest(pred.manifest.get("label_translation", {}).get("aflw2000_68"))
-    template = roi_lib.landmark_template(pred.landmark_set)[:68] if lt.depends_on_yaw(table) else None
+    translate = aflw2000_68(pred)
     return [dataclasses.replace(r, quality=quality_lib.probability(r.roi.score, cal),
-                                landmarks_68=None if table is None else lt.translate(r.landmarks, table, template))
+                                landmarks_68=None if translate is None else translate(r.landmarks))
             for r in results]
 
 
