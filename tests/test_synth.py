@@ -896,3 +896,37 @@ def test_shoulders_hang_below_the_neck_and_only_add_clothing(model, assets):
     # share of places per window moved with the added triangles).
     assert ((after == cloth) | (after == before)).mean() > 0.995
     assert np.mean(np.asarray(torso_r.visible) != np.asarray(plain.visible)) < 0.02
+
+
+def test_identity_spread_scales_the_same_heads_and_is_off_by_default(model, assets, capsys, tmp_path):
+    """make_assets(identity_sd=(low, high)) is a value: each head's identity is the default draw
+    times a factor uniform in [low, high], one factor per head, with its own key, so pose,
+    expression and camera are the default draw's and (1, 1) draws exactly the default heads."""
+    np.testing.assert_array_equal(np.asarray(assets.identity_sd), [1.0, 1.0])
+    wide = synth.make_assets(model, identity_sd=(1.0, 2.0))
+    fixed = synth.make_assets(model, identity_sd=(2.0, 2.0))
+    assert [a.shape for a in jax.tree_util.tree_leaves(wide)] == [a.shape for a in jax.tree_util.tree_leaves(assets)]
+    factors = []
+    for i in range(6):
+        key = jax.random.fold_in(jax.random.key(7), i)
+        p0, c0 = synth.sample_view(key, model, assets, S)
+        p1, _ = synth.sample_view(key, model, synth.make_assets(model, identity_sd=(1.0, 1.0)), S)
+        p2, _ = synth.sample_view(key, model, fixed, S)
+        pw, _ = synth.sample_view(key, model, wide, S)
+        np.testing.assert_array_equal(np.asarray(p1.identity), np.asarray(p0.identity))
+        np.testing.assert_array_equal(np.asarray(p2.identity), 2.0 * np.asarray(p0.identity))
+        for field in ("expression", "joint_rotations"):
+            np.testing.assert_array_equal(np.asarray(getattr(pw, field)), np.asarray(getattr(p0, field)))
+        ratio = np.asarray(pw.identity) / np.asarray(p0.identity)
+        np.testing.assert_allclose(ratio, ratio[0], rtol=1e-5)   # one factor for the whole head
+        assert 1.0 <= ratio[0] <= 2.0
+        factors.append(ratio[0])
+    assert np.ptp(factors) > 0.1, factors                        # drawn per head
+    with pytest.raises(ValueError, match="identity spread"):
+        synth.make_assets(model, identity_sd=(1.5, 1.0))
+    # The command line: a --pool option, refused without --pool and out of range in one line each.
+    assert cli.main(["synth", "--num", "8", "--identity-sd", "2", "--out", str(tmp_path / "x")]) == 2
+    assert "--identity-sd" in capsys.readouterr().err
+    assert cli.main(["synth", "--pool", "--num", "8", "--identity-sd", "0.5", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "identity spread" in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "x").exists()

@@ -560,7 +560,8 @@ def cmd_eval_aflw2000(args):
 
 
 def cmd_synth(args):
-    pool_only = dict(env_light=args.env_light, grow_from=args.grow_from, **_switches(args))
+    pool_only = dict(env_light=args.env_light, grow_from=args.grow_from, identity_sd=args.identity_sd,
+                     **_switches(args))
     if any(pool_only.values()) and not args.pool:
         flags = ["--" + k.replace("_", "-") for k in pool_only]
         raise UserError(f"{', '.join(flags[:-1])} and {flags[-1]} are --pool options")
@@ -569,7 +570,8 @@ def cmd_synth(args):
         if args.pool:
             summary = pool.write_pool(args.out, args.num, args.size, args.seed, args.crop_scale, progress,
                                       git_revision=git_revision(), env_prob=args.env_light,
-                                      grow_from=args.grow_from, **_switches(args))
+                                      grow_from=args.grow_from,
+                                      identity_sd=(1.0, args.identity_sd or 1.0), **_switches(args))
         else:
             summary = synth_dataset.write_dataset(args.out, args.num, args.size, args.seed, args.landmarks, progress,
                                           augment=not args.no_augment)

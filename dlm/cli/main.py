@@ -119,6 +119,10 @@ def build_parser():
                         "third_party/polyhaven_hdri) that also shows behind the head (default 0)")
     for name, what in REALISM_SWITCHES.items():
         p.add_argument("--" + name.replace("_", "-"), action="store_true", help=f"with --pool: {what}")
+    p.add_argument("--identity-sd", type=float, default=None, metavar="MAX",
+                   help="with --pool: each head's identity coefficients drawn with a standard deviation uniform "
+                        "between 1 (the face model's prior) and MAX, the same heads further from the mean face "
+                        "(default: 1 for every head)")
     p.add_argument("--grow-from", metavar="POOL",
                    help="with --pool: a finished pool of the same settings and fewer samples; its samples are "
                         "copied as the first ones (the same seed draws the same samples) and only the rest rendered")

@@ -67,7 +67,7 @@ def _open_arrays(folder: str, num: int, size: int, num_landmarks: int, mode: str
 
 def write_pool(out_dir, num: int, size: int = 160, seed: int = 0, crop_scale: float = 0.8, progress=None,
                git_revision: str | None = None, workers: int | None = None, env_prob: float = 0.0,
-               grow_from: str | None = None, **switches) -> dict:
+               grow_from: str | None = None, identity_sd: tuple[float, float] = (1.0, 1.0), **switches) -> dict:
     """Render `num` pool samples into out_dir (layout in the module docstring).
 
     Resumable: work goes into out_dir + ".partial" with a progress record written after every
@@ -76,6 +76,8 @@ def write_pool(out_dir, num: int, size: int = 160, seed: int = 0, crop_scale: fl
     fold_in(key(seed), i) whatever the chunking, so a resumed pool equals an uninterrupted one.
     env_prob: the share of samples lit by (and in front of) a real environment map
     (`dlm.synth.render.make_assets`); 0 renders the pools made before the maps existed.
+    identity_sd: (low, high) range of each head's identity standard deviation
+    (`dlm.synth.render.Assets.identity_sd`); (1, 1), the model's prior, renders the pools made before it.
     switches: the renderer's realism switches by name (`dlm.synth.switches.REALISM_SWITCHES`:
     skin_detail=True, ...); the meta records those on.  grow_from: a complete pool of the same
     settings but fewer samples, whose samples are copied (they are this pool's first ones: sample i
@@ -86,9 +88,10 @@ def write_pool(out_dir, num: int, size: int = 160, seed: int = 0, crop_scale: fl
     if num < synth.WRITE_CHUNK or size < 32 or not 0.2 <= crop_scale <= 1.0:
         raise ValueError(f"need --num >= {synth.WRITE_CHUNK}, --size >= 32 and 0.2 <= crop_scale <= 1, got "
                          f"{num}, {size} and {crop_scale}")
+    identity_sd = synth.check_identity_sd(identity_sd)
     model = fm.load_face_model()
     on = synth.realism_switches(**switches)
-    assets = synth.make_assets(model, env_prob=env_prob, **on)
+    assets = synth.make_assets(model, env_prob=env_prob, identity_sd=identity_sd, **on)
     vertex_ids = synth.landmark_vertex_ids(model, "all")
     ids = jnp.asarray(vertex_ids)
     partial = out_dir + ".partial"
@@ -96,6 +99,8 @@ def write_pool(out_dir, num: int, size: int = 160, seed: int = 0, crop_scale: fl
                     vertex_ids=[int(v) for v in vertex_ids])
     if env_prob:   # recorded only when used: the settings of earlier pools stay what they were
         settings["env_prob"] = float(env_prob)
+    if identity_sd != (1.0, 1.0):   # likewise
+        settings["identity_sd"] = list(identity_sd)
     settings.update({name: True for name, v in on.items() if v})
     # Pools drawn by another version of the renderer hold other images for the same keys: never mixed.
     settings["renderer"] = synth.RENDERER_VERSION

@@ -163,6 +163,11 @@ class Assets(NamedTuple):
     # Lenses (issue 21): () 1.0 on, the glasses' frames hold clear lenses or sunglasses
     # (`glass_lenses`); 0.0 off, frames alone.  A value, as skin_detail.
     lenses: jax.Array = jnp.zeros((), jnp.float32)
+    # Identity spread (issue 21): (2,) the range (low, high) of the standard deviation each head's
+    # identity coefficients are drawn with, uniform per head.  (1, 1), the default, is the model's
+    # prior and draws exactly the heads drawn before it existed; (1, 1.6) draws the same heads
+    # (the same directions in shape space) with up to 1.6x their distance from the mean face.
+    identity_sd: jax.Array = jnp.ones((2,), jnp.float32)
 
 
 @functools.lru_cache(maxsize=2)
@@ -314,13 +319,16 @@ def torso_grid() -> tuple[np.ndarray, np.ndarray]:
     return rows, faces.astype(np.int32)
 
 
-def make_assets(model: fm.FaceModel, backgrounds: bool = True, env_prob: float = 0.0, **switches) -> Assets:
+def make_assets(model: fm.FaceModel, backgrounds: bool = True, env_prob: float = 0.0,
+                identity_sd: tuple[float, float] = (1.0, 1.0), **switches) -> Assets:
     """env_prob: the chance that a sample is lit by a real environment map and shows it behind
     the head (the rest: random spherical-harmonic light and photo or procedural backgrounds).
+    identity_sd: (low, high) range of each head's identity standard deviation (`Assets.identity_sd`).
     switches: REALISM_SWITCHES by name (skin_detail=True, ...); each one off compiles and renders
     the same program as before it existed."""
     if not 0.0 <= env_prob <= 1.0:
         raise ValueError(f"env_prob must be in [0, 1], got {env_prob}")
+    identity_sd = check_identity_sd(identity_sd)
     on = realism_switches(**switches)
     t = np.asarray(model.template)
     part = np.asarray(model.vertex_part)
@@ -358,7 +366,17 @@ def make_assets(model: fm.FaceModel, backgrounds: bool = True, env_prob: float =
                   jnp.asarray(1.0 if on["natural_light"] else 0.0, jnp.float32),
                   jnp.asarray(1.0 if on["cast_shadows"] else 0.0, jnp.float32),
                   jnp.asarray(1.0 if on["skin_detail"] else 0.0, jnp.float32),
-                  jnp.asarray(1.0 if on["lenses"] else 0.0, jnp.float32))
+                  jnp.asarray(1.0 if on["lenses"] else 0.0, jnp.float32),
+                  jnp.asarray(identity_sd, jnp.float32))
+
+
+def check_identity_sd(identity_sd) -> tuple[float, float]:
+    """(low, high) as floats; a ValueError unless 0 < low <= high <= 3 (beyond 3 the model's
+    linear shape space makes faces no person has)."""
+    low, high = (float(v) for v in identity_sd)
+    if not 0.0 < low <= high <= 3.0:
+        raise ValueError(f"identity spread must satisfy 0 < low <= high <= 3, got ({low}, {high})")
+    return low, high
 
 
 # The upper lash line and lid margin seen at a 160 px render (a head ~110 px wide): ~1 px.
@@ -1248,7 +1266,10 @@ def sample_view(key: jax.Array, model: fm.FaceModel, assets: Assets, size: int,
     """(params, crop camera) of the sample `render_sample(key, ...)` draws, without rendering it
     (ground truth of a render at a fraction of its cost)."""
     ks = jax.random.split(key, 9)
-    sc = scenes.sample_scene(ks[0], model, size, ranges, identity=identity)
+    # The spread's draw has a key of its own, so the identity's direction is the same at any spread.
+    lo, hi = assets.identity_sd[0], assets.identity_sd[1]
+    sd = lo + (hi - lo) * jax.random.uniform(jax.random.fold_in(ks[0], 1))
+    sc = scenes.sample_scene(ks[0], model, size, ranges, identity_scale=sd, identity=identity)
     return sc.params, crop_camera(ks[1], model, assets, sc.params, sc.camera, size, crop_scale)
 
 
