@@ -45,6 +45,11 @@ def test_onnx_runtime_computes_what_xla_computes():
         # float32 through ~20 layers in another order of operations: agreement to 1e-3 px at 64 px.
         np.testing.assert_allclose(mu_o, mu_x, atol=1e-3)
         np.testing.assert_allclose(sigma_o, sigma_x, rtol=1e-4)
+    # uint8 crops run the uint8-input graph (cast and scaled inside it), with the float graph's outputs
+    # for the same crops scaled as numpy scales them: the same float32 product, so equal bit for bit.
+    assert ort._onnx.uint8_session is not None
+    as_float = mixed.astype(np.float32) * np.float32(1.0 / 255.0)
+    np.testing.assert_array_equal(ort._onnx(mixed), ort._onnx.session.run(None, {"crops": as_float})[0])
     # Not a constant function: the comparison above would pass for one.
     mu_x = np.asarray(xla(mixed)[0])
     assert np.abs(mu_x[0] - mu_x[1]).max() > 0.05

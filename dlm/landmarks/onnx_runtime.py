@@ -30,9 +30,13 @@ def supports(module) -> bool:
     return isinstance(module, nets.MobileNetV2) and not module.head_spatial
 
 
-def mobilenetv2_graph(module, variables: dict, size: int) -> bytes:
+def mobilenetv2_graph(module, variables: dict, size: int, uint8_input: bool = False) -> bytes:
     """ONNX bytes computing the network's raw output (B, L, 3) (x, y normalised, log sigma) from
-    NHWC float32 crops (B, size, size, 3) in [0, 1]; the batch is any size."""
+    NHWC float32 crops (B, size, size, 3) in [0, 1]; the batch is any size.  uint8_input: the crops
+    are uint8 (0-255), cast and scaled by 1/255 inside the graph (the same float32 product numpy's
+    `astype(float32) * float32(1 / 255)` makes, so the same outputs), which spares the caller a
+    float copy of the crop: 0.95x the call's time for the real-time network's 128-px crop on one
+    core (session 66)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -64,8 +68,11 @@ def mobilenetv2_graph(module, variables: dict, size: int) -> bytes:
                  group=w.shape[0] if depthwise else 1, kernel_shape=[k, k])
         return (node("Clip", [y, const(0.0), const(6.0)]) if act else y), out
 
+    x = "crops"
+    if uint8_input:
+        x = node("Mul", [node("Cast", [x], to=TensorProto.FLOAT), const(np.float32(1.0 / 255.0))])
     # (x - mean) / std as one multiply-add, on NCHW.
-    x = node("Transpose", ["crops"], perm=[0, 3, 1, 2])
+    x = node("Transpose", [x], perm=[0, 3, 1, 2])
     x = node("Mul", [x, const(1.0 / np.asarray(nets.STD).reshape(1, 3, 1, 1))])
     x = node("Sub", [x, const((np.asarray(nets.MEAN) / np.asarray(nets.STD)).reshape(1, 3, 1, 1))])
     y, hw = conv_bn(x, size, params["Conv_0"]["kernel"], params["BatchNorm_0"], stats["BatchNorm_0"], stride=2)
@@ -94,7 +101,8 @@ def mobilenetv2_graph(module, variables: dict, size: int) -> bytes:
     num = dense["kernel"].shape[1] // 3
     graph = helper.make_graph(
         nodes, type(module).__name__,
-        [helper.make_tensor_value_info("crops", TensorProto.FLOAT, ["batch", size, size, 3])],
+        [helper.make_tensor_value_info("crops", TensorProto.UINT8 if uint8_input else TensorProto.FLOAT,
+                                       ["batch", size, size, 3])],
         [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["batch", num, 3])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
@@ -104,9 +112,16 @@ def mobilenetv2_graph(module, variables: dict, size: int) -> bytes:
 
 class OnnxNetwork:
     """crops (B, S, S, 3) uint8 or float32 in [0, 1] -> raw output (B, L, 3) float32, run by ONNX
-    Runtime's CPU provider with one thread per core this process may use (the tracker pins one)."""
+    Runtime's CPU provider with one thread per core this process may use (the tracker pins one).
+    graph: `mobilenetv2_graph`'s float32 graph; uint8_graph: the same network's uint8_input graph,
+    which then runs uint8 crops as they are (without it they are scaled here)."""
 
-    def __init__(self, graph: bytes, threads: int | None = None):
+    def __init__(self, graph: bytes, threads: int | None = None, uint8_graph: bytes | None = None):
+        self.session = self._session(graph, threads)
+        self.uint8_session = None if uint8_graph is None else self._session(uint8_graph, threads)
+
+    @staticmethod
+    def _session(graph: bytes, threads: int | None):
         import onnxruntime as ort
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
@@ -114,10 +129,12 @@ class OnnxNetwork:
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3      # its notes on the graph are nothing a user can act on
-        self.session = ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
 
     def __call__(self, crops) -> np.ndarray:
         crops = np.asarray(crops)
+        if crops.dtype == np.uint8 and self.uint8_session is not None:
+            return self.uint8_session.run(None, {"crops": crops})[0]
         x = crops.astype(np.float32) * np.float32(1.0 / 255.0) if crops.dtype == np.uint8 else \
             np.ascontiguousarray(crops, np.float32)
         return self.session.run(None, {"crops": x})[0]

@@ -201,7 +201,8 @@ class Predictor:
             if not onnx_runtime.available():
                 raise RuntimeError("runtime onnxruntime needs the onnx and onnxruntime packages "
                                    "(pip install onnx onnxruntime)")
-            self._onnx = onnx_runtime.OnnxNetwork(onnx_runtime.mobilenetv2_graph(self.module, variables, size))
+            graph = functools.partial(onnx_runtime.mobilenetv2_graph, self.module, variables, size)
+            self._onnx = onnx_runtime.OnnxNetwork(graph(), uint8_graph=graph(uint8_input=True))
 
     @classmethod
     def load(cls, name_or_path, runtime: str | None = None) -> "Predictor":
