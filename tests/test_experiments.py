@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
@@ -259,3 +260,31 @@ def test_probe_table_has_a_row_per_arm_grouped_by_file(tmp_path, monkeypatch):
                                                    ["| probe9", "no_such_config"]]
     assert "| 6.207% | - |" in rows[1] and "| 6.250% | 4.72 / 5.74 / 8.29 |" in rows[2]
     assert "pool_x" not in "".join(rows) and "not_a_probe" not in "".join(rows)
+
+
+def test_paired_probe_differences_are_per_photo_and_the_interval_holds_a_constant_shift():
+    """B = A + 0.01 on every photo: B - A is 0.01 exactly in every bootstrap draw and B is worse on
+    every photo; B = A with one photo changed: the balanced difference is that photo's change over
+    its bin's size and the three-bin mean, and the interval reaches it only from zero's side."""
+    sys.path.insert(0, str(EXPERIMENTS))
+    try:
+        import paired_probe
+    finally:
+        sys.path.remove(str(EXPERIMENTS))
+    rng = np.random.default_rng(0)
+    yaws = [5.0, 10.0, 20.0, 40.0, 50.0, 70.0, 80.0, 85.0]
+    a = [dict(image=f"p{i}", yaw_deg=y * (-1) ** i, nme=float(rng.uniform(0.03, 0.09)), nme_inner51=0.04)
+         for i, y in enumerate(yaws)]
+    b = [dict(r, nme=r["nme"] + 0.01) for r in a][::-1]            # another order: paired by name
+    r = paired_probe.paired(a, b, resamples=200, seed=1)
+    assert r["b_minus_a_balanced"] == pytest.approx(0.01, abs=1e-12)
+    assert r["b_minus_a_ci95"] == pytest.approx([0.01, 0.01], abs=1e-12)
+    assert (r["photos_b_worse"], r["photos_b_better"], r["photos_equal"]) == (8, 0, 0)
+    one = [dict(r_, nme=r_["nme"] - (0.03 if r_["image"] == "p3" else 0.0)) for r_ in a]   # p3: 30-60, 2 photos
+    r = paired_probe.paired(a, one, resamples=400, seed=1)
+    assert r["b_minus_a_balanced"] == pytest.approx(-0.03 / 2 / 3, abs=1e-12)
+    lo, hi = r["b_minus_a_ci95"]
+    assert lo < r["b_minus_a_balanced"] < hi == pytest.approx(0.0, abs=1e-12)
+    assert (r["photos_b_worse"], r["photos_b_better"], r["photos_equal"]) == (0, 1, 7)
+    with pytest.raises(ValueError, match="different photos"):
+        paired_probe.paired(a, one[1:])
