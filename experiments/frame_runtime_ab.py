@@ -8,7 +8,9 @@ same revision minutes apart differ by more than the network's share of the frame
 `dlm.Tracker`s (the shipped real-time network; identity refits off, so nothing runs between frames) track
 the same decoded clip in alternating passes (`--unfused`: tracked frames call the network, then the fit;
 by default they run XLA's fused frame program either way, and the runtime serves the searches' calls;
-`--defaults`: each as `dlm.Tracker` makes it, fused for XLA, two calls for ONNX Runtime) (the order reversed every round), each pass from a reset
+`--defaults`: each as `dlm.Tracker` makes it, fused for XLA, two calls for ONNX Runtime; `--feed`: ONNX Runtime
+both, its uint8-input graph, the default since session 66, against the float-input graph fed by numpy's
+scaling) (the order reversed every round), each pass from a reset
 tracker, after an untimed compile pass each.  A frame's time is the Tracker call (crop, network, fit,
 next ROI), as `dlm bench realtime` times it; tracked frames are those found without a full search.
 Writes each runtime's median and p90 over all its tracked frames, the per-round medians, their ratio,
@@ -39,6 +41,9 @@ def main(argv=None) -> int:
     mode.add_argument("--defaults", action="store_true",
                       help="each tracker as dlm.Tracker makes it by default: XLA's fused frame program against "
                            "ONNX Runtime's network, then the fit")
+    mode.add_argument("--feed", action="store_true",
+                      help="ONNX Runtime either way: the network's uint8-input graph (dlm's default: the crop fed as "
+                           "it is) against its float-input graph (the crop scaled to float32 by numpy first)")
     ap.add_argument("--json", help="default experiments/results/frame_runtime_ab.json")
     args = ap.parse_args(argv)
     if args.rounds < 1:
@@ -68,10 +73,18 @@ def main(argv=None) -> int:
     frames = list(reader)
     size = (reader.width, reader.height)
     fuse = None if args.defaults else not args.unfused     # None: the Tracker's default for its runtime
-    # XLA named explicitly: ONNX Runtime is the predictors' default wherever it is installed.
-    trackers = {"xla": pipeline.Tracker(size, lmk.Predictor.load("realtime", runtime="xla"), refit_every=0, fuse=fuse),
-                "onnxruntime": pipeline.Tracker(size, lmk.Predictor.load("realtime", runtime="onnxruntime"),
-                                                refit_every=0, fuse=fuse)}
+    if args.feed:
+        float_feed = lmk.Predictor.load("realtime", runtime="onnxruntime")
+        float_feed._onnx.uint8_session = None          # uint8 crops scaled by numpy, then the float graph
+        trackers = {"float_feed": pipeline.Tracker(size, float_feed, refit_every=0),
+                    "uint8_feed": pipeline.Tracker(size, lmk.Predictor.load("realtime", runtime="onnxruntime"),
+                                                   refit_every=0)}
+    else:
+        # XLA named explicitly: ONNX Runtime is the predictors' default wherever it is installed.
+        trackers = {"xla": pipeline.Tracker(size, lmk.Predictor.load("realtime", runtime="xla"), refit_every=0,
+                                            fuse=fuse),
+                    "onnxruntime": pipeline.Tracker(size, lmk.Predictor.load("realtime", runtime="onnxruntime"),
+                                                    refit_every=0, fuse=fuse)}
 
     def one_pass(tracker):
         tracker.reset()
@@ -109,8 +122,10 @@ def main(argv=None) -> int:
                                          round_medians_ms=r["round_medians"],
                                          stages_median_ms={k: float(np.median([t[k] for t in r["stages"] if k in t]))
                                                            for k in sorted({k for t in r["stages"] for k in t})})
-    x, o = results["runtimes"]["xla"], results["runtimes"]["onnxruntime"]
-    results["onnxruntime_over_xla"] = dict(median=o["median_ms"] / x["median_ms"], p90=o["p90_ms"] / x["p90_ms"],
+    first, second = names
+    x, o = results["runtimes"][first], results["runtimes"][second]
+    ratio = f"{second}_over_{first}"
+    results[ratio] = dict(median=o["median_ms"] / x["median_ms"], p90=o["p90_ms"] / x["p90_ms"],
                                            every_frame_mean=o["every_frame_mean_ms"] / x["every_frame_mean_ms"],
                                            round_medians=[b / a for a, b in zip(x["round_medians_ms"],
                                                                                 o["round_medians_ms"])])
@@ -119,11 +134,11 @@ def main(argv=None) -> int:
               f"({v['tracked_frames']} frames), every frame mean {v['every_frame_mean_ms']:.2f} ms; rounds "
               + ", ".join(f"{m:.2f}" for m in v["round_medians_ms"]) + "; stages "
               + ", ".join(f"{k} {m:.2f}" for k, m in v["stages_median_ms"].items()))
-    q = results["onnxruntime_over_xla"]
-    print(f"onnxruntime / xla: median {q['median']:.3f}x, p90 {q['p90']:.3f}x, every frame {q['every_frame_mean']:.3f}x")
+    q = results[ratio]
+    print(f"{second} / {first}: median {q['median']:.3f}x, p90 {q['p90']:.3f}x, every frame {q['every_frame_mean']:.3f}x")
     common.record("frame_runtime_ab", dict(video=os.path.basename(video), rounds=args.rounds, core=core,
                                            max_frames=args.max_frames, unfused=args.unfused,
-                                           defaults=args.defaults), results, out=args.json, started=started)
+                                           defaults=args.defaults, feed=args.feed), results, out=args.json, started=started)
     return 0
 
 
