@@ -92,6 +92,24 @@ def test_gnll_is_eq1_and_prefers_calibrated_sigma():
     assert lmk.landmark_weights(["eye", "head"]).mean() == pytest.approx(1.0)
 
 
+def test_region_weights_override_the_table_by_name_and_refuse_unknown_regions():
+    names = ["jaw", "jaw", "face", "eye", "head"]
+    base = lmk.landmark_weights(names)
+    np.testing.assert_allclose(base * np.mean([1, 1, 1, 2, 0.5]), [1, 1, 1, 2, 0.5], rtol=1e-6)   # REGION_WEIGHTS
+    w = lmk.landmark_weights(names, {"jaw": 3.0})
+    assert w.mean() == pytest.approx(1.0)
+    np.testing.assert_allclose(w * np.mean([3, 3, 1, 2, 0.5]), [3, 3, 1, 2, 0.5], rtol=1e-6)
+    with pytest.raises(ValueError, match="chin: no such region"):
+        lmk.landmark_weights(names, {"chin": 2.0})
+    with pytest.raises(ValueError, match=">= 0"):
+        lmk.landmark_weights(names, {"jaw": -1.0})
+    # The training config carries them (None: the table), and old runs' configs resume without them.
+    from dlm.train import loop
+    assert loop.TrainConfig().region_weights is None
+    cfg = loop.TrainConfig.from_dict(dict(region_weights={"jaw": 3.0}))
+    assert loop.resumes_same_run({}, loop.TrainConfig()) and not loop.resumes_same_run({}, cfg)
+
+
 def test_weights_roundtrip_and_corruption(tmp_path):
     net = nets.make_network("tiny", 68)
     v = nets.init_variables(net, jax.random.key(0))

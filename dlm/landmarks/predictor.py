@@ -59,8 +59,19 @@ class WeightsError(ValueError):
     """A weights file that is missing, corrupt or does not match its manifest."""
 
 
-def landmark_weights(region_names) -> np.ndarray:
-    w = np.array([REGION_WEIGHTS.get(r, 1.0) for r in region_names], np.float32)
+def landmark_weights(region_names, overrides: dict | None = None) -> np.ndarray:
+    """(L,) lambda_i of each landmark by its region (REGION_WEIGHTS, with `overrides`' regions
+    replaced: {"jaw": 3.0}), normalised to mean 1.  An override naming a region the set lacks is a
+    ValueError (a misspelt region would otherwise train with the defaults)."""
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(region_names))
+    if unknown:
+        raise ValueError(f"region weights for {', '.join(unknown)}: no such region in this landmark set "
+                         f"(its regions: {', '.join(sorted(set(region_names)))})")
+    table = dict(REGION_WEIGHTS, **{k: float(v) for k, v in overrides.items()})
+    if any(v < 0 for v in table.values()) or not any(table.get(r, 1.0) > 0 for r in region_names):
+        raise ValueError("region weights must be >= 0 and not all zero")
+    w = np.array([table.get(r, 1.0) for r in region_names], np.float32)
     return w / w.mean()
 
 

@@ -77,6 +77,9 @@ class TrainConfig:
     # CropRanges fields that differ from their defaults on pool draws, such as
     # dict(distractor_prob=0.3) (other faces in the background); None: the defaults.
     crops: dict | None = None
+    # Eq. 1's lambda_i by region that differ from dlm.landmarks.predictor.REGION_WEIGHTS, such as
+    # {"jaw": 3.0}; None: the defaults.
+    region_weights: dict | None = None
     init_from: str | None = None      # weights (.npz or a shipped name) to start from, when no checkpoint
     # A backbone to start from (an .npz of flat params/... and batch_stats/... keys, such as
     # third_party/imagenet_mobilenetv2/): every array of the network but the landmark head.
@@ -361,7 +364,7 @@ def train_and_evaluate(config: TrainConfig, workdir, quiet: bool = False, stop_a
         raise ValueError(f"{workdir}: holds a run with another config; use a new --workdir")
     model = fm.load_face_model()
     region_names = model.landmark_regions[config.landmark_set]
-    weights = jnp.asarray(lmk.landmark_weights(region_names))
+    weights = jnp.asarray(lmk.landmark_weights(region_names, config.region_weights))
     key = jax.random.key(config.seed)
     lr_path = workdir / "lr_range_test.json"
     if config.lr is not None:
