@@ -288,3 +288,6 @@ def test_paired_probe_differences_are_per_photo_and_the_interval_holds_a_constan
     assert (r["photos_b_worse"], r["photos_b_better"], r["photos_equal"]) == (0, 1, 7)
     with pytest.raises(ValueError, match="different photos"):
         paired_probe.paired(a, one[1:])
+    # Own face finding may miss a face in one arm: common=True compares on the photos both scored.
+    r = paired_probe.paired(a, one[1:], resamples=200, common=True)
+    assert (r["num_photos"], r["a_num_scored"], r["b_num_scored"]) == (7, 8, 7)

@@ -10,6 +10,16 @@ set of scans, and the photos' faces (heavy, thin, old, round-jawed) may stray fu
         --lenses --identity-sd 2.0 --out ~/.cache/dlm/pools/pool160_48k_real13L_id20
     dlm train experiments/configs/probe66_identity20.py --minutes 90 \\
         --campaign-log experiments/results/probe66.jsonl --roi-auto
+
+Result (session 66, 2026-12-07 19:14-20:17 on a new machine, 24.9 img/s with the session's other work and pauses
+for timing; experiments/results/probe66.jsonl): dev balanced 6.195% on ground-truth crops against the control's
+6.196% (0-30 / 30-60 / 60-90 degrees 4.70 / 5.79 / 8.09% against 4.69 / 5.78 / 8.12%; inner 51 4.34 against 4.27%;
+failures 6.0 against 5.5%), synthetic 4.09 against 4.05%: the landmarks on ground-truth crops do not move.  With
+dlm's own face finding 6.218% against the control's 6.584%, but that figure spreads 6.43-6.85% over the five
+earlier arms, and paired photo by photo against the start (the shipped s160c, experiments/paired_probe.py
+--roi auto) it reads 6.218 against 6.215% (95% interval of the difference -0.26 to +0.28 points): the
+control's own-face figure is the one that moved.  Not adopted on this evidence; the control's weights (lost with
+session 65's machine) would pair the own-face figure photo by photo.
 """
 from pathlib import Path
 
