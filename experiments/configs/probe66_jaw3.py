@@ -6,6 +6,14 @@ label_translation.py's parts table) and 17 of the 703 landmarks: does the loss's
 
     dlm train experiments/configs/probe66_jaw3.py --minutes 90 \\
         --campaign-log experiments/results/probe66.jsonl --roi-auto
+
+Result (session 66, 2026-12-07 20:27-21:07, 40.2 img/s; the seed-13 lens pool rendered again on this machine;
+experiments/results/probe66.jsonl): dev balanced 6.164% on ground-truth crops against the control's 6.196%
+(0-30 / 30-60 / 60-90 degrees 4.64 / 5.72 / 8.13% against 4.69 / 5.78 / 8.12%; inner 51 4.27% both; failures 5.5%
+both), synthetic 4.08 against 4.05%; own face finding 6.549 against 6.584%.  Paired photo by photo against the
+arms' start (s160c, experiments/paired_probe.py): 6.163 against 6.199%, 113 photos better and 87 worse, 95%
+interval of the difference -0.15 to +0.06 points.  The largest gain of the session-64-66 probes on ground-truth
+crops, and still inside what 200 photos resolve: a candidate to pair again with other draws, not adopted yet.
 """
 from pathlib import Path
 
