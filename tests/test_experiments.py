@@ -192,6 +192,47 @@ def test_prune_network_writes_the_smaller_network_with_the_same_kept_weights(tmp
     assert "give --last-channels" in capsys.readouterr().err and not bad.exists()
 
 
+def test_grow_network_writes_the_larger_network_with_the_same_function(tmp_path, capsys, monkeypatch):
+    """`grow_network.py` on the shipped real-time network grown by a block in its last residual stage:
+    the output loads as the larger network, the old blocks' arrays are the source's renumbered (bit
+    for bit), the new block's last batch-norm scale is zero, the manifest carries the account on and
+    says what was grown (its checked output change 0); a network that is not the source with blocks
+    added is one line and exit 2, with nothing written."""
+    import functools
+    import numpy as np
+    from dlm.landmarks import nets, predictor as lmk
+    sys.path.insert(0, str(EXPERIMENTS))
+    try:
+        import grow_network
+    finally:
+        sys.path.remove(str(EXPERIMENTS))
+    table = tuple((t, c, n + (c == 160), s) for t, c, n, s in nets.MobileNetV2.blocks)   # block 16 is new
+    monkeypatch.setitem(nets.NETWORKS, "test_grown", functools.partial(nets.MobileNetV2, width=0.5, blocks=table))
+    src = lmk.WEIGHTS_DIR / "realtime_mnv2050_320.npz"
+    out = tmp_path / "grown.npz"
+    assert grow_network.main([str(src), str(out), "--network", "test_grown"]) == 0
+    big, manifest = lmk.load_weights(out)
+    small, source = lmk.load_weights(src)
+    assert manifest["config"]["network"] == "test_grown" and manifest["grown_from"]["network"] == "mobilenetv2_050"
+    assert manifest["grown_from"]["max_output_change_px"] == 0.0
+    assert manifest["samples_seen"] == source["samples_seen"]
+    moved = {i: i for i in range(16)}
+    moved[16] = 17
+    for i, j in moved.items():
+        a, b = big["params"][f"InvertedResidual_{j}"], small["params"][f"InvertedResidual_{i}"]
+        for layer in b:
+            for name in b[layer]:
+                np.testing.assert_array_equal(a[layer][name], b[layer][name])
+    new = big["params"]["InvertedResidual_16"]
+    assert not np.any(new[max(k for k in new if k.startswith("BatchNorm_"))]["scale"])
+    capsys.readouterr()
+    bad = tmp_path / "bad.npz"
+    assert grow_network.main([str(src), str(bad), "--network", "mobilenetv2_050_d13"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("grow_network: ") and "with blocks added" in err and "\n" not in err
+    assert not bad.exists()
+
+
 def test_frame_network_ab_refuses_what_the_tracker_cannot_run(tmp_path, capsys):
     """`frame_network_ab.py`: a missing weights file, or a network of another landmark set than the
     tracker's (the offline 703-point one), is one line and exit 2 before anything is timed."""

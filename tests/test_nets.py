@@ -318,6 +318,42 @@ def test_removing_a_residual_block_whose_branch_is_zero_keeps_the_function():
             nets.remove_blocks(v, blocks, [bad])
 
 
+def test_inserting_residual_blocks_keeps_the_function():
+    """`nets.insert_blocks`: a network grown by blocks that start as the identity (a fresh
+    network's residual blocks: last batch-norm scale zero) computes what the old one does, every
+    old weight perturbed so that a block moved to the wrong place shows; with the new blocks'
+    branches not zero the outputs differ (the new blocks are in the path), and a table that drops a
+    block or changes a stage is refused."""
+    blocks = ((1, 8, 1, 1), (2, 8, 2, 2), (2, 16, 2, 2))
+    table = ((1, 8, 1, 1), (2, 8, 4, 2), (2, 16, 3, 2))
+    old = nets.MobileNetV2(num_landmarks=5, width=1.0, last_features=16, blocks=blocks)
+    big = nets.MobileNetV2(num_landmarks=5, width=1.0, last_features=16, blocks=table)
+    v = nets.init_variables(old, jax.random.key(0), size=16)
+    leaves, tree = jax.tree_util.tree_flatten(v)
+    keys = jax.random.split(jax.random.key(1), len(leaves))
+    v = jax.tree_util.tree_unflatten(tree, [x + 0.1 * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys)])
+    fresh = nets.init_variables(big, jax.random.key(3), size=16)
+    grown = nets.insert_blocks(v, blocks, fresh, table)
+    assert sorted(grown["params"]) == sorted(fresh["params"])
+    # Old blocks 0, 1, 2, 3, 4 go to 0, 1, 2, 5, 6; 3, 4 and 7 are new.
+    for i, j in ((1, 1), (2, 2), (3, 5), (4, 6)):
+        np.testing.assert_array_equal(grown["params"][f"InvertedResidual_{j}"]["Conv_0"]["kernel"],
+                                      v["params"][f"InvertedResidual_{i}"]["Conv_0"]["kernel"])
+    x = jax.random.uniform(jax.random.key(2), (2, 16, 16, 3))
+    old_apply, big_apply = jax.jit(old.apply), jax.jit(big.apply)
+    np.testing.assert_allclose(np.asarray(big_apply(grown, x)), np.asarray(old_apply(v, x)), rtol=1e-5, atol=1e-5)
+    for i in (3, 4, 7):
+        bn = dict(grown["params"][f"InvertedResidual_{i}"])
+        last = max(k for k in bn if k.startswith("BatchNorm_"))
+        bn[last] = dict(bn[last], scale=jnp.full_like(bn[last]["scale"], 0.5))
+        grown["params"][f"InvertedResidual_{i}"] = bn
+    assert not np.allclose(np.asarray(big_apply(grown, x)), np.asarray(old_apply(v, x)), atol=1e-3)
+    for bad in (((1, 8, 1, 1), (2, 8, 1, 2), (2, 16, 3, 2)), ((1, 8, 1, 1), (2, 8, 2, 2), (2, 24, 2, 2)),
+                ((1, 8, 1, 1), (2, 8, 2, 2))):
+        with pytest.raises(ValueError, match="with blocks added"):
+            nets.insert_blocks(v, blocks, fresh, bad)
+
+
 def test_removing_last_channels_that_are_constant_keeps_the_function():
     """`nets.remove_last_channels`: channels of the last 1 x 1 convolution that are one constant for
     every image (batch-norm scale 0, offset c in (0, 6), so c after ReLU6) removed with that constant
