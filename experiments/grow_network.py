@@ -1,5 +1,5 @@
-"""A MobileNetV2 weights file grown by residual blocks that start as the identity, as the start of a
-fine-tune with more capacity (issue 21).
+"""A MobileNetV2 weights file grown by residual blocks that start as the identity, or by expanded channels
+whose projection starts at zero, as the start of a fine-tune with more capacity (issue 21).
 
     python experiments/grow_network.py dlm/data/weights/offline_703.npz \\
         ~/.cache/dlm/grow/offline_d21.npz --network mobilenetv2_d21
@@ -7,8 +7,9 @@ fine-tune with more capacity (issue 21).
 
 The inverse of experiments/prune_network.py: `--network` names the larger network in
 `dlm.landmarks.nets.NETWORKS`, whose block table has the source's stages with blocks added at their
-ends (`nets.insert_blocks`).  The new blocks are a fresh initialisation's (`--seed`), whose last batch
-norm's scale is zero, so the grown network computes what the source does; the script checks that on
+ends (`nets.insert_blocks`) and/or larger expansions (`nets.widen_blocks`).  The new blocks and channels
+are a fresh initialisation's (`--seed`); a new block's last batch norm's scale is zero and a new channel's
+row of its block's projection is zero, so the grown network computes what the source does; it checks that on
 random crops before it writes.  The output's manifest is the input's (samples seen, chain, CPU hours:
 a fine-tune continues its account) with the new network and what was grown.
 """
@@ -35,8 +36,16 @@ def grow(src: Path, out: Path, network: str, seed: int = 0) -> dict:
     if {k: v for k, v in kw.items() if k != "blocks"} != {k: v for k, v in want_kw.items() if k != "blocks"}:
         raise ValueError(f"{network} differs from {manifest['config']['network']} in more than its blocks")
     num_landmarks = np.asarray(variables["params"]["LandmarkHead_0"]["Dense_0"]["bias"]).shape[0] // 3
-    fresh = nets.init_variables(nets.make_network(network, num_landmarks), jax.random.key(seed))
-    grown = nets.insert_blocks(variables, blocks, fresh, table)
+    if len(blocks) != len(table):
+        raise ValueError(f"{network} has {len(table)} stages, {manifest['config']['network']} {len(blocks)}")
+    # Blocks first (the source's expansions), then expansions: each step keeps the function.
+    deeper = tuple((a[0],) + tuple(b[1:]) for a, b in zip(blocks, table))
+    grown = variables
+    for old, new, step in ((tuple(map(tuple, blocks)), deeper, nets.insert_blocks),
+                           (deeper, tuple(map(tuple, table)), nets.widen_blocks)):
+        if new != old:
+            module = nets.MobileNetV2(num_landmarks=num_landmarks, **dict(want_kw, blocks=new))
+            grown = step(grown, old, nets.init_variables(module, jax.random.key(seed)), new)
     config = dict(manifest["config"], network=network)
     keep_m = {k: manifest[k] for k in ("samples_seen", "cpu_hours", "chain", "train_config", "data_seed")
               if k in manifest}

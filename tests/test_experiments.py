@@ -193,7 +193,8 @@ def test_prune_network_writes_the_smaller_network_with_the_same_kept_weights(tmp
 
 
 def test_grow_network_writes_the_larger_network_with_the_same_function(tmp_path, capsys, monkeypatch):
-    """`grow_network.py` on the shipped real-time network grown by a block in its last residual stage:
+    """`grow_network.py` on the shipped real-time network grown by a block in its last residual stage,
+    then by wider expansions in its last block (its old channels bit for bit, the new ones' projection zero):
     the output loads as the larger network, the old blocks' arrays are the source's renumbered (bit
     for bit), the new block's last batch-norm scale is zero, the manifest carries the account on and
     says what was grown (its checked output change 0); a network that is not the source with blocks
@@ -225,6 +226,19 @@ def test_grow_network_writes_the_larger_network_with_the_same_function(tmp_path,
                 np.testing.assert_array_equal(a[layer][name], b[layer][name])
     new = big["params"]["InvertedResidual_16"]
     assert not np.any(new[max(k for k in new if k.startswith("BatchNorm_"))]["scale"])
+    # Wider expansions (the 320-channel stage's block: 6 -> 8 times its input) through the same script.
+    wide = tuple((8 if c == 320 else t, c, n, s) for t, c, n, s in nets.MobileNetV2.blocks)
+    monkeypatch.setitem(nets.NETWORKS, "test_wide", functools.partial(nets.MobileNetV2, width=0.5, blocks=wide))
+    assert grow_network.main([str(src), str(tmp_path / "wide.npz"), "--network", "test_wide"]) == 0
+    widened, manifest = lmk.load_weights(tmp_path / "wide.npz")
+    # Zero terms added to a dot change its summation's blocking: float32 rounding of ~128-px outputs
+    # through the network's layers (2.3e-5 px seen), not a change of function.
+    assert manifest["grown_from"]["max_output_change_px"] <= 1e-4
+    a, b = widened["params"]["InvertedResidual_16"], small["params"]["InvertedResidual_16"]
+    assert a["Conv_0"]["kernel"].shape[-1] == 640 and b["Conv_0"]["kernel"].shape[-1] == 480
+    np.testing.assert_array_equal(a["Conv_0"]["kernel"][..., :480], b["Conv_0"]["kernel"])
+    np.testing.assert_array_equal(a["Conv_1"]["kernel"][:, :, :480], b["Conv_1"]["kernel"])
+    assert not np.any(a["Conv_1"]["kernel"][:, :, 480:]) and np.any(a["Conv_0"]["kernel"][..., 480:])
     capsys.readouterr()
     bad = tmp_path / "bad.npz"
     assert grow_network.main([str(src), str(bad), "--network", "mobilenetv2_050_d13"]) == 2

@@ -354,6 +354,39 @@ def test_inserting_residual_blocks_keeps_the_function():
             nets.insert_blocks(v, blocks, fresh, bad)
 
 
+def test_widening_expansions_keeps_the_function():
+    """`nets.widen_blocks`: a network whose blocks get more expanded channels (their projection rows
+    zero) computes what the old one does, every old weight perturbed so that a channel moved to the
+    wrong place shows; with the new rows not zero the outputs differ (the new channels are in the
+    path), and a table that narrows a stage or changes its channels is refused."""
+    blocks = ((1, 8, 1, 1), (2, 8, 2, 2), (2, 16, 2, 2))
+    table = ((1, 8, 1, 1), (3, 8, 2, 2), (2, 16, 2, 2))
+    old = nets.MobileNetV2(num_landmarks=5, width=1.0, last_features=16, blocks=blocks)
+    wide = nets.MobileNetV2(num_landmarks=5, width=1.0, last_features=16, blocks=table)
+    v = nets.init_variables(old, jax.random.key(0), size=16)
+    leaves, tree = jax.tree_util.tree_flatten(v)
+    keys = jax.random.split(jax.random.key(1), len(leaves))
+    v = jax.tree_util.tree_unflatten(tree, [x + 0.1 * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys)])
+    v["batch_stats"] = jax.tree_util.tree_map(jnp.abs, v["batch_stats"])    # variances stay positive
+    fresh = nets.init_variables(wide, jax.random.key(3), size=16)
+    grown = nets.widen_blocks(v, blocks, fresh, table)
+    assert jax.tree_util.tree_map(jnp.shape, grown) == jax.tree_util.tree_map(jnp.shape, fresh)
+    np.testing.assert_array_equal(grown["params"]["InvertedResidual_1"]["Conv_0"]["kernel"][..., :16],
+                                  v["params"]["InvertedResidual_1"]["Conv_0"]["kernel"])
+    x = jax.random.uniform(jax.random.key(2), (2, 16, 16, 3))
+    old_apply, wide_apply = jax.jit(old.apply), jax.jit(wide.apply)
+    np.testing.assert_allclose(np.asarray(wide_apply(grown, x)), np.asarray(old_apply(v, x)), rtol=1e-5, atol=1e-5)
+    k = np.array(grown["params"]["InvertedResidual_2"]["Conv_1"]["kernel"])
+    k[:, :, 16:] = 1.0
+    grown["params"]["InvertedResidual_2"]["Conv_1"]["kernel"] = k
+    # (this toy network's activations are small there: the same tolerance as above tells them apart)
+    assert not np.allclose(np.asarray(wide_apply(grown, x)), np.asarray(old_apply(v, x)), rtol=1e-5, atol=1e-5)
+    for bad in (((1, 8, 1, 1), (1, 8, 2, 2), (2, 16, 2, 2)), ((1, 8, 1, 1), (3, 12, 2, 2), (2, 16, 2, 2)),
+                ((2, 8, 1, 1), (2, 8, 2, 2), (2, 16, 2, 2))):
+        with pytest.raises(ValueError, match="wider expansions"):
+            nets.widen_blocks(v, blocks, fresh, bad)
+
+
 def test_removing_last_channels_that_are_constant_keeps_the_function():
     """`nets.remove_last_channels`: channels of the last 1 x 1 convolution that are one constant for
     every image (batch-norm scale 0, offset c in (0, 6), so c after ReLU6) removed with that constant

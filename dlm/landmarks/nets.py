@@ -379,6 +379,49 @@ def insert_blocks(variables: dict, blocks: Sequence, fresh: dict, table: Sequenc
     return grown
 
 
+def widen_blocks(variables: dict, blocks: Sequence, fresh: dict, table: Sequence) -> dict:
+    """A MobileNetV2's variables (block table `blocks`) with more expanded channels (expansion t) in
+    some stages of the block table `table` (the same stages, each t at least as large).  Each
+    widened block keeps its old channels and takes its new ones' expansion, depthwise and batch-norm
+    variables from `fresh` (a newly initialised network of `table`), with their rows of the block's
+    projection zero: the new channels add nothing at first, so the wider network computes what the
+    old one did and a fine-tune gives them their use."""
+    if len(blocks) != len(table) or any(tuple(a[1:]) != tuple(b[1:]) or b[0] < a[0] or (a[0] == 1) != (b[0] == 1)
+                                        for a, b in zip(blocks, table)):
+        raise ValueError(f"{tuple(map(tuple, table))} is not {tuple(map(tuple, blocks))} with wider expansions")
+    out = {c: dict(tree) for c, tree in variables.items()}
+    for name, block in variables["params"].items():
+        if not name.startswith("InvertedResidual_") or "Conv_1" not in block:
+            continue        # an expansion-1 block has no expanded channels of its own to widen
+        old_hidden = np.asarray(block["Conv_0"]["kernel"]).shape[-1]
+        new_block = fresh["params"][name]
+        hidden = np.asarray(new_block["Conv_0"]["kernel"]).shape[-1]
+        if hidden == old_hidden:
+            continue
+        params = {}
+        for layer, new_vars in new_block.items():
+            old_vars = block[layer]
+            params[layer] = {}
+            for k, new in new_vars.items():
+                old, new = np.asarray(old_vars[k]), np.asarray(new)
+                if layer == "Conv_1":      # the projection: the new channels' rows are zero
+                    params[layer][k] = np.concatenate([old, np.zeros(old.shape[:2] + (hidden - old_hidden,)
+                                                                     + old.shape[3:], old.dtype)], axis=2)
+                elif old.shape == new.shape:
+                    params[layer][k] = old
+                else:                      # a per-channel array or the expansion's output channels
+                    params[layer][k] = np.concatenate([old, new[..., old.shape[-1]:].astype(old.dtype)], axis=-1)
+        out["params"][name] = params
+        stats = {}
+        for layer, new_vars in fresh["batch_stats"][name].items():
+            old_vars = variables["batch_stats"][name][layer]
+            stats[layer] = {k: np.asarray(old_vars[k]) if np.shape(old_vars[k]) == np.shape(new) else
+                            np.concatenate([np.asarray(old_vars[k]), np.asarray(new)[old_hidden:]
+                                            .astype(np.asarray(old_vars[k]).dtype)]) for k, new in new_vars.items()}
+        out["batch_stats"][name] = stats
+    return out
+
+
 def remove_last_channels(variables: dict, keep, pooled_mean) -> dict:
     """A MobileNetV2's variables with only the channels `keep` (indices) of its last 1 x 1
     convolution (`Conv_1`, `BatchNorm_1`) and the matching rows of the pooled landmark head.  Each
