@@ -13,6 +13,16 @@ solver settings) runs on the same crop and fitter state, in interleaved rounds (
 every other round) of `--calls` calls each, one pinned core, one XLA thread.  Outputs differ (the
 networks differ); only the time is compared.  Writes the median per call of each and its ratio to the
 shipped network's, with the CPU named.
+
+`--tracker` times what a tracked frame costs as `dlm.Tracker` runs it by default instead (since session 63 the
+network in ONNX Runtime, then the fit as its own call): one Tracker per network (identity refits off) tracks the
+whole clip in alternating passes (the order reversed every round, a compile pass first), and each is timed over
+the frames both tracked without a search in the same round (the Tracker call: crop, network, fit, next ROI).  A
+weights file without the shipped network's face-finding calibration (a pruned start) borrows it, so that both
+drop and find the face alike.
+
+    python experiments/frame_network_ab.py ~/.cache/dlm/prune/realtime_l640.npz --tracker --rounds 8 --core 1 \\
+        --json experiments/results/frame_network_ab_tracker_s67.json
 """
 from __future__ import annotations
 
@@ -33,6 +43,9 @@ def main(argv=None) -> int:
     ap.add_argument("--core", type=int, default=None, help="the core to pin to (default: the last allowed)")
     ap.add_argument("--rounds", type=int, default=16)
     ap.add_argument("--calls", type=int, default=50, help="calls per network per round")
+    ap.add_argument("--tracker", action="store_true",
+                    help="whole Tracker passes over the clip per network (ONNX Runtime's network, then the fit), "
+                         "timed over the frames both tracked; --calls is then unused")
     ap.add_argument("--json", help="write the figures here (default experiments/results/frame_network_ab.json)")
     args = ap.parse_args(argv)
     video = Path(args.video) if args.video else Path(__file__).resolve().parents[2] / "shared/real/video/short_hamilton_clip.mp4"
@@ -69,6 +82,12 @@ def main(argv=None) -> int:
     if not video.is_file():
         print(f"frame_network_ab: {video}: no such video", file=sys.stderr)
         return 2
+    if args.tracker:
+        results = tracker_rounds(preds, list(imageio.VideoReader(str(video))), args.rounds)
+        results.update(cpu=cpu_name(), core=core)
+        common.record("frame_network_ab", dict(weights=args.weights, video=str(video), rounds=args.rounds, core=core,
+                                               tracker=True), results, out=args.json, started=started)
+        return 0
     reader = imageio.VideoReader(str(video))
     first = None
     tracker = None
@@ -120,6 +139,59 @@ def main(argv=None) -> int:
                                            calls=args.calls, core=core),
                   results, out=args.json, started=started)
     return 0
+
+
+CALIBRATION = ("roi_threshold", "quality", "roi_calibration")
+
+
+def tracker_rounds(preds: dict, frames: list, rounds: int) -> dict:
+    """Each predictor's Tracker over the whole clip in alternating passes (a compile pass first): per network
+    the median and p90 of the Tracker call and the medians of its stages over the frames every network
+    tracked without a search in that round, and the per-round medians."""
+    import numpy as np
+    from dlm.product import pipeline
+    base = preds["shipped"]
+    borrowed = []
+    for name, p in preds.items():
+        if any(k not in p.manifest for k in CALIBRATION):
+            p.manifest.update({k: base.manifest[k] for k in CALIBRATION if k in base.manifest})
+            borrowed.append(name)
+    size = (frames[0].shape[1], frames[0].shape[0])
+    trackers = {name: pipeline.Tracker(size, p, refit_every=0) for name, p in preds.items()}
+    names = list(trackers)
+    passes = {name: [] for name in names}
+    for r in range(rounds + 1):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            t = trackers[name]
+            t.reset()
+            rows = {}
+            for frame in frames:
+                t0 = time.perf_counter()
+                out = t(frame)
+                ms = (time.perf_counter() - t0) * 1e3
+                if out.found and not out.searched:
+                    tm = out.timings_ms
+                    rows[out.index] = (ms, tm.get("cnn", np.nan), tm.get("fit", np.nan), tm.get("roi", np.nan))
+            t.wait_for_search()
+            if r:
+                passes[name].append(rows)
+    results = {"calibration_borrowed_from_shipped": borrowed, "networks": {}}
+    for i in range(rounds):
+        common_frames = set.intersection(*(set(passes[n][i]) for n in names))
+        for n in names:
+            passes[n][i] = np.array([passes[n][i][k] for k in sorted(common_frames)]).reshape(-1, 4)
+    shipped_ms = float(np.median(np.concatenate(passes["shipped"])[:, 0]))
+    for n in names:
+        a = np.concatenate(passes[n])
+        med = float(np.median(a[:, 0]))
+        results["networks"][n] = dict(
+            network=preds[n].network, runtime=preds[n].runtime, frames=int(len(a)), median_ms=med,
+            p90_ms=float(np.percentile(a[:, 0], 90)), ratio_to_shipped=med / shipped_ms,
+            stage_medians_ms=dict(zip(("cnn", "fit", "roi"), (float(x) for x in np.nanmedian(a[:, 1:], axis=0)))),
+            round_medians_ms=[float(np.median(p[:, 0])) for p in passes[n]])
+        print(f"{n}: {preds[n].network}, {med:.3f} ms per tracked frame ({med / shipped_ms:.3f}x the shipped "
+              f"network), p90 {results['networks'][n]['p90_ms']:.3f} ms, over {len(a)} frames")
+    return results
 
 
 if __name__ == "__main__":
