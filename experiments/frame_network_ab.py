@@ -175,7 +175,9 @@ def tracker_rounds(preds: dict, frames: list, rounds: int) -> dict:
             t.wait_for_search()
             if r:
                 passes[name].append(rows)
-    results = {"calibration_borrowed_from_shipped": borrowed, "networks": {}}
+    results = {"calibration_borrowed_from_shipped": borrowed, "networks": {},
+               # which files were timed, for experiments/ship_weights.py --faster
+               "sha256": {n: p.manifest.get("sha256") for n, p in preds.items()}}
     for i in range(rounds):
         common_frames = set.intersection(*(set(passes[n][i]) for n in names))
         for n in names:

@@ -19,7 +19,10 @@ Otherwise every file written is put back as it was and nothing ships (campaign 2
 experiments/results/ship_<name>.json when it ships, ship_<name>_rejected.json when not (all four
 scores, the gate's paired figures, the decision, git revision).  A candidate of another architecture
 or input size than the shipped network (the same landmark set and loss) is scored only with
-`--new-network`; another landmark set or loss never.  Exit 0
+`--new-network`; another landmark set or loss never.  `--faster RECORD` ships a network of the shipped one's
+function made faster (a pruned start: experiments/prune_network.py) when RECORD, frame_network_ab.py --tracker's
+timing of this very file in the tracker, finds it faster, and each gate holds within `--tolerance` (default 0.01
+points) instead of strictly: such a network is not meant to read the photos better, only as well, sooner.  Exit 0
 whether shipped or not; 2 on bad input.  The first offline network is compared with the real-time
 one, which "offline" stands for until one ships.  Both gates compare ICT's 68 points untranslated; once
 the weights ship, experiments/label_translation.py fits their translation to AFLW2000-3D's 68.
@@ -69,11 +72,12 @@ def per_photo(result: dict) -> dict:
 GROSS_NME = 0.5
 
 
-def own_roi_gate(candidate: dict, shipped: dict, gross_nme: float = GROSS_NME) -> dict:
+def own_roi_gate(candidate: dict, shipped: dict, gross_nme: float = GROSS_NME, tolerance: float = 0.0) -> dict:
     """The second gate from two `per_photo` maps (a photo missing from one: its face not found;
     one found at NME >= gross_nme: counted as not found either, and listed).  Passes when the
     candidate finds at least as many faces and, on the photos both found, its balanced NME (mean
-    of the yaw bins' means) is not above the shipped model's."""
+    of the yaw bins' means) is not above the shipped model's plus `tolerance` (0 but for a faster
+    network of the same function, `--faster`)."""
     from dlm.eval import aflw2000
     gross = dict(candidate=sorted(k for k, v in candidate.items() if v[0] >= gross_nme),
                  shipped=sorted(k for k, v in shipped.items() if v[0] >= gross_nme))
@@ -88,8 +92,8 @@ def own_roi_gate(candidate: dict, shipped: dict, gross_nme: float = GROSS_NME) -
     cand, old = balanced(candidate), balanced(shipped)
     found_ok = len(candidate) >= len(shipped)
     nme_ok = cand["nme_balanced"] is not None and old["nme_balanced"] is not None \
-        and cand["nme_balanced"] <= old["nme_balanced"]
-    return dict(passed=bool(found_ok and nme_ok), found_candidate=len(candidate), found_shipped=len(shipped),
+        and cand["nme_balanced"] <= old["nme_balanced"] + tolerance
+    return dict(passed=bool(found_ok and nme_ok), tolerance=tolerance, found_candidate=len(candidate), found_shipped=len(shipped),
                 paired_photos=len(both), paired_nme_balanced_candidate=cand["nme_balanced"],
                 paired_nme_balanced_shipped=old["nme_balanced"],
                 paired_yaw_bins_candidate={k: v["nme"] for k, v in cand["yaw_bins"].items()},
@@ -97,6 +101,28 @@ def own_roi_gate(candidate: dict, shipped: dict, gross_nme: float = GROSS_NME) -
                 only_candidate=sorted(set(candidate) - set(shipped)), only_shipped=sorted(set(shipped) - set(candidate)),
                 gross_nme=gross_nme, returned_candidate=returned["candidate"], returned_shipped=returned["shipped"],
                 gross_candidate=gross["candidate"], gross_shipped=gross["shipped"])
+
+
+def faster_record(path: str, weights: str, cand) -> dict:
+    """The candidate's timing against the shipped network from frame_network_ab.py --tracker's record:
+    the record must time this very file (its sha256 now) in the tracker and find it faster."""
+    from dlm.landmarks import predictor as lmk
+    rec = json.loads(Path(path).read_text())
+    if rec.get("experiment") != "frame_network_ab" or not rec.get("config", {}).get("tracker"):
+        raise ValueError("not a frame_network_ab.py --tracker record")
+    nets = rec["results"]["networks"]
+    name = next((k for k in nets if k != "shipped" and Path(k).expanduser().resolve() == Path(weights).expanduser().resolve()),
+                None)
+    if name is None:
+        raise ValueError(f"it does not time {weights}")
+    sha = rec["results"].get("sha256", {}).get(name)
+    if sha != lmk.sha256(Path(weights).expanduser()):
+        raise ValueError(f"it timed another file at {weights} (sha256 {sha})")
+    ratio = nets[name]["ratio_to_shipped"]
+    if not ratio < 1.0:
+        raise ValueError(f"the candidate is not faster in the tracker ({ratio:.3f}x the shipped network)")
+    return dict(record=str(path), ratio_to_shipped=ratio, median_ms=nets[name]["median_ms"],
+                shipped_median_ms=nets["shipped"]["median_ms"], cpu=rec["results"].get("cpu"))
 
 
 def written_files(name: str, target: Path) -> list[Path]:
@@ -115,6 +141,14 @@ def main(argv=None):
     ap.add_argument("--new-network", action="store_true",
                     help="the candidate may be another architecture or input size than the shipped network (the same "
                          "landmark set and loss); the gates are the same")
+    ap.add_argument("--faster", metavar="RECORD",
+                    help="a faster network of the shipped one's function (a pruned start, experiments/prune_network.py): "
+                         "frame_network_ab.py --tracker's record timing this candidate against the shipped network; "
+                         "it ships when that record shows it faster (ratio < 1) and each gate holds within "
+                         "--tolerance instead of strictly")
+    ap.add_argument("--tolerance", type=float, default=1e-4,
+                    help="with --faster: how far above the shipped network's balanced NME (a fraction: 1e-4 is 0.01 "
+                         "points, a tenth of what the 200 dev photos resolve) each gate still passes")
     args = ap.parse_args(argv)
     from dlm.io.files import write_json
     from dlm.io.provenance import git_revision, shared_real_path
@@ -149,17 +183,27 @@ def main(argv=None):
             print(f"ship_weights: {args.weights} is another network than the shipped {args.name} ({why}: "
                   f"{new_cfg} vs {old_cfg})", file=sys.stderr)
             return 2
+    tolerance, speed = 0.0, None
+    if args.faster:
+        try:
+            speed = faster_record(args.faster, args.weights, cand)
+        except (OSError, ValueError, KeyError) as e:
+            print(f"ship_weights: --faster {args.faster}: {e}", file=sys.stderr)
+            return 2
+        tolerance = args.tolerance
     new_dev = dev_scores(cand, dev)
     old_dev = dev_scores(old, dev) if old is not None else None
     old_auto_result = dev_result(old, dev, "auto") if old is not None else None
     old_auto = aflw2000.summary(old_auto_result) if old is not None else None
-    better = old_dev is None or new_dev["nme_balanced"] < old_dev["nme_balanced"]
+    better = old_dev is None or new_dev["nme_balanced"] < old_dev["nme_balanced"] or \
+        (speed is not None and new_dev["nme_balanced"] <= old_dev["nme_balanced"] + tolerance)
     res = dict(experiment="ship_weights", name=args.name, candidate=str(args.weights),
                candidate_sha256=cand.manifest.get("sha256"), shipped_sha256=old.manifest.get("sha256") if old else None,
                dev=dev, candidate_dev=new_dev, shipped_dev=old_dev, candidate_dev_roi_auto=None,
                shipped_dev_roi_auto=old_auto, shipped=False,
                config_change=dict(candidate=new_cfg, shipped=old_cfg) if old is not None and new_cfg != old_cfg else None,
                reason="ground-truth crops: not better than the shipped model" if not better else None,
+               faster=speed, tolerance=tolerance,
                git_revision=git_revision())
     if better and args.dry_run:
         res["reason"] = "dry run (own-ROI needs the candidate's calibrated thresholds: not scored)"
@@ -181,7 +225,7 @@ def main(argv=None):
             new_pp, old_pp = per_photo(new_auto_result), per_photo(old_auto_result)
             res["own_roi_per_photo"] = dict(candidate={k: v[0] for k, v in new_pp.items()},
                                             shipped={k: v[0] for k, v in old_pp.items()})
-            res["own_roi_gate"] = own_roi_gate(new_pp, old_pp)
+            res["own_roi_gate"] = own_roi_gate(new_pp, old_pp, tolerance=tolerance)
         if old_auto_result is not None and not res["own_roi_gate"]["passed"]:
             for f, data in saved.items():    # what users get would be worse: put everything back
                 if data is None:

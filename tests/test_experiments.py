@@ -112,6 +112,9 @@ def test_own_roi_gate_pairs_photos_and_requires_as_many_faces_found():
     worse = {k: (v[0] + 0.001, v[1]) for k, v in shipped.items()}
     assert not own_roi_gate(worse, shipped)["passed"]
     assert own_roi_gate(dict(shipped), shipped)["passed"]
+    # A faster network of the same function (--faster) passes within the tolerance, not beyond it.
+    assert own_roi_gate(worse, shipped, tolerance=0.0011)["passed"]
+    assert not own_roi_gate(worse, shipped, tolerance=0.0009)["passed"]
 
 
 def test_weight_soup_is_the_weighted_mean_and_refuses_other_networks(tmp_path):
@@ -289,6 +292,38 @@ def test_ship_weights_takes_another_architecture_only_when_asked_and_never_anoth
                               "--new-network"]) == 2
     assert "its landmark_set, num_landmarks differ" in capsys.readouterr().err
     assert shipped.read_bytes() == before
+
+
+def test_ship_faster_takes_only_a_tracker_record_timing_this_file_as_faster(tmp_path):
+    """`ship_weights.py --faster`: the speed record must be frame_network_ab.py --tracker's, time this
+    very file (its sha256 now) and find it faster than the shipped network; anything else is refused
+    with the reason."""
+    import json
+    import shutil
+    from dlm.landmarks import predictor as lmk
+    sys.path.insert(0, str(EXPERIMENTS))
+    try:
+        from ship_weights import faster_record
+    finally:
+        sys.path.remove(str(EXPERIMENTS))
+    w = tmp_path / "cand.npz"
+    shutil.copyfile(lmk.WEIGHTS_DIR / "realtime_mnv2050_320.npz", w)
+
+    def record(ratio=0.9, tracker=True, sha=None, name=str(w)):
+        rec = dict(experiment="frame_network_ab", config=dict(tracker=tracker), results=dict(
+            cpu="AMD EPYC", sha256={"shipped": "x", name: sha or lmk.sha256(w)},
+            networks={"shipped": dict(median_ms=2.0, ratio_to_shipped=1.0),
+                      name: dict(median_ms=2.0 * ratio, ratio_to_shipped=ratio)}))
+        path = tmp_path / f"rec{len(list(tmp_path.glob('rec*.json')))}.json"
+        path.write_text(json.dumps(rec))
+        return str(path)
+
+    got = faster_record(record(), str(w), None)
+    assert got["ratio_to_shipped"] == 0.9 and got["shipped_median_ms"] == 2.0
+    for bad, why in ((record(ratio=1.02), "not faster"), (record(tracker=False), "--tracker record"),
+                     (record(sha="0" * 64), "another file"), (record(name=str(tmp_path / "other.npz")), "does not time")):
+        with pytest.raises(ValueError, match=why):
+            faster_record(bad, str(w), None)
 
 
 def test_probe_table_has_a_row_per_arm_grouped_by_file(tmp_path, monkeypatch):
