@@ -296,8 +296,8 @@ def test_ship_weights_takes_another_architecture_only_when_asked_and_never_anoth
 
 def test_ship_faster_takes_only_a_tracker_record_timing_this_file_as_faster(tmp_path):
     """`ship_weights.py --faster`: the speed record must be frame_network_ab.py --tracker's, time this
-    very file (its sha256 now) and find it faster than the shipped network; anything else is refused
-    with the reason."""
+    very file (its sha256 now) and find it faster than the shipped network in enough paired rounds (a
+    one-sided sign test); anything else is refused with the reason."""
     import json
     import shutil
     from dlm.landmarks import predictor as lmk
@@ -309,18 +309,20 @@ def test_ship_faster_takes_only_a_tracker_record_timing_this_file_as_faster(tmp_
     w = tmp_path / "cand.npz"
     shutil.copyfile(lmk.WEIGHTS_DIR / "realtime_mnv2050_320.npz", w)
 
-    def record(ratio=0.9, tracker=True, sha=None, name=str(w)):
+    def record(ratio=0.9, tracker=True, sha=None, name=str(w), faster_rounds=7):
+        rounds = [2.0 * ratio if i < faster_rounds else 2.1 for i in range(8)]
         rec = dict(experiment="frame_network_ab", config=dict(tracker=tracker), results=dict(
             cpu="AMD EPYC", sha256={"shipped": "x", name: sha or lmk.sha256(w)},
-            networks={"shipped": dict(median_ms=2.0, ratio_to_shipped=1.0),
-                      name: dict(median_ms=2.0 * ratio, ratio_to_shipped=ratio)}))
+            networks={"shipped": dict(median_ms=2.0, ratio_to_shipped=1.0, round_medians_ms=[2.0] * 8),
+                      name: dict(median_ms=2.0 * ratio, ratio_to_shipped=ratio, round_medians_ms=rounds)}))
         path = tmp_path / f"rec{len(list(tmp_path.glob('rec*.json')))}.json"
         path.write_text(json.dumps(rec))
         return str(path)
 
-    got = faster_record(record(), str(w), None)
-    assert got["ratio_to_shipped"] == 0.9 and got["shipped_median_ms"] == 2.0
-    for bad, why in ((record(ratio=1.02), "not faster"), (record(tracker=False), "--tracker record"),
+    got = faster_record(record(), str(w), None)     # 7 of 8 rounds: p = 9 / 256
+    assert got["ratio_to_shipped"] == 0.9 and got["shipped_median_ms"] == 2.0 and got["rounds_faster"] == 7
+    assert abs(got["sign_test_p"] - 9 / 256) < 1e-12
+    for bad, why in ((record(ratio=1.02), "not shown faster"), (record(faster_rounds=6), "6 of 8 paired rounds"), (record(tracker=False), "--tracker record"),
                      (record(sha="0" * 64), "another file"), (record(name=str(tmp_path / "other.npz")), "does not time")):
         with pytest.raises(ValueError, match=why):
             faster_record(bad, str(w), None)
