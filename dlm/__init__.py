@@ -38,6 +38,11 @@ __all__ = sorted(_WHERE)
 
 def __getattr__(name):
     if name in _WHERE:
+        if _WHERE[name].startswith(("dlm.product.", "dlm.fitting.")):
+            # What users call compiles fitters for most of a minute per process without JAX's
+            # persistent cache, as the command line keeps it (`enable_compilation_cache`: a cache
+            # folder the caller gave JAX is kept; DLM_NO_COMPILE_CACHE=1 turns it off).
+            importlib.import_module("dlm.io.provenance").enable_compilation_cache()
         value = getattr(importlib.import_module(_WHERE[name]), name)
         globals()[name] = value
         return value

@@ -85,3 +85,30 @@ def test_the_library_exports_the_product_functions():
     assert issubclass(dlm.CaptureError, ValueError)
 
 
+
+
+def test_the_library_keeps_compiled_programs_between_processes_as_the_command_line_does(tmp_path):
+    """`dlm.reconstruct` and the other product and fitting names turn on JAX's persistent compilation
+    cache in $DLM_CACHE/jax (a fresh process otherwise compiles the offline fit for most of a minute),
+    as `dlm reconstruct` does; a cache folder the caller gave JAX is kept, DLM_NO_COMPILE_CACHE=1 turns
+    it off, and names that compile nothing (reading an image) leave JAX's settings alone."""
+    import os
+    import subprocess
+    import sys
+    code = ("import dlm, jax; dlm.read_image; a = jax.config.jax_compilation_cache_dir; dlm.{name}; "
+            "print(a, jax.config.jax_compilation_cache_dir, jax.config.jax_persistent_cache_min_compile_time_secs)")
+    env = {k: v for k, v in os.environ.items() if k not in ("DLM_CACHE_DIR", "JAX_COMPILATION_CACHE_DIR",
+                                                            "DLM_NO_COMPILE_CACHE")}
+    env.update(DLM_CACHE=str(tmp_path), JAX_PLATFORMS="cpu")
+
+    def run(name, **extra):
+        r = subprocess.run([sys.executable, "-c", code.format(name=name)], env=dict(env, **extra),
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        return r.stdout.split()
+
+    assert run("reconstruct") == ["None", str(tmp_path / "jax"), "0.0"]
+    assert run("Tracker")[1] == str(tmp_path / "jax") and run("fit")[1] == str(tmp_path / "jax")
+    assert run("reconstruct", DLM_CACHE_DIR=str(tmp_path / "mine"))[1] == str(tmp_path / "mine")
+    assert run("reconstruct", JAX_COMPILATION_CACHE_DIR=str(tmp_path / "jaxs"))[1] == str(tmp_path / "jaxs")
+    assert run("reconstruct", DLM_NO_COMPILE_CACHE="1")[1] == "None"

@@ -30,7 +30,7 @@ from dlm.eval import bench
 from dlm.io import images as imageio
 from dlm.io.files import write_json, write_obj
 from dlm.io.images import InputError
-from dlm.io.provenance import cache_dir, environment, git_revision
+from dlm.io.provenance import cache_dir, enable_compilation_cache, environment, git_revision
 from dlm.landmarks import onnx_runtime
 from dlm.landmarks import predictor as lmk
 from dlm.product import capture as cap
@@ -641,11 +641,5 @@ def cmd_bench_batch(args):
 
 
 def compilation_cache():
-    """Keep compiled fitters and networks between runs (JAX's persistent cache): the offline fit
-    compiles for about a minute on a 2-core CPU and then runs in seconds.  The cache is
-    $DLM_CACHE/jax (DLM_CACHE_DIR moves it alone); DLM_NO_COMPILE_CACHE=1 turns it off."""
-    if os.environ.get("DLM_NO_COMPILE_CACHE"):
-        return
-    d = os.environ.get("DLM_CACHE_DIR") or cache_dir("jax")
-    jax.config.update("jax_compilation_cache_dir", d)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    """JAX's persistent compilation cache for this process (`dlm.io.provenance.enable_compilation_cache`)."""
+    enable_compilation_cache()

@@ -55,6 +55,23 @@ def cache_dir(*parts: str) -> str:
     return os.path.join(root, *parts)
 
 
+def enable_compilation_cache() -> str | None:
+    """Keep compiled fitters and networks between processes (JAX's persistent cache): the offline fit
+    compiles for most of a minute on a 2-core CPU and then runs in seconds.  The cache is
+    $DLM_CACHE/jax (DLM_CACHE_DIR moves it alone); DLM_NO_COMPILE_CACHE=1 turns it off, and a cache
+    folder the caller already gave JAX (its config or JAX_COMPILATION_CACHE_DIR) is kept as it is.
+    Returns the folder in use, or None."""
+    if os.environ.get("DLM_NO_COMPILE_CACHE"):
+        return None
+    if jax.config.jax_compilation_cache_dir:
+        return jax.config.jax_compilation_cache_dir
+    d = os.environ.get("DLM_CACHE_DIR") or cache_dir("jax")
+    jax.config.update("jax_compilation_cache_dir", d)
+    # Every program: a fit is hundreds of small ones, each a fraction of a second to compile.
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    return d
+
+
 def cache_relative(path: str | None) -> str | None:
     """`path` as given when it is absolute or exists from here; otherwise the same relative path
     under the cache folder (a config names its pool `pools/pool160`, found wherever DLM_CACHE is)."""
