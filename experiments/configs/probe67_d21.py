@@ -15,7 +15,8 @@ Result (session 67, 2026-12-07 22:17-23:06, 32.7 img/s with other work on the CP
 dev balanced 6.193% on ground-truth crops against the control's 6.196% (0-30 / 30-60 / 60-90 degrees 4.68 / 5.78 /
 8.11% against 4.69 / 5.78 / 8.12%; inner 51 4.33 against 4.27%; failures 6.5 against 5.5%), own face finding 6.50
 against 6.58%, and synthetic 4.06 against 4.05%: the renders it trains on read no better either, so in 96k samples
-at the fine-tune's rate the four new blocks were not put to use.  Not adopted; a capacity test needs the new
+at the fine-tune's rate the four new blocks were not put to use (their last batch
+norm's scale went from 0 to 0.0005-0.004 on average; the old blocks' beside them 0.35-0.46).  Not adopted; a capacity test needs the new
 blocks trained for a campaign's length (or a wider network: `nets.widen_blocks`), not a probe's.
 """
 from pathlib import Path
