@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from prune_network import network_blocks  # noqa: E402
+from prune_network import carried_account, network_blocks  # noqa: E402
 
 
 def grow(src: Path, out: Path, network: str, seed: int = 0) -> dict:
@@ -47,15 +47,11 @@ def grow(src: Path, out: Path, network: str, seed: int = 0) -> dict:
             module = nets.MobileNetV2(num_landmarks=num_landmarks, **dict(want_kw, blocks=new))
             grown = step(grown, old, nets.init_variables(module, jax.random.key(seed)), new)
     config = dict(manifest["config"], network=network)
-    keep_m = {k: manifest[k] for k in ("samples_seen", "cpu_hours", "chain", "train_config", "data_seed")
-              if k in manifest}
-    metrics = {"steps": manifest.get("metrics", {}).get("steps", 0)}
-    old = lmk.Predictor.load(src)
+    keep_m, metrics = carried_account(manifest)
+    old = lmk.Predictor.load(src, runtime="xla")
     new = lmk.Predictor(network, old.num_landmarks, old.size, grown, old.landmark_set, old.manifest, runtime="xla")
     crops = np.asarray(jax.random.randint(jax.random.key(seed + 1), (4, old.size, old.size, 3), 0, 256), np.uint8)
-    old_xla = lmk.Predictor(old.network, old.num_landmarks, old.size, old.variables, old.landmark_set,
-                            old.manifest, runtime="xla")
-    (m0, s0), (m1, s1) = (tuple(map(np.asarray, p(crops))) for p in (old_xla, new))
+    (m0, s0), (m1, s1) = (tuple(map(np.asarray, p(crops))) for p in (old, new))
     gap = float(max(np.abs(m0 - m1).max(), np.abs(s0 - s1).max()))
     if gap > 1e-3:
         raise ValueError(f"the grown network's output differs from the source's by {gap:.2g} px")

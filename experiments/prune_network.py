@@ -40,6 +40,14 @@ def network_blocks(name: str):
     return tuple(kw.get("blocks", nets.MobileNetV2.blocks)), kw
 
 
+def carried_account(manifest: dict) -> tuple[dict, dict]:
+    """What a network made from another's weights carries on from its manifest (samples seen, CPU hours,
+    the chain of runs, the training config and seed: a fine-tune continues its account) and its metrics
+    (the steps only: the scores were the other network's)."""
+    keep = {k: manifest[k] for k in ("samples_seen", "cpu_hours", "chain", "train_config", "data_seed") if k in manifest}
+    return keep, {"steps": manifest.get("metrics", {}).get("steps", 0)}
+
+
 def pooled_channel_stats(pred, pool_dirs, samples: int, seed: int):
     """Mean and standard deviation (C,) of each channel of the network's last 1 x 1 convolution after
     batch norm, ReLU6 and the spatial mean, over `samples` training draws (the pools' crops with the
@@ -102,9 +110,7 @@ def prune(src: Path, out: Path, network: str, removed: list[int], last_channels:
     elif want_last != last:
         raise ValueError(f"{network} has another last convolution than the source: give --last-channels")
     config = dict(manifest["config"], network=network)
-    keep_m = {k: manifest[k] for k in ("samples_seen", "cpu_hours", "chain", "train_config", "data_seed")
-              if k in manifest}
-    metrics = {"steps": manifest.get("metrics", {}).get("steps", 0)}
+    keep_m, metrics = carried_account(manifest)
     out.parent.mkdir(parents=True, exist_ok=True)
     m = lmk.save_weights(out, small, config, metrics=metrics,
                          extra=dict(keep_m, pruned_from=dict(pruned, weights=str(src), sha256=lmk.sha256(src),

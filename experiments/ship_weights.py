@@ -104,7 +104,7 @@ def own_roi_gate(candidate: dict, shipped: dict, gross_nme: float = GROSS_NME, t
                 gross_candidate=gross["candidate"], gross_shipped=gross["shipped"])
 
 
-def faster_record(path: str, weights: str, cand) -> dict:
+def faster_record(path: str, weights: str) -> dict:
     """The candidate's timing against the shipped network from frame_network_ab.py --tracker's record:
     the record must time this very file (its sha256 now) in the tracker and find it faster."""
     from dlm.landmarks import predictor as lmk
@@ -194,7 +194,7 @@ def main(argv=None):
     tolerance, speed = 0.0, None
     if args.faster:
         try:
-            speed = faster_record(args.faster, args.weights, cand)
+            speed = faster_record(args.faster, args.weights)
         except (OSError, ValueError, KeyError) as e:
             print(f"ship_weights: --faster {args.faster}: {e}", file=sys.stderr)
             return 2

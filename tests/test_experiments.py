@@ -319,13 +319,13 @@ def test_ship_faster_takes_only_a_tracker_record_timing_this_file_as_faster(tmp_
         path.write_text(json.dumps(rec))
         return str(path)
 
-    got = faster_record(record(), str(w), None)     # 7 of 8 rounds: p = 9 / 256
+    got = faster_record(record(), str(w))     # 7 of 8 rounds: p = 9 / 256
     assert got["ratio_to_shipped"] == 0.9 and got["shipped_median_ms"] == 2.0 and got["rounds_faster"] == 7
     assert abs(got["sign_test_p"] - 9 / 256) < 1e-12
     for bad, why in ((record(ratio=1.02), "not shown faster"), (record(faster_rounds=6), "6 of 8 paired rounds"), (record(tracker=False), "--tracker record"),
                      (record(sha="0" * 64), "another file"), (record(name=str(tmp_path / "other.npz")), "does not time")):
         with pytest.raises(ValueError, match=why):
-            faster_record(bad, str(w), None)
+            faster_record(bad, str(w))
 
 
 def test_probe_table_has_a_row_per_arm_grouped_by_file(tmp_path, monkeypatch):

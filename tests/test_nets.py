@@ -287,6 +287,14 @@ def test_spatial_head_sees_where_features_are_and_takes_a_trained_backbone():
         np.testing.assert_array_equal(x, y)
 
 
+def _perturbed(variables):
+    """Every variable moved by 0.1 x a normal draw (fixed key): blocks and channels that trained
+    networks would tell apart, so one mapped to the wrong place shows."""
+    leaves, tree = jax.tree_util.tree_flatten(variables)
+    keys = jax.random.split(jax.random.key(1), len(leaves))
+    return jax.tree_util.tree_unflatten(tree, [x + 0.1 * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys)])
+
+
 def test_removing_a_residual_block_whose_branch_is_zero_keeps_the_function():
     """`nets.remove_blocks`: a network whose removed blocks' branches output zeros (their last
     batch norm's scale and offset zeroed) computes what the smaller network with the rest of the
@@ -295,9 +303,7 @@ def test_removing_a_residual_block_whose_branch_is_zero_keeps_the_function():
     blocks = ((1, 8, 1, 1), (2, 8, 3, 2), (2, 16, 2, 2))
     big = nets.MobileNetV2(num_landmarks=5, width=1.0, last_features=16, blocks=blocks)
     v = nets.init_variables(big, jax.random.key(0), size=16)
-    leaves, tree = jax.tree_util.tree_flatten(v)
-    keys = jax.random.split(jax.random.key(1), len(leaves))
-    v = jax.tree_util.tree_unflatten(tree, [x + 0.1 * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys)])
+    v = _perturbed(v)
     for i in (2, 5):   # the second stage's third block, the third stage's second
         bn = dict(v["params"][f"InvertedResidual_{i}"])
         last = max(k for k in bn if k.startswith("BatchNorm_"))
@@ -329,9 +335,7 @@ def test_inserting_residual_blocks_keeps_the_function():
     old = nets.MobileNetV2(num_landmarks=5, width=1.0, last_features=16, blocks=blocks)
     big = nets.MobileNetV2(num_landmarks=5, width=1.0, last_features=16, blocks=table)
     v = nets.init_variables(old, jax.random.key(0), size=16)
-    leaves, tree = jax.tree_util.tree_flatten(v)
-    keys = jax.random.split(jax.random.key(1), len(leaves))
-    v = jax.tree_util.tree_unflatten(tree, [x + 0.1 * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys)])
+    v = _perturbed(v)
     fresh = nets.init_variables(big, jax.random.key(3), size=16)
     grown = nets.insert_blocks(v, blocks, fresh, table)
     assert sorted(grown["params"]) == sorted(fresh["params"])
@@ -364,9 +368,7 @@ def test_widening_expansions_keeps_the_function():
     old = nets.MobileNetV2(num_landmarks=5, width=1.0, last_features=16, blocks=blocks)
     wide = nets.MobileNetV2(num_landmarks=5, width=1.0, last_features=16, blocks=table)
     v = nets.init_variables(old, jax.random.key(0), size=16)
-    leaves, tree = jax.tree_util.tree_flatten(v)
-    keys = jax.random.split(jax.random.key(1), len(leaves))
-    v = jax.tree_util.tree_unflatten(tree, [x + 0.1 * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys)])
+    v = _perturbed(v)
     v["batch_stats"] = jax.tree_util.tree_map(jnp.abs, v["batch_stats"])    # variances stay positive
     fresh = nets.init_variables(wide, jax.random.key(3), size=16)
     grown = nets.widen_blocks(v, blocks, fresh, table)
@@ -395,9 +397,7 @@ def test_removing_last_channels_that_are_constant_keeps_the_function():
     blocks = ((1, 8, 1, 1), (2, 8, 2, 2))
     wide = nets.MobileNetV2(num_landmarks=5, width=1.0, last_features=16, blocks=blocks)
     v = nets.init_variables(wide, jax.random.key(0), size=16)
-    leaves, tree = jax.tree_util.tree_flatten(v)
-    keys = jax.random.split(jax.random.key(1), len(leaves))
-    v = jax.tree_util.tree_unflatten(tree, [x + 0.1 * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys)])
+    v = _perturbed(v)
     gone = np.array([1, 2, 4, 5, 9, 11, 12, 15])   # 8 left: channel counts round to multiples of 8
     keep = np.setdiff1d(np.arange(16), gone)
     const = np.linspace(0.5, 2.0, len(gone))
