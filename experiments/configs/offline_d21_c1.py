@@ -13,6 +13,11 @@ photos below that spread, and its renders below the 4.00-4.09% those reach, is c
         --campaign-log experiments/results/offline_d21_c1.jsonl --roi-auto
 
 The same command resumes it from its last checkpoint (every 250 steps) in a later session.
+
+Progress (session 67, 2026-12-07 23:12-23:23, experiments/results/offline_d21_c1.jsonl): 297 of 12,000 steps (250 in a
+run stopped at the session's end, 47 more in a one-minute run that wrote the campaign line), at the peak rate right
+after its warm-up: dev balanced 6.40% on ground-truth crops (own face finding 6.80%), synthetic 4.37%, against the
+start's 6.199%: a campaign early in its schedule, not a result, and not shipped.
 """
 from pathlib import Path
 
