@@ -232,6 +232,39 @@ def test_offline_fit_in_chunks_is_the_same_solve(model, scene):
         np.testing.assert_allclose(np.asarray(chunked.vars.identity), np.asarray(one.vars.identity), atol=1e-3)
 
 
+def test_offline_solve_kept_exported_is_the_jitted_solve(model, scene, tmp_path, monkeypatch):
+    """With the compilation cache on, the offline solve is exported once into its folder and
+    called from there (a fresh process skips tracing jaxopt's L-BFGS): the same program as the
+    jitted solve, so the same iterations and the same result; one artifact for both stages; a
+    file that does not load is exported again; an edit to the fitting code names another file."""
+    mu = fm.project_points(scene.camera, fm.landmark_vertices(model, scene.params, "320"))
+    mu = mu + 0.5 * jax.random.normal(jax.random.key(3), mu.shape)
+    obs = en.Observations(mu[None, None], jnp.ones((1, 1, 320)), jnp.ones((1, 1, 320)))
+    cfg = offline.FitConfig(landmark_set="320", use_intersect=False, rigid_iters=15, full_iters=30,
+                            yaw_starts_deg=(0.0, 30.0))
+    monkeypatch.setattr(offline, "_EXPORTED_SOLVES", {})
+    monkeypatch.setattr(offline, "_export_folder", lambda: None)
+    jitted = dlm.fit(model, obs, (S, S), config=cfg)
+    monkeypatch.setattr(offline, "_export_folder", lambda: str(tmp_path))
+    exported = dlm.fit(model, obs, (S, S), config=cfg)
+    files = list(tmp_path.glob("offline-solve-*.jaxexport"))
+    assert len(files) == 1   # the rigid starts and the full stage share one program
+    assert exported.iterations == jitted.iterations
+    np.testing.assert_allclose(np.asarray(exported.landmarks_2d), np.asarray(jitted.landmarks_2d), atol=1e-3)
+    np.testing.assert_allclose(np.asarray(exported.vars.identity), np.asarray(jitted.vars.identity), atol=1e-4)
+
+    files[0].write_bytes(b"garbage")
+    offline._EXPORTED_SOLVES.clear()   # as a new process: read from the folder
+    again = dlm.fit(model, obs, (S, S), config=cfg)
+    assert files[0].stat().st_size > 1000   # replaced by a good export
+    assert again.iterations == exported.iterations
+    np.testing.assert_array_equal(np.asarray(again.landmarks_2d), np.asarray(exported.landmarks_2d))
+
+    monkeypatch.setattr(offline, "_source_digest", lambda: "edited")
+    dlm.fit(model, obs, (S, S), config=dataclasses.replace(cfg, rigid_iters=1, full_iters=1))
+    assert len(list(tmp_path.glob("offline-solve-*.jaxexport"))) == 2
+
+
 def test_offline_fit_rejects_bad_shapes(model):
     obs = en.Observations(jnp.zeros((1, 1, 10, 2)), jnp.ones((1, 1, 10)), jnp.ones((1, 1, 10)))
     with pytest.raises(ValueError, match="landmarks but set"):

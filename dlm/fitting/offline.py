@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import importlib.metadata
+import os
 import warnings
+from pathlib import Path
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import export as jax_export
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -23,6 +28,7 @@ from dlm.core import facemodel as fm
 from dlm.core import geometry
 from dlm.core import prior
 from dlm.fitting import energy as en
+from dlm.io.files import atomic_path
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,11 +222,82 @@ def _strong(tree):
     return jax.tree_util.tree_map(lambda a: jax.lax.convert_element_type(a, jnp.asarray(a).dtype), tree)
 
 
-def _solve(maxiter, tol, vars, mask, obs, weights, problem, key, chunk: int | None = None):
-    solve = _compiled_solve(maxiter, tol) if chunk is None else _chunked_solve(maxiter, tol, chunk)
-    vars, mask = _strong(vars), _strong(mask)
-    out, n = solve(vars, mask, obs, weights, problem, key)
+def _solve(maxiter, tol, vars, mask, obs, weights, problem, seed: int, chunk: int | None = None):
+    if chunk is None and _export_folder() is not None:
+        out, n = _exported_solve(seed, vars, mask, obs, weights, problem, maxiter, tol)
+    else:
+        vars, mask = _strong(vars), _strong(mask)
+        solve = _compiled_solve(maxiter, tol) if chunk is None else _chunked_solve(maxiter, tol, chunk)
+        out, n = solve(vars, mask, obs, weights, problem, jax.random.key(seed))
     return out, int(n)
+
+
+# --- The solve kept between processes -------------------------------------------------------------
+# A fresh process spent ~7 s of a photo's ~12 s fit tracing `_solve_compiled` (jaxopt's L-BFGS and
+# the energy's gradient) before JAX's persistent cache could hand back the compiled program.  The
+# traced program is kept too: serialised with jax.export beside the compiled programs, keyed by the
+# shapes of its arguments and by the source of the code it was traced from, and called from there.
+
+_EXPORTED_SOLVES: dict = {}
+
+
+def _export_folder() -> str | None:
+    """Where exported solves live: beside JAX's persistent compilation cache, and only when that cache
+    is on (`dlm.io.provenance.enable_compilation_cache`; both keep fitters between processes)."""
+    return jax.config.jax_compilation_cache_dir or None
+
+
+@functools.lru_cache(maxsize=None)
+def _source_digest() -> str:
+    """What the exported solve was traced from: the fitting and core modules' source and the
+    versions of JAX and jaxopt.  An edit to any of them names a new artifact, so a stale one is
+    never called."""
+    h = hashlib.sha256(repr((jax.__version__, importlib.metadata.version("jaxopt"))).encode())
+    root = Path(__file__).resolve().parents[1]
+    for f in sorted([*root.glob("core/*.py"), *root.glob("fitting/*.py")]):
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def _exported_solve(seed: int, vars, mask, obs, weights, problem, maxiter, tol):
+    """`_solve_compiled` (key `jax.random.key(seed)`) through its exported program: loaded from the
+    export folder, or exported there first (written atomically; a file that does not load is
+    exported again).  The same program as the jitted solve, one for the rigid and the full stage
+    (the key, iterations and tolerance are its arguments); returns (vars, iterations)."""
+    args = (vars, mask, obs, weights, problem, jax.random.key_data(jax.random.key(seed)),
+            jnp.asarray(maxiter, jnp.int32), jnp.asarray(tol, jnp.float32))
+    leaves, treedef = jax.tree_util.tree_flatten(args)
+    # Strong types and committed arrays throughout: a weakly typed leaf (a cold start's Python
+    # floats) or an uncommitted one (the rigid stage's inputs; the full stage's come out of a
+    # computation, committed) would give the program a second compiled form, and loading one from
+    # the persistent cache takes ~2 s.
+    leaves = jax.device_put([np.asarray(a) if getattr(a, "weak_type", True) else a for a in leaves],
+                            jax.devices()[0])
+    signature = repr((str(treedef), [(a.shape, str(a.dtype)) for a in leaves], _source_digest()))
+    path = os.path.join(_export_folder(), f"offline-solve-{hashlib.sha256(signature.encode()).hexdigest()[:20]}"
+                        ".jaxexport")
+    call = _EXPORTED_SOLVES.get(path)
+    if call is None:
+        exp = None
+        if os.path.isfile(path):
+            try:
+                with open(path, "rb") as f:
+                    exp = jax_export.deserialize(bytearray(f.read()))
+            except Exception:  # truncated, or written by an incompatible JAX: export again
+                exp = None
+        if exp is None:
+            def flat(*xs):
+                v, m, o, w, p, k, mi, t = jax.tree_util.tree_unflatten(treedef, xs)
+                return tuple(jax.tree_util.tree_leaves(
+                    _solve_compiled(v, m, o, w, p, jax.random.wrap_key_data(k), mi, t)))
+            exp = jax_export.export(jax.jit(flat))(*(jax.ShapeDtypeStruct(a.shape, a.dtype) for a in leaves))
+            with atomic_path(path) as tmp:
+                with open(tmp, "wb") as f:
+                    f.write(exp.serialize())
+        call = _EXPORTED_SOLVES[path] = jax.jit(exp.call)
+    out = call(*leaves)
+    return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure((vars, 0)), out)
 
 
 def initial_vars(model: fm.FaceModel, obs: en.Observations, rig: en.CameraRig, lm_model: fm.FaceModel,
@@ -334,7 +411,7 @@ def fit(model: fm.FaceModel, obs: en.Observations, image_size, cameras: fm.Camer
         starts = config.yaw_starts_deg if config.mode in ("monocular", "images") else (0.0,)
         for yaw in starts:
             v0 = _rotate_root(vars, jnp.radians(yaw))
-            sol, n = _solve(config.rigid_iters, config.tol, v0, rigid_mask, obs, rigid_w, problem, jax.random.key(0))
+            sol, n = _solve(config.rigid_iters, config.tol, v0, rigid_mask, obs, rigid_w, problem, 0)
             iters += n
             e = _per_frame_landmark_energy(sol, obs, problem)
             if best is None:
@@ -354,7 +431,7 @@ def fit(model: fm.FaceModel, obs: en.Observations, image_size, cameras: fm.Camer
     else:
         vars = init
     mask = _mask(vars, config, "full")
-    vars, n = _solve(config.full_iters, config.tol, vars, mask, obs, weights, problem, jax.random.key(1),
+    vars, n = _solve(config.full_iters, config.tol, vars, mask, obs, weights, problem, 1,
                      config.full_chunk)
     iters += n
     terms, landmarks_2d = _final_terms(vars, obs, problem, weights)

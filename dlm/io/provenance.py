@@ -60,7 +60,8 @@ def enable_compilation_cache() -> str | None:
     compiles for most of a minute on a 2-core CPU and then runs in seconds.  The cache is
     $DLM_CACHE/jax (DLM_CACHE_DIR moves it alone); DLM_NO_COMPILE_CACHE=1 turns it off, and a cache
     folder the caller already gave JAX (its config or JAX_COMPILATION_CACHE_DIR) is kept as it is.
-    Returns the folder in use, or None."""
+    The offline fit keeps its traced solve there too (`dlm.fitting.offline`: exported with jax.export,
+    so a new process neither traces nor compiles it).  Returns the folder in use, or None."""
     if os.environ.get("DLM_NO_COMPILE_CACHE"):
         return None
     if jax.config.jax_compilation_cache_dir:
