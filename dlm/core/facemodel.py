@@ -251,11 +251,16 @@ def restrict(model: FaceModel, vertex_ids) -> FaceModel:
     The result has no faces; its joints are still those of the full model.
     """
     ids = np.asarray(vertex_ids)
+
+    def rows(a):
+        # Gathered on the host where the model is concrete: run eagerly, each jnp gather is a small
+        # compiled program (a fit's restricted models were ~1 s of a new process's first photo).
+        return a[ids] if isinstance(a, jax.core.Tracer) else jnp.asarray(np.asarray(a)[ids])
     return model.replace(
-        template=model.template[ids], identity_basis=model.identity_basis[ids],
-        expression_basis=model.expression_basis[ids], skinning_weights=model.skinning_weights[ids],
+        template=rows(model.template), identity_basis=rows(model.identity_basis),
+        expression_basis=rows(model.expression_basis), skinning_weights=rows(model.skinning_weights),
         joint_regressor=jnp.zeros((model.num_joints, 0)), faces=jnp.zeros((0, 3), jnp.int32),
-        face_uvs=jnp.zeros((0, 3), jnp.int32), vertex_part=model.vertex_part[ids], landmarks={})
+        face_uvs=jnp.zeros((0, 3), jnp.int32), vertex_part=rows(model.vertex_part), landmarks={})
 
 
 def posed_joints(model: FaceModel, params: FaceParams) -> jax.Array:

@@ -116,7 +116,8 @@ def make_intersection_data(model: fm.FaceModel, num_directions: int = 64, stride
         sclera_eye=jnp.asarray(np.concatenate([np.zeros(len(sclera) // 2, int), np.ones(len(sclera) // 2, int)])))
     # Skin that touches the eyeballs or lies within the teeth's bounding polytope in the
     # neutral template is in contact by design (eyelids rest on the eyes): leave it out.
-    depth = np.asarray(penetration_depths(data, model, jnp.zeros(model.num_identity), jnp.zeros(model.num_expression)))
+    depth = np.asarray(jax.jit(penetration_depths)(data, model, jnp.zeros(model.num_identity),
+                                                   jnp.zeros(model.num_expression)))  # one program, not dozens
     keep = depth <= 0.0
     return data._replace(skin_model=fm.restrict(model, skin_ids[keep]), skin_eye=jnp.asarray(skin_eye[keep]))
 
