@@ -236,13 +236,14 @@ def test_offline_solve_kept_exported_is_the_jitted_solve(model, scene, tmp_path,
     """With the compilation cache on, the offline solve is exported once into its folder and
     called from there (a fresh process skips tracing jaxopt's L-BFGS): the same program as the
     jitted solve, so the same iterations and the same result; one artifact for both stages; a
-    file that does not load is exported again; an edit to the fitting code names another file."""
+    file that does not load is exported again; the chunked solve's two programs kept alike; an
+    edit to the fitting code names another file."""
     mu = fm.project_points(scene.camera, fm.landmark_vertices(model, scene.params, "320"))
     mu = mu + 0.5 * jax.random.normal(jax.random.key(3), mu.shape)
     obs = en.Observations(mu[None, None], jnp.ones((1, 1, 320)), jnp.ones((1, 1, 320)))
     cfg = offline.FitConfig(landmark_set="320", use_intersect=False, rigid_iters=15, full_iters=30,
                             yaw_starts_deg=(0.0, 30.0))
-    monkeypatch.setattr(offline, "_EXPORTED_SOLVES", {})
+    monkeypatch.setattr(offline, "_KEPT", {})
     monkeypatch.setattr(offline, "_export_folder", lambda: None)
     jitted = dlm.fit(model, obs, (S, S), config=cfg)
     monkeypatch.setattr(offline, "_export_folder", lambda: str(tmp_path))
@@ -254,12 +255,24 @@ def test_offline_solve_kept_exported_is_the_jitted_solve(model, scene, tmp_path,
     np.testing.assert_allclose(np.asarray(exported.vars.identity), np.asarray(jitted.vars.identity), atol=1e-4)
 
     files[0].write_bytes(b"garbage")
-    offline._EXPORTED_SOLVES.clear()   # as a new process: read from the folder
+    offline._KEPT.clear()   # as a new process: read from the folder
     again = dlm.fit(model, obs, (S, S), config=cfg)
     assert files[0].stat().st_size > 1000   # replaced by a good export
     assert again.iterations == exported.iterations
     np.testing.assert_array_equal(np.asarray(again.landmarks_2d), np.asarray(exported.landmarks_2d))
 
+    # The tracker's refit (full_chunk): its two programs kept too, the same iterations as jitted.
+    chunked = dataclasses.replace(cfg, full_chunk=7)
+    init = exported.vars._replace(identity=jnp.zeros_like(exported.vars.identity))
+    kept = dlm.fit(model, obs, (S, S), config=chunked, init=init)
+    assert {f.name.split("-")[1] for f in tmp_path.glob("offline-*.jaxexport")} == {"solve", "chunk"}
+    assert len(list(tmp_path.glob("offline-chunk-*.jaxexport"))) == 2   # its start and its chunk
+    monkeypatch.setattr(offline, "_export_folder", lambda: None)
+    jit_chunked = dlm.fit(model, obs, (S, S), config=chunked, init=init)
+    assert kept.iterations == jit_chunked.iterations
+    np.testing.assert_allclose(np.asarray(kept.landmarks_2d), np.asarray(jit_chunked.landmarks_2d), atol=1e-3)
+
+    monkeypatch.setattr(offline, "_export_folder", lambda: str(tmp_path))
     monkeypatch.setattr(offline, "_source_digest", lambda: "edited")
     dlm.fit(model, obs, (S, S), config=dataclasses.replace(cfg, rigid_iters=1, full_iters=1))
     assert len(list(tmp_path.glob("offline-solve-*.jaxexport"))) == 2

@@ -11,6 +11,7 @@ import functools
 import hashlib
 import importlib.metadata
 import os
+import pickle
 import warnings
 from pathlib import Path
 from typing import NamedTuple
@@ -183,19 +184,18 @@ def _chunked_solve(maxiter: int, tol: float, chunk: int):
     update, then updates while the error is over tol, at most maxiter in all).  For a solve that
     shares XLA's CPU thread with a real-time loop (the tracker's identity refit): XLA:CPU runs one
     program at a time on its one thread, so a frame's program waited behind a whole solve
-    (100-150 ms for 300 iterations on one core) and now waits behind one chunk at most."""
+    (100-150 ms for 300 iterations on one core) and now waits behind one chunk at most.  Both
+    programs are kept exported like the one-call solve (`_kept`) when the compilation cache is on."""
     solver = _lbfgs(maxiter, tol)
 
     # The start holds no L-BFGS step (only the energy's value and gradient, a third of the step's
     # compile): jaxopt's init_state sets the error to infinity, so `more`'s loop takes the first
     # update as `run` does.
-    @jax.jit
-    def first(vars, mask, obs, weights, problem, key):
-        scale = jacobi_scale(vars, obs, weights, problem, key)
+    def first(vars, mask, obs, weights, problem, key_data):
+        scale = jacobi_scale(vars, obs, weights, problem, jax.random.wrap_key_data(key_data))
         u0 = _zeros_like(vars)
         return scale, u0, solver.init_state(u0, vars, scale, mask, obs, weights, problem)
 
-    @jax.jit
     def more(u, state, vars, scale, mask, obs, weights, problem):
         args = (vars, scale, mask, obs, weights, problem)
         stop = state.iter_num + chunk
@@ -204,13 +204,21 @@ def _chunked_solve(maxiter: int, tol: float, chunk: int):
             return (c[1].error > tol) & (c[1].iter_num < jnp.minimum(stop, maxiter))
         return jax.lax.while_loop(cond, lambda c: tuple(solver.update(c[0], c[1], *args)), (u, state))
 
+    jitted = jax.jit(first), jax.jit(more)
+    static = repr((maxiter, tol, chunk))
+
     def solve(vars, mask, obs, weights, problem, key):
-        scale, u, state = first(vars, mask, obs, weights, problem, key)
+        if _export_folder() is None:
+            start, step = jitted
+        else:
+            start = lambda *a: _kept("chunk-first" + static, first, a)
+            step = lambda *a: _kept("chunk-more" + static, more, a)
+        scale, u, state = start(vars, mask, obs, weights, problem, jax.random.key_data(key))
         while True:
             error, n = jax.device_get((state.error, state.iter_num))
             if not error > tol or n >= maxiter:
                 break
-            u, state = more(u, state, vars, scale, mask, obs, weights, problem)
+            u, state = step(u, state, vars, scale, mask, obs, weights, problem)
         return _unscale(vars, scale, u), state.iter_num
 
     return solve
@@ -223,13 +231,22 @@ def _strong(tree):
 
 
 def _solve(maxiter, tol, vars, mask, obs, weights, problem, seed: int, chunk: int | None = None):
-    if chunk is None and _export_folder() is not None:
-        out, n = _exported_solve(seed, vars, mask, obs, weights, problem, maxiter, tol)
+    if chunk is not None:
+        out, n = _chunked_solve(maxiter, tol, chunk)(_strong(vars), _strong(mask), obs, weights, problem,
+                                                     jax.random.key(seed))
+    elif _export_folder() is not None:
+        out, n = _kept("solve", _solve_keyed, (vars, mask, obs, weights, problem,
+                                               jax.random.key_data(jax.random.key(seed)),
+                                               jnp.asarray(maxiter, jnp.int32), jnp.asarray(tol, jnp.float32)))
     else:
-        vars, mask = _strong(vars), _strong(mask)
-        solve = _compiled_solve(maxiter, tol) if chunk is None else _chunked_solve(maxiter, tol, chunk)
-        out, n = solve(vars, mask, obs, weights, problem, jax.random.key(seed))
+        out, n = _compiled_solve(maxiter, tol)(_strong(vars), _strong(mask), obs, weights, problem,
+                                               jax.random.key(seed))
     return out, int(n)
+
+
+def _solve_keyed(vars, mask, obs, weights, problem, key_data, maxiter, tol):
+    """`_solve_compiled` with its key as raw key data (exported programs take plain arrays)."""
+    return _solve_compiled(vars, mask, obs, weights, problem, jax.random.wrap_key_data(key_data), maxiter, tol)
 
 
 # --- The solve kept between processes -------------------------------------------------------------
@@ -238,7 +255,7 @@ def _solve(maxiter, tol, vars, mask, obs, weights, problem, seed: int, chunk: in
 # traced program is kept too: serialised with jax.export beside the compiled programs, keyed by the
 # shapes of its arguments and by the source of the code it was traced from, and called from there.
 
-_EXPORTED_SOLVES: dict = {}
+_KEPT: dict = {}
 
 
 def _export_folder() -> str | None:
@@ -260,44 +277,54 @@ def _source_digest() -> str:
     return h.hexdigest()
 
 
-def _exported_solve(seed: int, vars, mask, obs, weights, problem, maxiter, tol):
-    """`_solve_compiled` (key `jax.random.key(seed)`) through its exported program: loaded from the
-    export folder, or exported there first (written atomically; a file that does not load is
-    exported again).  The same program as the jitted solve, one for the rigid and the full stage
-    (the key, iterations and tolerance are its arguments); returns (vars, iterations)."""
-    args = (vars, mask, obs, weights, problem, jax.random.key_data(jax.random.key(seed)),
-            jnp.asarray(maxiter, jnp.int32), jnp.asarray(tol, jnp.float32))
+def _kept(name: str, fn, args):
+    """fn(*args) through its exported program: called from memory, else loaded from the export
+    folder, else exported there first (written atomically; a file that does not load is exported
+    again).  The file holds the serialised program and its outputs' tree structure; it is named by
+    `name`, the arguments' structure and shapes, and `_source_digest()`.  One compiled form per
+    file: a cold start's Python floats and a stage's uncommitted inputs would each give the program
+    a second one (~2 s to load from the persistent cache), so the leaves are made strong and
+    committed first."""
     leaves, treedef = jax.tree_util.tree_flatten(args)
-    # Strong types and committed arrays throughout: a weakly typed leaf (a cold start's Python
-    # floats) or an uncommitted one (the rigid stage's inputs; the full stage's come out of a
-    # computation, committed) would give the program a second compiled form, and loading one from
-    # the persistent cache takes ~2 s.
     leaves = jax.device_put([np.asarray(a) if getattr(a, "weak_type", True) else a for a in leaves],
                             jax.devices()[0])
-    signature = repr((str(treedef), [(a.shape, str(a.dtype)) for a in leaves], _source_digest()))
-    path = os.path.join(_export_folder(), f"offline-solve-{hashlib.sha256(signature.encode()).hexdigest()[:20]}"
-                        ".jaxexport")
-    call = _EXPORTED_SOLVES.get(path)
-    if call is None:
-        exp = None
-        if os.path.isfile(path):
-            try:
-                with open(path, "rb") as f:
-                    exp = jax_export.deserialize(bytearray(f.read()))
-            except Exception:  # truncated, or written by an incompatible JAX: export again
-                exp = None
-        if exp is None:
+    memo = (_export_folder(), _source_digest(), name, treedef, tuple((a.shape, a.dtype) for a in leaves))
+    entry = _KEPT.get(memo)
+    if entry is None:
+        signature = repr((name, str(treedef), [(a.shape, str(a.dtype)) for a in leaves], _source_digest()))
+        stem = name.split("(")[0]
+        path = os.path.join(_export_folder(),
+                            f"offline-{stem}-{hashlib.sha256(signature.encode()).hexdigest()[:20]}.jaxexport")
+        entry = _load_kept(path)
+        if entry is None:
+            out_tree = []
+
             def flat(*xs):
-                v, m, o, w, p, k, mi, t = jax.tree_util.tree_unflatten(treedef, xs)
-                return tuple(jax.tree_util.tree_leaves(
-                    _solve_compiled(v, m, o, w, p, jax.random.wrap_key_data(k), mi, t)))
+                out, tree = jax.tree_util.tree_flatten(fn(*jax.tree_util.tree_unflatten(treedef, xs)))
+                out_tree.append(tree)
+                return tuple(out)
             exp = jax_export.export(jax.jit(flat))(*(jax.ShapeDtypeStruct(a.shape, a.dtype) for a in leaves))
             with atomic_path(path) as tmp:
                 with open(tmp, "wb") as f:
-                    f.write(exp.serialize())
-        call = _EXPORTED_SOLVES[path] = jax.jit(exp.call)
-    out = call(*leaves)
-    return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure((vars, 0)), out)
+                    pickle.dump((bytes(exp.serialize()), out_tree[0]), f)
+            entry = (jax.jit(exp.call), out_tree[0])
+        _KEPT[memo] = entry
+    call, out_tree = entry
+    return jax.tree_util.tree_unflatten(out_tree, call(*leaves))
+
+
+def _load_kept(path: str):
+    """(jitted call, output tree) from a kept file, or None when it is missing or does not load
+    (truncated, or written by an incompatible JAX).  The file is dlm's own, in dlm's cache, beside
+    JAX's compiled programs, which are no less trusted."""
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, "rb") as f:
+            blob, out_tree = pickle.load(f)
+        return jax.jit(jax_export.deserialize(bytearray(blob)).call), out_tree
+    except Exception:
+        return None
 
 
 def initial_vars(model: fm.FaceModel, obs: en.Observations, rig: en.CameraRig, lm_model: fm.FaceModel,
