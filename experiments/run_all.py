@@ -62,6 +62,7 @@ assert sorted(EXPERIMENTS) == sorted(ARGS)
 TABLES = [
     ("now_synth", "Synthetic NoW-like benchmark (neutral face from photos)"),
     ("ablate_fit", "Fitting ablations: energy terms and sigma"),
+    ("ablate_fit_iterations", "The offline fit's iteration cap: 3D error against time"),
     ("video_synth", "Synthetic MICC-like video benchmark: per-frame average vs joint fit, temporal term, ablations"),
     ("tracker_identity", "Real-time tracker: identity refit schedules, accuracy and cost (issue 20)"),
     ("cnn_study", "CNN study at CPU scale: landmark count (trained CNNs) and GNLL vs L2"),
