@@ -141,6 +141,27 @@ def test_weights_roundtrip_and_corruption(tmp_path):
         lmk.Predictor.load(path)
 
 
+def test_network_shapes_are_flax_own_and_kept_in_the_cache(tmp_path, monkeypatch):
+    """The load-time shape check reads the network's parameter shapes from the cache after the
+    first trace (a new process skips flax's init); they are what flax's init makes; a corrupt
+    file is traced again; another network or size names another file."""
+    monkeypatch.setenv("DLM_CACHE", str(tmp_path))
+    net = nets.make_network("tiny", 68)
+    traced = jax.eval_shape(lambda: net.init(jax.random.key(0), jnp.zeros((1, 64, 64, 3))))
+    want = {k: list(v.shape) for k, v in lmk._flatten_shapes(traced).items()}
+    assert lmk.network_shapes(net, "tiny", 68, 64) == want
+    files = list((tmp_path / "network_shapes").iterdir())
+    assert len(files) == 1
+    monkeypatch.setattr(jax, "eval_shape", lambda *a, **k: pytest.fail("traced again"))
+    assert lmk.network_shapes(net, "tiny", 68, 64) == want
+    monkeypatch.undo()
+    monkeypatch.setenv("DLM_CACHE", str(tmp_path))
+    files[0].write_text("{not json")
+    assert lmk.network_shapes(net, "tiny", 68, 64) == want
+    lmk.network_shapes(net, "tiny", 68, 96)
+    assert len(list((tmp_path / "network_shapes").iterdir())) == 2
+
+
 def test_quick_training_resumes_exactly(tmp_path, model):
     """The first run goes through the command (`dlm train --steps --workdir --json`), the
     second through the library, stopped and resumed: the same losses after the restart."""

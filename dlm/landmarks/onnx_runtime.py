@@ -113,12 +113,22 @@ def mobilenetv2_graph(module, variables: dict, size: int, uint8_input: bool = Fa
 class OnnxNetwork:
     """crops (B, S, S, 3) uint8 or float32 in [0, 1] -> raw output (B, L, 3) float32, run by ONNX
     Runtime's CPU provider with one thread per core this process may use (the tracker pins one).
-    graph: `mobilenetv2_graph`'s float32 graph; uint8_graph: the same network's uint8_input graph,
-    which then runs uint8 crops as they are (without it they are scaled here)."""
+    graph: `mobilenetv2_graph`'s float32 graph, or a function that makes it when the first float
+    crops come; uint8_graph: the same network's uint8_input graph, which then runs uint8 crops as
+    they are (without it they are scaled here)."""
 
-    def __init__(self, graph: bytes, threads: int | None = None, uint8_graph: bytes | None = None):
-        self.session = self._session(graph, threads)
+    def __init__(self, graph, threads: int | None = None, uint8_graph: bytes | None = None):
+        self._graph, self._threads, self._float_session = graph, threads, None
+        if not callable(graph):
+            self._float_session = self._session(graph, threads)
         self.uint8_session = None if uint8_graph is None else self._session(uint8_graph, threads)
+
+    @property
+    def session(self):
+        """The float32 graph's session (made on first use when the graph was given as a function)."""
+        if self._float_session is None:
+            self._float_session = self._session(self._graph(), self._threads)
+        return self._float_session
 
     @staticmethod
     def _session(graph: bytes, threads: int | None):

@@ -14,6 +14,7 @@ import functools
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 import warnings
 
@@ -23,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dlm.io.files import write_json, write_npz_deterministic
-from dlm.io.provenance import git_revision
+from dlm.io.provenance import cache_dir, git_revision
 from dlm.landmarks import nets, onnx_runtime
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "data" / "weights"
@@ -199,9 +200,8 @@ class Predictor:
         self.apply_fn = functools.partial(_predict_bound, self.predict_fn, self.variables)
         self._apply = jax.jit(self.apply_fn)
         # Check every parameter's shape against the network now, not at the first image.
-        expected = jax.eval_shape(lambda: self.module.init(jax.random.key(0), jnp.zeros((1, size, size, 3))))
-        got = jax.tree_util.tree_map(lambda a: a.shape, self.variables)
-        if jax.tree_util.tree_map(lambda a: a.shape, expected) != got:
+        got = {k: list(np.shape(v)) for k, v in _flatten_shapes(self.variables).items()}
+        if network_shapes(self.module, network, num_landmarks, size) != got:
             raise WeightsError(f"weights do not fit network {network} with {num_landmarks} landmarks at {size} px")
         # runtime "onnxruntime": `__call__` runs the same network in ONNX Runtime (dlm.landmarks.onnx_runtime:
         # 0.67-0.74x XLA's time per crop on one core); `apply_fn` stays XLA's, for compiled callers.
@@ -213,7 +213,8 @@ class Predictor:
                 raise RuntimeError("runtime onnxruntime needs the onnx and onnxruntime packages "
                                    "(pip install onnx onnxruntime)")
             graph = functools.partial(onnx_runtime.mobilenetv2_graph, self.module, variables, size)
-            self._onnx = onnx_runtime.OnnxNetwork(graph(), uint8_graph=graph(uint8_input=True))
+            # The float graph only when float crops come (the product's crops are uint8).
+            self._onnx = onnx_runtime.OnnxNetwork(graph, uint8_graph=graph(uint8_input=True))
 
     @classmethod
     def load(cls, name_or_path, runtime: str | None = None) -> "Predictor":
@@ -232,6 +233,33 @@ class Predictor:
         if self._onnx is not None:
             return to_pixels(self._onnx(crops), self.size, xp=np)
         return self._apply(crops)
+
+
+def network_shapes(module, network: str, num_landmarks: int, size: int) -> dict:
+    """{parameter path: shape} of `module` (made by `nets.make_network(network, num_landmarks)`) at
+    `size` px.  Tracing flax's init for them took ~0.7 s of every process's first network, so they
+    are kept in $DLM_CACHE/network_shapes, named by the network and the source of `nets`."""
+    key = hashlib.sha256(repr((network, num_landmarks, size)).encode() + Path(nets.__file__).read_bytes())
+    path = Path(cache_dir("network_shapes", f"{network}-{key.hexdigest()[:16]}.json"))
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        pass
+    tree = jax.eval_shape(lambda: module.init(jax.random.key(0), jnp.zeros((1, size, size, 3), jnp.float32)))
+    shapes = {k: list(v.shape) for k, v in _flatten_shapes(tree).items()}
+    try:
+        write_json(path, shapes)
+    except OSError:   # a read-only cache costs the trace again next time, nothing more
+        pass
+    return shapes
+
+
+def _flatten_shapes(tree, prefix=""):
+    out = {}
+    for k, v in tree.items():
+        key = f"{prefix}/{k}" if prefix else k
+        out.update(_flatten_shapes(v, key) if isinstance(v, Mapping) else {key: v})
+    return out
 
 
 def _predict_bound(predict_fn, variables, images):
