@@ -261,6 +261,15 @@ def test_offline_solve_kept_exported_is_the_jitted_solve(model, scene, tmp_path,
     assert again.iterations == exported.iterations
     np.testing.assert_array_equal(np.asarray(again.landmarks_2d), np.asarray(exported.landmarks_2d))
 
+    # A folder it cannot write (under a file: refused even to root): the fit still runs the
+    # exported program.
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setattr(offline, "_export_folder", lambda: str(tmp_path / "a_file" / "cache"))
+    unwritten = dlm.fit(model, obs, (S, S), config=cfg)
+    assert unwritten.iterations == exported.iterations
+    np.testing.assert_array_equal(np.asarray(unwritten.landmarks_2d), np.asarray(exported.landmarks_2d))
+    monkeypatch.setattr(offline, "_export_folder", lambda: str(tmp_path))
+
     # The tracker's refit (full_chunk): its two programs kept too, the same iterations as jitted.
     chunked = dataclasses.replace(cfg, full_chunk=7)
     init = exported.vars._replace(identity=jnp.zeros_like(exported.vars.identity))

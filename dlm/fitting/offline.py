@@ -304,9 +304,12 @@ def _kept(name: str, fn, args):
                 out_tree.append(tree)
                 return tuple(out)
             exp = jax_export.export(jax.jit(flat))(*(jax.ShapeDtypeStruct(a.shape, a.dtype) for a in leaves))
-            with atomic_path(path) as tmp:
-                with open(tmp, "wb") as f:
-                    pickle.dump((bytes(exp.serialize()), out_tree[0]), f)
+            try:
+                with atomic_path(path) as tmp:
+                    with open(tmp, "wb") as f:
+                        pickle.dump((bytes(exp.serialize()), out_tree[0]), f)
+            except OSError:   # a read-only or full cache: this process still calls the program
+                pass
             entry = (jax.jit(exp.call), out_tree[0])
         _KEPT[memo] = entry
     call, out_tree = entry
