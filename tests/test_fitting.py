@@ -171,7 +171,7 @@ def test_exported_solver_equals_jit(model, scene):
     assert int(a.accepted) == int(b.accepted)
 
 
-def test_cached_export_is_written_once_and_reloaded(model, scene, tmp_path):
+def test_cached_export_is_written_once_and_reloaded(model, scene, tmp_path, monkeypatch):
     st = rt.analyse_sparsity(model, "320")
     frame, consts, xt = _frame(model, scene)
     solver, path = rt.cached_exported_solver(st, 5, cache_dir=tmp_path)
@@ -185,6 +185,10 @@ def test_cached_export_is_written_once_and_reloaded(model, scene, tmp_path):
         f.write(b"garbage")
     solver3, _ = rt.cached_exported_solver(st, 5, cache_dir=tmp_path)  # a corrupt cache is replaced
     assert os.path.getsize(path) > 1000
+    # An edit to the fitting code names another artifact (a stale one is never called).
+    before = rt.structure_hash(st, 5)
+    monkeypatch.setattr(offline, "_source_digest", lambda: "edited")
+    assert rt.structure_hash(st, 5) != before
 
 
 def test_offline_fit_exact_landmarks_calibrated(model, scene):

@@ -266,7 +266,7 @@ def _export_folder() -> str | None:
 
 @functools.lru_cache(maxsize=None)
 def _source_digest() -> str:
-    """What the exported solve was traced from: the fitting and core modules' source and the
+    """What an exported program was traced from: the fitting and core modules' source and the
     versions of JAX and jaxopt.  An edit to any of them names a new artifact, so a stale one is
     never called."""
     h = hashlib.sha256(repr((jax.__version__, importlib.metadata.version("jaxopt"))).encode())

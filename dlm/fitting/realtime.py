@@ -351,6 +351,9 @@ def structure_hash(st: Structure, num_iters: int, hessian: str = "every") -> str
         h.update(support.tobytes())
     # "masked": the normal equations' form (a cached artifact of the per-group form is not reused).
     h.update(repr((st.parents, num_iters, jax.__version__, "masked")).encode())
+    # The code it was traced from, as the offline fit's kept programs are named: an edit to the solve
+    # once left an older artifact in use until a tag was added here by hand.
+    h.update(offline._source_digest().encode())
     if hessian != "every":   # artifacts of the default solve keep their names
         # "-reverse-gradient": the lazy solve's steps take the gradient by reverse mode (session 64).
         h.update((hessian + ("-reverse-gradient" if hessian == "lazy" else "")).encode())
