@@ -18,6 +18,14 @@ Progress (session 67, 2026-12-07 23:12-23:23, experiments/results/offline_d21_c1
 run stopped at the session's end, 47 more in a one-minute run that wrote the campaign line), at the peak rate right
 after its warm-up: dev balanced 6.40% on ground-truth crops (own face finding 6.80%), synthetic 4.37%, against the
 start's 6.199%: a campaign early in its schedule, not a result, and not shipped.
+
+Progress (session 68, 2026-12-08 00:09-01:59, a new machine: session 67's checkpoint was lost with it, so the run
+began again at step 0 from the same regrown start; second line of the jsonl): 3,726 of 12,000 steps (the CPU shared
+with the session's measurements and paused for two test-suite runs, 18 img/s on average), learning rate 2.4e-4 at the
+line: dev balanced 6.36% on ground-truth crops (4.59 / 5.96 / 8.54% by yaw; failures > 10% 5.0%), own face finding
+6.55% (every face found), synthetic 4.29%: still above the start (6.199%, renders ~4.05%) while the rate is high, as
+a fine-tune mid-schedule reads; not a result and not shipped.  The same command resumes it from step 3,726 if the
+machine is kept.
 """
 from pathlib import Path
 
