@@ -109,14 +109,15 @@ LOSSES = {"gnll": gnll_loss, "l2": l2_loss}
 # ---------------------------------------------------------------------------------------------
 # Weights files.
 
-def _flatten(tree, prefix=""):
+def _flatten(tree, prefix="", leaf=np.asarray):
+    """{"a/b/c": leaf(value)} of a nested mapping (flax's variables, or their shapes from eval_shape)."""
     out = {}
     for k, v in tree.items():
         key = f"{prefix}/{k}" if prefix else k
-        if isinstance(v, dict):
-            out.update(_flatten(v, key))
+        if isinstance(v, Mapping):
+            out.update(_flatten(v, key, leaf))
         else:
-            out[key] = np.asarray(v)
+            out[key] = leaf(v)
     return out
 
 
@@ -200,7 +201,7 @@ class Predictor:
         self.apply_fn = functools.partial(_predict_bound, self.predict_fn, self.variables)
         self._apply = jax.jit(self.apply_fn)
         # Check every parameter's shape against the network now, not at the first image.
-        got = {k: list(np.shape(v)) for k, v in _flatten_shapes(self.variables).items()}
+        got = _flatten(self.variables, leaf=lambda a: list(np.shape(a)))
         if network_shapes(self.module, network, num_landmarks, size) != got:
             raise WeightsError(f"weights do not fit network {network} with {num_landmarks} landmarks at {size} px")
         # runtime "onnxruntime": `__call__` runs the same network in ONNX Runtime (dlm.landmarks.onnx_runtime:
@@ -246,20 +247,12 @@ def network_shapes(module, network: str, num_landmarks: int, size: int) -> dict:
     except (OSError, ValueError):
         pass
     tree = jax.eval_shape(lambda: module.init(jax.random.key(0), jnp.zeros((1, size, size, 3), jnp.float32)))
-    shapes = {k: list(v.shape) for k, v in _flatten_shapes(tree).items()}
+    shapes = _flatten(tree, leaf=lambda a: list(a.shape))
     try:
         write_json(path, shapes)
     except OSError:   # a read-only cache costs the trace again next time, nothing more
         pass
     return shapes
-
-
-def _flatten_shapes(tree, prefix=""):
-    out = {}
-    for k, v in tree.items():
-        key = f"{prefix}/{k}" if prefix else k
-        out.update(_flatten_shapes(v, key) if isinstance(v, Mapping) else {key: v})
-    return out
 
 
 def _predict_bound(predict_fn, variables, images):
